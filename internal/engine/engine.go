@@ -1,0 +1,233 @@
+// Package engine ties a decision to a transaction: it validates an input against the
+// instance's pinned definition, runs workflow.Decide inside the store's per-instance
+// lock and commits events, effects, timers and the input record together. It also
+// answers the queries the API serves.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/workflow"
+)
+
+// Errors callers branch on, besides the store and workflow sentinels that pass through
+// (store.ErrNotFound, store.ErrVersionMismatch, store.ErrIdempotencyMismatch,
+// store.ErrUniqueKeyConflict, workflow.ErrInvalidDefinition, workflow.ErrUnknownInput,
+// workflow.ErrInvalidInput, workflow.ErrEvaluation).
+var (
+	// ErrTypeNotFound: the workflow type has no definition.
+	ErrTypeNotFound = errors.New("workflow type not found")
+	// ErrInstanceNotFound: the workflow instance does not exist.
+	ErrInstanceNotFound = errors.New("workflow not found")
+	// ErrInvalidID: an instance id is not 1–200 printable characters.
+	ErrInvalidID = errors.New("invalid workflow id")
+	// ErrInvalidArgument: a query parameter is out of range.
+	ErrInvalidArgument = errors.New("invalid argument")
+)
+
+// Config wires an Engine.
+type Config struct {
+	Store store.Store
+	// NowFunc returns the current time; time.Now when nil.
+	NowFunc func() time.Time
+	// NewIDFunc returns a new unique id; UUIDv7 when nil.
+	NewIDFunc func() string
+	Logger    *slog.Logger
+	// ObserveDecisionFunc, if set, is called after every decided input with its
+	// outcome and the time the decision took (for metrics).
+	ObserveDecisionFunc func(workflowType, inputType, outcome string, d time.Duration)
+}
+
+// Engine executes inputs and answers queries. It is safe for concurrent use.
+type Engine struct {
+	store   store.Store
+	now     func() time.Time
+	newID   func() string
+	log     *slog.Logger
+	observe func(workflowType, inputType, outcome string, d time.Duration)
+
+	mu   sync.RWMutex
+	defs map[defKey]*workflow.Definition // immutable once stored, so cached forever
+}
+
+type defKey struct {
+	typ     string
+	version int
+}
+
+// New returns an Engine over cfg.Store.
+func New(cfg Config) *Engine {
+	e := &Engine{
+		store:   cfg.Store,
+		now:     cfg.NowFunc,
+		newID:   cfg.NewIDFunc,
+		log:     cfg.Logger,
+		observe: cfg.ObserveDecisionFunc,
+		defs:    make(map[defKey]*workflow.Definition),
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.newID == nil {
+		e.newID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	return e
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() store.Store { return e.store }
+
+// Now returns the engine clock's current time, truncated to the microsecond every store
+// keeps.
+func (e *Engine) Now() time.Time { return e.now().UTC().Truncate(time.Microsecond) }
+
+// NewID returns a new unique id.
+func (e *Engine) NewID() string { return e.newID() }
+
+// ValidateID checks an instance id: 1–200 printable characters.
+func ValidateID(id string) error {
+	if id == "" || utf8.RuneCountInString(id) > 200 || !utf8.ValidString(id) {
+		return fmt.Errorf("%w: must be 1 to 200 printable characters", ErrInvalidID)
+	}
+	for _, r := range id {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%w: must be 1 to 200 printable characters", ErrInvalidID)
+		}
+	}
+	return nil
+}
+
+// definition returns the compiled definition of typ at version (0: latest).
+// ErrTypeNotFound when the type (or that version) does not exist.
+func (e *Engine) definition(ctx context.Context, typ string, version int) (*workflow.Definition, int, error) {
+	if version > 0 {
+		e.mu.RLock()
+		d, ok := e.defs[defKey{typ, version}]
+		e.mu.RUnlock()
+		if ok {
+			return d, version, nil
+		}
+	}
+	stored, err := e.store.GetDefinition(ctx, typ, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get definition: %w", err)
+	}
+	key := defKey{typ, stored.Version}
+	e.mu.RLock()
+	d, ok := e.defs[key]
+	e.mu.RUnlock()
+	if ok {
+		return d, stored.Version, nil
+	}
+	d, err = workflow.Parse(typ, stored.Body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("stored definition %s v%d: %w", typ, stored.Version, err)
+	}
+	e.mu.Lock()
+	e.defs[key] = d
+	e.mu.Unlock()
+	return d, stored.Version, nil
+}
+
+// PutDefinition validates body and stores it as the next version of typ unless it is
+// identical to the latest. Errors: *workflow.ValidationError (ErrInvalidDefinition).
+func (e *Engine) PutDefinition(ctx context.Context, typ string, body []byte) (DefinitionView, bool, error) {
+	if _, err := workflow.Parse(typ, body); err != nil {
+		return DefinitionView{}, false, err
+	}
+	compact, err := compactJSON(body)
+	if err != nil {
+		return DefinitionView{}, false, fmt.Errorf("%w: %v", workflow.ErrInvalidDefinition, err)
+	}
+	sum := sha256.Sum256(compact)
+	d, created, err := e.store.PutDefinition(ctx, typ, compact, hex.EncodeToString(sum[:]), e.Now())
+	if err != nil {
+		return DefinitionView{}, false, fmt.Errorf("put definition: %w", err)
+	}
+	return definitionView(d), created, nil
+}
+
+// GetDefinition returns version of typ (0: latest). ErrTypeNotFound when absent.
+func (e *Engine) GetDefinition(ctx context.Context, typ string, version int) (DefinitionView, error) {
+	d, err := e.store.GetDefinition(ctx, typ, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return DefinitionView{}, fmt.Errorf("%w: %q version %d", ErrTypeNotFound, typ, version)
+	}
+	if err != nil {
+		return DefinitionView{}, fmt.Errorf("get definition: %w", err)
+	}
+	return definitionView(d), nil
+}
+
+// ListDefinitions returns the latest definition of every type.
+func (e *Engine) ListDefinitions(ctx context.Context) ([]DefinitionView, error) {
+	ds, err := e.store.ListDefinitions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list definitions: %w", err)
+	}
+	out := make([]DefinitionView, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, definitionView(d))
+	}
+	return out, nil
+}
+
+// ListDefinitionVersions returns every version of typ. ErrTypeNotFound when none.
+func (e *Engine) ListDefinitionVersions(ctx context.Context, typ string) ([]DefinitionView, error) {
+	ds, err := e.store.ListDefinitionVersions(ctx, typ)
+	if err != nil {
+		return nil, fmt.Errorf("list definition versions: %w", err)
+	}
+	if len(ds) == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
+	}
+	out := make([]DefinitionView, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, definitionView(d))
+	}
+	return out, nil
+}
+
+// Diagram renders version of typ (0: latest) as Mermaid ("mermaid") or Graphviz ("dot").
+func (e *Engine) Diagram(ctx context.Context, typ string, version int, format string) (string, error) {
+	d, _, err := e.definition(ctx, typ, version)
+	if err != nil {
+		return "", err
+	}
+	switch format {
+	case "", "mermaid":
+		return d.Mermaid(), nil
+	case "dot":
+		return d.DOT(), nil
+	default:
+		return "", fmt.Errorf("%w: format must be mermaid or dot", ErrInvalidArgument)
+	}
+}
+
+func compactJSON(b []byte) ([]byte, error) {
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}

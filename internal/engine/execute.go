@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/workflow"
+)
+
+// ExecuteOptions are the per-request knobs of an input.
+type ExecuteOptions struct {
+	// IdempotencyKey: the same key on the same instance returns the first outcome again.
+	IdempotencyKey string
+	// ExpectedVersion: store.ErrVersionMismatch unless the instance is at exactly this
+	// version (0: it must not exist yet).
+	ExpectedVersion *int64
+	// DryRun decides without committing anything.
+	DryRun bool
+	// Source records where the input came from (store.SourceAPI by default).
+	Source string
+}
+
+// Outcome is the decision on one input as it was recorded.
+type Outcome struct {
+	// Outcome is store.OutcomeAccepted, OutcomeRejected or OutcomeAlreadyCompleted.
+	Outcome string
+	// Body is the response body, stored with the input so that an idempotent replay
+	// returns it byte for byte.
+	Body json.RawMessage
+	// Replayed is true when an earlier input with the same idempotency key answered.
+	Replayed bool
+	// Write is what was (or, on a dry run, would have been) committed; nil on a replay.
+	Write *store.Write
+}
+
+// Execute decides one input for the instance (typ, id) and commits the result.
+//
+// Errors: ErrInvalidID, ErrTypeNotFound, workflow.ErrUnknownInput,
+// workflow.ErrInvalidInput and workflow.ErrEvaluation (as *workflow.ValidationError),
+// store.ErrVersionMismatch, store.ErrIdempotencyMismatch, store.ErrUniqueKeyConflict,
+// and store errors.
+func (e *Engine) Execute(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions) (Outcome, error) {
+	p, err := e.Params(typ, id, in, opts)
+	if err != nil {
+		return Outcome{}, err
+	}
+	start := time.Now()
+	res, err := e.store.Execute(ctx, p)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Outcome: res.Input.Outcome, Body: res.Input.Response, Replayed: res.Replayed, Write: res.Write}
+	if e.observe != nil && !res.Replayed && !opts.DryRun {
+		e.observe(typ, in.Type, out.Outcome, time.Since(start))
+	}
+	return out, nil
+}
+
+// Params builds the store parameters that decide and record one input. The outbox and
+// timer workers pass them as the Route of a completion, so a routed input is decided in
+// the same transaction that completes the effect or timer. Errors: ErrInvalidID.
+func (e *Engine) Params(typ, id string, in workflow.Input, opts ExecuteOptions) (store.ExecuteParams, error) {
+	if err := ValidateID(id); err != nil {
+		return store.ExecuteParams{}, err
+	}
+	if len(in.Data) == 0 || string(in.Data) == "null" {
+		in.Data = json.RawMessage(`{}`)
+	} else {
+		data, err := compactJSON(in.Data)
+		if err != nil {
+			return store.ExecuteParams{}, fmt.Errorf("%w: data is not JSON", workflow.ErrInvalidInput)
+		}
+		in.Data = data
+	}
+	if opts.Source == "" {
+		opts.Source = store.SourceAPI
+	}
+	return store.ExecuteParams{
+		WorkflowType:    typ,
+		WorkflowID:      id,
+		IdempotencyKey:  opts.IdempotencyKey,
+		RequestHash:     requestHash(in),
+		ExpectedVersion: opts.ExpectedVersion,
+		DryRun:          opts.DryRun,
+		Decide: func(ctx context.Context, cur *store.Instance) (*store.Write, error) {
+			return e.decide(ctx, typ, id, in, opts, cur)
+		},
+	}, nil
+}
+
+func requestHash(in workflow.Input) string {
+	h := sha256.New()
+	h.Write([]byte(in.Type))
+	h.Write([]byte{0})
+	h.Write(in.Data)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// decide runs inside the store's transaction with the instance locked.
+func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance) (*store.Write, error) {
+	version := 0
+	if cur != nil {
+		version = cur.DefinitionVersion
+	}
+	def, version, err := e.definition(ctx, typ, version)
+	if err != nil {
+		return nil, err
+	}
+	if err := def.ValidateInput(in); err != nil {
+		return nil, err
+	}
+	now := e.Now()
+	rec := store.InputRecord{
+		ID:             e.newID(),
+		WorkflowType:   typ,
+		WorkflowID:     id,
+		IdempotencyKey: opts.IdempotencyKey,
+		RequestHash:    requestHash(in),
+		Type:           in.Type,
+		Data:           in.Data,
+		Source:         opts.Source,
+		CreatedAt:      now,
+	}
+	w := &store.Write{}
+
+	if cur != nil && cur.Status == store.StatusCompleted {
+		rec.Outcome = store.OutcomeAlreadyCompleted
+		rec.Version = cur.Version
+		return e.finish(w, rec, Result{Outcome: rec.Outcome, Workflow: workflowView(cur)})
+	}
+
+	ref := workflow.Ref{Type: typ, ID: id}
+	var (
+		state workflow.State
+		dec   workflow.Decision
+	)
+	if cur == nil {
+		state = def.InitialState()
+		dec, err = workflow.DecideNew(def, ref, in, now)
+	} else {
+		state = workflow.State{Name: cur.StateName, Data: cur.StateData}
+		dec, err = workflow.Decide(def, ref, state, in, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !dec.Accepted {
+		rec.Outcome = store.OutcomeRejected
+		rec.Reason = dec.Reason
+		if cur != nil {
+			rec.Version = cur.Version
+		}
+		return e.finish(w, rec, Result{
+			Outcome:   rec.Outcome,
+			Rejection: &Rejection{Reason: dec.Reason, State: state.Name, Input: in.Type},
+			Workflow:  workflowView(cur),
+		})
+	}
+
+	next := store.Instance{Type: typ, ID: id, DefinitionVersion: version, CreatedAt: now, Status: store.StatusRunning}
+	if cur != nil {
+		next = *cur
+	} else if key, ok, err := def.UniqueKey(ref, in, now); err != nil {
+		return nil, err
+	} else if ok {
+		next.UniqueKey = key
+	}
+	next.Version++
+	next.StateName = dec.NewState.Name
+	next.StateData = dec.NewState.Data
+	next.UpdatedAt = now
+	if dec.Completed {
+		next.Status = store.StatusCompleted
+		next.CompletedAt = &now
+	}
+	w.Instance = &next
+	rec.Outcome = store.OutcomeAccepted
+	rec.Version = next.Version
+
+	ev := store.Event{
+		WorkflowType: typ,
+		WorkflowID:   id,
+		Seq:          next.Version,
+		Type:         dec.Event.Type,
+		From:         dec.Event.From,
+		To:           dec.Event.To,
+		Data:         dec.Event.Data,
+		InputType:    in.Type,
+		InputID:      rec.ID,
+		RecordedAt:   now,
+	}
+	w.Events = []store.Event{ev}
+	res := Result{
+		Outcome:  rec.Outcome,
+		Workflow: workflowView(&next),
+		Events:   []EventView{eventView(ev)},
+		Effects:  []EffectRef{},
+		Timers:   &TimerChanges{Scheduled: []TimerRef{}, Cancelled: []string{}},
+	}
+	for _, ef := range dec.Effects {
+		se := store.Effect{
+			ID:            e.newID(),
+			WorkflowType:  typ,
+			WorkflowID:    id,
+			Seq:           ev.Seq,
+			Name:          ef.Name,
+			Payload:       ef.Payload,
+			Status:        store.EffectPending,
+			NextAttemptAt: now,
+			CreatedAt:     now,
+			UpdatedAt:     now,
+		}
+		w.Effects = append(w.Effects, se)
+		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})
+	}
+	w.CancelTimerKeys = dec.CancelTimers
+	res.Timers.Cancelled = append(res.Timers.Cancelled, dec.CancelTimers...)
+	for _, t := range dec.Timers {
+		st := e.timerRecord(typ, id, t.Key, t.FireAt.UTC().Truncate(time.Microsecond), t.Input, now)
+		w.Timers = append(w.Timers, st)
+		res.Timers.Scheduled = append(res.Timers.Scheduled, TimerRef{Key: st.Key, FireAt: st.FireAt})
+	}
+	return e.finish(w, rec, res)
+}
+
+func (e *Engine) timerRecord(typ, id, key string, fireAt time.Time, in workflow.Input, now time.Time) store.Timer {
+	data := in.Data
+	if len(data) == 0 {
+		data = json.RawMessage(`{}`)
+	}
+	return store.Timer{
+		ID:            e.newID(),
+		WorkflowType:  typ,
+		WorkflowID:    id,
+		Key:           key,
+		FireAt:        fireAt,
+		InputType:     in.Type,
+		InputData:     data,
+		Status:        store.TimerPending,
+		NextAttemptAt: fireAt,
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+}
+
+func (e *Engine) finish(w *store.Write, rec store.InputRecord, res Result) (*store.Write, error) {
+	body, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	rec.Response = body
+	w.Input = rec
+	return w, nil
+}
+
+// IsInputError reports whether err means the input itself is bad (unknown type,
+// invalid data, an expression that fails on it, an invalid id) rather than the system
+// failing: the outbox and timer workers dead-letter such inputs instead of retrying.
+func IsInputError(err error) bool {
+	return errors.Is(err, workflow.ErrUnknownInput) ||
+		errors.Is(err, workflow.ErrInvalidInput) ||
+		errors.Is(err, workflow.ErrEvaluation) ||
+		errors.Is(err, ErrInvalidID) ||
+		errors.Is(err, ErrTypeNotFound) ||
+		errors.Is(err, store.ErrUniqueKeyConflict)
+}

@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/workflow"
+)
+
+// WorkflowView is an instance as the API shows it.
+type WorkflowView struct {
+	Type              string         `json:"type" example:"order"`
+	ID                string         `json:"id" example:"o-1"`
+	DefinitionVersion int            `json:"definition_version" example:"1"`
+	State             workflow.State `json:"state"`
+	Status            string         `json:"status" example:"running" enums:"running,completed"`
+	Version           int64          `json:"version" example:"1"`
+	CreatedAt         time.Time      `json:"created_at"`
+	UpdatedAt         time.Time      `json:"updated_at"`
+	CompletedAt       *time.Time     `json:"completed_at"`
+}
+
+// EventView is one history entry as the API shows it.
+type EventView struct {
+	Seq        int64           `json:"seq" example:"1"`
+	Type       string          `json:"type" example:"OrderPlaced"`
+	From       string          `json:"from" example:"new"`
+	To         string          `json:"to" example:"awaiting_payment"`
+	Data       json.RawMessage `json:"data" swaggertype:"object"`
+	InputType  string          `json:"input_type" example:"place"`
+	RecordedAt time.Time       `json:"recorded_at"`
+}
+
+// EffectRef names an effect an accepted input emitted.
+type EffectRef struct {
+	ID   string `json:"id" example:"01936f4e-8c1a-7b3e-9f00-1c2d3e4f5a6b"`
+	Name string `json:"name" example:"reserve_stock"`
+}
+
+// TimerRef is a timer an accepted input scheduled.
+type TimerRef struct {
+	Key    string    `json:"key" example:"payment_timeout"`
+	FireAt time.Time `json:"fire_at"`
+}
+
+// TimerChanges lists the timers a decision scheduled and the keys it cancelled.
+type TimerChanges struct {
+	Scheduled []TimerRef `json:"scheduled"`
+	Cancelled []string   `json:"cancelled"`
+}
+
+// Rejection says why an input was rejected.
+type Rejection struct {
+	Reason string `json:"reason" example:"payment is below the order total"`
+	State  string `json:"state" example:"awaiting_payment"`
+	Input  string `json:"input" example:"pay"`
+}
+
+// Result is the decision on one input; its JSON is the API response body.
+type Result struct {
+	Outcome   string        `json:"outcome" example:"accepted" enums:"accepted,rejected,already_completed"`
+	Rejection *Rejection    `json:"rejection,omitempty"`
+	Workflow  *WorkflowView `json:"workflow"`
+	Events    []EventView   `json:"events,omitempty"`
+	Effects   []EffectRef   `json:"effects,omitempty"`
+	Timers    *TimerChanges `json:"timers,omitempty"`
+}
+
+// InputView is one recorded input and its outcome.
+type InputView struct {
+	ID             string          `json:"id"`
+	Type           string          `json:"type" example:"pay"`
+	Data           json.RawMessage `json:"data" swaggertype:"object"`
+	Source         string          `json:"source" example:"api" enums:"api,effect,timer"`
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Outcome        string          `json:"outcome" example:"accepted" enums:"accepted,rejected,already_completed"`
+	Reason         string          `json:"reason,omitempty"`
+	Version        int64           `json:"version" example:"2"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+// DefinitionView is one version of a workflow type's definition.
+type DefinitionView struct {
+	Type       string          `json:"type" example:"order"`
+	Version    int             `json:"version" example:"1"`
+	Definition json.RawMessage `json:"definition" swaggertype:"object"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+func workflowView(in *store.Instance) *WorkflowView {
+	if in == nil {
+		return nil
+	}
+	return &WorkflowView{
+		Type:              in.Type,
+		ID:                in.ID,
+		DefinitionVersion: in.DefinitionVersion,
+		State:             workflow.State{Name: in.StateName, Data: in.StateData},
+		Status:            in.Status,
+		Version:           in.Version,
+		CreatedAt:         in.CreatedAt,
+		UpdatedAt:         in.UpdatedAt,
+		CompletedAt:       in.CompletedAt,
+	}
+}
+
+func eventView(e store.Event) EventView {
+	return EventView{
+		Seq:        e.Seq,
+		Type:       e.Type,
+		From:       e.From,
+		To:         e.To,
+		Data:       e.Data,
+		InputType:  e.InputType,
+		RecordedAt: e.RecordedAt,
+	}
+}
+
+func inputView(r store.InputRecord) InputView {
+	return InputView{
+		ID:             r.ID,
+		Type:           r.Type,
+		Data:           r.Data,
+		Source:         r.Source,
+		IdempotencyKey: r.IdempotencyKey,
+		Outcome:        r.Outcome,
+		Reason:         r.Reason,
+		Version:        r.Version,
+		CreatedAt:      r.CreatedAt,
+	}
+}
+
+func definitionView(d store.Definition) DefinitionView {
+	return DefinitionView{Type: d.Type, Version: d.Version, Definition: d.Body, CreatedAt: d.CreatedAt}
+}
+
+// EffectView is an outbox row as the API shows it.
+type EffectView struct {
+	ID            string          `json:"id"`
+	WorkflowType  string          `json:"workflow_type" example:"order"`
+	WorkflowID    string          `json:"workflow_id" example:"o-1"`
+	Seq           int64           `json:"seq" example:"1"`
+	Name          string          `json:"name" example:"reserve_stock"`
+	Payload       json.RawMessage `json:"payload" swaggertype:"object"`
+	Status        string          `json:"status" example:"pending" enums:"pending,delivered,dead"`
+	Attempts      int             `json:"attempt_count" example:"0"`
+	NextAttemptAt time.Time       `json:"next_attempt_at"`
+	LastError     string          `json:"last_error,omitempty"`
+	CreatedAt     time.Time       `json:"created_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+	DeliveredAt   *time.Time      `json:"delivered_at"`
+	// AttemptLog is filled by the single-effect read only.
+	AttemptLog []AttemptView `json:"attempts,omitempty"`
+}
+
+// AttemptView is one delivery attempt.
+type AttemptView struct {
+	Number        int       `json:"number" example:"1"`
+	StartedAt     time.Time `json:"started_at"`
+	DurationMS    float64   `json:"duration_ms" example:"12.5"`
+	StatusCode    int       `json:"status_code,omitempty" example:"200"`
+	Error         string    `json:"error,omitempty"`
+	Response      string    `json:"response,omitempty"`
+	RoutedOutcome string    `json:"routed_outcome,omitempty" example:"accepted"`
+}
+
+// TimerView is a timer as the API shows it.
+type TimerView struct {
+	ID            string         `json:"id"`
+	WorkflowType  string         `json:"workflow_type" example:"order"`
+	WorkflowID    string         `json:"workflow_id" example:"o-1"`
+	Key           string         `json:"key" example:"payment_timeout"`
+	FireAt        time.Time      `json:"fire_at"`
+	Input         workflow.Input `json:"input"`
+	Status        string         `json:"status" example:"pending" enums:"pending,fired,cancelled,dead"`
+	Attempts      int            `json:"attempt_count" example:"0"`
+	NextAttemptAt time.Time      `json:"next_attempt_at"`
+	LastError     string         `json:"last_error,omitempty"`
+	Outcome       string         `json:"outcome,omitempty" example:"accepted"`
+	CreatedAt     time.Time      `json:"created_at"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+	FiredAt       *time.Time     `json:"fired_at"`
+}
+
+func effectView(e store.Effect) EffectView {
+	return EffectView{
+		ID:            e.ID,
+		WorkflowType:  e.WorkflowType,
+		WorkflowID:    e.WorkflowID,
+		Seq:           e.Seq,
+		Name:          e.Name,
+		Payload:       e.Payload,
+		Status:        e.Status,
+		Attempts:      e.Attempts,
+		NextAttemptAt: e.NextAttemptAt,
+		LastError:     e.LastError,
+		CreatedAt:     e.CreatedAt,
+		UpdatedAt:     e.UpdatedAt,
+		DeliveredAt:   e.DeliveredAt,
+	}
+}
+
+func attemptView(a store.Attempt) AttemptView {
+	return AttemptView{
+		Number:        a.Number,
+		StartedAt:     a.StartedAt,
+		DurationMS:    float64(a.Duration.Microseconds()) / 1000,
+		StatusCode:    a.StatusCode,
+		Error:         a.Error,
+		Response:      a.Response,
+		RoutedOutcome: a.RoutedOutcome,
+	}
+}
+
+func timerView(t store.Timer) TimerView {
+	return TimerView{
+		ID:            t.ID,
+		WorkflowType:  t.WorkflowType,
+		WorkflowID:    t.WorkflowID,
+		Key:           t.Key,
+		FireAt:        t.FireAt,
+		Input:         workflow.Input{Type: t.InputType, Data: t.InputData},
+		Status:        t.Status,
+		Attempts:      t.Attempts,
+		NextAttemptAt: t.NextAttemptAt,
+		LastError:     t.LastError,
+		Outcome:       t.Outcome,
+		CreatedAt:     t.CreatedAt,
+		UpdatedAt:     t.UpdatedAt,
+		FiredAt:       t.FiredAt,
+	}
+}

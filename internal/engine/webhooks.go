@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/workflow"
+)
+
+// Webhook secrets are "whsec_" followed by the standard base64 of the key bytes, as the
+// Standard Webhooks specification has them; keys are 24 to 64 bytes.
+const (
+	secretPrefix   = "whsec_"
+	minSecretBytes = 24
+	maxSecretBytes = 64
+	newSecretBytes = 32
+	maxURLLength   = 2048
+	maxGracePeriod = 30 * 24 * time.Hour
+)
+
+// DefaultGracePeriod is how long a rotated-out secret keeps signing.
+const DefaultGracePeriod = 24 * time.Hour
+
+var (
+	// ErrWebhookNotFound: the workflow type has no webhook endpoint.
+	ErrWebhookNotFound = errors.New("webhook not found")
+	// ErrInvalidWebhook: a webhook URL or secret is malformed. It comes inside a
+	// *workflow.ValidationError whose paths point into the request ("/url").
+	ErrInvalidWebhook = errors.New("invalid webhook")
+)
+
+// WebhookSecretView is one signing secret; ExpiresAt is set on a rotated-out secret.
+type WebhookSecretView struct {
+	Secret    string     `json:"secret" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// WebhookView is a workflow type's webhook endpoint as the API shows it.
+type WebhookView struct {
+	WorkflowType string `json:"workflow_type" example:"order"`
+	URL          string `json:"url" example:"https://example.com/hooks/ironflow"`
+	Status       string `json:"status" example:"active" enums:"active,disabled"`
+	// Secret is the newest secret, the one a receiver should be given.
+	Secret string `json:"secret" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
+	// Secrets are every secret that signs deliveries now, newest first.
+	Secrets   []WebhookSecretView `json:"secrets"`
+	CreatedAt time.Time           `json:"created_at"`
+	UpdatedAt time.Time           `json:"updated_at"`
+}
+
+func webhookView(w store.Webhook, now time.Time) WebhookView {
+	v := WebhookView{
+		WorkflowType: w.WorkflowType,
+		URL:          w.URL,
+		Status:       w.Status,
+		Secrets:      []WebhookSecretView{},
+		CreatedAt:    w.CreatedAt,
+		UpdatedAt:    w.UpdatedAt,
+	}
+	for _, s := range w.Secrets {
+		if s.ExpiresAt != nil && !s.ExpiresAt.After(now) {
+			continue
+		}
+		v.Secrets = append(v.Secrets, WebhookSecretView{Secret: s.Secret, ExpiresAt: s.ExpiresAt})
+	}
+	if len(w.Secrets) > 0 {
+		v.Secret = w.Secrets[0].Secret
+	}
+	return v
+}
+
+// NewWebhookSecret returns a fresh "whsec_" secret of 32 random bytes.
+func NewWebhookSecret() string {
+	b := make([]byte, newSecretBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return secretPrefix + base64.StdEncoding.EncodeToString(b)
+}
+
+// ValidateWebhookURL checks that raw is an absolute http(s) URL with a host. Where it
+// may connect is checked at delivery time, after DNS.
+func ValidateWebhookURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return errors.New("is required")
+	case len(raw) > maxURLLength:
+		return fmt.Errorf("must be at most %d characters", maxURLLength)
+	case err != nil:
+		return errors.New("is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must be an http or https URL")
+	case u.Hostname() == "":
+		return errors.New("must name a host")
+	case u.Fragment != "":
+		return errors.New("must not have a fragment")
+	}
+	return nil
+}
+
+// ValidateWebhookSecret checks that s is "whsec_" followed by the standard base64 of
+// 24 to 64 bytes.
+func ValidateWebhookSecret(s string) error {
+	b64, ok := strings.CutPrefix(s, secretPrefix)
+	if !ok {
+		return fmt.Errorf("must start with %q", secretPrefix)
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return fmt.Errorf("must be %q followed by standard base64", secretPrefix)
+	}
+	if len(key) < minSecretBytes || len(key) > maxSecretBytes {
+		return fmt.Errorf("must encode %d to %d bytes, not %d", minSecretBytes, maxSecretBytes, len(key))
+	}
+	return nil
+}
+
+// WebhookInput is the body of a webhook registration.
+type WebhookInput struct {
+	URL string `json:"url" example:"https://example.com/hooks/ironflow"`
+	// Secret is optional: when absent a new endpoint gets a generated one and an
+	// existing endpoint keeps its secrets.
+	Secret string `json:"secret,omitempty" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
+}
+
+// PutWebhook registers (or replaces) the endpoint every effect of typ is delivered to
+// and makes it active, which re-enables an endpoint a 410 disabled. A given secret
+// replaces every previous one at once (rotate for a graceful change); without one a new
+// endpoint gets a generated secret and an existing one keeps its secrets. created
+// reports a new endpoint. Errors: ErrTypeNotFound, ErrInvalidWebhook (in a
+// *workflow.ValidationError).
+func (e *Engine) PutWebhook(ctx context.Context, typ string, in WebhookInput) (WebhookView, bool, error) {
+	var fe []workflow.FieldError
+	if err := ValidateWebhookURL(in.URL); err != nil {
+		fe = append(fe, workflow.FieldError{Path: "/url", Message: "url " + err.Error()})
+	}
+	if in.Secret != "" {
+		if err := ValidateWebhookSecret(in.Secret); err != nil {
+			fe = append(fe, workflow.FieldError{Path: "/secret", Message: "secret " + err.Error()})
+		}
+	}
+	if len(fe) > 0 {
+		return WebhookView{}, false, &workflow.ValidationError{Err: ErrInvalidWebhook, Errors: fe}
+	}
+	if _, _, err := e.definition(ctx, typ, 0); err != nil {
+		return WebhookView{}, false, err
+	}
+	now := e.Now()
+	old, err := e.store.GetWebhook(ctx, typ)
+	created := errors.Is(err, store.ErrNotFound)
+	if err != nil && !created {
+		return WebhookView{}, false, fmt.Errorf("get webhook: %w", err)
+	}
+	w := store.Webhook{WorkflowType: typ, URL: in.URL, CreatedAt: now, UpdatedAt: now}
+	switch {
+	case in.Secret != "":
+		w.Secrets = []store.WebhookSecret{{Secret: in.Secret}}
+	case created || len(old.Secrets) == 0:
+		w.Secrets = []store.WebhookSecret{{Secret: NewWebhookSecret()}}
+	default:
+		for _, s := range old.Secrets {
+			if s.ExpiresAt == nil || s.ExpiresAt.After(now) {
+				w.Secrets = append(w.Secrets, s)
+			}
+		}
+	}
+	if !created {
+		w.CreatedAt = old.CreatedAt
+	}
+	saved, err := e.store.PutWebhook(ctx, w)
+	if err != nil {
+		return WebhookView{}, false, fmt.Errorf("put webhook: %w", err)
+	}
+	if !created && old.Status == store.WebhookDisabled {
+		e.log.Info("webhook re-enabled", "workflow_type", typ)
+	}
+	return webhookView(saved, now), created, nil
+}
+
+// GetWebhook returns the endpoint of typ. Errors: ErrWebhookNotFound.
+func (e *Engine) GetWebhook(ctx context.Context, typ string) (WebhookView, error) {
+	w, err := e.store.GetWebhook(ctx, typ)
+	if errors.Is(err, store.ErrNotFound) {
+		return WebhookView{}, fmt.Errorf("%w: %q", ErrWebhookNotFound, typ)
+	}
+	if err != nil {
+		return WebhookView{}, fmt.Errorf("get webhook: %w", err)
+	}
+	return webhookView(w, e.Now()), nil
+}
+
+// DeleteWebhook removes the endpoint of typ; its effects stay pending until an endpoint
+// is registered again. Errors: ErrWebhookNotFound.
+func (e *Engine) DeleteWebhook(ctx context.Context, typ string) error {
+	err := e.store.DeleteWebhook(ctx, typ)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %q", ErrWebhookNotFound, typ)
+	}
+	if err != nil {
+		return fmt.Errorf("delete webhook: %w", err)
+	}
+	return nil
+}
+
+// RotateWebhookSecret makes secret (generated when empty) the endpoint's signing
+// secret; the secrets it had keep signing too until grace has passed (0: they stop
+// now). Errors: ErrWebhookNotFound, ErrInvalidWebhook (a malformed secret),
+// ErrInvalidArgument (a negative or over-30-day grace period).
+func (e *Engine) RotateWebhookSecret(ctx context.Context, typ, secret string, grace time.Duration) (WebhookView, error) {
+	if grace < 0 || grace > maxGracePeriod {
+		return WebhookView{}, fmt.Errorf("%w: grace_period must be between 0s and %s", ErrInvalidArgument, maxGracePeriod)
+	}
+	if secret == "" {
+		secret = NewWebhookSecret()
+	} else if err := ValidateWebhookSecret(secret); err != nil {
+		return WebhookView{}, &workflow.ValidationError{Err: ErrInvalidWebhook,
+			Errors: []workflow.FieldError{{Path: "/secret", Message: "secret " + err.Error()}}}
+	}
+	now := e.Now()
+	w, err := e.store.RotateWebhookSecret(ctx, typ, secret, now.Add(grace), now)
+	if errors.Is(err, store.ErrNotFound) {
+		return WebhookView{}, fmt.Errorf("%w: %q", ErrWebhookNotFound, typ)
+	}
+	if err != nil {
+		return WebhookView{}, fmt.Errorf("rotate webhook secret: %w", err)
+	}
+	e.log.Info("webhook secret rotated", "workflow_type", typ, "grace_period", grace.String())
+	return webhookView(w, now), nil
+}

@@ -1,0 +1,408 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+// maxLockAttempts bounds the retries of lockInstance when the row it waited for vanished
+// (a concurrent transaction deleted its placeholder). Each retry makes progress, so this
+// is only a guard against a bug turning into a busy loop.
+const maxLockAttempts = 100
+
+// Execute locks the instance, checks idempotency and the expected version, calls
+// p.Decide and commits its Write with the input record in one transaction.
+//
+// It returns the earlier record with Replayed set when p.IdempotencyKey was used before
+// with the same RequestHash, store.ErrIdempotencyMismatch when with another,
+// store.ErrVersionMismatch when p.ExpectedVersion does not match,
+// store.ErrUniqueKeyConflict when a new instance's unique key is held by another
+// running instance, and an error of p.Decide unchanged. With p.DryRun nothing is
+// committed.
+func (s *Store) Execute(ctx context.Context, p store.ExecuteParams) (store.ExecuteResult, error) {
+	if p.Decide == nil {
+		return store.ExecuteResult{}, errors.New("postgres: execute: nil Decide")
+	}
+	var res store.ExecuteResult
+	run := func(tx pgx.Tx) error {
+		li, err := lockInstance(ctx, tx, p.WorkflowType, p.WorkflowID, p.IdempotencyKey)
+		if err != nil {
+			return err
+		}
+		res, err = executeLocked(ctx, tx, p, li)
+		return err
+	}
+	var err error
+	if p.DryRun {
+		err = s.rollbackOnly(ctx, run)
+	} else {
+		err = s.withTx(ctx, run)
+	}
+	if err != nil {
+		return store.ExecuteResult{}, mapErr("execute", err)
+	}
+	return res, nil
+}
+
+// lockedInstance is an instance row locked by the current transaction.
+type lockedInstance struct {
+	typ, id string
+	// current is the instance; nil when it does not exist yet.
+	current *store.Instance
+	// placeholder: the transaction inserted the row that locks a not-yet-existing
+	// instance. It must become the instance or be deleted before commit.
+	placeholder bool
+	// earlier is the input recorded before with the idempotency key, if any.
+	earlier *store.InputRecord
+}
+
+// lockInstance locks the row of instance (typ, id) until the transaction ends. When the
+// instance does not exist it inserts a placeholder row (empty status), which other
+// transactions cannot see but which makes a concurrent insert of the same instance wait
+// for this transaction. When idemKey is set it also loads the input recorded earlier
+// with that key — after the lock, so a concurrent input with the same key has committed.
+// Everything is one round trip.
+func lockInstance(ctx context.Context, tx pgx.Tx, typ, id, idemKey string) (lockedInstance, error) {
+	for range maxLockAttempts {
+		li := lockedInstance{typ: typ, id: id}
+		var inst store.Instance
+		found := false
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO instances
+    (type, id, definition_version, state_name, state_data, status, version, created_at, updated_at)
+VALUES ($1, $2, 0, '', '{}', '', 0, now(), now())
+ON CONFLICT (type, id) DO NOTHING`, typ, id).Exec(func(ct pgconn.CommandTag) error {
+			li.placeholder = ct.RowsAffected() == 1
+			return nil
+		})
+		b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE type = $1 AND id = $2 FOR UPDATE`, typ, id).
+			QueryRow(func(row pgx.Row) error {
+				var err error
+				inst, err = scanInstance(row, nil)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil
+				}
+				found = err == nil
+				return err
+			})
+		if idemKey != "" {
+			b.Queue(`SELECT `+inputColumns+` FROM inputs
+WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, typ, id, idemKey).
+				QueryRow(func(row pgx.Row) error {
+					in, err := scanInput(row, nil)
+					if errors.Is(err, pgx.ErrNoRows) {
+						return nil
+					}
+					if err == nil {
+						li.earlier = &in
+					}
+					return err
+				})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return lockedInstance{}, err
+		}
+		switch {
+		case li.placeholder:
+			return li, nil
+		case found:
+			li.current = &inst
+			return li, nil
+		}
+		// The row existed when we tried to insert but was gone when we locked it: the
+		// transaction we waited for deleted its placeholder. Try again.
+	}
+	return lockedInstance{}, fmt.Errorf("lock instance %s/%s: row vanished %d times", typ, id, maxLockAttempts)
+}
+
+// notifications are the NOTIFYs a transaction queued.
+type notifications struct{ effects, timers bool }
+
+// executeLocked decides one input against the instance li locked and writes the result,
+// in the caller's transaction: the helper shared by Execute and the routes of
+// CompleteEffect and CompleteTimer. With p.DryRun it decides and writes nothing.
+func executeLocked(ctx context.Context, tx pgx.Tx, p store.ExecuteParams, li lockedInstance) (store.ExecuteResult, error) {
+	if li.earlier != nil {
+		if li.earlier.RequestHash != p.RequestHash {
+			return store.ExecuteResult{}, store.ErrIdempotencyMismatch
+		}
+		if err := dropPlaceholder(ctx, tx, li); err != nil {
+			return store.ExecuteResult{}, err
+		}
+		return store.ExecuteResult{Input: *li.earlier, Replayed: true}, nil
+	}
+	if p.ExpectedVersion != nil {
+		var have int64
+		if li.current != nil {
+			have = li.current.Version
+		}
+		if have != *p.ExpectedVersion {
+			return store.ExecuteResult{}, fmt.Errorf("%w: instance at version %d, expected %d",
+				store.ErrVersionMismatch, have, *p.ExpectedVersion)
+		}
+	}
+	var current *store.Instance
+	if li.current != nil {
+		c := *li.current
+		current = &c
+	}
+	w, err := p.Decide(ctx, current)
+	if err != nil {
+		return store.ExecuteResult{}, decideError{err}
+	}
+	if w == nil {
+		return store.ExecuteResult{}, errors.New("decide returned no write")
+	}
+	wc, err := completeWrite(p, li.current, *w)
+	if err != nil {
+		return store.ExecuteResult{}, err
+	}
+	res := store.ExecuteResult{Input: wc.Input, Write: &wc}
+	if p.DryRun {
+		return res, nil
+	}
+	if err := writeDecision(ctx, tx, li, &wc); err != nil {
+		return store.ExecuteResult{}, err
+	}
+	return res, nil
+}
+
+// dropPlaceholder deletes the placeholder row li inserted, if any, so a decision that
+// leaves no instance commits no row.
+func dropPlaceholder(ctx context.Context, tx pgx.Tx, li lockedInstance) error {
+	if !li.placeholder {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
+	return err
+}
+
+// completeWrite checks a DecideFunc's Write and returns a copy with what the caller may
+// leave out filled in: ids, the instance's type and id, statuses, times, event seqs and
+// the input's version.
+func completeWrite(p store.ExecuteParams, current *store.Instance, w store.Write) (store.Write, error) {
+	in := w.Input
+	if in.ID == "" {
+		in.ID = newID()
+	}
+	in.WorkflowType, in.WorkflowID = p.WorkflowType, p.WorkflowID
+	if p.IdempotencyKey != "" {
+		in.IdempotencyKey = p.IdempotencyKey
+	}
+	if p.RequestHash != "" {
+		in.RequestHash = p.RequestHash
+	}
+	if in.Source == "" {
+		in.Source = store.SourceAPI
+	}
+	if in.Outcome == "" {
+		return store.Write{}, errors.New("write: input has no outcome")
+	}
+	in.CreatedAt = nowOr(in.CreatedAt)
+	now := in.CreatedAt
+
+	var version int64
+	if current != nil {
+		version = current.Version
+	}
+	if len(w.Events) > 0 && w.Instance == nil {
+		return store.Write{}, errors.New("write: events without an instance")
+	}
+	events := make([]store.Event, len(w.Events))
+	for i, e := range w.Events {
+		want := version + int64(i) + 1
+		if e.Seq == 0 {
+			e.Seq = want
+		}
+		if e.Seq != want {
+			return store.Write{}, fmt.Errorf("write: event seq %d does not continue version %d", e.Seq, version)
+		}
+		e.WorkflowType, e.WorkflowID = p.WorkflowType, p.WorkflowID
+		if e.InputID == "" {
+			e.InputID = in.ID
+		}
+		if e.InputType == "" {
+			e.InputType = in.Type
+		}
+		e.RecordedAt = nowOr(nowOrZero(e.RecordedAt, now))
+		events[i] = e
+	}
+
+	var inst *store.Instance
+	if w.Instance != nil {
+		ic := *w.Instance
+		ic.Type, ic.ID = p.WorkflowType, p.WorkflowID
+		if ic.Status == "" {
+			ic.Status = store.StatusRunning
+		}
+		if len(events) > 0 {
+			last := events[len(events)-1].Seq
+			if ic.Version == 0 {
+				ic.Version = last
+			}
+			if ic.Version != last {
+				return store.Write{}, fmt.Errorf("write: instance version %d is not the last event seq %d", ic.Version, last)
+			}
+		} else if ic.Version != version {
+			return store.Write{}, fmt.Errorf("write: instance version %d changed without events (was %d)", ic.Version, version)
+		}
+		if ic.CreatedAt.IsZero() && current != nil {
+			ic.CreatedAt = current.CreatedAt
+		}
+		ic.CreatedAt = nowOr(nowOrZero(ic.CreatedAt, now))
+		ic.UpdatedAt = nowOr(nowOrZero(ic.UpdatedAt, now))
+		ic.CompletedAt = utcPtr(ic.CompletedAt)
+		if len(ic.StateData) == 0 {
+			ic.StateData = []byte("{}")
+		}
+		inst = &ic
+		version = ic.Version
+	}
+	if in.Version == 0 {
+		in.Version = version
+	}
+
+	effects := make([]store.Effect, len(w.Effects))
+	for i, e := range w.Effects {
+		if e.ID == "" {
+			e.ID = newID()
+		}
+		e.WorkflowType, e.WorkflowID = p.WorkflowType, p.WorkflowID
+		e.Status = store.EffectPending
+		e.Attempts = 0
+		e.LockedBy, e.LockedUntil = "", nil
+		e.CreatedAt = nowOr(nowOrZero(e.CreatedAt, now))
+		e.UpdatedAt = nowOr(nowOrZero(e.UpdatedAt, now))
+		e.NextAttemptAt = nowOr(nowOrZero(e.NextAttemptAt, e.CreatedAt))
+		e.DeliveredAt = nil
+		effects[i] = e
+	}
+
+	timers := make([]store.Timer, len(w.Timers))
+	for i, t := range w.Timers {
+		if t.ID == "" {
+			t.ID = newID()
+		}
+		t.WorkflowType, t.WorkflowID = p.WorkflowType, p.WorkflowID
+		t.Status = store.TimerPending
+		t.Attempts = 0
+		t.LockedBy, t.LockedUntil = "", nil
+		t.FireAt = t.FireAt.UTC()
+		t.NextAttemptAt = nowOr(nowOrZero(t.NextAttemptAt, t.FireAt))
+		t.CreatedAt = nowOr(nowOrZero(t.CreatedAt, now))
+		t.UpdatedAt = nowOr(nowOrZero(t.UpdatedAt, now))
+		t.FiredAt = nil
+		timers[i] = t
+	}
+
+	return store.Write{
+		Instance:        inst,
+		Events:          events,
+		Effects:         effects,
+		Timers:          timers,
+		CancelTimerKeys: append([]string(nil), w.CancelTimerKeys...),
+		Input:           in,
+	}, nil
+}
+
+// nowOrZero returns t, or fallback when t is zero.
+func nowOrZero(t, fallback time.Time) time.Time {
+	if t.IsZero() {
+		return fallback
+	}
+	return t
+}
+
+// writeDecision writes a completed Write in one round trip: the instance row (or the
+// removal of the placeholder), events, effects, timer cancellations and schedules, the
+// input record and the NOTIFYs, which Postgres delivers at commit.
+func writeDecision(ctx context.Context, tx pgx.Tx, li lockedInstance, w *store.Write) error {
+	b := &pgx.Batch{}
+	now := w.Input.CreatedAt
+	if w.Instance != nil {
+		in := w.Instance
+		data, err := jsonParam(in.StateData)
+		if err != nil {
+			return fmt.Errorf("instance state data: %w", err)
+		}
+		b.Queue(`UPDATE instances SET definition_version = $3, state_name = $4, state_data = $5,
+    status = $6, version = $7, unique_key = $8, created_at = $9, updated_at = $10, completed_at = $11
+WHERE type = $1 AND id = $2`,
+			in.Type, in.ID, in.DefinitionVersion, in.StateName, data,
+			in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt)
+	} else if li.placeholder {
+		b.Queue(`DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
+	}
+	for _, e := range w.Events {
+		data, err := jsonParam(e.Data)
+		if err != nil {
+			return fmt.Errorf("event %d data: %w", e.Seq, err)
+		}
+		b.Queue(`INSERT INTO events
+    (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type, input_id, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, data, e.InputType, e.InputID, e.RecordedAt)
+	}
+	for _, e := range w.Effects {
+		if err := queueInsertEffect(b, e); err != nil {
+			return err
+		}
+	}
+	// Cancellations come before schedules, so a key both cancelled and scheduled ends
+	// scheduled; scheduling a key replaces the pending timer that has it.
+	cancel := append([]string(nil), w.CancelTimerKeys...)
+	lastOfKey := make(map[string]int, len(w.Timers))
+	for i, t := range w.Timers {
+		cancel = append(cancel, t.Key)
+		lastOfKey[t.Key] = i
+	}
+	if len(cancel) > 0 {
+		b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $4
+WHERE workflow_type = $1 AND workflow_id = $2 AND key = ANY($3) AND status = 'pending'`,
+			li.typ, li.id, cancel, now)
+	}
+	for i := range w.Timers {
+		t := &w.Timers[i]
+		if lastOfKey[t.Key] != i {
+			// A later timer of this write has the same key and replaces this one.
+			t.Status = store.TimerCancelled
+		}
+		if err := queueInsertTimer(b, *t); err != nil {
+			return err
+		}
+	}
+	if err := queueInsertInput(b, w.Input); err != nil {
+		return err
+	}
+	if len(w.Effects) > 0 {
+		b.Queue(`SELECT pg_notify('` + channelEffects + `', '')`)
+	}
+	if len(w.Timers) > 0 {
+		b.Queue(`SELECT pg_notify('` + channelTimers + `', '')`)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+func queueInsertInput(b *pgx.Batch, in store.InputRecord) error {
+	data, err := jsonParam(in.Data)
+	if err != nil {
+		return fmt.Errorf("input data: %w", err)
+	}
+	var response []byte
+	if in.Response != nil {
+		response = []byte(in.Response)
+	}
+	b.Queue(`INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data,
+    source, outcome, reason, version, response, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, data,
+		in.Source, in.Outcome, cleanText(in.Reason), in.Version, response, in.CreatedAt)
+	return nil
+}

@@ -1,0 +1,309 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+const timerColumns = `id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status, attempts,
+    next_attempt_at, locked_by, locked_until, last_error, outcome, created_at, updated_at, fired_at`
+
+// scanTimer scans timerColumns, preceded by the row's rid when rid is not nil.
+func scanTimer(row pgx.Row, rid *int64) (store.Timer, error) {
+	var t store.Timer
+	var data []byte
+	dest := []any{&t.ID, &t.WorkflowType, &t.WorkflowID, &t.Key, &t.FireAt, &t.InputType, &data,
+		&t.Status, &t.Attempts, &t.NextAttemptAt, &t.LockedBy, &t.LockedUntil, &t.LastError,
+		&t.Outcome, &t.CreatedAt, &t.UpdatedAt, &t.FiredAt}
+	if rid != nil {
+		dest = append([]any{rid}, dest...)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return store.Timer{}, err
+	}
+	t.InputData = rawJSON(data)
+	t.FireAt = t.FireAt.UTC()
+	t.NextAttemptAt = t.NextAttemptAt.UTC()
+	t.LockedUntil = utcPtr(t.LockedUntil)
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.UpdatedAt = t.UpdatedAt.UTC()
+	t.FiredAt = utcPtr(t.FiredAt)
+	return t, nil
+}
+
+func queueInsertTimer(b *pgx.Batch, t store.Timer) error {
+	data, err := jsonParam(t.InputData)
+	if err != nil {
+		return fmt.Errorf("timer %s input data: %w", t.Key, err)
+	}
+	b.Queue(`INSERT INTO timers (id, workflow_type, workflow_id, key, fire_at, input_type, input_data,
+    status, attempts, next_attempt_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11)`,
+		t.ID, t.WorkflowType, t.WorkflowID, t.Key, t.FireAt, t.InputType, data,
+		t.Status, t.NextAttemptAt, t.CreatedAt, t.UpdatedAt)
+	return nil
+}
+
+// ScheduleTimer stores a pending timer outside any decision (a delayed input), replacing
+// a pending timer with the same key on the instance, and wakes the timer workers. It
+// locks the instance like Execute, so it never races a decision scheduling the same key.
+// Missing ID, NextAttemptAt (FireAt) and times are filled in.
+func (s *Store) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, error) {
+	if t.ID == "" {
+		t.ID = newID()
+	}
+	t.Status = store.TimerPending
+	t.Attempts = 0
+	t.LockedBy, t.LockedUntil, t.FiredAt = "", nil, nil
+	t.FireAt = t.FireAt.UTC()
+	t.NextAttemptAt = nowOr(nowOrZero(t.NextAttemptAt, t.FireAt))
+	t.CreatedAt = nowOr(t.CreatedAt)
+	t.UpdatedAt = nowOr(nowOrZero(t.UpdatedAt, t.CreatedAt))
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		li, err := lockInstance(ctx, tx, t.WorkflowType, t.WorkflowID, "")
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $4
+WHERE workflow_type = $1 AND workflow_id = $2 AND key = $3 AND status = 'pending'`,
+			t.WorkflowType, t.WorkflowID, t.Key, t.UpdatedAt)
+		if err := queueInsertTimer(b, t); err != nil {
+			return err
+		}
+		b.Queue(`SELECT pg_notify('` + channelTimers + `', '')`)
+		if li.placeholder {
+			b.Queue(`DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return store.Timer{}, mapErr("schedule timer", err)
+	}
+	return t, nil
+}
+
+// ClaimTimers leases up to p.Limit (50 when <= 0) pending timers due at p.Now whose
+// lease is free or expired, earliest due first. Rows another worker is claiming at the
+// same moment are skipped, not waited for.
+func (s *Store) ClaimTimers(ctx context.Context, p store.ClaimParams) ([]store.Timer, error) {
+	if p.Worker == "" {
+		return nil, errors.New("postgres: claim timers: empty worker")
+	}
+	rows, err := s.pool.Query(ctx, `
+WITH due AS (
+    SELECT id FROM timers
+    WHERE status = 'pending' AND next_attempt_at <= $3
+      AND (locked_until IS NULL OR locked_until < $3)
+    ORDER BY next_attempt_at
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE timers t SET locked_by = $1, locked_until = $2
+FROM due WHERE t.id = due.id
+RETURNING `+prefixed("t.", timerColumns),
+		p.Worker, p.LeaseExpiry, p.Now, pageLimit(p.Limit))
+	if err != nil {
+		return nil, mapErr("claim timers", err)
+	}
+	timers, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Timer, error) {
+		return scanTimer(row, nil)
+	})
+	if err != nil {
+		return nil, mapErr("claim timers", err)
+	}
+	slices.SortStableFunc(timers, func(a, b store.Timer) int { return a.NextAttemptAt.Compare(b.NextAttemptAt) })
+	if timers == nil {
+		timers = []store.Timer{}
+	}
+	return timers, nil
+}
+
+// CompleteTimer records the firing of a claimed timer. When p.Route is set and the
+// timer fired, the routed input is executed in the same transaction before the timer is
+// marked fired (so a timer whose input re-arms its own key ends fired while the new one
+// stays pending), and its outcome is stored on the timer. It returns store.ErrLeaseLost
+// (executing and changing nothing) when p.Worker no longer holds the claim or the timer
+// is no longer pending, store.ErrNotFound when it does not exist, and an error of
+// p.Route.Decide unchanged.
+func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) error {
+	switch p.Status {
+	case store.TimerFired, store.TimerPending, store.TimerDead:
+	default:
+		return fmt.Errorf("postgres: complete timer: invalid status %q", p.Status)
+	}
+	now := nowOr(p.Now)
+	var firedAt *time.Time
+	if p.Status == store.TimerFired {
+		firedAt = &now
+	}
+	nextAttemptAt := p.NextAttemptAt
+	if nextAttemptAt.IsZero() {
+		nextAttemptAt = now
+	}
+	route := p.Route != nil && p.Status == store.TimerFired
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		if !route {
+			var one int
+			err := tx.QueryRow(ctx, `UPDATE timers SET status = $3, attempts = attempts + 1,
+    next_attempt_at = $4, last_error = $5, fired_at = $6, locked_by = '', locked_until = NULL,
+    updated_at = $7
+WHERE id = $1 AND locked_by = $2 AND status = 'pending'
+RETURNING 1`,
+				p.TimerID, p.Worker, p.Status, nextAttemptAt, cleanText(p.Error), firedAt, now).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return leaseLostOrNotFound(ctx, tx, `SELECT 1 FROM timers WHERE id = $1`, p.TimerID)
+			}
+			return err
+		}
+		// Lock the instance before the timer row, in the order Execute takes them
+		// (Execute cancels timers while holding the instance), so the two never deadlock.
+		r := *p.Route
+		r.DryRun = false
+		li, err := lockInstance(ctx, tx, r.WorkflowType, r.WorkflowID, r.IdempotencyKey)
+		if err != nil {
+			return err
+		}
+		var status, lockedBy string
+		err = tx.QueryRow(ctx, `SELECT status, locked_by FROM timers WHERE id = $1 FOR UPDATE`, p.TimerID).
+			Scan(&status, &lockedBy)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if status != store.TimerPending || lockedBy != p.Worker {
+			return store.ErrLeaseLost
+		}
+		res, err := executeLocked(ctx, tx, r, li)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE timers SET status = 'fired', attempts = attempts + 1,
+    next_attempt_at = $2, last_error = $3, outcome = $4, fired_at = $5, locked_by = '', locked_until = NULL,
+    updated_at = $5
+WHERE id = $1`,
+			p.TimerID, nextAttemptAt, cleanText(p.Error), res.Input.Outcome, now)
+		return err
+	})
+	return mapErr("complete timer", err)
+}
+
+// NextTimerAt returns the earliest time a pending timer can be claimed: the later of its
+// NextAttemptAt and its lease end. ok is false when there is none.
+func (s *Store) NextTimerAt(ctx context.Context) (time.Time, bool, error) {
+	var at *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at))) FROM timers WHERE status = 'pending'`).
+		Scan(&at); err != nil {
+		return time.Time{}, false, mapErr("next timer", err)
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return at.UTC(), true, nil
+}
+
+// GetTimer returns one timer; store.ErrNotFound when absent.
+func (s *Store) GetTimer(ctx context.Context, id string) (store.Timer, error) {
+	t, err := scanTimer(s.pool.QueryRow(ctx, `SELECT `+timerColumns+` FROM timers WHERE id = $1`, id), nil)
+	if err != nil {
+		return store.Timer{}, mapErr("get timer", err)
+	}
+	return t, nil
+}
+
+// ListTimers pages timers matching the filters, oldest first;
+// store.ErrInvalidCursor when p.Cursor cannot be decoded.
+func (s *Store) ListTimers(ctx context.Context, p store.ListTimersParams) (store.Page[store.Timer], error) {
+	after, err := decodeCursor(p.Cursor)
+	if err != nil {
+		return store.Page[store.Timer]{}, mapErr("list timers", err)
+	}
+	var f filters
+	f.add("rid > ?", after)
+	f.addIf("status = ?", p.Status)
+	f.addIf("workflow_type = ?", p.WorkflowType)
+	f.addIf("workflow_id = ?", p.WorkflowID)
+	limit := pageLimit(p.Limit)
+	query := `SELECT rid, ` + timerColumns + ` FROM timers` + f.where() +
+		` ORDER BY rid LIMIT ` + f.next(limit+1)
+	page, err := listPage(ctx, s, query, f.args, limit, scanTimer)
+	if err != nil {
+		return store.Page[store.Timer]{}, mapErr("list timers", err)
+	}
+	return page, nil
+}
+
+// CancelTimer cancels a pending timer. It returns store.ErrWrongStatus when the timer is
+// not pending and store.ErrNotFound when it does not exist.
+func (s *Store) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
+	now = nowOr(now)
+	var t store.Timer
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanTimer(tx.QueryRow(ctx, `UPDATE timers SET status = 'cancelled', locked_by = '',
+    locked_until = NULL, updated_at = $2
+WHERE id = $1 AND status = 'pending'
+RETURNING `+timerColumns, id, now), nil)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return wrongStatusOrNotFound(ctx, tx, `SELECT status FROM timers WHERE id = $1`, id, "timer")
+		}
+		return err
+	})
+	if err != nil {
+		return store.Timer{}, mapErr("cancel timer", err)
+	}
+	return t, nil
+}
+
+// RetryTimer puts a dead timer back to pending, due now, with a fresh attempt budget and
+// wakes the timer workers. It returns store.ErrWrongStatus when the timer is not dead or
+// when another pending timer of the instance has taken its key meanwhile, and
+// store.ErrNotFound when it does not exist.
+func (s *Store) RetryTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
+	now = nowOr(now)
+	var t store.Timer
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		// Lock the instance first, as Execute and ScheduleTimer do before they schedule a
+		// key, so a decision scheduling this key concurrently cannot collide with it.
+		var typ, wid string
+		err := tx.QueryRow(ctx, `SELECT workflow_type, workflow_id FROM timers WHERE id = $1`, id).Scan(&typ, &wid)
+		if err != nil {
+			return err
+		}
+		li, err := lockInstance(ctx, tx, typ, wid, "")
+		if err != nil {
+			return err
+		}
+		if err := dropPlaceholder(ctx, tx, li); err != nil {
+			return err
+		}
+		t, err = scanTimer(tx.QueryRow(ctx, `UPDATE timers SET status = 'pending', attempts = 0,
+    next_attempt_at = $2, locked_by = '', locked_until = NULL, updated_at = $2
+WHERE id = $1 AND status = 'dead'
+RETURNING `+timerColumns, id, now), nil)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return wrongStatusOrNotFound(ctx, tx, `SELECT status FROM timers WHERE id = $1`, id, "timer")
+		}
+		if isUniqueViolation(err, "timers_pending_key") {
+			return fmt.Errorf("%w: another pending timer of the instance has the same key", store.ErrWrongStatus)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify('`+channelTimers+`', '')`)
+		return err
+	})
+	if err != nil {
+		return store.Timer{}, mapErr("retry timer", err)
+	}
+	return t, nil
+}

@@ -1,0 +1,249 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+const effectCols = `rid, id, workflow_type, workflow_id, seq, name, payload, status, attempts, next_attempt_at,
+	locked_by, locked_until, last_error, created_at, updated_at, delivered_at`
+
+func scanEffectRID(sc scanner) (store.Effect, int64, error) {
+	var e store.Effect
+	var rid, next, created, updated int64
+	var payload sql.NullString
+	var lockedUntil, delivered sql.NullInt64
+	if err := sc.Scan(&rid, &e.ID, &e.WorkflowType, &e.WorkflowID, &e.Seq, &e.Name, &payload, &e.Status,
+		&e.Attempts, &next, &e.LockedBy, &lockedUntil, &e.LastError, &created, &updated, &delivered); err != nil {
+		return store.Effect{}, 0, err
+	}
+	e.Payload = fromJSONText(payload)
+	e.NextAttemptAt, e.CreatedAt, e.UpdatedAt = fromMicros(next), fromMicros(created), fromMicros(updated)
+	e.LockedUntil, e.DeliveredAt = fromNullMicros(lockedUntil), fromNullMicros(delivered)
+	return e, rid, nil
+}
+
+func scanEffect(sc scanner) (store.Effect, error) {
+	e, _, err := scanEffectRID(sc)
+	return e, err
+}
+
+// ClaimEffects leases up to p.Limit (default 50) pending effects that are due at p.Now,
+// whose lease is free or expired and whose type has an active webhook, to p.Worker until
+// p.LeaseExpiry. They come back in the order they became due.
+func (s *Store) ClaimEffects(ctx context.Context, p store.ClaimParams) ([]store.Effect, error) {
+	var claimed []store.Effect
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		now := toMicros(p.Now)
+		rows, err := tx.QueryContext(ctx,
+			`UPDATE effects SET locked_by = ?, locked_until = ?
+			 WHERE rid IN (
+			   SELECT e.rid FROM effects e
+			   JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
+			   WHERE e.status = 'pending' AND e.next_attempt_at <= ?
+			     AND (e.locked_until IS NULL OR e.locked_until <= ?)
+			   ORDER BY e.next_attempt_at, e.rid
+			   LIMIT ?)
+			 RETURNING `+effectCols,
+			p.Worker, toMicros(p.LeaseExpiry), now, now, pageLimit(p.Limit))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		claimed, err = collectEffects(rows)
+		return err
+	})
+	if err != nil {
+		return nil, mapErr("claim effects", err)
+	}
+	return claimed, nil
+}
+
+// collectEffects scans RETURNING rows, whose order SQLite does not define, into due order.
+func collectEffects(rows *sql.Rows) ([]store.Effect, error) {
+	type row struct {
+		e   store.Effect
+		rid int64
+	}
+	var rs []row
+	for rows.Next() {
+		e, rid, err := scanEffectRID(rows)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, row{e, rid})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(rs, func(a, b row) int {
+		if c := a.e.NextAttemptAt.Compare(b.e.NextAttemptAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rid, b.rid)
+	})
+	out := make([]store.Effect, len(rs))
+	for i, r := range rs {
+		out[i] = r.e
+	}
+	return out, nil
+}
+
+// CompleteEffect records one attempt of a claimed effect and moves it to p.Status. When
+// p.Status is delivered and p.Route is set, the routed input is executed in the same
+// transaction and its outcome (or, on an idempotent replay, the earlier outcome) stored
+// on the attempt. Errors: store.ErrNotFound, store.ErrLeaseLost when p.Worker no longer
+// holds the claim or the effect is no longer pending (nothing is written then), the
+// Route's errors as Execute returns them.
+func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams) error {
+	switch p.Status {
+	case store.EffectDelivered, store.EffectPending, store.EffectDead:
+	default:
+		return fmt.Errorf("sqlite: complete effect: invalid status %q", p.Status)
+	}
+	var sg signals
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		sg, err = completeEffect(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return mapErr("complete effect", err)
+	}
+	s.notify.send(sg)
+	return nil
+}
+
+func completeEffect(ctx context.Context, tx *sql.Tx, p store.CompleteEffectParams) (signals, error) {
+	var sg signals
+	e, err := scanEffect(tx.QueryRowContext(ctx, `SELECT `+effectCols+` FROM effects WHERE id = ?`, p.EffectID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return sg, fmt.Errorf("effect %s: %w", p.EffectID, store.ErrNotFound)
+	}
+	if err != nil {
+		return sg, err
+	}
+	if e.Status != store.EffectPending || e.LockedBy != p.Worker || p.Worker == "" {
+		return sg, fmt.Errorf("effect %s held by %q in status %s: %w", e.ID, e.LockedBy, e.Status, store.ErrLeaseLost)
+	}
+	now := nowOr(p.Now)
+	a := p.Attempt
+	if p.Route != nil && p.Status == store.EffectDelivered {
+		res, rsg, err := execute(ctx, tx, *p.Route)
+		if err != nil {
+			return sg, err
+		}
+		sg.merge(rsg)
+		a.RoutedOutcome = res.Input.Outcome
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO effect_attempts (effect_id, number, started_at, duration_us, status_code, error, response, routed_outcome)
+		 VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM effect_attempts WHERE effect_id = ?), ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.ID, toMicros(nowOr(a.StartedAt)), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response,
+		a.RoutedOutcome); err != nil {
+		return sg, fmt.Errorf("insert attempt: %w", err)
+	}
+	next := e.NextAttemptAt
+	if !p.NextAttemptAt.IsZero() {
+		next = p.NextAttemptAt
+	}
+	var delivered *time.Time
+	if p.Status == store.EffectDelivered {
+		delivered = &now
+	}
+	if _, err := tx.ExecContext(ctx,
+		`UPDATE effects SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+		        delivered_at = ?, locked_by = '', locked_until = NULL, updated_at = ?
+		 WHERE id = ?`,
+		p.Status, toMicros(next), a.Error, nullMicros(delivered), toMicros(now), e.ID); err != nil {
+		return sg, fmt.Errorf("update effect: %w", err)
+	}
+	return sg, nil
+}
+
+// GetEffect returns an effect with its attempts in order; store.ErrNotFound when absent.
+func (s *Store) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {
+	e, err := scanEffect(s.r.QueryRowContext(ctx, `SELECT `+effectCols+` FROM effects WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Effect{}, nil, fmt.Errorf("sqlite: get effect %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Effect{}, nil, mapErr("get effect", err)
+	}
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT effect_id, number, started_at, duration_us, status_code, error, response, routed_outcome
+		 FROM effect_attempts WHERE effect_id = ? ORDER BY number`, id)
+	if err != nil {
+		return store.Effect{}, nil, mapErr("get effect", err)
+	}
+	defer rows.Close()
+	attempts := []store.Attempt{}
+	for rows.Next() {
+		var a store.Attempt
+		var started, dur int64
+		if err := rows.Scan(&a.EffectID, &a.Number, &started, &dur, &a.StatusCode, &a.Error, &a.Response,
+			&a.RoutedOutcome); err != nil {
+			return store.Effect{}, nil, mapErr("get effect", err)
+		}
+		a.StartedAt, a.Duration = fromMicros(started), time.Duration(dur)*time.Microsecond
+		attempts = append(attempts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return store.Effect{}, nil, mapErr("get effect", err)
+	}
+	return e, attempts, nil
+}
+
+// ListEffects pages effects filtered by status, workflow type and id, oldest first.
+// store.ErrInvalidCursor for a cursor this store did not make.
+func (s *Store) ListEffects(ctx context.Context, p store.ListEffectsParams) (store.Page[store.Effect], error) {
+	var f filter
+	f.eq("status", p.Status)
+	f.eq("workflow_type", p.WorkflowType)
+	f.eq("workflow_id", p.WorkflowID)
+	return page(ctx, s.r, "list effects", effectCols, "effects", f, p.Cursor, p.Limit, scanEffectRID)
+}
+
+// RetryEffect puts a dead effect back to pending, due now, with a fresh attempt budget.
+// store.ErrNotFound when absent, store.ErrWrongStatus when it is not dead.
+func (s *Store) RetryEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
+	now = nowOr(now)
+	var e store.Effect
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		e, err = scanEffect(tx.QueryRowContext(ctx,
+			`UPDATE effects SET status = 'pending', attempts = 0, next_attempt_at = ?, locked_by = '',
+			        locked_until = NULL, updated_at = ?
+			 WHERE id = ? AND status = 'dead' RETURNING `+effectCols,
+			toMicros(now), toMicros(now), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return statusError(ctx, tx, "effects", id)
+		}
+		return err
+	})
+	if err != nil {
+		return store.Effect{}, mapErr("retry effect", err)
+	}
+	s.notify.send(signals{effects: true})
+	return e, nil
+}
+
+// statusError explains why a status-guarded update of id in table matched no row.
+func statusError(ctx context.Context, tx *sql.Tx, table, id string) error {
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM `+table+` WHERE id = ?`, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %s: %w", table, id, store.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s %s is %s: %w", table, id, status, store.ErrWrongStatus)
+}

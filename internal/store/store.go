@@ -1,0 +1,436 @@
+// Package store keeps ironflow's durable state: workflow definitions, instances with
+// their cached snapshot, the event history, the input log (idempotency and audit), the
+// effect outbox with its delivery attempts, timers and webhook endpoints.
+//
+// The Store interface uses standard-library types only and imports nothing else of this
+// module. Two implementations exist: store/sqlite (the embedded default) and
+// store/postgres. Both must pass the conformance suite in store/storetest.
+//
+// A Store owns its transactions. Callers that need to decide inside a transaction pass
+// a DecideFunc: the store locks the instance, loads it, calls the function and writes
+// what it returns, all in one transaction.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations translate driver errors into these at the edge so
+// callers can branch with errors.Is.
+var (
+	// ErrNotFound: the requested row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrVersionMismatch: ExecuteParams.ExpectedVersion did not match the instance.
+	ErrVersionMismatch = errors.New("version mismatch")
+	// ErrIdempotencyMismatch: an idempotency key was reused with a different request.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrUniqueKeyConflict: another running instance of the type holds the unique key.
+	ErrUniqueKeyConflict = errors.New("unique key conflict")
+	// ErrInvalidCursor: a list cursor could not be decoded.
+	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrLeaseLost: a completion came from a worker that no longer holds the claim, or
+	// the claimed row is no longer pending (cancelled, replaced).
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrWrongStatus: the row is not in a status that allows the operation (for
+	// example retrying an effect that is not dead).
+	ErrWrongStatus = errors.New("wrong status")
+	// ErrUnavailable: the database could not be reached or the connection broke.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Instance statuses.
+const (
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+)
+
+// Input outcomes.
+const (
+	OutcomeAccepted         = "accepted"
+	OutcomeRejected         = "rejected"
+	OutcomeAlreadyCompleted = "already_completed"
+)
+
+// Effect statuses.
+const (
+	EffectPending   = "pending"
+	EffectDelivered = "delivered"
+	EffectDead      = "dead"
+)
+
+// Timer statuses. A timer replaced by a newer one with the same key, or cancelled by a
+// transition or an operator, ends as cancelled.
+const (
+	TimerPending   = "pending"
+	TimerFired     = "fired"
+	TimerCancelled = "cancelled"
+	TimerDead      = "dead"
+)
+
+// Input sources.
+const (
+	SourceAPI    = "api"
+	SourceEffect = "effect"
+	SourceTimer  = "timer"
+)
+
+// Webhook endpoint statuses.
+const (
+	WebhookActive   = "active"
+	WebhookDisabled = "disabled"
+)
+
+// Definition is one immutable version of a workflow type's definition.
+type Definition struct {
+	Type      string
+	Version   int
+	Body      json.RawMessage // the definition as the client sent it (compacted)
+	Hash      string          // hex SHA-256 of Body; an identical PUT makes no new version
+	CreatedAt time.Time
+}
+
+// Instance is one workflow instance with its cached snapshot: StateName, StateData and
+// Version always equal the fold of its events.
+type Instance struct {
+	Type              string
+	ID                string
+	DefinitionVersion int
+	StateName         string
+	StateData         json.RawMessage
+	Status            string // StatusRunning or StatusCompleted
+	Version           int64  // the seq of the last event
+	UniqueKey         string // "" when the definition has no unique_key
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	CompletedAt       *time.Time
+}
+
+// Event is one entry of an instance's history. Seq is 1, 2, 3… per instance with no gaps.
+type Event struct {
+	WorkflowType string
+	WorkflowID   string
+	Seq          int64
+	Type         string
+	From         string
+	To           string
+	Data         json.RawMessage
+	InputType    string
+	InputID      string // the InputRecord that caused it
+	RecordedAt   time.Time
+}
+
+// InputRecord is one input as it was decided: the idempotency and audit log.
+type InputRecord struct {
+	ID             string
+	WorkflowType   string
+	WorkflowID     string
+	IdempotencyKey string // "" when the client sent none
+	RequestHash    string // what an idempotent retry must match
+	Type           string
+	Data           json.RawMessage
+	Source         string // SourceAPI, SourceEffect, SourceTimer
+	Outcome        string // OutcomeAccepted, OutcomeRejected, OutcomeAlreadyCompleted
+	Reason         string // rejection reason
+	Version        int64  // the instance version after this input
+	Response       json.RawMessage
+	CreatedAt      time.Time
+}
+
+// Effect is one outbox row: a webhook delivery owed to the type's endpoint.
+type Effect struct {
+	ID            string
+	WorkflowType  string
+	WorkflowID    string
+	Seq           int64 // the event that produced it
+	Name          string
+	Payload       json.RawMessage
+	Status        string // EffectPending, EffectDelivered, EffectDead
+	Attempts      int    // attempts made in the current budget
+	NextAttemptAt time.Time
+	LockedBy      string
+	LockedUntil   *time.Time
+	LastError     string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	DeliveredAt   *time.Time
+}
+
+// Attempt is one delivery attempt of an effect.
+type Attempt struct {
+	EffectID      string
+	Number        int // 1, 2, 3… over the effect's whole life, across operator retries
+	StartedAt     time.Time
+	Duration      time.Duration
+	StatusCode    int    // 0 when no response arrived
+	Error         string // "" on success
+	Response      string // the first 4 KiB of the response body
+	RoutedOutcome string // outcome of the input routed from the response, "" if none
+}
+
+// Timer is an input scheduled for later on one instance.
+type Timer struct {
+	ID            string
+	WorkflowType  string
+	WorkflowID    string
+	Key           string // unique among the instance's pending timers
+	FireAt        time.Time
+	InputType     string
+	InputData     json.RawMessage
+	Status        string // TimerPending, TimerFired, TimerCancelled, TimerDead
+	Attempts      int
+	NextAttemptAt time.Time // FireAt, or later after a failed attempt
+	LockedBy      string
+	LockedUntil   *time.Time
+	LastError     string
+	Outcome       string // outcome of the input it fired
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	FiredAt       *time.Time
+}
+
+// WebhookSecret is one signing secret of an endpoint. ExpiresAt is set on a secret that
+// was rotated out and still signs until then.
+type WebhookSecret struct {
+	Secret    string     `json:"secret"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// Webhook is the endpoint every effect of a workflow type is delivered to.
+type Webhook struct {
+	WorkflowType string
+	URL          string
+	Secrets      []WebhookSecret // newest first
+	Status       string          // WebhookActive or WebhookDisabled
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Page is one page of a list. Next is the opaque cursor of the following page, "" on the
+// last page.
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// Write is what a DecideFunc asks the store to commit together with the input record.
+type Write struct {
+	// Instance is the new instance row (created or updated); nil when the input changed
+	// nothing (rejected, already completed). Its Version must equal the last event's seq.
+	Instance *Instance
+	// Events are appended in order; their seqs continue the instance's history.
+	Events []Event
+	// Effects are inserted as pending outbox rows.
+	Effects []Effect
+	// Timers are scheduled; a pending timer with the same key on the instance is
+	// cancelled first (replaced).
+	Timers []Timer
+	// CancelTimerKeys cancels the instance's pending timers with these keys. Applied
+	// before Timers, so a key both cancelled and scheduled ends scheduled.
+	CancelTimerKeys []string
+	// Input is always recorded (unless dry run).
+	Input InputRecord
+}
+
+// DecideFunc decides an input against the locked current instance (nil when it does not
+// exist yet) and returns what to write. An error aborts the transaction and is returned
+// unchanged by the store.
+type DecideFunc func(ctx context.Context, current *Instance) (*Write, error)
+
+// ExecuteParams describes one input to decide and record.
+type ExecuteParams struct {
+	WorkflowType string
+	WorkflowID   string
+	// IdempotencyKey, if set, makes the store return the stored InputRecord of an earlier
+	// input with the same key on the same instance instead of deciding again; when its
+	// RequestHash differs the store returns ErrIdempotencyMismatch.
+	IdempotencyKey string
+	RequestHash    string
+	// ExpectedVersion, if set, makes the store return ErrVersionMismatch unless the
+	// instance is at exactly this version (0: it must not exist).
+	ExpectedVersion *int64
+	// DryRun decides and returns the record without committing anything.
+	DryRun bool
+	Decide DecideFunc
+}
+
+// ExecuteResult is the recorded input: new, or the earlier one when Replayed.
+type ExecuteResult struct {
+	Input    InputRecord
+	Replayed bool
+	// Write is what the DecideFunc returned (nil when Replayed).
+	Write *Write
+}
+
+// ClaimParams describes a batch claim of due rows for one worker.
+type ClaimParams struct {
+	Worker      string
+	Limit       int
+	Now         time.Time
+	LeaseExpiry time.Time // locked_until of the claimed rows
+}
+
+// CompleteEffectParams records one delivery attempt of a claimed effect and its result.
+type CompleteEffectParams struct {
+	EffectID string
+	Worker   string // must still hold the claim, else ErrLeaseLost
+	Attempt  Attempt
+	// Status is the effect's next status: EffectDelivered, EffectPending (retry at
+	// NextAttemptAt) or EffectDead.
+	Status        string
+	NextAttemptAt time.Time
+	Now           time.Time
+	// Route, if set and Status is EffectDelivered, executes the input routed from the
+	// response in the same transaction; its outcome is stored on the attempt. An error
+	// from Route.Decide aborts everything and is returned.
+	Route *ExecuteParams
+}
+
+// CompleteTimerParams records the firing of a claimed timer.
+type CompleteTimerParams struct {
+	TimerID string
+	Worker  string // must still hold the claim, else ErrLeaseLost
+	// Status is TimerFired, TimerPending (retry at NextAttemptAt) or TimerDead.
+	Status        string
+	NextAttemptAt time.Time
+	Error         string
+	Now           time.Time
+	// Route, if set and Status is TimerFired, executes the timer's input in the same
+	// transaction; its outcome is stored on the timer.
+	Route *ExecuteParams
+}
+
+// ListInstancesParams filters and pages instances, oldest first.
+type ListInstancesParams struct {
+	Type   string
+	State  string
+	Status string
+	Cursor string
+	Limit  int
+}
+
+// ListEffectsParams filters and pages effects, oldest first.
+type ListEffectsParams struct {
+	Status       string
+	WorkflowType string
+	WorkflowID   string
+	Cursor       string
+	Limit        int
+}
+
+// ListTimersParams filters and pages timers, oldest first.
+type ListTimersParams struct {
+	Status       string
+	WorkflowType string
+	WorkflowID   string
+	Cursor       string
+	Limit        int
+}
+
+// Stats are the backlog figures exported as metrics.
+type Stats struct {
+	PendingEffects      int64
+	OldestPendingEffect *time.Time
+	DeadEffects         int64
+	PendingTimers       int64
+	DeadTimers          int64
+}
+
+// Topic names a kind of work a worker can be woken for.
+type Topic string
+
+// Topics.
+const (
+	TopicEffects Topic = "effects"
+	TopicTimers  Topic = "timers"
+)
+
+// Store is ironflow's persistence. Every method is safe for concurrent use. Errors are
+// the sentinels above (wrapped) or ErrUnavailable for connection failures.
+type Store interface {
+	// PutDefinition stores body as the next version of typ unless it equals the latest
+	// version (same Hash); created reports whether a new version was made.
+	PutDefinition(ctx context.Context, typ string, body json.RawMessage, hash string, now time.Time) (def Definition, created bool, err error)
+	// GetDefinition returns version of typ, or the latest when version is 0.
+	// ErrNotFound when absent.
+	GetDefinition(ctx context.Context, typ string, version int) (Definition, error)
+	// ListDefinitions returns the latest version of every type, by type name.
+	ListDefinitions(ctx context.Context) ([]Definition, error)
+	// ListDefinitionVersions returns every version of typ, oldest first.
+	ListDefinitionVersions(ctx context.Context, typ string) ([]Definition, error)
+
+	// Execute locks the instance (creating the lock when it does not exist), checks
+	// idempotency and the expected version, calls p.Decide and commits its Write with the
+	// input record in one transaction. Different instances never wait on each other.
+	Execute(ctx context.Context, p ExecuteParams) (ExecuteResult, error)
+
+	// GetInstance returns one instance; ErrNotFound when absent.
+	GetInstance(ctx context.Context, typ, id string) (Instance, error)
+	// ListInstances pages instances matching the filters.
+	ListInstances(ctx context.Context, p ListInstancesParams) (Page[Instance], error)
+	// ListEvents returns up to limit events of an instance with seq > afterSeq, in order.
+	ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]Event, error)
+	// ListInputs pages the input records of an instance, oldest first.
+	ListInputs(ctx context.Context, typ, id, cursor string, limit int) (Page[InputRecord], error)
+
+	// PutWebhook creates or replaces the endpoint of a type and makes it active.
+	PutWebhook(ctx context.Context, w Webhook) (Webhook, error)
+	// GetWebhook returns the endpoint of a type; ErrNotFound when absent.
+	GetWebhook(ctx context.Context, typ string) (Webhook, error)
+	// DeleteWebhook removes the endpoint; ErrNotFound when absent.
+	DeleteWebhook(ctx context.Context, typ string) error
+	// SetWebhookStatus disables or re-enables an endpoint; ErrNotFound when absent.
+	SetWebhookStatus(ctx context.Context, typ, status string, now time.Time) error
+	// RotateWebhookSecret makes secret the signing secret; the previous ones keep
+	// signing until oldExpiresAt. ErrNotFound when absent.
+	RotateWebhookSecret(ctx context.Context, typ, secret string, oldExpiresAt, now time.Time) (Webhook, error)
+
+	// ClaimEffects leases up to p.Limit due pending effects whose type has an active
+	// endpoint and whose lease is free or expired.
+	ClaimEffects(ctx context.Context, p ClaimParams) ([]Effect, error)
+	// CompleteEffect records an attempt of a claimed effect; ErrLeaseLost when p.Worker
+	// no longer holds it.
+	CompleteEffect(ctx context.Context, p CompleteEffectParams) error
+	// GetEffect returns an effect with its attempts; ErrNotFound when absent.
+	GetEffect(ctx context.Context, id string) (Effect, []Attempt, error)
+	// ListEffects pages effects matching the filters.
+	ListEffects(ctx context.Context, p ListEffectsParams) (Page[Effect], error)
+	// RetryEffect puts a dead effect back to pending with a fresh budget;
+	// ErrWrongStatus when it is not dead.
+	RetryEffect(ctx context.Context, id string, now time.Time) (Effect, error)
+
+	// ScheduleTimer stores a timer outside any decision (a delayed input), replacing a
+	// pending timer with the same key on the instance.
+	ScheduleTimer(ctx context.Context, t Timer) (Timer, error)
+	// ClaimTimers leases up to p.Limit pending timers due at p.Now.
+	ClaimTimers(ctx context.Context, p ClaimParams) ([]Timer, error)
+	// CompleteTimer records the firing of a claimed timer; ErrLeaseLost when p.Worker no
+	// longer holds it or it is no longer pending.
+	CompleteTimer(ctx context.Context, p CompleteTimerParams) error
+	// NextTimerAt returns the earliest time a pending timer can be claimed: the later of
+	// its NextAttemptAt and the end of its lease. ok is false when there is none.
+	NextTimerAt(ctx context.Context) (at time.Time, ok bool, err error)
+	// GetTimer returns one timer; ErrNotFound when absent.
+	GetTimer(ctx context.Context, id string) (Timer, error)
+	// ListTimers pages timers matching the filters.
+	ListTimers(ctx context.Context, p ListTimersParams) (Page[Timer], error)
+	// CancelTimer cancels a pending timer; ErrWrongStatus when it is not pending.
+	CancelTimer(ctx context.Context, id string, now time.Time) (Timer, error)
+	// RetryTimer puts a dead timer back to pending with a fresh budget;
+	// ErrWrongStatus when it is not dead.
+	RetryTimer(ctx context.Context, id string, now time.Time) (Timer, error)
+
+	// Listen returns a channel that receives (coalesced) after a commit, in this or any
+	// process sharing the database, that adds or re-enables work of topic. It is closed
+	// when ctx ends.
+	Listen(ctx context.Context, topic Topic) (<-chan struct{}, error)
+
+	// Stats returns backlog figures for metrics.
+	Stats(ctx context.Context, now time.Time) (Stats, error)
+	// Ping reports whether the database answers and its migrations are applied.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}

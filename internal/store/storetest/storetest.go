@@ -1,0 +1,90 @@
+// Package storetest is the conformance suite every store.Store implementation must pass.
+// An implementation's tests call Run (or RunWith) with a function that opens a fresh,
+// empty, migrated store for one test.
+//
+// The suite tests only what the store.Store contract promises. Its DecideFuncs mimic the
+// engine: they build a Write from the current instance the way internal/engine does
+// (one event per accepted input, the snapshot folded with a JSON merge patch), but know
+// nothing of workflow definitions.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+// NewStoreFunc opens a fresh, empty, migrated store for one test and registers its
+// cleanup with t.
+type NewStoreFunc func(t *testing.T) store.Store
+
+// RunOptions describes what an implementation cannot promise, so the suite checks the
+// weaker guarantee instead.
+type RunOptions struct {
+	// SingleWriter is set by stores that serialise all write transactions (SQLite allows
+	// one writer per database file). Inputs to different instances then do wait for each
+	// other; the suite checks that a blocked input delays, but never deadlocks, an input
+	// to another instance, instead of checking that it does not wait.
+	SingleWriter bool
+}
+
+// Run runs the whole conformance suite against the stores newStore opens, with the full
+// guarantees (RunOptions zero).
+func Run(t *testing.T, newStore NewStoreFunc) {
+	t.Helper()
+	RunWith(t, newStore, RunOptions{})
+}
+
+// RunWith runs the whole conformance suite with opts. Every test runs in parallel on its
+// own store.
+func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, e *env)
+	}{
+		{"Definitions", testDefinitions},
+		{"ExecuteAppendAndLoad", testExecuteAppendAndLoad},
+		{"GaplessSeq", testGaplessSeq},
+		{"RejectedFirstInput", testRejectedFirstInput},
+		{"AlreadyCompleted", testAlreadyCompleted},
+		{"Idempotency", testIdempotency},
+		{"ExpectedVersion", testExpectedVersion},
+		{"DryRun", testDryRun},
+		{"DecideError", testDecideError},
+		{"UniqueKey", testUniqueKey},
+		{"SnapshotEqualsReplay", testSnapshotEqualsReplay},
+		{"ConcurrentInputsOneInstance", testConcurrentInputsOneInstance},
+		{"DifferentInstances", func(t *testing.T, e *env) { testDifferentInstances(t, e, opts) }},
+		{"EffectsAtomic", testEffectsAtomic},
+		{"ClaimNeedsActiveWebhook", testClaimNeedsActiveWebhook},
+		{"ClaimLimit", testClaimLimit},
+		{"ClaimLease", testClaimLease},
+		{"EffectAttemptsAndRetry", testEffectAttemptsAndRetry},
+		{"EffectRoute", testEffectRoute},
+		{"EffectRouteReplay", testEffectRouteReplay},
+		{"EffectRouteError", testEffectRouteError},
+		{"TimerScheduleReplace", testTimerScheduleReplace},
+		{"TimersInWrite", testTimersInWrite},
+		{"TimerClaimDue", testTimerClaimDue},
+		{"TimerFireRoute", testTimerFireRoute},
+		{"TimerCancelledWhileClaimed", testTimerCancelledWhileClaimed},
+		{"TimerRearmsOwnKey", testTimerRearmsOwnKey},
+		{"TimerRetryAndDead", testTimerRetryAndDead},
+		{"TimerStaleWorker", testTimerStaleWorker},
+		{"Webhooks", testWebhooks},
+		{"WebhookRotation", testWebhookRotation},
+		{"ListInstances", testListInstances},
+		{"ListInputs", testListInputs},
+		{"ListEffectsAndTimers", testListEffectsAndTimers},
+		{"Listen", testListen},
+		{"Stats", testStats},
+		{"Ping", testPing},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newEnv(t, newStore))
+		})
+	}
+}

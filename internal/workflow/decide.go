@@ -1,0 +1,325 @@
+package workflow
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Decision is what one input does to an instance.
+type Decision struct {
+	// Accepted is false when the input was rejected; Reason says why.
+	Accepted bool
+	Reason   string
+	// Event is the one event an accepted input records.
+	Event Event
+	// Effects are the effects to put in the outbox, in definition order.
+	Effects []Effect
+	// Timers are timers to schedule: the transition's timers, then the timers
+	// of the state being entered. Keys are unique; a later one replaces an
+	// earlier one with the same key.
+	Timers []Timer
+	// CancelTimers are keys to cancel: the timers of the state being left, then
+	// the transition's cancel_timers. Keys are unique. A key can be both here
+	// and in Timers (leaving and entering states that share a timer key): apply
+	// cancels first, so it ends scheduled.
+	CancelTimers []string
+	// NewState is Evolve(state, Event) when accepted, the unchanged state when
+	// rejected.
+	NewState State
+	// Completed reports that NewState is terminal.
+	Completed bool
+}
+
+// Event is the fact an accepted input records. Evolve applies it to a state.
+type Event struct {
+	Type      string          `json:"type"`
+	From      string          `json:"from"`
+	To        string          `json:"to"`
+	Data      json.RawMessage `json:"data"`
+	InputType string          `json:"input_type"`
+}
+
+// Effect is a side effect to deliver. Payload is a JSON object.
+type Effect struct {
+	Name    string
+	Payload json.RawMessage
+}
+
+// Timer is an input to execute at FireAt. Input.Data is empty when the
+// definition gives none (meaning {}).
+type Timer struct {
+	Key    string
+	FireAt time.Time
+	Input  Input
+}
+
+// Decide decides what input in does to an existing instance wf in state. It is
+// pure: the same arguments always give the same Decision, and it never panics.
+//
+// A rejection is not an error: it is a Decision with Accepted false. Errors:
+// ErrUnknownInput (wrapped) when the input type is not declared;
+// *ValidationError wrapping ErrInvalidInput when its data is not JSON or fails
+// the schema; *ValidationError wrapping ErrEvaluation when an expression fails;
+// ErrInvalidState (wrapped) when state cannot belong to d.
+//
+// Staying in a state (no "to", or "to" naming the current state) neither leaves
+// nor enters it, so its state timers are left alone. Use DecideNew for the input
+// that creates an instance.
+func Decide(d *Definition, wf Ref, state State, in Input, now time.Time) (Decision, error) {
+	return decide(d, wf, state, in, now, false)
+}
+
+// DecideNew decides the input that creates instance wf: it runs from
+// d.InitialState() and treats the instance as entering the initial state, so
+// when the first transition stays there the initial state's timers are
+// scheduled, and when it moves on they are neither scheduled nor cancelled (they
+// never existed) while the target state's timers are scheduled. Errors are those
+// of Decide. A rejected first input creates nothing.
+func DecideNew(d *Definition, wf Ref, in Input, now time.Time) (Decision, error) {
+	if d == nil {
+		return Decision{}, fmt.Errorf("decide: nil definition: %w", ErrInvalidDefinition)
+	}
+	return decide(d, wf, d.InitialState(), in, now, true)
+}
+
+func decide(d *Definition, wf Ref, state State, in Input, now time.Time, creating bool) (Decision, error) {
+	if d == nil {
+		return Decision{}, fmt.Errorf("decide: nil definition: %w", ErrInvalidDefinition)
+	}
+	st, ok := d.states[state.Name]
+	if !ok {
+		return Decision{}, fmt.Errorf("state %q is not in the definition of %q: %w", state.Name, d.typ, ErrInvalidState)
+	}
+	inRaw, inVal, err := d.checkInput(in)
+	if err != nil {
+		return Decision{}, err
+	}
+	inCEL, err := jsonToCEL(inVal)
+	if err != nil {
+		return Decision{}, &ValidationError{Err: ErrInvalidInput, Errors: []FieldError{{Path: "/data", Message: err.Error()}}}
+	}
+	stateCEL, err := decodeStateData(state.Data)
+	if err != nil {
+		return Decision{}, err
+	}
+	reject := func(format string, args ...any) (Decision, error) {
+		return Decision{Reason: fmt.Sprintf(format, args...), NewState: state}, nil
+	}
+
+	h, ok := st.on[in.Type]
+	if !ok {
+		return reject("input '%s' is not accepted in state '%s'", in.Type, state.Name)
+	}
+	act := newActivation(wf, state.Name, stateCEL, in.Type, inCEL, now)
+	var b *branch
+	for _, cand := range h.branches {
+		if cand.cond == nil {
+			b = cand
+			break
+		}
+		ok, err := cand.cond.evalBool(act)
+		if err != nil {
+			return Decision{}, err
+		}
+		if ok {
+			b = cand
+			break
+		}
+	}
+	if b == nil {
+		return reject("no branch of input '%s' matched in state '%s'", in.Type, state.Name)
+	}
+	if b.isReject {
+		return reject("%s", b.reject)
+	}
+
+	to := state.Name
+	if b.to != "" {
+		to = b.to
+	}
+	ev := Event{Type: in.Type, From: state.Name, To: to, InputType: in.Type}
+	if b.event != "" {
+		ev.Type = b.event
+	}
+	if b.data != nil {
+		if ev.Data, err = b.data.evalObject(act); err != nil {
+			return Decision{}, err
+		}
+	} else if ev.Data, err = defaultEventData(inRaw); err != nil {
+		return Decision{}, err
+	}
+
+	dec := Decision{Accepted: true, Event: ev}
+	for _, e := range b.effects {
+		payload := ev.Data
+		if e.payload != nil {
+			if payload, err = e.payload.evalObject(act); err != nil {
+				return Decision{}, err
+			}
+		}
+		dec.Effects = append(dec.Effects, Effect{Name: e.name, Payload: payload})
+	}
+
+	moving := to != state.Name
+	if moving && !creating {
+		for _, t := range st.timers {
+			dec.CancelTimers = addKey(dec.CancelTimers, t.key)
+		}
+	}
+	for _, k := range b.cancel {
+		dec.CancelTimers = addKey(dec.CancelTimers, k)
+	}
+	timers := b.timers
+	if moving || creating {
+		timers = append(timers[:len(timers):len(timers)], d.states[to].timers...)
+	}
+	for _, t := range timers {
+		tm, err := t.schedule(act, now)
+		if err != nil {
+			return Decision{}, err
+		}
+		dec.Timers = addTimer(dec.Timers, tm)
+	}
+
+	if dec.NewState, err = Evolve(state, ev); err != nil {
+		return Decision{}, err
+	}
+	dec.Completed = d.IsTerminal(to)
+	return dec, nil
+}
+
+// ValidateInput checks that in is declared and that its data is JSON and passes
+// the input's schema. Errors: ErrUnknownInput (wrapped), or a *ValidationError
+// wrapping ErrInvalidInput whose paths point into the input ("/data/amount").
+// Empty data is checked as {}.
+func (d *Definition) ValidateInput(in Input) error {
+	_, _, err := d.checkInput(in)
+	return err
+}
+
+// UniqueKey evaluates unique_key for the input that creates instance wf, with
+// state being the initial state. ok is false when the definition has no
+// unique_key or the expression yields null or "" (that instance opts out of
+// uniqueness). Errors are those of ValidateInput, or a *ValidationError wrapping
+// ErrEvaluation with path "/unique_key".
+func (d *Definition) UniqueKey(wf Ref, in Input, now time.Time) (key string, ok bool, err error) {
+	if d.uniqueKey == nil {
+		return "", false, nil
+	}
+	_, v, err := d.checkInput(in)
+	if err != nil {
+		return "", false, err
+	}
+	c, err := jsonToCEL(v)
+	if err != nil {
+		return "", false, &ValidationError{Err: ErrInvalidInput, Errors: []FieldError{{Path: "/data", Message: err.Error()}}}
+	}
+	key, ok, err = d.uniqueKey.evalString(newActivation(wf, d.initial, map[string]any{}, in.Type, c, now))
+	if err != nil || key == "" {
+		return "", false, err
+	}
+	return key, true, nil
+}
+
+// checkInput returns the input's data compacted and decoded (numbers as
+// json.Number) once it is declared and valid.
+func (d *Definition) checkInput(in Input) (json.RawMessage, any, error) {
+	def, ok := d.inputs[in.Type]
+	if !ok {
+		return nil, nil, fmt.Errorf("input type %q of workflow type %q: %w", in.Type, d.typ, ErrUnknownInput)
+	}
+	raw := in.Data
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = json.RawMessage(`{}`)
+	}
+	invalid := func(p problems) error {
+		return &ValidationError{Err: ErrInvalidInput, Errors: p.list}
+	}
+	var p problems
+	v, err := decodeValue(raw)
+	if err != nil {
+		p.add("/data", "invalid JSON: %v", err)
+		return nil, nil, invalid(p)
+	}
+	if def.schema != nil {
+		validateAgainst(def.schema, &p, "/data", v)
+		if len(p.list) > 0 {
+			return nil, nil, invalid(p)
+		}
+	}
+	c, err := compactJSON(raw)
+	if err != nil {
+		p.add("/data", "invalid JSON: %v", err)
+		return nil, nil, invalid(p)
+	}
+	return c, v, nil
+}
+
+// decodeStateData decodes state data for CEL; it must be a JSON object.
+func decodeStateData(raw json.RawMessage) (map[string]any, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return map[string]any{}, nil
+	}
+	v, err := decodeValue(raw)
+	if err != nil {
+		return nil, fmt.Errorf("state data: %v: %w", err, ErrInvalidState)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("state data is %s, not an object: %w", jsonKind(raw), ErrInvalidState)
+	}
+	if _, err := jsonToCEL(obj); err != nil {
+		return nil, fmt.Errorf("state data: %v: %w", err, ErrInvalidState)
+	}
+	return obj, nil
+}
+
+// defaultEventData is the event data of a transition without a data
+// expression: the input data as sent, null meaning {}.
+func defaultEventData(inRaw json.RawMessage) (json.RawMessage, error) {
+	switch jsonKind(inRaw) {
+	case "an object":
+		return inRaw, nil
+	case "null":
+		return json.RawMessage(`{}`), nil
+	}
+	return nil, &ValidationError{Err: ErrInvalidInput, Errors: []FieldError{{
+		Path:    "/data",
+		Message: fmt.Sprintf("is %s, but this transition records the input data as its event data, which must be an object", jsonKind(inRaw)),
+	}}}
+}
+
+func (t *timerDef) schedule(act *activation, now time.Time) (Timer, error) {
+	tm := Timer{Key: t.key, Input: Input{Type: t.inputType, Data: t.inputData}}
+	if t.at != nil {
+		at, err := t.at.evalTimestamp(act)
+		if err != nil {
+			return Timer{}, err
+		}
+		tm.FireAt = at
+	} else {
+		tm.FireAt = now.UTC().Add(t.after)
+	}
+	return tm, nil
+}
+
+func addKey(keys []string, k string) []string {
+	for _, have := range keys {
+		if have == k {
+			return keys
+		}
+	}
+	return append(keys, k)
+}
+
+func addTimer(timers []Timer, t Timer) []Timer {
+	for i := range timers {
+		if timers[i].Key == t.Key {
+			timers[i] = t
+			return timers
+		}
+	}
+	return append(timers, t)
+}

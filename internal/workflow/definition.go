@@ -1,0 +1,115 @@
+package workflow
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Definition is a parsed, validated and compiled workflow definition. It is
+// immutable and safe for concurrent use; build it once per type and version with
+// Parse and reuse it for every decision.
+type Definition struct {
+	typ         string
+	description string
+	initial     string
+	uniqueKey   *expr
+	inputs      map[string]*inputDef
+	inputOrder  []string
+	states      map[string]*stateDef
+	stateOrder  []string
+}
+
+type inputDef struct {
+	name        string
+	description string
+	schema      *jsonschema.Schema // nil: any data
+}
+
+type stateDef struct {
+	name        string
+	description string
+	terminal    bool
+	timers      []*timerDef
+	on          map[string]*handler
+	onOrder     []string
+}
+
+// handler is on[input]: one transition (a single branch) or guarded branches.
+type handler struct {
+	input    string
+	branches []*branch
+}
+
+type branch struct {
+	path     string // of the branch object, for error paths
+	cond     *expr  // nil: always
+	isReject bool
+	reject   string
+	to       string // "": stay
+	event    string // "": the input type
+	data     *expr  // nil: the input data
+	effects  []*effectDef
+	timers   []*timerDef
+	cancel   []string
+}
+
+type effectDef struct {
+	name    string
+	payload *expr // nil: the event data
+}
+
+type timerDef struct {
+	key       string
+	after     time.Duration
+	afterText string
+	at        *expr // nil: now + after
+	inputType string
+	inputData json.RawMessage // compact; nil when absent
+}
+
+// Ref names an instance. CEL sees it as workflow {type, id}.
+type Ref struct {
+	Type string
+	ID   string
+}
+
+// State is an instance's state. Data is always a JSON object.
+type State struct {
+	Name string          `json:"name"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Input is something sent to an instance. Empty Data means {}.
+type Input struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Type returns the workflow type name the definition was parsed for.
+func (d *Definition) Type() string { return d.typ }
+
+// Description returns the definition's description ("" when absent).
+func (d *Definition) Description() string { return d.description }
+
+// InitialState returns the state a new instance starts in: the initial state
+// with data {}.
+func (d *Definition) InitialState() State {
+	return State{Name: d.initial, Data: json.RawMessage(`{}`)}
+}
+
+// IsTerminal reports whether state is declared terminal. Unknown states are not.
+func (d *Definition) IsTerminal(state string) bool {
+	s, ok := d.states[state]
+	return ok && s.terminal
+}
+
+// HasUniqueKey reports whether the definition declares unique_key.
+func (d *Definition) HasUniqueKey() bool { return d.uniqueKey != nil }
+
+// States returns the state names in the order the definition declares them.
+func (d *Definition) States() []string { return append([]string(nil), d.stateOrder...) }
+
+// Inputs returns the input type names in the order the definition declares them.
+func (d *Definition) Inputs() []string { return append([]string(nil), d.inputOrder...) }

@@ -1,0 +1,586 @@
+package workflow
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/cel-go/cel"
+)
+
+// Size limits of one definition.
+const (
+	maxStates   = 1000
+	maxInputs   = 1000
+	maxBranches = 100 // per on[input]
+	maxEffects  = 100 // per transition
+	maxTimers   = 100 // per state or transition
+	maxCancels  = 100 // per transition
+)
+
+const (
+	namePattern  = "^[a-z][a-z0-9_]{0,62}$"
+	eventPattern = "^[A-Za-z][A-Za-z0-9_]{0,62}$"
+)
+
+// validName reports whether s matches namePattern (type, state, input, effect and
+// timer names).
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validEventName reports whether s matches eventPattern.
+func validEventName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || !isLetter(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(isLetter(c) || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// Parse parses and validates the definition body of workflow type typ, compiling
+// every CEL expression and input schema once. Unknown fields are errors. On any
+// problem it returns a *ValidationError wrapping ErrInvalidDefinition that lists
+// every problem found with its JSON pointer into body; the type name's own
+// problem has the empty path.
+func Parse(typ string, body []byte) (*Definition, error) {
+	env, err := newEnv()
+	if err != nil {
+		return nil, fmt.Errorf("build expression environment: %w", err)
+	}
+	ps := &parser{
+		env:       env,
+		d:         &Definition{typ: typ, inputs: map[string]*inputDef{}, states: map[string]*stateDef{}},
+		timerKeys: map[string]bool{},
+		edges:     map[string][]string{},
+	}
+	if !validName(typ) {
+		ps.p.add("", "workflow type %q must match %s", typ, namePattern)
+	}
+	ps.parse(body)
+	if len(ps.p.list) > 0 {
+		return nil, &ValidationError{Err: ErrInvalidDefinition, Errors: ps.p.list}
+	}
+	return ps.d, nil
+}
+
+type cancelRef struct{ path, key string }
+
+type parser struct {
+	env        *cel.Env
+	p          problems
+	d          *Definition
+	timerKeys  map[string]bool     // every timer key defined anywhere
+	cancelRefs []cancelRef         // every cancel_timers entry
+	edges      map[string][]string // state → target states
+}
+
+// fields splits an object into known members, reporting unknown ones.
+func (ps *parser) fields(path string, raw json.RawMessage, known ...string) (map[string]json.RawMessage, bool) {
+	members, err := decodeObject(raw)
+	if err != nil {
+		ps.p.add(path, "%v", err)
+		return nil, false
+	}
+	out := make(map[string]json.RawMessage, len(members))
+	for _, m := range members {
+		ok := false
+		for _, k := range known {
+			if m.key == k {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			ps.p.add(pointer(path, m.key), "unknown field")
+			continue
+		}
+		out[m.key] = m.val
+	}
+	return out, true
+}
+
+func (ps *parser) str(path string, raw json.RawMessage) (string, bool) {
+	s, err := decodeString(raw)
+	if err != nil {
+		ps.p.add(path, "%v", err)
+		return "", false
+	}
+	return s, true
+}
+
+func (ps *parser) parse(body []byte) {
+	f, ok := ps.fields("", body, "description", "initial_state", "unique_key", "inputs", "states")
+	if !ok {
+		return
+	}
+	if raw, ok := f["description"]; ok {
+		ps.d.description, _ = ps.str("/description", raw)
+	}
+	if raw, ok := f["inputs"]; ok {
+		ps.parseInputs(raw)
+	}
+	statesOK := false
+	if raw, ok := f["states"]; ok {
+		statesOK = ps.parseStates(raw)
+	} else {
+		ps.p.add("/states", "is required")
+	}
+	if raw, ok := f["initial_state"]; ok {
+		if s, ok := ps.str("/initial_state", raw); ok {
+			ps.d.initial = s
+			if init, known := ps.d.states[s]; statesOK && !known {
+				ps.p.add("/initial_state", "unknown state %q", s)
+			} else if known && init.terminal {
+				ps.p.add("/initial_state", "the initial state %q cannot be terminal: no instance could ever start", s)
+			}
+		}
+	} else {
+		ps.p.add("/initial_state", "is required")
+	}
+	if raw, ok := f["unique_key"]; ok {
+		if s, ok := ps.str("/unique_key", raw); ok {
+			ps.d.uniqueKey = compileExpr(ps.env, &ps.p, "/unique_key", s, wantString)
+		}
+	}
+	for _, ref := range ps.cancelRefs {
+		if !ps.timerKeys[ref.key] {
+			ps.p.add(ref.path, "no timer with key %q is defined", ref.key)
+		}
+	}
+	if _, ok := ps.d.states[ps.d.initial]; ok {
+		ps.checkReachable()
+	}
+}
+
+func (ps *parser) parseInputs(raw json.RawMessage) {
+	members, err := decodeObject(raw)
+	if err != nil {
+		ps.p.add("/inputs", "%v", err)
+		return
+	}
+	if len(members) > maxInputs {
+		ps.p.add("/inputs", "declares %d inputs; the limit is %d", len(members), maxInputs)
+		return
+	}
+	for _, m := range members {
+		path := pointer("/inputs", m.key)
+		if !validName(m.key) {
+			ps.p.add(path, "input name %q must match %s", m.key, namePattern)
+		}
+		in := &inputDef{name: m.key}
+		ps.d.inputs[m.key] = in
+		ps.d.inputOrder = append(ps.d.inputOrder, m.key)
+		f, ok := ps.fields(path, m.val, "schema", "description")
+		if !ok {
+			continue
+		}
+		if raw, ok := f["description"]; ok {
+			in.description, _ = ps.str(pointer(path, "description"), raw)
+		}
+		if raw, ok := f["schema"]; ok {
+			in.schema = compileSchema(&ps.p, pointer(path, "schema"), m.key, raw)
+		}
+	}
+}
+
+func (ps *parser) parseStates(raw json.RawMessage) bool {
+	members, err := decodeObject(raw)
+	if err != nil {
+		ps.p.add("/states", "%v", err)
+		return false
+	}
+	if len(members) == 0 {
+		ps.p.add("/states", "must declare at least one state")
+		return false
+	}
+	if len(members) > maxStates {
+		ps.p.add("/states", "declares %d states; the limit is %d", len(members), maxStates)
+		return false
+	}
+	// Collect every name first so transitions may target states declared later.
+	for _, m := range members {
+		if !validName(m.key) {
+			ps.p.add(pointer("/states", m.key), "state name %q must match %s", m.key, namePattern)
+		}
+		ps.d.states[m.key] = &stateDef{name: m.key, on: map[string]*handler{}}
+		ps.d.stateOrder = append(ps.d.stateOrder, m.key)
+	}
+	for _, m := range members {
+		ps.parseState(ps.d.states[m.key], pointer("/states", m.key), m.val)
+	}
+	return true
+}
+
+func (ps *parser) parseState(st *stateDef, path string, raw json.RawMessage) {
+	f, ok := ps.fields(path, raw, "terminal", "description", "timers", "on")
+	if !ok {
+		return
+	}
+	if raw, ok := f["terminal"]; ok {
+		b, err := decodeBool(raw)
+		if err != nil {
+			ps.p.add(pointer(path, "terminal"), "%v", err)
+		}
+		st.terminal = b
+	}
+	if raw, ok := f["description"]; ok {
+		st.description, _ = ps.str(pointer(path, "description"), raw)
+	}
+	if raw, ok := f["timers"]; ok {
+		st.timers = ps.parseTimers(pointer(path, "timers"), raw)
+		if st.terminal && len(st.timers) > 0 {
+			ps.p.add(pointer(path, "timers"), "a terminal state cannot have timers")
+		}
+	}
+	raw, ok = f["on"]
+	if !ok {
+		return
+	}
+	onPath := pointer(path, "on")
+	members, err := decodeObject(raw)
+	if err != nil {
+		ps.p.add(onPath, "%v", err)
+		return
+	}
+	if st.terminal && len(members) > 0 {
+		ps.p.add(onPath, "a terminal state cannot have transitions")
+	}
+	for _, m := range members {
+		hPath := pointer(onPath, m.key)
+		if _, ok := ps.d.inputs[m.key]; !ok {
+			ps.p.add(hPath, "input %q is not declared in inputs", m.key)
+		}
+		h := ps.parseHandler(st.name, hPath, m.val)
+		if h == nil {
+			continue
+		}
+		h.input = m.key
+		st.on[m.key] = h
+		st.onOrder = append(st.onOrder, m.key)
+	}
+}
+
+func (ps *parser) parseHandler(from, path string, raw json.RawMessage) *handler {
+	switch jsonKind(raw) {
+	case "an object":
+		b := ps.parseBranch(from, path, raw, false)
+		if b == nil {
+			return nil
+		}
+		return &handler{branches: []*branch{b}}
+	case "an array":
+		elems, err := decodeArray(raw)
+		if err != nil {
+			ps.p.add(path, "%v", err)
+			return nil
+		}
+		if len(elems) == 0 {
+			ps.p.add(path, "must list at least one branch")
+			return nil
+		}
+		if len(elems) > maxBranches {
+			ps.p.add(path, "lists %d branches; the limit is %d", len(elems), maxBranches)
+			return nil
+		}
+		h := &handler{}
+		always := -1
+		for i, e := range elems {
+			bPath := pointer(path, strconv.Itoa(i))
+			if always >= 0 && always == i-1 {
+				ps.p.add(bPath, "unreachable: branch %d has no if, so it always matches", always)
+			}
+			b := ps.parseBranch(from, bPath, e, true)
+			if b == nil {
+				continue
+			}
+			if b.cond == nil && always < 0 {
+				always = i
+			}
+			h.branches = append(h.branches, b)
+		}
+		return h
+	default:
+		ps.p.add(path, "must be a transition object or a list of branches, not %s", jsonKind(raw))
+		return nil
+	}
+}
+
+func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList bool) *branch {
+	f, ok := ps.fields(path, raw, "if", "reject", "to", "event", "data", "effects", "timers", "cancel_timers")
+	if !ok {
+		return nil
+	}
+	b := &branch{path: path}
+	if raw, ok := f["if"]; ok {
+		if !inList {
+			ps.p.add(pointer(path, "if"), "if is only allowed in a list of branches")
+		} else if s, ok := ps.str(pointer(path, "if"), raw); ok {
+			b.cond = compileExpr(ps.env, &ps.p, pointer(path, "if"), s, wantBool)
+			if b.cond == nil {
+				// Keep the branch guarded so a broken if does not also report
+				// the branches after it as unreachable.
+				b.cond = &expr{path: pointer(path, "if")}
+			}
+		}
+	}
+	if raw, ok := f["reject"]; ok {
+		b.isReject = true
+		if s, ok := ps.str(pointer(path, "reject"), raw); ok {
+			if s == "" {
+				ps.p.add(pointer(path, "reject"), "reason must not be empty")
+			}
+			b.reject = s
+		}
+		for _, k := range []string{"to", "event", "data", "effects", "timers", "cancel_timers"} {
+			if _, ok := f[k]; ok {
+				ps.p.add(pointer(path, k), "not allowed in a branch that rejects")
+			}
+		}
+		return b
+	}
+	if raw, ok := f["to"]; ok {
+		if s, ok := ps.str(pointer(path, "to"), raw); ok {
+			if _, known := ps.d.states[s]; !known {
+				ps.p.add(pointer(path, "to"), "unknown state %q", s)
+			} else if s != from {
+				ps.edges[from] = append(ps.edges[from], s)
+			}
+			b.to = s
+		}
+	}
+	if raw, ok := f["event"]; ok {
+		if s, ok := ps.str(pointer(path, "event"), raw); ok {
+			if !validEventName(s) {
+				ps.p.add(pointer(path, "event"), "event name %q must match %s", s, eventPattern)
+			}
+			b.event = s
+		}
+	}
+	if raw, ok := f["data"]; ok {
+		if s, ok := ps.str(pointer(path, "data"), raw); ok {
+			b.data = compileExpr(ps.env, &ps.p, pointer(path, "data"), s, wantObject)
+		}
+	}
+	if raw, ok := f["effects"]; ok {
+		b.effects = ps.parseEffects(pointer(path, "effects"), raw)
+	}
+	if raw, ok := f["timers"]; ok {
+		b.timers = ps.parseTimers(pointer(path, "timers"), raw)
+	}
+	if raw, ok := f["cancel_timers"]; ok {
+		b.cancel = ps.parseCancels(pointer(path, "cancel_timers"), raw)
+	}
+	return b
+}
+
+func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
+	elems, err := decodeArray(raw)
+	if err != nil {
+		ps.p.add(path, "%v", err)
+		return nil
+	}
+	if len(elems) > maxEffects {
+		ps.p.add(path, "lists %d effects; the limit is %d", len(elems), maxEffects)
+		return nil
+	}
+	var out []*effectDef
+	for i, e := range elems {
+		ePath := pointer(path, strconv.Itoa(i))
+		f, ok := ps.fields(ePath, e, "name", "payload")
+		if !ok {
+			continue
+		}
+		eff := &effectDef{}
+		if raw, ok := f["name"]; ok {
+			if s, ok := ps.str(pointer(ePath, "name"), raw); ok {
+				if !validName(s) {
+					ps.p.add(pointer(ePath, "name"), "effect name %q must match %s", s, namePattern)
+				}
+				eff.name = s
+			}
+		} else {
+			ps.p.add(pointer(ePath, "name"), "is required")
+		}
+		if raw, ok := f["payload"]; ok {
+			if s, ok := ps.str(pointer(ePath, "payload"), raw); ok {
+				eff.payload = compileExpr(ps.env, &ps.p, pointer(ePath, "payload"), s, wantObject)
+			}
+		}
+		out = append(out, eff)
+	}
+	return out
+}
+
+func (ps *parser) parseTimers(path string, raw json.RawMessage) []*timerDef {
+	elems, err := decodeArray(raw)
+	if err != nil {
+		ps.p.add(path, "%v", err)
+		return nil
+	}
+	if len(elems) > maxTimers {
+		ps.p.add(path, "lists %d timers; the limit is %d", len(elems), maxTimers)
+		return nil
+	}
+	var out []*timerDef
+	seen := map[string]bool{}
+	for i, e := range elems {
+		tPath := pointer(path, strconv.Itoa(i))
+		f, ok := ps.fields(tPath, e, "key", "after", "at", "input")
+		if !ok {
+			continue
+		}
+		t := &timerDef{}
+		if raw, ok := f["key"]; ok {
+			if s, ok := ps.str(pointer(tPath, "key"), raw); ok {
+				switch {
+				case !validName(s):
+					ps.p.add(pointer(tPath, "key"), "timer key %q must match %s", s, namePattern)
+				case seen[s]:
+					ps.p.add(pointer(tPath, "key"), "duplicate timer key %q", s)
+				}
+				seen[s] = true
+				ps.timerKeys[s] = true
+				t.key = s
+			}
+		} else {
+			ps.p.add(pointer(tPath, "key"), "is required")
+		}
+		rawAfter, hasAfter := f["after"]
+		rawAt, hasAt := f["at"]
+		switch {
+		case hasAfter && hasAt:
+			ps.p.add(tPath, "set either after or at, not both")
+		case !hasAfter && !hasAt:
+			ps.p.add(tPath, "one of after or at is required")
+		case hasAfter:
+			if s, ok := ps.str(pointer(tPath, "after"), rawAfter); ok {
+				dur, err := time.ParseDuration(s)
+				switch {
+				case err != nil:
+					ps.p.add(pointer(tPath, "after"), "invalid duration %q: use Go syntax such as 90s, 30m or 1h30m", s)
+				case dur < 0:
+					ps.p.add(pointer(tPath, "after"), "duration %q must not be negative", s)
+				}
+				t.after, t.afterText = dur, s
+			}
+		default:
+			if s, ok := ps.str(pointer(tPath, "at"), rawAt); ok {
+				t.at = compileExpr(ps.env, &ps.p, pointer(tPath, "at"), s, wantTimestamp)
+			}
+		}
+		if raw, ok := f["input"]; ok {
+			ps.parseTimerInput(t, pointer(tPath, "input"), raw)
+		} else {
+			ps.p.add(pointer(tPath, "input"), "is required")
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// parseTimerInput checks the input a timer fires, including its literal data
+// against the input's schema, so a timer can never fire an input that fails.
+func (ps *parser) parseTimerInput(t *timerDef, path string, raw json.RawMessage) {
+	f, ok := ps.fields(path, raw, "type", "data")
+	if !ok {
+		return
+	}
+	raw, ok = f["type"]
+	if !ok {
+		ps.p.add(pointer(path, "type"), "is required")
+		return
+	}
+	s, ok := ps.str(pointer(path, "type"), raw)
+	if !ok {
+		return
+	}
+	t.inputType = s
+	in, declared := ps.d.inputs[s]
+	if !declared {
+		ps.p.add(pointer(path, "type"), "input %q is not declared in inputs", s)
+	}
+	data := json.RawMessage(`{}`)
+	if raw, ok := f["data"]; ok {
+		c, err := compactJSON(raw)
+		if err != nil {
+			ps.p.add(pointer(path, "data"), "invalid JSON: %v", err)
+			return
+		}
+		t.inputData, data = c, c
+	}
+	if declared && in.schema != nil {
+		v, err := decodeValue(data)
+		if err != nil {
+			ps.p.add(pointer(path, "data"), "invalid JSON: %v", err)
+			return
+		}
+		validateAgainst(in.schema, &ps.p, pointer(path, "data"), v)
+	}
+}
+
+func (ps *parser) parseCancels(path string, raw json.RawMessage) []string {
+	elems, err := decodeArray(raw)
+	if err != nil {
+		ps.p.add(path, "%v", err)
+		return nil
+	}
+	if len(elems) > maxCancels {
+		ps.p.add(path, "lists %d keys; the limit is %d", len(elems), maxCancels)
+		return nil
+	}
+	var out []string
+	for i, e := range elems {
+		kPath := pointer(path, strconv.Itoa(i))
+		s, ok := ps.str(kPath, e)
+		if !ok {
+			continue
+		}
+		if !validName(s) {
+			ps.p.add(kPath, "timer key %q must match %s", s, namePattern)
+			continue
+		}
+		ps.cancelRefs = append(ps.cancelRefs, cancelRef{path: kPath, key: s})
+		out = append(out, s)
+	}
+	return out
+}
+
+// checkReachable reports every state no chain of transitions leads to from the
+// initial state.
+func (ps *parser) checkReachable() {
+	seen := map[string]bool{ps.d.initial: true}
+	queue := []string{ps.d.initial}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, t := range ps.edges[s] {
+			if !seen[t] {
+				seen[t] = true
+				queue = append(queue, t)
+			}
+		}
+	}
+	for _, name := range ps.d.stateOrder {
+		if !seen[name] {
+			ps.p.add(pointer("/states", name), "state is unreachable from initial state %q", ps.d.initial)
+		}
+	}
+}
