@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// logSink collects the server's JSON log lines and reports the address of the
+// "listening" line, which is how a test finds a server started on port 0.
+type logSink struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines []map[string]any
+	addr  chan string
+}
+
+func newLogSink() *logSink { return &logSink{addr: make(chan string, 1)} }
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	for {
+		line, err := l.buf.ReadBytes('\n')
+		if err != nil {
+			// Keep the partial line for the next write.
+			rest := append([]byte(nil), line...)
+			l.buf.Reset()
+			l.buf.Write(rest)
+			break
+		}
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		l.lines = append(l.lines, rec)
+		if rec["msg"] == "listening" {
+			if a, ok := rec["addr"].(string); ok {
+				select {
+				case l.addr <- a:
+				default:
+				}
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// find returns the log records with message msg.
+func (l *logSink) find(msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, r := range l.lines {
+		if r["msg"] == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// testServer is a real server started by run in-process.
+type testServer struct {
+	t      *testing.T
+	URL    string
+	Key    string
+	client *http.Client
+	logs   *logSink
+}
+
+// backends lists the stores every end-to-end test runs against.
+var backends = []string{"sqlite", "postgres"}
+
+// databaseURL returns a fresh database of the given backend for one test.
+func databaseURL(t *testing.T, backend string) string {
+	t.Helper()
+	if backend == "postgres" {
+		return pgtest.NewDatabaseURL(t)
+	}
+	return "sqlite://" + filepath.Join(t.TempDir(), "ironflow.db")
+}
+
+// startServer runs the server on 127.0.0.1:0 with env (IRONFLOW_* variables) over the
+// defaults below and stops it when the test ends.
+func startServer(t *testing.T, backend string, env map[string]string) *testServer {
+	t.Helper()
+	vars := map[string]string{
+		"IRONFLOW_LISTEN_ADDR":  "127.0.0.1:0",
+		"IRONFLOW_DATABASE_URL": databaseURL(t, backend),
+		"IRONFLOW_LOG_FORMAT":   "json",
+		"IRONFLOW_API_KEYS":     "test-key-1,test-key-2",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	getenv := func(k string) string { return vars[k] }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := newLogSink()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, getenv, logs) }()
+
+	var addr string
+	select {
+	case addr = <-logs.addr:
+	case err := <-done:
+		cancel()
+		t.Fatalf("server exited before listening: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("server did not log its address within 30s")
+	}
+	transport := &http.Transport{}
+	s := &testServer{
+		t:      t,
+		URL:    "http://" + addr,
+		Key:    strings.Split(vars["IRONFLOW_API_KEYS"], ",")[0],
+		client: &http.Client{Transport: transport, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		logs:   logs,
+	}
+	t.Cleanup(func() {
+		transport.CloseIdleConnections()
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "run returned an error on shutdown")
+		case <-time.After(40 * time.Second):
+			t.Error("server did not shut down within 40s")
+		}
+	})
+	return s
+}
+
+// response is a read HTTP response.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic map.
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(r.Body, &m), "body: %s", r.Body)
+	return m
+}
+
+// req is one request to send.
+type req struct {
+	method  string
+	path    string // already escaped
+	body    any    // string and []byte are sent as is, anything else as JSON
+	header  map[string]string
+	noAuth  bool
+	noCType bool
+}
+
+func (s *testServer) do(t *testing.T, r req) response {
+	t.Helper()
+	var body io.Reader
+	switch b := r.body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(t, err)
+		body = bytes.NewReader(raw)
+	}
+	hr, err := http.NewRequest(r.method, s.URL+r.path, body)
+	require.NoError(t, err)
+	if body != nil && !r.noCType {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if !r.noAuth {
+		hr.Header.Set("Authorization", "Bearer "+s.Key)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	resp, err := s.client.Do(hr)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+func (s *testServer) get(t *testing.T, path string) response {
+	t.Helper()
+	return s.do(t, req{method: http.MethodGet, path: path})
+}
+
+// input posts an input to an instance.
+func (s *testServer) input(t *testing.T, typ, escapedID string, body any, header map[string]string) response {
+	t.Helper()
+	return s.do(t, req{method: http.MethodPost, path: "/v1/workflows/" + typ + "/" + escapedID + "/inputs", body: body, header: header})
+}
+
+// orderDefinition is examples/order.json, the DESIGN §3 example.
+func orderDefinition(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "order.json"))
+	require.NoError(t, err)
+	return b
+}
+
+// defineOrder stores the order example as type typ.
+func (s *testServer) defineOrder(t *testing.T, typ string) {
+	t.Helper()
+	r := s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/" + typ, body: orderDefinition(t)})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+}
+
+// requireProblem checks a problem+json answer and returns its body.
+func requireProblem(t *testing.T, r response, status int, typ string) map[string]any {
+	t.Helper()
+	require.Equal(t, status, r.Status, "body: %s", r.Body)
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"), "body: %s", r.Body)
+	p := r.JSON(t)
+	require.Equal(t, typ, p["type"], "body: %s", r.Body)
+	require.EqualValues(t, status, p["status"])
+	require.NotEmpty(t, p["title"])
+	require.NotEmpty(t, p["detail"])
+	require.Equal(t, r.Header.Get("X-Request-Id"), p["request_id"])
+	return p
+}
+
+// path digs into a decoded JSON value: path(m, "workflow", "state", "name").
+func path(t *testing.T, v any, keys ...any) any {
+	t.Helper()
+	for _, k := range keys {
+		switch k := k.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			require.True(t, ok, "not an object at %q: %v", k, v)
+			v = m[k]
+		case int:
+			a, ok := v.([]any)
+			require.True(t, ok, "not an array at %d: %v", k, v)
+			require.Greater(t, len(a), k)
+			v = a[k]
+		}
+	}
+	return v
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,267 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ironflow/ironflow/internal/engine"
+)
+
+// routeOnEscapedPath makes chi match routes against the escaped path, so that a path
+// parameter is always still percent-encoded and pathParam can decode it exactly once:
+// "/v1/workflows/order/a%2Fb" has the id "a/b" and "100%25" has the id "100%".
+// Without it chi routes on r.URL.Path whenever the escaping is canonical, and on
+// r.URL.RawPath otherwise, so a parameter would be decoded sometimes.
+func routeOnEscapedPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePath == "" {
+			rctx.RoutePath = r.URL.EscapedPath()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pathParam returns the percent-decoded path parameter name.
+func pathParam(r *http.Request, name string) (string, error) {
+	v, err := url.PathUnescape(chi.URLParam(r, name))
+	if err != nil {
+		return "", fmt.Errorf("%w: path parameter %s is not percent-encoded correctly", errMalformed, name)
+	}
+	return v, nil
+}
+
+// typeParam returns the workflow type of the path. A name that no definition can have
+// (DESIGN §1: ^[a-z][a-z0-9_]{0,62}$) is ErrTypeNotFound without asking the store, so
+// bytes the database cannot hold (NUL, invalid UTF-8) never reach it.
+func typeParam(r *http.Request) (string, error) {
+	typ, err := pathParam(r, "type")
+	if err != nil {
+		return "", err
+	}
+	if !validTypeName(typ) {
+		return "", fmt.Errorf("%w: %q is not a workflow type name", engine.ErrTypeNotFound, typ)
+	}
+	return typ, nil
+}
+
+func validTypeName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// textQuery returns a query parameter after checking that it is text a database can
+// hold: valid UTF-8 without control characters.
+func textQuery(r *http.Request, name string) (string, error) {
+	v := r.URL.Query().Get(name)
+	if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return "", fmt.Errorf("%w: query parameter %s must be printable UTF-8 text", engine.ErrInvalidArgument, name)
+	}
+	return v, nil
+}
+
+// containsNULEscape reports whether a valid JSON document has a \u0000 escape in a
+// string. PostgreSQL cannot store NUL in text or jsonb, so such bodies are refused up
+// front instead of failing in the database.
+func containsNULEscape(body []byte) bool {
+	for i := 0; i < len(body)-1; i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		if body[i+1] == 'u' && i+6 <= len(body) && string(body[i+2:i+6]) == "0000" {
+			return true
+		}
+		i++ // skip the escaped character, so "\\u0000" (a backslash, then text) is fine
+	}
+	return false
+}
+
+// isJSONMediaType accepts application/json and any application/*+json (such as
+// application/merge-patch+json), with no charset or charset utf-8.
+func isJSONMediaType(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// readBody returns the request body after checking its media type (415), size (413)
+// and encoding (400 for invalid UTF-8 or anything that is not one JSON value).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); !isJSONMediaType(ct) {
+		if ct == "" {
+			ct = "none"
+		}
+		return nil, fmt.Errorf("%w: Content-Type must be application/json, got %s", errUnsupportedMediaType, ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, fmt.Errorf("%w: the limit is %d bytes", errBodyTooLarge, tooLarge.Limit)
+	case err != nil:
+		return nil, fmt.Errorf("%w: reading the body: %v", errMalformed, err)
+	case len(bytes.TrimSpace(body)) == 0:
+		return nil, fmt.Errorf("%w: the body is empty; send a JSON object", errMalformed)
+	case !utf8.Valid(body):
+		return nil, fmt.Errorf("%w: the body is not valid UTF-8", errMalformed)
+	case !json.Valid(body):
+		return nil, fmt.Errorf("%w: %s", errMalformed, jsonSyntaxError(body))
+	case containsNULEscape(body):
+		return nil, fmt.Errorf("%w: JSON strings must not contain \\u0000", errInvalidRequest)
+	}
+	return body, nil
+}
+
+// jsonSyntaxError describes where body stops being JSON.
+func jsonSyntaxError(body []byte) string {
+	var v any
+	err := json.Unmarshal(body, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("the body is not valid JSON: %v (at byte %d)", se, se.Offset)
+	}
+	if err != nil {
+		return "the body is not valid JSON: " + err.Error()
+	}
+	return "the body is not valid JSON"
+}
+
+// decodeStrict decodes a JSON object into dst, refusing unknown fields and values of
+// the wrong type with a message that names the field.
+func decodeStrict(body []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return fmt.Errorf("%w: field %q must be %s, not %s", errMalformed, te.Field, jsonTypeName(te.Type.Kind().String()), te.Value)
+		case errors.As(err, &te):
+			return fmt.Errorf("%w: the body must be a JSON object, not %s", errMalformed, te.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("%w: unknown field %s", errMalformed, strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	return nil
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	}
+	return kind
+}
+
+// intQuery parses an optional integer query parameter; 0 when absent.
+// Errors: engine.ErrInvalidArgument when it is not an integer in [lo, hi].
+func intQuery(r *http.Request, name string, lo, hi int64) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		if hi >= 1<<31-1 {
+			return 0, fmt.Errorf("%w: query parameter %s must be an integer of at least %d", engine.ErrInvalidArgument, name, lo)
+		}
+		return 0, fmt.Errorf("%w: query parameter %s must be an integer from %d to %d", engine.ErrInvalidArgument, name, lo, hi)
+	}
+	return n, nil
+}
+
+// boolQuery parses an optional boolean query parameter; false when absent.
+func boolQuery(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%w: query parameter %s must be true or false", engine.ErrInvalidArgument, name)
+	}
+	return b, nil
+}
+
+// ifMatchVersion parses an If-Match header of the form "<version>" (an ETag this API
+// sends) into a version; nil when absent. A bare number is accepted too.
+func ifMatchVersion(h string) (*int64, error) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return nil, nil
+	}
+	v := strings.TrimSuffix(strings.TrimPrefix(h, `"`), `"`)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || strings.HasPrefix(h, "W/") {
+		return nil, fmt.Errorf(`%w: If-Match must be a workflow version in quotes, like "3" ("0": must not exist yet)`, errMalformed)
+	}
+	return &n, nil
+}
+
+// validHeaderToken checks an Idempotency-Key or X-Request-Id: 1–255 visible ASCII
+// characters.
+func validHeaderToken(v string) bool {
+	if v == "" || len(v) > 255 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// writeJSON answers with v as JSON (without HTML escaping: CEL's ">=" stays readable).
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	writeRaw(w, status, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	return nil
+}
+
+// writeRaw answers with an already encoded JSON body.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

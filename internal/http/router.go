@@ -1,0 +1,199 @@
+// Package http speaks HTTP for ironflow: one chi route table, JSON handlers over the
+// engine, RFC 9457 problem details from one error mapping table, bearer-key auth,
+// access logs, Prometheus metrics, the generated OpenAPI spec and Swagger UI.
+//
+// The swag annotations on the handlers are the source of openapi/ (`make generate`).
+//
+//	@title						ironflow API
+//	@version					1.0
+//	@description				Event-sourced workflow engine. Define a workflow type as a declarative state machine, send inputs, and get a decision for each: accepted (200), rejected (409) or already completed (409). Errors are RFC 9457 application/problem+json.
+//	@BasePath					/
+//	@accept						json
+//	@produce					json
+//	@security					BearerAuth
+//
+//	@securityDefinitions.apikey	BearerAuth
+//	@in							header
+//	@name						Authorization
+//	@description				"Bearer <key>" with a key from IRONFLOW_API_KEYS. Not needed when the server runs without keys (loopback only).
+//
+//	@tag.name					workflow-types
+//	@tag.description			Versioned workflow definitions and their diagrams.
+//	@tag.name					workflows
+//	@tag.description			Inputs, decisions and the history of workflow instances.
+//	@tag.name					operations
+//	@tag.description			Health, readiness and metrics.
+package http
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+// Config wires a Server.
+type Config struct {
+	// Engine executes inputs and answers queries. Required.
+	Engine *engine.Engine
+	// Logger receives access logs and errors; discarded when nil.
+	Logger *slog.Logger
+	// APIKeys are the accepted bearer tokens; none disables authentication (the caller
+	// makes sure the server then listens on loopback only).
+	APIKeys []string
+	// MaxBodyBytes bounds request bodies (413 beyond); 1 MiB when zero.
+	MaxBodyBytes int64
+	// Gatherer is what /metrics exposes; Metrics must be registered in it. An empty
+	// registry when nil.
+	Gatherer prometheus.Gatherer
+	// Metrics records HTTP requests; a private registry's when nil.
+	Metrics *Metrics
+	// ReadyTimeout bounds the store check of /readyz; 2 s when zero.
+	ReadyTimeout time.Duration
+}
+
+// Server is the HTTP API. Create it with New; it is an http.Handler.
+type Server struct {
+	engine       *engine.Engine
+	store        store.Store
+	log          *slog.Logger
+	keyHashes    [][sha256.Size]byte
+	maxBody      int64
+	gatherer     prometheus.Gatherer
+	metrics      *Metrics
+	readyTimeout time.Duration
+	promHandler  http.Handler
+	swaggerUI    http.Handler
+	handler      http.Handler
+}
+
+// New builds the Server and its router.
+func New(cfg Config) *Server {
+	s := &Server{
+		engine:       cfg.Engine,
+		store:        cfg.Engine.Store(),
+		log:          cfg.Logger,
+		maxBody:      cfg.MaxBodyBytes,
+		gatherer:     cfg.Gatherer,
+		metrics:      cfg.Metrics,
+		readyTimeout: cfg.ReadyTimeout,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 1 << 20
+	}
+	if s.metrics == nil || s.gatherer == nil {
+		reg := prometheus.NewRegistry()
+		if s.metrics == nil {
+			s.metrics = NewMetrics(reg)
+		}
+		if s.gatherer == nil {
+			s.gatherer = reg
+		}
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = 2 * time.Second
+	}
+	for _, k := range cfg.APIKeys {
+		s.keyHashes = append(s.keyHashes, sha256.Sum256([]byte(k)))
+	}
+	s.promHandler = promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})
+	s.swaggerUI = newSwaggerUI()
+	s.handler = s.router()
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// handlerFunc is a handler that returns its error instead of writing it: the router
+// turns every error into a problem through the one mapping table.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one entry of the route table.
+type route struct {
+	method  string
+	pattern string
+	// public routes need no API key.
+	public  bool
+	handler handlerFunc
+}
+
+// routes is THE route table. Add a route here and give its handler swag annotations;
+// a test checks that every route is in openapi/ and vice versa.
+func (s *Server) routes() []route {
+	return []route{
+		// Operations.
+		{http.MethodGet, "/healthz", true, s.handleHealthz},
+		{http.MethodGet, "/readyz", true, s.handleReadyz},
+		{http.MethodGet, "/metrics", false, s.handleMetrics},
+		{http.MethodGet, "/openapi.json", true, s.handleOpenAPI},
+		{http.MethodGet, "/docs", true, s.handleDocsRedirect},
+		{http.MethodGet, "/docs/*", true, s.handleDocs},
+
+		// Workflow types.
+		{http.MethodGet, "/v1/workflow-types", false, s.handleListDefinitions},
+		{http.MethodPut, "/v1/workflow-types/{type}", false, s.handlePutDefinition},
+		{http.MethodGet, "/v1/workflow-types/{type}", false, s.handleGetDefinition},
+		{http.MethodGet, "/v1/workflow-types/{type}/versions", false, s.handleListDefinitionVersions},
+		{http.MethodGet, "/v1/workflow-types/{type}/versions/{version}", false, s.handleGetDefinitionVersion},
+		{http.MethodGet, "/v1/workflow-types/{type}/diagram", false, s.handleDiagram},
+
+		// Workflows.
+		{http.MethodGet, "/v1/workflows", false, s.handleListWorkflows},
+		{http.MethodPost, "/v1/workflows/{type}/inputs", false, s.handleInputNewWorkflow},
+		{http.MethodPost, "/v1/workflows/{type}/{id}/inputs", false, s.handleInput},
+		{http.MethodGet, "/v1/workflows/{type}/{id}", false, s.handleGetWorkflow},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/events", false, s.handleListEvents},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/inputs", false, s.handleListInputs},
+	}
+}
+
+func (s *Server) router() http.Handler {
+	r := chi.NewRouter()
+	r.Use(routeOnEscapedPath, withRequestID, s.accessLog, s.recoverPanics)
+	r.NotFound(s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		return fmt.Errorf("%w: %s %s", errRouteNotFound, r.Method, r.URL.EscapedPath())
+	}))
+	mux := r
+	r.MethodNotAllowed(s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		// A custom 405 handler loses chi's Allow header (RFC 9110 requires it): rebuild it.
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+			if mux.Match(chi.NewRouteContext(), m, r.URL.EscapedPath()) {
+				allowed = append(allowed, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		return fmt.Errorf("%w: %s %s; allowed: %s", errMethodNotAllowed, r.Method, r.URL.EscapedPath(), strings.Join(allowed, ", "))
+	}))
+	for _, rt := range s.routes() {
+		var h http.Handler = s.adapt(rt.handler)
+		if !rt.public {
+			h = s.authenticate(h)
+		}
+		r.Method(rt.method, rt.pattern, h)
+	}
+	return r
+}
+
+// adapt turns a handlerFunc into an http.HandlerFunc that writes its error as a
+// problem.
+func (s *Server) adapt(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package http
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/workflow"
+)
+
+// InputRequest is the body of an input.
+type InputRequest struct {
+	// Type is the input type, declared in the definition's inputs.
+	Type string `json:"type" example:"pay"`
+	// Data is validated against the input's JSON Schema; {} when absent.
+	Data json.RawMessage `json:"data,omitempty" swaggertype:"object"`
+	// ExpectedVersion: 412 unless the instance is at exactly this version (0: it must
+	// not exist yet). The same as If-Match; when both are sent they must agree.
+	ExpectedVersion *int64 `json:"expected_version,omitempty" example:"1"`
+}
+
+// idempotentIDNamespace scopes the ids derived from idempotency keys by
+// POST /v1/workflows/{type}/inputs.
+const idempotentIDNamespace = "6f1d9a52-3c84-4e0b-9a57-2d2b8f4c7e10"
+
+// handleInput decides one input for an instance.
+//
+//	@ID			sendInput
+//	@Summary		Send an input to a workflow
+//	@Description	Decides the input against the instance's state and its pinned definition. accepted (200) commits events, effects, timers and the instance in one transaction; rejected (409, with rejection) and already_completed (409) change nothing but are recorded. The first accepted input creates the instance. An Idempotency-Key makes retries return the first answer (same status and body, Idempotent-Replayed: true); If-Match or expected_version make it conditional (412); dry_run=true decides without committing.
+//	@Tags			workflows
+//	@Accept			json
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type			path		string			true	"workflow type"
+//	@Param			id				path		string			true	"instance id: 1-200 printable characters, percent-encoded in the path"
+//	@Param			input			body		InputRequest	true	"the input"
+//	@Param			Idempotency-Key	header		string			false	"retries with the same key on the same instance return the first answer"
+//	@Param			If-Match		header		string			false	"\"<version>\": 412 unless the instance is at exactly that version (\"0\": must not exist yet)"
+//	@Param			dry_run			query		bool			false	"decide and answer without committing anything"
+//	@Success		200				{object}	engine.Result	"accepted"
+//	@Header			200				{string}	ETag			"\"<version>\" of the workflow after the input"
+//	@Header			200				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
+//	@Failure		400				{object}	Problem			"malformed JSON, invalid UTF-8, unknown field, bad id, bad If-Match"
+//	@Failure		401				{object}	Problem			"missing or wrong API key"
+//	@Failure		404				{object}	Problem			"no such workflow type"
+//	@Failure		409				{object}	engine.Result	"rejected or already_completed (a decision, not a problem); a unique key clash is a problem of type unique_key_conflict"
+//	@Failure		412				{object}	Problem			"the instance is not at the expected version"
+//	@Failure		413				{object}	Problem			"body over the limit"
+//	@Failure		415				{object}	Problem			"Content-Type is not application/json"
+//	@Failure		422				{object}	Problem			"undeclared input type, data fails its schema, an expression failed, or the Idempotency-Key was used with a different body"
+//	@Failure		503				{object}	Problem			"database unavailable"
+//	@Router			/v1/workflows/{type}/{id}/inputs [post]
+func (s *Server) handleInput(w http.ResponseWriter, r *http.Request) error {
+	typ, err := typeParam(r)
+	if err != nil {
+		return err
+	}
+	id, err := pathParam(r, "id")
+	if err != nil {
+		return err
+	}
+	return s.execute(w, r, typ, id)
+}
+
+// handleInputNewWorkflow decides an input for a new instance whose id the server makes.
+//
+//	@ID			startWorkflow
+//	@Summary		Start a workflow with a server-made id
+//	@Description	Like POST /v1/workflows/{type}/{id}/inputs for a new instance whose id the server makes: a UUIDv7, or, with an Idempotency-Key, a UUID derived from the type and the key, so that a retry reaches the same instance and replays the first answer. The id is in the Location header (and in workflow.id when accepted).
+//	@Tags			workflows
+//	@Accept			json
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type			path		string			true	"workflow type"
+//	@Param			input			body		InputRequest	true	"the input"
+//	@Param			Idempotency-Key	header		string			false	"retries with the same key return the first answer"
+//	@Param			If-Match		header		string			false	"\"0\" (the instance must not exist yet) is the only useful value here"
+//	@Param			dry_run			query		bool			false	"decide and answer without committing anything"
+//	@Success		200				{object}	engine.Result	"accepted"
+//	@Header			200				{string}	Location		"/v1/workflows/{type}/{id} of the new instance"
+//	@Header			200				{string}	ETag			"\"<version>\" of the workflow after the input"
+//	@Header			200				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
+//	@Failure		400				{object}	Problem			"malformed JSON, invalid UTF-8, unknown field, bad If-Match"
+//	@Failure		401				{object}	Problem			"missing or wrong API key"
+//	@Failure		404				{object}	Problem			"no such workflow type"
+//	@Failure		409				{object}	engine.Result	"rejected (a decision, not a problem); a unique key clash is a problem of type unique_key_conflict"
+//	@Failure		412				{object}	Problem			"the instance is not at the expected version"
+//	@Failure		413				{object}	Problem			"body over the limit"
+//	@Failure		415				{object}	Problem			"Content-Type is not application/json"
+//	@Failure		422				{object}	Problem			"undeclared input type, data fails its schema, an expression failed, or the Idempotency-Key was used with a different body"
+//	@Failure		503				{object}	Problem			"database unavailable"
+//	@Router			/v1/workflows/{type}/inputs [post]
+func (s *Server) handleInputNewWorkflow(w http.ResponseWriter, r *http.Request) error {
+	typ, err := typeParam(r)
+	if err != nil {
+		return err
+	}
+	id := s.engine.NewID()
+	if key := r.Header.Get("Idempotency-Key"); validHeaderToken(key) {
+		ns := uuid.MustParse(idempotentIDNamespace)
+		id = uuid.NewSHA1(ns, []byte(typ+"\x00"+key)).String()
+	}
+	w.Header().Set("Location", workflowPath(typ, id))
+	return s.execute(w, r, typ, id)
+}
+
+func workflowPath(typ, id string) string {
+	return "/v1/workflows/" + url.PathEscape(typ) + "/" + url.PathEscape(id)
+}
+
+// execute reads an input request and answers with the engine's decision.
+func (s *Server) execute(w http.ResponseWriter, r *http.Request, typ, id string) error {
+	if err := engine.ValidateID(id); err != nil {
+		return err
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if _, sent := r.Header["Idempotency-Key"]; sent && !validHeaderToken(key) {
+		return fmt.Errorf("%w: Idempotency-Key must be 1 to 255 visible ASCII characters", errMalformed)
+	}
+	expected, err := ifMatchVersion(r.Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	dryRun, err := boolQuery(r, "dry_run")
+	if err != nil {
+		return err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var req InputRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return err
+	}
+	if req.Type == "" {
+		return &workflow.ValidationError{Err: errInvalidRequest, Errors: []workflow.FieldError{{Path: "/type", Message: "is required: the input type, e.g. \"pay\""}}}
+	}
+	switch {
+	case req.ExpectedVersion != nil && *req.ExpectedVersion < 0:
+		return &workflow.ValidationError{Err: errInvalidRequest, Errors: []workflow.FieldError{{Path: "/expected_version", Message: "must not be negative"}}}
+	case req.ExpectedVersion != nil && expected != nil && *req.ExpectedVersion != *expected:
+		return fmt.Errorf("%w: If-Match %d and expected_version %d disagree", errMalformed, *expected, *req.ExpectedVersion)
+	case req.ExpectedVersion != nil:
+		expected = req.ExpectedVersion
+	}
+
+	out, err := s.engine.Execute(r.Context(), typ, id, workflow.Input{Type: req.Type, Data: req.Data}, engine.ExecuteOptions{
+		IdempotencyKey:  key,
+		ExpectedVersion: expected,
+		DryRun:          dryRun,
+		Source:          store.SourceAPI,
+	})
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	if out.Replayed {
+		h.Set("Idempotent-Replayed", "true")
+	}
+	if v, ok := resultVersion(out.Body); ok {
+		h.Set("ETag", etag(v))
+	}
+	writeRaw(w, outcomeStatus(out.Outcome), out.Body)
+	return nil
+}
+
+// outcomeStatus is the status of each decision outcome (DESIGN §2).
+func outcomeStatus(outcome string) int {
+	if outcome == store.OutcomeAccepted {
+		return http.StatusOK
+	}
+	return http.StatusConflict // rejected, already_completed
+}
+
+// resultVersion reads workflow.version from a stored decision body.
+func resultVersion(body []byte) (int64, bool) {
+	var res struct {
+		Workflow *struct {
+			Version int64 `json:"version"`
+		} `json:"workflow"`
+	}
+	if json.Unmarshal(body, &res) != nil || res.Workflow == nil {
+		return 0, false
+	}
+	return res.Workflow.Version, true
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// handleGetWorkflow returns one instance, optionally as it was at an earlier version.
+//
+//	@ID			getWorkflow
+//	@Summary		Get a workflow
+//	@Description	The instance with its current state; with at_version=N its state replayed from the history up to version N.
+//	@Tags			workflows
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type		path		string	true	"workflow type"
+//	@Param			id			path		string	true	"instance id, percent-encoded"
+//	@Param			at_version	query		int		false	"replay the state up to this version"	minimum(1)
+//	@Success		200			{object}	engine.WorkflowView
+//	@Header			200			{string}	ETag	"\"<version>\", usable as If-Match"
+//	@Failure		400			{object}	Problem	"bad id or at_version"
+//	@Failure		401			{object}	Problem	"missing or wrong API key"
+//	@Failure		404			{object}	Problem	"no such workflow"
+//	@Failure		503			{object}	Problem	"database unavailable"
+//	@Router			/v1/workflows/{type}/{id} [get]
+func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := workflowParams(r)
+	if err != nil {
+		return err
+	}
+	at, err := intQuery(r, "at_version", 1, 1<<62)
+	if err != nil {
+		return err
+	}
+	v, err := s.engine.GetWorkflow(r.Context(), typ, id, at)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(v.Version))
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func workflowParams(r *http.Request) (typ, id string, err error) {
+	if typ, err = typeParam(r); err != nil {
+		return "", "", err
+	}
+	if id, err = pathParam(r, "id"); err != nil {
+		return "", "", err
+	}
+	return typ, id, nil
+}
+
+// handleListEvents pages an instance's history.
+//
+//	@ID			listEvents
+//	@Summary		List a workflow's events
+//	@Description	The history in order. Page with after=<seq> (next_cursor is the last seq of the page).
+//	@Tags			workflows
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type	path		string	true	"workflow type"
+//	@Param			id		path		string	true	"instance id, percent-encoded"
+//	@Param			after	query		int		false	"only events with a greater seq"	minimum(0)
+//	@Param			limit	query		int		false	"page size (default 50)"			minimum(1)	maximum(500)
+//	@Success		200		{object}	engine.Page[engine.EventView]
+//	@Failure		400		{object}	Problem	"bad id, after or limit"
+//	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		404		{object}	Problem	"no such workflow"
+//	@Failure		503		{object}	Problem	"database unavailable"
+//	@Router			/v1/workflows/{type}/{id}/events [get]
+func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := workflowParams(r)
+	if err != nil {
+		return err
+	}
+	after, err := intQuery(r, "after", 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := intQuery(r, "limit", 1, engine.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	page, err := s.engine.ListEvents(r.Context(), typ, id, after, int(limit))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+// handleListInputs pages every input an instance received and its outcome.
+//
+//	@ID			listInputs
+//	@Summary		List a workflow's inputs
+//	@Description	Every input the instance received, from the API, effects or timers, with its outcome, oldest first. Rejected inputs that never created the instance are listed too.
+//	@Tags			workflows
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type	path		string	true	"workflow type"
+//	@Param			id		path		string	true	"instance id, percent-encoded"
+//	@Param			cursor	query		string	false	"next_cursor of the previous page"
+//	@Param			limit	query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
+//	@Success		200		{object}	engine.Page[engine.InputView]
+//	@Failure		400		{object}	Problem	"bad id, cursor or limit"
+//	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		503		{object}	Problem	"database unavailable"
+//	@Router			/v1/workflows/{type}/{id}/inputs [get]
+func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := workflowParams(r)
+	if err != nil {
+		return err
+	}
+	limit, err := intQuery(r, "limit", 1, engine.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	cursor, err := textQuery(r, "cursor")
+	if err != nil {
+		return err
+	}
+	page, err := s.engine.ListInputs(r.Context(), typ, id, cursor, int(limit))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+// handleListWorkflows pages instances.
+//
+//	@ID			listWorkflows
+//	@Summary		List workflows
+//	@Description	Instances, oldest first, filtered by type, current state and status.
+//	@Tags			workflows
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type	query		string	false	"workflow type"
+//	@Param			state	query		string	false	"current state name"
+//	@Param			status	query		string	false	"instance status"	Enums(running, completed)
+//	@Param			cursor	query		string	false	"next_cursor of the previous page"
+//	@Param			limit	query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
+//	@Success		200		{object}	engine.Page[engine.WorkflowView]
+//	@Failure		400		{object}	Problem	"bad status, cursor or limit"
+//	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		503		{object}	Problem	"database unavailable"
+//	@Router			/v1/workflows [get]
+func (s *Server) handleListWorkflows(w http.ResponseWriter, r *http.Request) error {
+	limit, err := intQuery(r, "limit", 1, engine.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	p := store.ListInstancesParams{Limit: int(limit)}
+	for name, dst := range map[string]*string{"type": &p.Type, "state": &p.State, "status": &p.Status, "cursor": &p.Cursor} {
+		if *dst, err = textQuery(r, name); err != nil {
+			return err
+		}
+	}
+	page, err := s.engine.ListWorkflows(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
