@@ -36,9 +36,27 @@ test-race: ## run every test with the race detector
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
-	@for t in $$($(GO) test -list '^Fuzz' ./internal/workflow | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-10s} ./internal/workflow || exit 1; \
+	@for pkg in ./internal/workflow ./internal/http; do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-10s} $$pkg || exit 1; \
+		done; \
 	done
+
+.PHONY: test-reliability
+test-reliability: ## run the reliability suite's long variants (kill -9, three servers, database faults, receiver chaos, hostile input)
+	IRONFLOW_RELIABILITY=long $(GO) test -count=1 -timeout 30m -v ./test/reliability/
+
+.PHONY: soak
+soak: ## soak test: steady load for DURATION (default 30m) at RATE inputs/s (default 50), sampling memory, goroutines, connections, table sizes; not in CI
+	IRONFLOW_SOAK_DURATION=$${DURATION:-30m} IRONFLOW_SOAK_RATE=$${RATE:-50} $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./test/reliability/
+
+.PHONY: test-ui
+test-ui: ## run the web console's browser test (Debian chromium, or the path in CHROMIUM; Node.js and npm)
+	cd test/ui && npm ci --no-audit --no-fund && npm test
+
+.PHONY: docs
+docs: ## regenerate the configuration table of docs/OPERATIONS.md from internal/config
+	$(GO) test -count=1 -run '^TestOperationsDocConfigReference$$' ./internal/config -update
 
 .PHONY: lint
 lint: ## go vet and the gofmt check
@@ -56,5 +74,13 @@ lint-openapi: ## validate openapi/swagger.json with Redocly CLI (needs npx and t
 	npx --yes @redocly/cli@2.77.0 lint openapi/swagger.json
 
 .PHONY: bench
-bench: ## run the Go benchmarks (BenchmarkExecute and friends)
+bench: ## ironbench: ironflow vs the SQL ceiling, DBOS and River in one run (< 15 min); rewrites its block of docs/BENCHMARKS.md
+	cd bench && $(GO) run ./cmd/ironbench $(BENCH_FLAGS)
+
+.PHONY: bench-quick
+bench-quick: ## ironbench in its quick mode (< 2 min)
+	cd bench && $(GO) run ./cmd/ironbench -quick $(BENCH_FLAGS)
+
+.PHONY: bench-go
+bench-go: ## run the Go benchmarks (BenchmarkExecute and friends)
 	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-2000x} -timeout 30m ./internal/engine/...

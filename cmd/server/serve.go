@@ -72,11 +72,23 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Gatherer:     reg,
 		Metrics:      metrics,
+		RateLimit:    cfg.RateLimit,
 	})
 
+	effects, err := effectService(cfg, st, eng, reg, log)
+	if err != nil {
+		return err
+	}
+	timers, err := timerService(cfg, st, eng, reg, log)
+	if err != nil {
+		return err
+	}
 	services := []service{
 		// Workers (effects, timers) go before the HTTP server so that they stop after
 		// it: no request is left without the workers its effects need.
+		retentionService(cfg.Retention, st, log),
+		effects,
+		timers,
 		httpService(cfg, api, log),
 	}
 	return runServices(ctx, log, services)

@@ -61,12 +61,22 @@ type Config struct {
 	// delivery attempts.
 	RetryInitialInterval time.Duration
 	RetryMaxInterval     time.Duration
+	// EffectConcurrency bounds the webhook deliveries in flight per server.
+	EffectConcurrency int
+	// TimerConcurrency bounds the timers executing at once per server.
+	TimerConcurrency int
 	// LogFormat is LogFormatText or LogFormatJSON.
 	LogFormat string
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int64
+	// RateLimit is how many requests per second each API key (or client IP without a
+	// valid key) may make to the /v1 API and /metrics; 0 (the default) is no limit.
+	RateLimit int
+	// Retention is how long delivered effects, fired and cancelled timers and the
+	// inputs of completed instances are kept before they are pruned.
+	Retention time.Duration
 }
 
 // Default values, also shown by -help.
@@ -77,7 +87,10 @@ const (
 	DefaultMaxAttempts          = 10
 	DefaultRetryInitialInterval = time.Second
 	DefaultRetryMaxInterval     = 10 * time.Minute
+	DefaultEffectConcurrency    = 64
+	DefaultTimerConcurrency     = 4
 	DefaultMaxBodyBytes         = 1 << 20
+	DefaultRetention            = 30 * 24 * time.Hour
 )
 
 // setting is one configuration knob: its environment variable, the flag that mirrors
@@ -151,6 +164,11 @@ func settings() []setting {
 			apply: func(c *Config, v string) (err error) { c.RetryInitialInterval, err = positiveDuration(v); return err }},
 		{env: "IRONFLOW_RETRY_MAX_INTERVAL", def: DefaultRetryMaxInterval.String(), usage: "largest backoff interval between delivery attempts",
 			apply: func(c *Config, v string) (err error) { c.RetryMaxInterval, err = positiveDuration(v); return err }},
+		{env: "IRONFLOW_EFFECT_CONCURRENCY", def: strconv.Itoa(DefaultEffectConcurrency), usage: "webhook deliveries in flight per server",
+			apply: func(c *Config, v string) (err error) { c.EffectConcurrency, err = positiveInt(v); return err }},
+		{env: "IRONFLOW_TIMER_CONCURRENCY", def: strconv.Itoa(DefaultTimerConcurrency),
+			usage: "timers executing at once per server (each holds a database connection; keep it below the pool size)",
+			apply: func(c *Config, v string) (err error) { c.TimerConcurrency, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_LOG_FORMAT", def: LogFormatText, usage: "log format: text or json",
 			apply: func(c *Config, v string) error {
 				switch v = strings.ToLower(v); v {
@@ -176,6 +194,18 @@ func settings() []setting {
 				c.MaxBodyBytes = n
 				return nil
 			}},
+		{env: "IRONFLOW_RATE_LIMIT", def: "0", usage: "requests per second per API key (or client IP) on the authenticated routes; 0 is no limit",
+			apply: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return fmt.Errorf("%q is not a number of requests per second (0 is no limit)", v)
+				}
+				c.RateLimit = n
+				return nil
+			}},
+		{env: "IRONFLOW_RETENTION", def: DefaultRetention.String(),
+			usage: "how long delivered effects, fired and cancelled timers and completed instances' inputs are kept",
+			apply: func(c *Config, v string) (err error) { c.Retention, err = positiveDuration(v); return err }},
 	}
 }
 
@@ -361,4 +391,13 @@ func parseBackend(databaseURL string) (backend, sqlitePath string, err error) {
 func checkDatabaseURL(v string) error {
 	_, _, err := parseBackend(v)
 	return err
+}
+
+// positiveInt parses an integer of at least 1.
+func positiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a positive integer", v)
+	}
+	return n, nil
 }

@@ -30,9 +30,12 @@ func TestLoadDefaults(t *testing.T) {
 		MaxAttempts:          10,
 		RetryInitialInterval: time.Second,
 		RetryMaxInterval:     10 * time.Minute,
+		EffectConcurrency:    64,
+		TimerConcurrency:     4,
 		LogFormat:            LogFormatText,
 		LogLevel:             slog.LevelInfo,
 		MaxBodyBytes:         1 << 20,
+		Retention:            30 * 24 * time.Hour,
 	}, c)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -397,5 +398,33 @@ func seedHistory(b testing.TB, s store.Store, id string, n int) {
 			},
 		})
 		require.NoError(b, err)
+	}
+}
+
+// BenchmarkExecuteNew measures the input path the HTTP API is busiest with: many
+// clients in parallel, each input creating a new instance that emits one effect. With
+// more clients than pool connections it also guards against a decision waiting for a
+// second connection while it holds the first.
+func BenchmarkExecuteNew(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			bb := setup(b, be.open)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			var next atomic.Int64
+			b.SetParallelism(16) // 32 clients on 2 cores, more than the Postgres pool holds
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := fmt.Sprintf("n-%d", next.Add(1))
+					o, err := bb.eng.Execute(ctx, "order", id,
+						in("place", fmt.Sprintf(`{"total": 5, "order_ref": %q}`, id)), engine.ExecuteOptions{})
+					if err != nil || o.Outcome != store.OutcomeAccepted {
+						b.Errorf("execute: %v %s", err, o.Outcome)
+						return
+					}
+				}
+			})
+		})
 	}
 }

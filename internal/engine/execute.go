@@ -112,9 +112,6 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	if err != nil {
 		return nil, err
 	}
-	if err := def.ValidateInput(in); err != nil {
-		return nil, err
-	}
 	now := e.Now()
 	rec := store.InputRecord{
 		ID:             e.newID(),
@@ -130,6 +127,12 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	w := &store.Write{}
 
 	if cur != nil && cur.Status == store.StatusCompleted {
+		// Decide never runs for a completed instance, so the input is checked here: an
+		// undeclared or invalid input is still a 400/422, not already_completed. On the
+		// other paths Decide checks it (once: the JSON Schema check is the costly part).
+		if err := def.ValidateInput(in); err != nil {
+			return nil, err
+		}
 		rec.Outcome = store.OutcomeAlreadyCompleted
 		rec.Version = cur.Version
 		return e.finish(w, rec, Result{Outcome: rec.Outcome, Workflow: workflowView(cur)})

@@ -23,6 +23,17 @@ const DelayedKeyPrefix = "deliver:"
 // decided when the timer fires. Errors: ErrInvalidID, ErrTypeNotFound,
 // workflow.ErrUnknownInput and workflow.ErrInvalidInput (as *workflow.ValidationError).
 func (e *Engine) ScheduleInput(ctx context.Context, typ, id string, in workflow.Input, fireAt time.Time) (TimerView, error) {
+	return e.ScheduleInputWithKey(ctx, typ, id, "", in, fireAt)
+}
+
+// ScheduleInputWithKey is ScheduleInput with the timer key DelayedKeyPrefix+key (a
+// generated key when key is empty): scheduling the same key again on the instance
+// replaces the pending timer instead of adding another, which makes a client's retry
+// (same Idempotency-Key) safe. Errors are those of ScheduleInput.
+func (e *Engine) ScheduleInputWithKey(ctx context.Context, typ, id, key string, in workflow.Input, fireAt time.Time) (TimerView, error) {
+	if key == "" {
+		key = e.newID()
+	}
 	if err := ValidateID(id); err != nil {
 		return TimerView{}, err
 	}
@@ -47,7 +58,7 @@ func (e *Engine) ScheduleInput(ctx context.Context, typ, id string, in workflow.
 		return TimerView{}, err
 	}
 	now := e.Now()
-	t := e.timerRecord(typ, id, DelayedKeyPrefix+e.newID(), fireAt.UTC().Truncate(time.Microsecond), in, now)
+	t := e.timerRecord(typ, id, DelayedKeyPrefix+key, fireAt.UTC().Truncate(time.Microsecond), in, now)
 	saved, err := e.store.ScheduleTimer(ctx, t)
 	if err != nil {
 		return TimerView{}, fmt.Errorf("schedule timer: %w", err)

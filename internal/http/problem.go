@@ -62,6 +62,9 @@ func errorKinds() []errorKind {
 	return []errorKind{
 		{engine.ErrTypeNotFound, http.StatusNotFound, "type_not_found", "Workflow type not found"},
 		{engine.ErrInstanceNotFound, http.StatusNotFound, "workflow_not_found", "Workflow not found"},
+		{engine.ErrWebhookNotFound, http.StatusNotFound, "webhook_not_found", "Webhook not found"},
+		{engine.ErrEffectNotFound, http.StatusNotFound, "effect_not_found", "Effect not found"},
+		{engine.ErrTimerNotFound, http.StatusNotFound, "timer_not_found", "Timer not found"},
 		{store.ErrNotFound, http.StatusNotFound, "not_found", "Not found"},
 		{errRouteNotFound, http.StatusNotFound, "not_found", "Not found"},
 		{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed"},
@@ -79,6 +82,7 @@ func errorKinds() []errorKind {
 		{store.ErrVersionMismatch, http.StatusPreconditionFailed, "version_mismatch", "Version mismatch"},
 
 		{workflow.ErrInvalidDefinition, http.StatusUnprocessableEntity, "invalid_definition", "Invalid workflow definition"},
+		{engine.ErrInvalidWebhook, http.StatusUnprocessableEntity, "invalid_webhook", "Invalid webhook"},
 		{workflow.ErrUnknownInput, http.StatusUnprocessableEntity, "unknown_input", "Undeclared input type"},
 		{workflow.ErrInvalidInput, http.StatusUnprocessableEntity, "invalid_input", "Invalid input"},
 		{workflow.ErrEvaluation, http.StatusUnprocessableEntity, "evaluation_failed", "Expression evaluation failed"},

@@ -21,6 +21,12 @@
 //	@tag.description			Versioned workflow definitions and their diagrams.
 //	@tag.name					workflows
 //	@tag.description			Inputs, decisions and the history of workflow instances.
+//	@tag.name					webhooks
+//	@tag.description			The endpoint each workflow type's effects are delivered to, signed per Standard Webhooks.
+//	@tag.name					effects
+//	@tag.description			Effect deliveries, their attempt logs and operator retries.
+//	@tag.name					timers
+//	@tag.description			Durable timers and delayed inputs; operator retries and cancellation.
 //	@tag.name					operations
 //	@tag.description			Health, readiness and metrics.
 package http
@@ -59,6 +65,9 @@ type Config struct {
 	Metrics *Metrics
 	// ReadyTimeout bounds the store check of /readyz; 2 s when zero.
 	ReadyTimeout time.Duration
+	// RateLimit is the number of requests per second each API key (or, without a valid
+	// key, each client IP) may make to the authenticated routes; 0 is no limit.
+	RateLimit int
 }
 
 // Server is the HTTP API. Create it with New; it is an http.Handler.
@@ -74,6 +83,9 @@ type Server struct {
 	promHandler  http.Handler
 	swaggerUI    http.Handler
 	handler      http.Handler
+
+	// rateLimitPerSecond is Config.RateLimit.
+	rateLimitPerSecond int
 }
 
 // New builds the Server and its router.
@@ -86,6 +98,8 @@ func New(cfg Config) *Server {
 		gatherer:     cfg.Gatherer,
 		metrics:      cfg.Metrics,
 		readyTimeout: cfg.ReadyTimeout,
+
+		rateLimitPerSecond: cfg.RateLimit,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -141,6 +155,8 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/openapi.json", true, s.handleOpenAPI},
 		{http.MethodGet, "/docs", true, s.handleDocsRedirect},
 		{http.MethodGet, "/docs/*", true, s.handleDocs},
+		{http.MethodGet, "/ui", true, s.handleUIRedirect},
+		{http.MethodGet, "/ui/*", true, s.handleUI},
 
 		// Workflow types.
 		{http.MethodGet, "/v1/workflow-types", false, s.handleListDefinitions},
@@ -157,6 +173,21 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/workflows/{type}/{id}", false, s.handleGetWorkflow},
 		{http.MethodGet, "/v1/workflows/{type}/{id}/events", false, s.handleListEvents},
 		{http.MethodGet, "/v1/workflows/{type}/{id}/inputs", false, s.handleListInputs},
+
+		// Webhooks, effects and timers.
+		{http.MethodPut, "/v1/workflow-types/{type}/webhook", false, s.handlePutWebhook},
+		{http.MethodGet, "/v1/workflow-types/{type}/webhook", false, s.handleGetWebhook},
+		{http.MethodDelete, "/v1/workflow-types/{type}/webhook", false, s.handleDeleteWebhook},
+		{http.MethodPost, "/v1/workflow-types/{type}/webhook/rotate-secret", false, s.handleRotateWebhookSecret},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/effects", false, s.handleListWorkflowEffects},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/timers", false, s.handleListWorkflowTimers},
+		{http.MethodGet, "/v1/effects", false, s.handleListEffects},
+		{http.MethodGet, "/v1/effects/{id}", false, s.handleGetEffect},
+		{http.MethodPost, "/v1/effects/{id}/retry", false, s.handleRetryEffect},
+		{http.MethodGet, "/v1/timers", false, s.handleListTimers},
+		{http.MethodGet, "/v1/timers/{id}", false, s.handleGetTimer},
+		{http.MethodDelete, "/v1/timers/{id}", false, s.handleCancelTimer},
+		{http.MethodPost, "/v1/timers/{id}/retry", false, s.handleRetryTimer},
 	}
 }
 
@@ -178,10 +209,14 @@ func (s *Server) router() http.Handler {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		return fmt.Errorf("%w: %s %s; allowed: %s", errMethodNotAllowed, r.Method, r.URL.EscapedPath(), strings.Join(allowed, ", "))
 	}))
+	limit := s.rateLimit(s.rateLimitPerSecond)
 	for _, rt := range s.routes() {
 		var h http.Handler = s.adapt(rt.handler)
 		if !rt.public {
 			h = s.authenticate(h)
+			if limit != nil {
+				h = limit(h)
+			}
 		}
 		r.Method(rt.method, rt.pattern, h)
 	}

@@ -23,6 +23,11 @@ type InputRequest struct {
 	// ExpectedVersion: 412 unless the instance is at exactly this version (0: it must
 	// not exist yet). The same as If-Match; when both are sent they must agree.
 	ExpectedVersion *int64 `json:"expected_version,omitempty" example:"1"`
+	// DeliverAfter stores the input as a durable timer executed after this Go duration
+	// instead of deciding it now; the answer is 202 with the timer.
+	DeliverAfter string `json:"deliver_after,omitempty" example:"90s"`
+	// DeliverAt is DeliverAfter with an RFC 3339 time.
+	DeliverAt string `json:"deliver_at,omitempty" example:"2030-01-02T15:04:05Z"`
 }
 
 // idempotentIDNamespace scopes the ids derived from idempotency keys by
@@ -48,6 +53,7 @@ const idempotentIDNamespace = "6f1d9a52-3c84-4e0b-9a57-2d2b8f4c7e10"
 //	@Success		200				{object}	engine.Result	"accepted"
 //	@Header			200				{string}	ETag			"\"<version>\" of the workflow after the input"
 //	@Header			200				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
+//	@Success		202				{object}	ScheduledInput	"deliver_after or deliver_at: stored as a timer, decided when it fires"
 //	@Failure		400				{object}	Problem			"malformed JSON, invalid UTF-8, unknown field, bad id, bad If-Match"
 //	@Failure		401				{object}	Problem			"missing or wrong API key"
 //	@Failure		404				{object}	Problem			"no such workflow type"
@@ -89,6 +95,7 @@ func (s *Server) handleInput(w http.ResponseWriter, r *http.Request) error {
 //	@Header			200				{string}	Location		"/v1/workflows/{type}/{id} of the new instance"
 //	@Header			200				{string}	ETag			"\"<version>\" of the workflow after the input"
 //	@Header			200				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
+//	@Success		202				{object}	ScheduledInput	"deliver_after or deliver_at: stored as a timer, decided when it fires"
 //	@Failure		400				{object}	Problem			"malformed JSON, invalid UTF-8, unknown field, bad If-Match"
 //	@Failure		401				{object}	Problem			"missing or wrong API key"
 //	@Failure		404				{object}	Problem			"no such workflow type"
@@ -144,6 +151,9 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, typ, id string)
 	}
 	if req.Type == "" {
 		return &workflow.ValidationError{Err: errInvalidRequest, Errors: []workflow.FieldError{{Path: "/type", Message: "is required: the input type, e.g. \"pay\""}}}
+	}
+	if req.DeliverAfter != "" || req.DeliverAt != "" {
+		return s.scheduleInput(w, r, typ, id, key, req, expected != nil || req.ExpectedVersion != nil, dryRun)
 	}
 	switch {
 	case req.ExpectedVersion != nil && *req.ExpectedVersion < 0:

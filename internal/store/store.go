@@ -427,6 +427,14 @@ type Store interface {
 	// when ctx ends.
 	Listen(ctx context.Context, topic Topic) (<-chan struct{}, error)
 
+	// Prune deletes, in one transaction and at most batch rows of each kind, what
+	// retention allows to forget once it is older than before: delivered effects (with
+	// their attempts), fired and cancelled timers, and the input records of instances
+	// that completed before then (or that never came to exist: a rejected first input).
+	// Instances, events, pending and dead rows are never pruned. n is the number of
+	// effects, timers and inputs deleted; callers repeat until it is 0.
+	Prune(ctx context.Context, before time.Time, batch int) (n int64, err error)
+
 	// Stats returns backlog figures for metrics.
 	Stats(ctx context.Context, now time.Time) (Stats, error)
 	// Ping reports whether the database answers and its migrations are applied.

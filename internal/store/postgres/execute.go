@@ -61,6 +61,10 @@ type lockedInstance struct {
 	placeholder bool
 	// earlier is the input recorded before with the idempotency key, if any.
 	earlier *store.InputRecord
+	// latest is the latest definition of the type, loaded in the same round trip when
+	// the instance does not exist yet: the decision that creates it needs it, and
+	// fetching it then would cost another round trip with the row lock held.
+	latest *store.Definition
 }
 
 // lockInstance locks the row of instance (typ, id) until the transaction ends. When the
@@ -90,6 +94,22 @@ ON CONFLICT (type, id) DO NOTHING`, typ, id).Exec(func(ct pgconn.CommandTag) err
 					return nil
 				}
 				found = err == nil
+				return err
+			})
+		// After the FOR UPDATE (a new statement, so a new snapshot in READ COMMITTED):
+		// only an instance that does not exist yet (our placeholder, status '') needs the
+		// latest definition.
+		b.Queue(`SELECT `+definitionColumns+` FROM definitions
+WHERE type = $1 AND NOT EXISTS (SELECT 1 FROM instances WHERE type = $1 AND id = $2 AND status <> '')
+ORDER BY version DESC LIMIT 1`, typ, id).
+			QueryRow(func(row pgx.Row) error {
+				d, err := scanDefinition(row)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil
+				}
+				if err == nil {
+					li.latest = &d
+				}
 				return err
 			})
 		if idemKey != "" {
@@ -153,7 +173,7 @@ func executeLocked(ctx context.Context, tx pgx.Tx, p store.ExecuteParams, li loc
 		c := *li.current
 		current = &c
 	}
-	w, err := p.Decide(ctx, current)
+	w, err := p.Decide(withDecision(ctx, tx, li.latest), current)
 	if err != nil {
 		return store.ExecuteResult{}, decideError{err}
 	}
@@ -321,8 +341,9 @@ func nowOrZero(t, fallback time.Time) time.Time {
 }
 
 // writeDecision writes a completed Write in one round trip: the instance row (or the
-// removal of the placeholder), events, effects, timer cancellations and schedules, the
-// input record and the NOTIFYs, which Postgres delivers at commit.
+// removal of the placeholder), events, effects, timer cancellations and schedules and
+// the input record. Its NOTIFYs are sent after the commit when tx came from withTx,
+// else queued in the transaction, which Postgres delivers at commit.
 func writeDecision(ctx context.Context, tx pgx.Tx, li lockedInstance, w *store.Write) error {
 	b := &pgx.Batch{}
 	now := w.Input.CreatedAt
@@ -381,11 +402,18 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND key = ANY($3) AND status = 'pe
 	if err := queueInsertInput(b, w.Input); err != nil {
 		return err
 	}
-	if len(w.Effects) > 0 {
-		b.Queue(`SELECT pg_notify('` + channelEffects + `', '')`)
-	}
-	if len(w.Timers) > 0 {
-		b.Queue(`SELECT pg_notify('` + channelTimers + `', '')`)
+	x := notifications{effects: len(w.Effects) > 0, timers: len(w.Timers) > 0}
+	if nt, ok := tx.(*notifyTx); ok {
+		// withTx notifies after the commit (notify.go explains why).
+		nt.n.effects = nt.n.effects || x.effects
+		nt.n.timers = nt.n.timers || x.timers
+	} else {
+		if x.effects {
+			b.Queue(`SELECT pg_notify('` + channelEffects + `', '')`)
+		}
+		if x.timers {
+			b.Queue(`SELECT pg_notify('` + channelTimers + `', '')`)
+		}
 	}
 	return tx.SendBatch(ctx, b).Close()
 }

@@ -44,6 +44,7 @@ type Store struct {
 	pool     *pgxpool.Pool
 	connCfg  *pgx.ConnConfig // for the dedicated LISTEN connection
 	listener *listener
+	notifier *notifier
 
 	closeOnce sync.Once
 }
@@ -72,7 +73,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, mapErr("open", err)
 	}
-	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy()}
+	s := &Store{pool: pool, connCfg: cfg.ConnConfig.Copy(), notifier: &notifier{pool: pool}}
 	s.listener = newListener(s.connCfg)
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
@@ -187,6 +188,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.listener.close()
+		s.notifier.close()
 		s.pool.Close()
 	})
 	return nil
@@ -214,18 +216,26 @@ SELECT
 
 // withTx runs fn in one transaction and commits when it returns nil. The rollback of a
 // failed transaction runs even when ctx has ended, so the connection goes back clean.
+//
+// NOTIFYs that writeDecision records in the transaction are sent after the commit
+// (notify.go).
 func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+	ptx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
+	tx := &notifyTx{Tx: ptx}
 	if err := fn(tx); err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
 		_ = tx.Rollback(rctx)
 		return err
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	s.notifier.poke(tx.n)
+	return nil
 }
 
 // rollbackOnly runs fn in a transaction that is always rolled back (dry runs).

@@ -78,6 +78,7 @@ func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
 		{"ListInputs", testListInputs},
 		{"ListEffectsAndTimers", testListEffectsAndTimers},
 		{"Listen", testListen},
+		{"Prune", testPrune},
 		{"Stats", testStats},
 		{"Ping", testPing},
 	}

@@ -1,0 +1,177 @@
+// Command ironbench measures ironflow against the least SQL its decisions need (the
+// ceiling) and against DBOS Transact and River doing the same work on the same
+// database server, in one run, and writes the results as a Markdown table into
+// docs/BENCHMARKS.md. Every figure that matters is a ratio of two systems measured in
+// the same run, because the machines this runs on are shared and noisy.
+//
+//	go run ./cmd/ironbench -quick          # under 2 minutes
+//	go run ./cmd/ironbench                 # under 15 minutes
+//
+// All traffic goes to 127.0.0.1: the server under test, the webhook sink and
+// PostgreSQL. Each system gets its own fresh database (dropped at the end) or a
+// temporary SQLite file.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	quick      bool
+	pgURL      string
+	out        string
+	only       string // comma-separated sections: input,history,e2e
+	backends   string // comma-separated: postgres,sqlite
+	peers      bool
+	cpuProfile string
+	memProfile string
+}
+
+func main() {
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "short run (under 2 minutes): shorter windows, one round, tuned peers only")
+	flag.StringVar(&o.pgURL, "pg", envOr("IRONFLOW_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		"PostgreSQL URL to create the benchmark databases from")
+	flag.StringVar(&o.out, "out", "../docs/BENCHMARKS.md", "Markdown file whose ironbench block is rewritten (empty: print only)")
+	flag.StringVar(&o.only, "only", "input,history,e2e", "sections to run")
+	flag.StringVar(&o.backends, "backends", "postgres,sqlite", "backends to run")
+	flag.BoolVar(&o.peers, "peers", true, "run DBOS and River in the end-to-end section")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the whole run to this file")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The whole run stops by itself: a stuck system cannot keep it going.
+	limit := 14 * time.Minute
+	if o.quick {
+		limit = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit+time.Minute)
+	defer cancel()
+
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "ironbench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, o options, stdout io.Writer) error {
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if o.memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, err := os.Create(o.memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				_ = f.Close()
+			}
+		}()
+	}
+	b := &bench{o: o, log: stdout, dbs: &databases{admin: o.pgURL}, started: time.Now()}
+	b.plan()
+	tmp, err := os.MkdirTemp("", "ironbench-")
+	if err != nil {
+		return err
+	}
+	b.tmp = tmp
+	defer os.RemoveAll(tmp)
+	defer b.dbs.dropAll(context.WithoutCancel(ctx))
+
+	sections := strings.Split(o.only, ",")
+	if slices.Contains(sections, "input") {
+		if err := b.inputSection(ctx); err != nil {
+			return fmt.Errorf("input: %w", err)
+		}
+	}
+	if slices.Contains(sections, "history") {
+		if err := b.historySection(ctx); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	}
+	if slices.Contains(sections, "e2e") {
+		if err := b.e2eSection(ctx); err != nil {
+			return fmt.Errorf("e2e: %w", err)
+		}
+	}
+	report := b.report(ctx)
+	fmt.Fprintln(stdout)
+	fmt.Fprint(stdout, report)
+	if o.out != "" {
+		if err := writeBlock(o.out, report); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\nwritten to %s\n", o.out)
+	}
+	return nil
+}
+
+// bench holds the plan of a run and what it measured.
+type bench struct {
+	o       options
+	log     io.Writer
+	dbs     *databases
+	tmp     string
+	started time.Time
+
+	// plan
+	concurrencies []int
+	warm, window  time.Duration
+	rounds        int
+	historyN      int
+	e2eWindow     time.Duration
+	e2eRates      []float64
+
+	// results
+	inputs  []inputRow
+	halfMax []halfMaxRow
+	history []historyRow
+	e2e     []e2eRow
+}
+
+func (b *bench) plan() {
+	b.concurrencies = []int{1, 8, 32, 128}
+	if b.o.quick {
+		b.warm, b.window, b.rounds = 300*time.Millisecond, 1500*time.Millisecond, 1
+		b.historyN = 150
+		b.e2eWindow = 1500 * time.Millisecond
+	} else {
+		b.warm, b.window, b.rounds = time.Second, 4*time.Second, 2
+		b.historyN = 600
+		b.e2eWindow = 5 * time.Second
+	}
+	b.e2eRates = []float64{100, 1000}
+}
+
+func (b *bench) backends() []string { return strings.Split(b.o.backends, ",") }
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "[%5.1fs] "+format+"\n", append([]any{time.Since(b.started).Seconds()}, args...)...)
+}

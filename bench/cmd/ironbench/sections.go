@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+type inputRow struct {
+	backend              string
+	conc                 int
+	ceilRate, ironRate   float64
+	ratio                float64
+	ceil, iron           latencies
+	ceilErrors, ironErrs int64
+}
+
+type halfMaxRow struct {
+	backend  string
+	rate     float64
+	lat      latencies
+	late     int
+	failures int
+}
+
+type historyRow struct {
+	backend     string
+	n           int
+	short, long latencies
+}
+
+type e2eRow struct {
+	system, backend, config string
+	rate                    float64
+	n, completed, late      int
+	startErrors             int
+	throughput              float64
+	lat                     latencies
+	sustained               bool
+}
+
+// inputSection: ironflow's input path over HTTP against the SQL ceiling, interleaved,
+// at each concurrency; then latency at half the best rate, open-loop.
+func (b *bench) inputSection(ctx context.Context) error {
+	for _, backend := range b.backends() {
+		var ceilDecide func(ctx context.Context, id string) error
+		var ceilClose func()
+		var ironDSN string
+		if backend == "postgres" {
+			curl, err := b.dbs.fresh(ctx, "ceiling")
+			if err != nil {
+				return err
+			}
+			c, err := newPGCeiling(ctx, curl, max(4, 4*runtimeProcs()))
+			if err != nil {
+				return err
+			}
+			ceilDecide, ceilClose = c.decide, c.close
+			if ironDSN, err = b.dbs.fresh(ctx, "input"); err != nil {
+				return err
+			}
+		} else {
+			c, err := newSQLiteCeiling(ctx, b.tmp)
+			if err != nil {
+				return err
+			}
+			ceilDecide, ceilClose = c.decide, c.close
+			ironDSN = filepath.Join(b.tmp, "input.db")
+		}
+		srv, err := startIronflow(ctx, backend, ironDSN, "")
+		if err != nil {
+			ceilClose()
+			return err
+		}
+		for _, conc := range b.concurrencies {
+			row := inputRow{backend: backend, conc: conc}
+			var ratios, cr, ir []float64
+			for round := range b.rounds {
+				prefix := fmt.Sprintf("c%d-r%d-", conc, round)
+				cl := closedLoop(ctx, conc, b.warm, b.window, func(ctx context.Context, _, seq int) error {
+					return ceilDecide(ctx, fmt.Sprintf("%s%d", prefix, seq))
+				})
+				il := closedLoop(ctx, conc, b.warm, b.window, func(ctx context.Context, _, seq int) error {
+					return srv.input(ctx, fmt.Sprintf("%s%d", prefix, seq), "start")
+				})
+				cr, ir = append(cr, cl.rate()), append(ir, il.rate())
+				if cl.rate() > 0 {
+					ratios = append(ratios, il.rate()/cl.rate())
+				}
+				row.ceil.samples = append(row.ceil.samples, cl.samples...)
+				row.iron.samples = append(row.iron.samples, il.samples...)
+				row.ceilErrors += cl.errors
+				row.ironErrs += il.errors
+				b.logf("input %-8s c=%-3d round %d: ceiling %7.0f/s  ironflow %7.0f/s  (errors %d/%d)",
+					backend, conc, round, cl.rate(), il.rate(), cl.errors, il.errors)
+			}
+			row.ceilRate, row.ironRate, row.ratio = median(cr), median(ir), median(ratios)
+			b.inputs = append(b.inputs, row)
+		}
+		// Latency at half the best rate, open-loop so a stall shows up in the tail.
+		best := 0.0
+		for _, r := range b.inputs {
+			if r.backend == backend {
+				best = math.Max(best, r.ironRate)
+			}
+		}
+		if best > 0 {
+			rate := math.Round(best / 2)
+			sent, lat, late := openLoop(ctx, rate, b.window, func(ctx context.Context, seq int) error {
+				return srv.input(ctx, fmt.Sprintf("half-%d", seq), "start")
+			})
+			row := halfMaxRow{backend: backend, rate: rate, late: late, lat: latencies{elapsed: b.window}}
+			for i := range sent {
+				if lat[i] > 0 {
+					row.lat.samples = append(row.lat.samples, lat[i])
+				} else {
+					row.failures++
+				}
+			}
+			b.halfMax = append(b.halfMax, row)
+			b.logf("input %-8s open-loop at %.0f/s: p50 %s p99 %s (late %d, failed %d)",
+				backend, rate, ms(row.lat.pct(0.5)), ms(row.lat.pct(0.99)), late, row.failures)
+		}
+		srv.close()
+		ceilClose()
+	}
+	return nil
+}
+
+// historySection: the cost of one decision on an instance with 1 event and on one with
+// 10,000, alternating, one at a time over HTTP.
+func (b *bench) historySection(ctx context.Context) error {
+	for _, backend := range b.backends() {
+		var dsn string
+		var err error
+		if backend == "postgres" {
+			if dsn, err = b.dbs.fresh(ctx, "history"); err != nil {
+				return err
+			}
+		} else {
+			dsn = filepath.Join(b.tmp, "history.db")
+		}
+		srv, err := startIronflow(ctx, backend, dsn, "")
+		if err != nil {
+			return err
+		}
+		const long = 10_000
+		if err := srv.input(ctx, "long", "start"); err != nil {
+			srv.close()
+			return err
+		}
+		if err := srv.seedHistory(ctx, "long", long-1); err != nil {
+			srv.close()
+			return fmt.Errorf("seed history: %w", err)
+		}
+		n := b.historyN
+		for i := range n {
+			if err := srv.input(ctx, fmt.Sprintf("short-%d", i), "start"); err != nil {
+				srv.close()
+				return err
+			}
+		}
+		row := historyRow{backend: backend, n: n}
+		for i := range n {
+			t0 := time.Now()
+			if err := srv.input(ctx, fmt.Sprintf("short-%d", i), "tick"); err != nil {
+				srv.close()
+				return err
+			}
+			t1 := time.Now()
+			if err := srv.input(ctx, "long", "tick"); err != nil {
+				srv.close()
+				return err
+			}
+			if i >= n/10 { // the first tenth warms caches and connections
+				row.short.samples = append(row.short.samples, t1.Sub(t0))
+				row.long.samples = append(row.long.samples, time.Since(t1))
+			}
+		}
+		b.history = append(b.history, row)
+		b.logf("history %-8s p50 at 1 event %s, at 10,000 events %s", backend, ms(row.short.pct(0.5)), ms(row.long.pct(0.5)))
+		srv.close()
+	}
+	return nil
+}
+
+// e2eSystemSpec names one contender and how to start it.
+type e2eSystemSpec struct {
+	system, backend, config string
+	start                   func(ctx context.Context) (e2eSystem, error)
+}
+
+func (b *bench) e2eSystems(sinkURL string) []e2eSystemSpec {
+	var specs []e2eSystemSpec
+	for _, backend := range b.backends() {
+		backend := backend
+		dsn := func(ctx context.Context, name string) (string, error) {
+			if backend == "postgres" {
+				return b.dbs.fresh(ctx, name)
+			}
+			return filepath.Join(b.tmp, name+".db"), nil
+		}
+		specs = append(specs, e2eSystemSpec{"ironflow", backend, "defaults", func(ctx context.Context) (e2eSystem, error) {
+			d, err := dsn(ctx, "e2e_ironflow")
+			if err != nil {
+				return nil, err
+			}
+			s, err := startIronflow(ctx, backend, d, sinkURL)
+			if err != nil {
+				return nil, err
+			}
+			return ironE2E{s}, nil
+		}})
+		if !b.o.peers {
+			continue
+		}
+		for _, tuned := range []bool{false, true} {
+			if b.o.quick && !tuned {
+				continue
+			}
+			tuned := tuned
+			dcfg, rcfg := "defaults (queue polling 1 s)", "defaults (fetch 100 ms/1 s, 100 workers)"
+			poll := time.Duration(0)
+			if tuned {
+				dcfg, rcfg, poll = "tuned (queue polling 10 ms)", "tuned (fetch 2 ms/20 ms, 2,000 workers)", 10*time.Millisecond
+			}
+			specs = append(specs, e2eSystemSpec{"DBOS", backend, dcfg, func(ctx context.Context) (e2eSystem, error) {
+				d, err := dsn(ctx, fmt.Sprintf("e2e_dbos_%t", tuned))
+				if err != nil {
+					return nil, err
+				}
+				return startDBOS(ctx, backend, d, sinkURL, poll)
+			}})
+			specs = append(specs, e2eSystemSpec{"River", backend, rcfg, func(ctx context.Context) (e2eSystem, error) {
+				if backend == "postgres" {
+					d, err := dsn(ctx, fmt.Sprintf("e2e_river_%t", tuned))
+					if err != nil {
+						return nil, err
+					}
+					return startRiverPG(ctx, d, sinkURL, tuned)
+				}
+				dir := filepath.Join(b.tmp, fmt.Sprintf("river-%t", tuned))
+				if err := mkdir(dir); err != nil {
+					return nil, err
+				}
+				return startRiverSQLite(ctx, dir, sinkURL, tuned)
+			}})
+		}
+	}
+	return specs
+}
+
+// e2eSection: open-loop arrivals at fixed rates; each workflow's one effect POSTs to the
+// sink, whose answer completes it. Then the highest rate sustained, searched upwards
+// (doubling) from 1,000/s or downwards (halving) from it.
+func (b *bench) e2eSection(ctx context.Context) error {
+	sk, err := startSink()
+	if err != nil {
+		return err
+	}
+	defer sk.close()
+	for _, spec := range b.e2eSystems(sk.url) {
+		sys, err := spec.start(ctx)
+		if err != nil {
+			b.logf("e2e %s %s %s: cannot start: %v", spec.system, spec.backend, spec.config, err)
+			b.e2e = append(b.e2e, e2eRow{system: spec.system, backend: spec.backend, config: spec.config + " — failed to start: " + firstLine(err)})
+			continue
+		}
+		rates := slices.Clone(b.e2eRates)
+		steps := 3
+		if b.o.quick {
+			steps = 1
+		}
+		// After the fixed rates, search: ×1.5 while sustained, ÷1.4 while not, and stop
+		// when the answer flips (the highest sustained rate is then known within 1.5×).
+		dir := 0
+		for i := 0; i < len(rates); i++ {
+			row := b.e2eRun(ctx, spec, sys, rates[i])
+			b.e2e = append(b.e2e, row)
+			if i == len(rates)-1 && steps > 0 {
+				steps--
+				switch {
+				case row.sustained && dir >= 0:
+					dir = 1
+					rates = append(rates, math.Round(rates[i]*1.5))
+				case !row.sustained && dir <= 0 && rates[i]/1.4 >= 50:
+					dir = -1
+					rates = append(rates, math.Round(rates[i]/1.4))
+				}
+			}
+			if !row.sustained && row.completed < row.n/2 && rates[i] >= 1000 {
+				// Far behind: its backlog would spoil the next step.
+				break
+			}
+		}
+		sys.close()
+	}
+	return nil
+}
+
+func (b *bench) e2eRun(ctx context.Context, spec e2eSystemSpec, sys e2eSystem, rate float64) e2eRow {
+	prefix := fmt.Sprintf("%s-%s-%.0f-", strings.ToLower(spec.system), spec.backend, rate)
+	sent, lat, late := openLoop(ctx, rate, b.e2eWindow, func(ctx context.Context, seq int) error {
+		return sys.start(ctx, fmt.Sprintf("%s%d", prefix, seq))
+	})
+	drain := 10 * time.Second
+	if b.o.quick {
+		drain = 4 * time.Second
+	}
+	deadline := time.Now().Add(drain)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if p, err := sys.pending(ctx); err == nil && !p {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	row := e2eRow{system: spec.system, backend: spec.backend, config: spec.config, rate: rate, n: len(sent), late: late}
+	comp, err := sys.completions(ctx)
+	if err != nil {
+		b.logf("e2e %s: completions: %v", spec.system, err)
+	}
+	var first, last time.Time
+	for i, s := range sent {
+		if lat[i] == 0 {
+			row.startErrors++
+			continue
+		}
+		c, ok := comp[fmt.Sprintf("%s%d", prefix, i)]
+		if !ok {
+			continue
+		}
+		row.completed++
+		row.lat.samples = append(row.lat.samples, max(0, c.Sub(s)))
+		if first.IsZero() || c.Before(first) {
+			first = c
+		}
+		if c.After(last) {
+			last = c
+		}
+	}
+	if row.completed > 1 && last.After(first) {
+		row.throughput = float64(row.completed-1) / last.Sub(first).Seconds()
+	}
+	row.sustained = row.startErrors == 0 && row.completed == row.n && row.throughput >= 0.9*rate
+	b.logf("e2e %-8s %-8s %-40s %6.0f/s: completed %d/%d at %7.0f/s p50 %s p99 %s sustained=%t (late %d, start errors %d)",
+		spec.system, spec.backend, spec.config, rate, row.completed, row.n, row.throughput,
+		ms(row.lat.pct(0.5)), ms(row.lat.pct(0.99)), row.sustained, late, row.startErrors)
+	return row
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
+)
+
+// shopDefinition: placing emits reserve_stock, paying emits ship; the receiver answers
+// both with the next input. An unpaid order expires after a sub-second state timeout.
+const shopDefinition = `{
+  "initial_state": "new",
+  "inputs": {"place": {"schema": {"type": "object", "required": ["total"]}},
+             "reserved": {}, "pay": {}, "expire": {}, "shipped": {}},
+  "states": {
+    "new": {"on": {"place": {"to": "awaiting_payment", "event": "OrderPlaced",
+      "effects": [{"name": "reserve_stock", "payload": "{'total': input.data.total}"}]}}},
+    "awaiting_payment": {
+      "timers": [{"key": "payment_timeout", "after": "400ms", "input": {"type": "expire"}}],
+      "on": {"reserved": {"event": "StockReserved"},
+             "pay": {"to": "paid", "event": "Paid", "effects": [{"name": "ship"}]},
+             "expire": {"to": "expired", "event": "Expired"}}},
+    "paid": {"on": {"shipped": {"to": "done", "event": "Shipped"}}},
+    "done": {"terminal": true},
+    "expired": {"terminal": true}
+  }
+}`
+
+// hookReceiver answers each effect with the input that follows it and keeps what it got.
+type hookReceiver struct {
+	*httptest.Server
+	mu  sync.Mutex
+	got []http.Header
+	raw [][]byte
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	t.Helper()
+	h := &hookReceiver{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.got = append(h.got, r.Header.Clone())
+		h.raw = append(h.raw, body)
+		h.mu.Unlock()
+		var msg struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(body, &msg)
+		switch {
+		case strings.HasSuffix(msg.Type, ".reserve_stock"):
+			_, _ = io.WriteString(w, `{"input": {"type": "reserved"}}`)
+		case strings.HasSuffix(msg.Type, ".ship"):
+			_, _ = io.WriteString(w, `{"input": {"type": "shipped"}}`)
+		}
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// verifySignature checks a delivery as the Standard Webhooks specification tells a
+// receiver to, independently of the server's signer.
+func verifySignature(t *testing.T, secret string, h http.Header, body []byte) {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	require.NoError(t, err)
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", h.Get("webhook-id"), h.Get("webhook-timestamp"), body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	require.Contains(t, strings.Split(h.Get("webhook-signature"), " "), want)
+}
+
+func (s *testServer) waitState(t *testing.T, typ, id, state string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		r := s.get(t, "/v1/workflows/"+typ+"/"+id)
+		return r.Status == http.StatusOK && path(t, r.JSON(t), "state", "name") == state
+	}, 10*time.Second, 10*time.Millisecond, "%s/%s never reached %s", typ, id, state)
+}
+
+func TestWebhooksAndTimersEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, backend, map[string]string{"IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
+			rcv := newHookReceiver(t)
+			r := s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop", body: shopDefinition})
+			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+
+			r = s.get(t, "/v1/workflow-types/shop/webhook")
+			requireProblem(t, r, http.StatusNotFound, "webhook_not_found")
+			r = s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop/webhook", body: map[string]string{"url": "ftp://x"}})
+			requireProblem(t, r, http.StatusUnprocessableEntity, "invalid_webhook")
+			r = s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop/webhook", body: map[string]string{"url": rcv.URL}})
+			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+			hook := r.JSON(t)
+			secret := hook["secret"].(string)
+			require.Regexp(t, `^whsec_[A-Za-z0-9+/]{43}=$`, secret)
+			require.Equal(t, "active", hook["status"])
+
+			// Placed and paid: both effects are delivered and their routed inputs
+			// complete the workflow; leaving awaiting_payment cancelled its timeout.
+			r = s.input(t, "shop", "o-1", map[string]any{"type": "place", "data": map[string]any{"total": 40}}, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			require.Eventually(t, func() bool { // reserve_stock answered "reserved"
+				return path(t, s.get(t, "/v1/workflows/shop/o-1").JSON(t), "version") == 2.0
+			}, 10*time.Second, 10*time.Millisecond)
+			r = s.input(t, "shop", "o-1", map[string]any{"type": "pay"}, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			s.waitState(t, "shop", "o-1", "done")
+			r = s.get(t, "/v1/workflows/shop/o-1/effects")
+			require.Equal(t, http.StatusOK, r.Status)
+			effects := path(t, r.JSON(t), "items").([]any)
+			require.Len(t, effects, 2)
+			for _, e := range effects {
+				require.Equal(t, "delivered", path(t, e, "status"))
+				id := path(t, e, "id").(string)
+				one := s.get(t, "/v1/effects/"+id).JSON(t)
+				require.Equal(t, "accepted", path(t, one, "attempts", 0, "routed_outcome"))
+				require.EqualValues(t, 200, path(t, one, "attempts", 0, "status_code"))
+				requireProblem(t, s.do(t, req{method: http.MethodPost, path: "/v1/effects/" + id + "/retry"}),
+					http.StatusConflict, "wrong_status")
+			}
+			r = s.get(t, "/v1/workflows/shop/o-1/timers")
+			require.Equal(t, "cancelled", path(t, r.JSON(t), "items", 0, "status"))
+			rcv.mu.Lock()
+			for i, got := range rcv.got {
+				verifySignature(t, secret, got, rcv.raw[i])
+			}
+			rcv.mu.Unlock()
+
+			// Not paid: the state timeout fires.
+			r = s.input(t, "shop", "o-2", map[string]any{"type": "place", "data": map[string]any{"total": 5}}, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			s.waitState(t, "shop", "o-2", "expired")
+			r = s.get(t, "/v1/timers?workflow_type=shop&workflow_id=o-2&status=fired")
+			tm := path(t, r.JSON(t), "items", 0)
+			require.Equal(t, "accepted", path(t, tm, "outcome"))
+			require.Equal(t, "timer", path(t, s.get(t, "/v1/workflows/shop/o-2/inputs").JSON(t), "items", 2, "source"))
+
+			// A delayed input: 202 with the timer; the instance appears when it fires.
+			r = s.input(t, "shop", "o-3", map[string]any{"type": "place", "data": map[string]any{"total": 1},
+				"deliver_after": "200ms"}, nil)
+			require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+			body := r.JSON(t)
+			require.Equal(t, "scheduled", body["outcome"])
+			timerID := path(t, body, "timer", "id").(string)
+			require.NotEmpty(t, path(t, body, "timer", "key"))
+			require.NotEmpty(t, path(t, body, "timer", "fire_at"))
+			requireProblem(t, s.get(t, "/v1/workflows/shop/o-3"), http.StatusNotFound, "workflow_not_found")
+			s.waitState(t, "shop", "o-3", "awaiting_payment")
+			require.Equal(t, "fired", s.get(t, "/v1/timers/"+timerID).JSON(t)["status"])
+
+			// A delayed input far ahead, cancelled by an operator.
+			at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+			r = s.input(t, "shop", "o-4", map[string]any{"type": "place", "data": map[string]any{"total": 1}, "deliver_at": at}, nil)
+			require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+			later := path(t, r.JSON(t), "timer", "id").(string)
+			r = s.do(t, req{method: http.MethodDelete, path: "/v1/timers/" + later})
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			require.Equal(t, "cancelled", r.JSON(t)["status"])
+			requireProblem(t, s.do(t, req{method: http.MethodDelete, path: "/v1/timers/" + later}), http.StatusConflict, "wrong_status")
+			requireProblem(t, s.get(t, "/v1/timers/nope"), http.StatusNotFound, "timer_not_found")
+			requireProblem(t, s.get(t, "/v1/effects/nope"), http.StatusNotFound, "effect_not_found")
+
+			// Invalid delayed inputs are refused up front.
+			r = s.input(t, "shop", "o-5", map[string]any{"type": "teleport", "deliver_after": "1s"}, nil)
+			requireProblem(t, r, http.StatusUnprocessableEntity, "unknown_input")
+			r = s.input(t, "shop", "o-5", map[string]any{"type": "place", "deliver_after": "soon"}, nil)
+			requireProblem(t, r, http.StatusUnprocessableEntity, "invalid_request")
+
+			// Rotation: the next delivery carries both signatures.
+			r = s.do(t, req{method: http.MethodPost, path: "/v1/workflow-types/shop/webhook/rotate-secret",
+				body: map[string]string{"grace_period": "1h"}})
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			newSecret := r.JSON(t)["secret"].(string)
+			require.NotEqual(t, secret, newSecret)
+			r = s.input(t, "shop", "o-6", map[string]any{"type": "place", "data": map[string]any{"total": 2}}, nil)
+			require.Equal(t, http.StatusOK, r.Status)
+			require.Eventually(t, func() bool {
+				rcv.mu.Lock()
+				defer rcv.mu.Unlock()
+				for i, h := range rcv.got {
+					if !strings.Contains(string(rcv.raw[i]), `"o-6"`) {
+						continue
+					}
+					require.Len(t, strings.Split(h.Get("webhook-signature"), " "), 2)
+					verifySignature(t, secret, h, rcv.raw[i])
+					verifySignature(t, newSecret, h, rcv.raw[i])
+					return true
+				}
+				return false
+			}, 10*time.Second, 10*time.Millisecond)
+
+			m := string(s.get(t, "/metrics").Body)
+			require.Regexp(t, `ironflow_webhook_deliveries_total\{result="delivered"\} [1-9]`, m)
+			require.Regexp(t, `ironflow_timers_fired_total\{result="fired"\} [1-9]`, m)
+			require.Contains(t, m, "ironflow_effects_pending ")
+			require.Contains(t, m, "ironflow_timers_pending ")
+		})
+	}
+}
+
+// TestRestartFiresOverdueTimers: a server stops with timers pending; they fall due
+// while it is down; a new server on the same database fires them right after it starts.
+func TestRestartFiresOverdueTimers(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			dbURL := databaseURL(t, backend)
+			vars := map[string]string{
+				"IRONFLOW_LISTEN_ADDR": "127.0.0.1:0", "IRONFLOW_DATABASE_URL": dbURL,
+				"IRONFLOW_LOG_FORMAT": "json", "IRONFLOW_API_KEYS": "k",
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			logs := newLogSink()
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, nil, func(k string) string { return vars[k] }, logs) }()
+			var addr string
+			select {
+			case addr = <-logs.addr:
+			case err := <-done:
+				t.Fatalf("server exited: %v", err)
+			}
+			first := &testServer{t: t, URL: "http://" + addr, Key: "k", client: &http.Client{Timeout: 10 * time.Second}, logs: logs}
+			r := first.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop", body: shopDefinition})
+			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+			for i := range 3 {
+				r = first.input(t, "shop", fmt.Sprintf("o-%d", i), map[string]any{"type": "place",
+					"data": map[string]any{"total": 1}, "deliver_after": "300ms"}, nil)
+				require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+			}
+			cancel() // the server goes down before they fire
+			require.NoError(t, <-done)
+			time.Sleep(400 * time.Millisecond)
+
+			second := startServer(t, backend, map[string]string{"IRONFLOW_DATABASE_URL": dbURL, "IRONFLOW_API_KEYS": "k"})
+			started := time.Now()
+			for i := range 3 {
+				second.waitState(t, "shop", fmt.Sprintf("o-%d", i), "awaiting_payment")
+			}
+			require.Less(t, time.Since(started), 2*time.Second)
+		})
+	}
+}
+
+// TestTwoServersShareTimers: two servers on one PostgreSQL database fire every timer
+// exactly once between them.
+func TestTwoServersShareTimers(t *testing.T) {
+	t.Parallel()
+	dbURL := pgtest.NewDatabaseURL(t)
+	env := map[string]string{"IRONFLOW_DATABASE_URL": dbURL}
+	a := startServer(t, "postgres", env)
+	b := startServer(t, "postgres", env)
+	r := a.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop", body: shopDefinition})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	const n = 60
+	at := time.Now().Add(500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	for i := range n {
+		srv := a
+		if i%2 == 1 {
+			srv = b
+		}
+		r = srv.input(t, "shop", fmt.Sprintf("o-%d", i), map[string]any{"type": "place",
+			"data": map[string]any{"total": 1}, "deliver_at": at}, nil)
+		require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+	}
+	// Each delayed place fires once; then each instance's 400ms state timeout fires.
+	fired := func(s *testServer) int {
+		m := regexp.MustCompile(`ironflow_timers_fired_total\{result="fired"\} (\d+)`).FindStringSubmatch(string(s.get(t, "/metrics").Body))
+		if m == nil {
+			return 0
+		}
+		v, err := strconv.Atoi(m[1])
+		require.NoError(t, err)
+		return v
+	}
+	require.Eventually(t, func() bool { return fired(a)+fired(b) >= 2*n }, 15*time.Second, 20*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, 2*n, fired(a)+fired(b), "every timer fired exactly once")
+	for i := range n {
+		a.waitState(t, "shop", fmt.Sprintf("o-%d", i), "expired")
+	}
+	t.Logf("server a fired %d, server b fired %d", fired(a), fired(b))
+}

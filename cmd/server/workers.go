@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ironflow/ironflow/internal/config"
+	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/outbox"
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/timer"
+)
+
+// effectService runs the outbox worker that delivers effects as webhooks.
+func effectService(cfg config.Config, st store.Store, eng *engine.Engine, reg prometheus.Registerer, log *slog.Logger) (service, error) {
+	w, err := outbox.New(outbox.Config{
+		Store:                st,
+		Engine:               eng,
+		Timeout:              cfg.WebhookTimeout,
+		AllowNets:            cfg.WebhookAllowNets,
+		MaxAttempts:          cfg.MaxAttempts,
+		RetryInitialInterval: cfg.RetryInitialInterval,
+		RetryMaxInterval:     cfg.RetryMaxInterval,
+		Concurrency:          cfg.EffectConcurrency,
+		Logger:               log,
+		Registerer:           reg,
+	})
+	if err != nil {
+		return service{}, fmt.Errorf("effect worker: %w", err)
+	}
+	return service{
+		name:  "effects",
+		start: func(ctx context.Context, _ func(error)) error { return w.Start(ctx) },
+		stop:  w.Stop,
+	}, nil
+}
+
+// timerService runs the worker that fires durable timers.
+func timerService(cfg config.Config, st store.Store, eng *engine.Engine, reg prometheus.Registerer, log *slog.Logger) (service, error) {
+	w, err := timer.New(timer.Config{
+		Store:                st,
+		Engine:               eng,
+		MaxAttempts:          cfg.MaxAttempts,
+		RetryInitialInterval: cfg.RetryInitialInterval,
+		RetryMaxInterval:     cfg.RetryMaxInterval,
+		Concurrency:          cfg.TimerConcurrency,
+		Logger:               log,
+		Registerer:           reg,
+	})
+	if err != nil {
+		return service{}, fmt.Errorf("timer worker: %w", err)
+	}
+	return service{
+		name:  "timers",
+		start: func(ctx context.Context, _ func(error)) error { return w.Start(ctx) },
+		stop:  w.Stop,
+	}, nil
+}

@@ -1,0 +1,167 @@
+package http
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+// opaqueID returns the path parameter id of an effect or timer. An id no row can have
+// (not 1–200 printable characters) is notFound without asking the store.
+func opaqueID(r *http.Request, notFound error) (string, error) {
+	id, err := pathParam(r, "id")
+	if err != nil {
+		return "", err
+	}
+	if id == "" || utf8.RuneCountInString(id) > 200 || !utf8.ValidString(id) ||
+		strings.ContainsFunc(id, func(c rune) bool { return !unicode.IsPrint(c) }) {
+		return "", fmt.Errorf("%w: %q", notFound, id)
+	}
+	return id, nil
+}
+
+// listFilters reads the status, workflow_type, workflow_id, cursor and limit query
+// parameters of the effect and timer lists.
+func listFilters(r *http.Request) (status, typ, id, cursor string, limit int, err error) {
+	n, err := intQuery(r, "limit", 1, engine.MaxPageSize)
+	if err != nil {
+		return "", "", "", "", 0, err
+	}
+	for name, dst := range map[string]*string{"status": &status, "workflow_type": &typ, "workflow_id": &id, "cursor": &cursor} {
+		if *dst, err = textQuery(r, name); err != nil {
+			return "", "", "", "", 0, err
+		}
+	}
+	return status, typ, id, cursor, int(n), nil
+}
+
+// handleListEffects pages effects for operators.
+//
+//	@ID			listEffects
+//	@Summary		List effects
+//	@Description	Effects (outbox rows), oldest first, filtered by status, workflow type and id. A dead effect exhausted its attempts and waits for POST /v1/effects/{id}/retry.
+//	@Tags			effects
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			status			query		string	false	"effect status"	Enums(pending, delivered, dead)
+//	@Param			workflow_type	query		string	false	"workflow type"
+//	@Param			workflow_id		query		string	false	"workflow id"
+//	@Param			cursor			query		string	false	"next_cursor of the previous page"
+//	@Param			limit			query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
+//	@Success		200				{object}	engine.Page[engine.EffectView]
+//	@Failure		400				{object}	Problem	"bad status, cursor or limit"
+//	@Failure		401				{object}	Problem	"missing or wrong API key"
+//	@Failure		503				{object}	Problem	"database unavailable"
+//	@Router			/v1/effects [get]
+func (s *Server) handleListEffects(w http.ResponseWriter, r *http.Request) error {
+	status, typ, id, cursor, limit, err := listFilters(r)
+	if err != nil {
+		return err
+	}
+	page, err := s.engine.ListEffects(r.Context(), store.ListEffectsParams{
+		Status: status, WorkflowType: typ, WorkflowID: id, Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+// handleListWorkflowEffects pages the effects of one instance.
+//
+//	@ID			listWorkflowEffects
+//	@Summary		List a workflow's effects
+//	@Description	The effects the instance emitted, oldest first, with their delivery status.
+//	@Tags			effects
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type	path		string	true	"workflow type"
+//	@Param			id		path		string	true	"instance id, percent-encoded"
+//	@Param			status	query		string	false	"effect status"	Enums(pending, delivered, dead)
+//	@Param			cursor	query		string	false	"next_cursor of the previous page"
+//	@Param			limit	query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
+//	@Success		200		{object}	engine.Page[engine.EffectView]
+//	@Failure		400		{object}	Problem	"bad id, status, cursor or limit"
+//	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		503		{object}	Problem	"database unavailable"
+//	@Router			/v1/workflows/{type}/{id}/effects [get]
+func (s *Server) handleListWorkflowEffects(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := workflowParams(r)
+	if err != nil {
+		return err
+	}
+	if err := engine.ValidateID(id); err != nil {
+		return err
+	}
+	status, _, _, cursor, limit, err := listFilters(r)
+	if err != nil {
+		return err
+	}
+	page, err := s.engine.ListEffects(r.Context(), store.ListEffectsParams{
+		Status: status, WorkflowType: typ, WorkflowID: id, Cursor: cursor, Limit: limit})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
+// handleGetEffect shows one effect with its attempt log.
+//
+//	@ID			getEffect
+//	@Summary		Get an effect
+//	@Description	The effect with every delivery attempt: number, start, duration, status code, error, the first 4 KiB of the response and what the input routed from it decided.
+//	@Tags			effects
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			id	path		string	true	"effect id (the webhook-id of its deliveries)"
+//	@Success		200	{object}	engine.EffectView
+//	@Failure		401	{object}	Problem	"missing or wrong API key"
+//	@Failure		404	{object}	Problem	"no such effect"
+//	@Failure		503	{object}	Problem	"database unavailable"
+//	@Router			/v1/effects/{id} [get]
+func (s *Server) handleGetEffect(w http.ResponseWriter, r *http.Request) error {
+	id, err := opaqueID(r, engine.ErrEffectNotFound)
+	if err != nil {
+		return err
+	}
+	v, err := s.engine.GetEffect(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// handleRetryEffect gives a dead effect a fresh attempt budget.
+//
+//	@ID			retryEffect
+//	@Summary		Retry a dead effect
+//	@Description	Puts a dead effect back to pending, due now, with a fresh attempt budget; its attempt log continues. 409 unless the effect is dead.
+//	@Tags			effects
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			id	path		string	true	"effect id"
+//	@Success		200	{object}	engine.EffectView
+//	@Failure		401	{object}	Problem	"missing or wrong API key"
+//	@Failure		404	{object}	Problem	"no such effect"
+//	@Failure		409	{object}	Problem	"the effect is not dead"
+//	@Failure		503	{object}	Problem	"database unavailable"
+//	@Router			/v1/effects/{id}/retry [post]
+func (s *Server) handleRetryEffect(w http.ResponseWriter, r *http.Request) error {
+	id, err := opaqueID(r, engine.ErrEffectNotFound)
+	if err != nil {
+		return err
+	}
+	v, err := s.engine.RetryEffect(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}

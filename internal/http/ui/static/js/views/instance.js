@@ -1,0 +1,238 @@
+// One instance: where it is, why it is there, what it is waiting for, and the retry
+// buttons that move it on. Refreshed every 3 s while anything can still change.
+
+import {ApiError, all, api, optional, wf} from '../api.js';
+import {badge, h, jsonBlock, notice, replace, section, table, textBlock} from '../dom.js';
+import {ago, ms, time} from '../format.js';
+import {diagram} from '../diagram.js';
+import {link} from '../nav.js';
+import {retryButton} from '../retry.js';
+
+const REFRESH_MS = 3000;
+const MAX_EFFECT_DETAILS = 100;
+
+async function load(type, id, signal) {
+  const base = wf(type, id);
+  let instance = null;
+  try {
+    instance = await api(base, {signal});
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+  }
+  // Inputs are listed even when no instance exists: a rejected first input leaves
+  // its record, which is exactly what someone asking "where is my order?" needs.
+  const inputs = await all(`${base}/inputs`, {signal});
+  if (!instance) return {instance, inputs, events: [], effects: [], timers: []};
+  const [events, effects, timers, def] = await Promise.all([
+    all(`${base}/events`, {param: 'after', signal}),
+    optional(all(`${base}/effects`, {signal}), []),
+    optional(all(`${base}/timers`, {signal}), []),
+    optional(api(`/v1/workflow-types/${encodeURIComponent(type)}/versions/${instance.definition_version}`, {signal})),
+  ]);
+  // The list leaves attempts out; each effect's own read has them. Four at a time.
+  const detailed = effects.slice(0, MAX_EFFECT_DETAILS);
+  for (let i = 0; i < detailed.length; i += 4) {
+    const batch = await Promise.all(detailed.slice(i, i + 4).map((e) =>
+      optional(api(`/v1/effects/${encodeURIComponent(e.id)}`, {signal}), e).then((d) => d || e)));
+    detailed.splice(i, batch.length, ...batch);
+  }
+  return {instance, inputs, events, effects: detailed.concat(effects.slice(MAX_EFFECT_DETAILS)), timers, def: def?.definition};
+}
+
+// diagnose answers "where is it stuck and why" in a few sentences, most urgent first.
+function diagnose({instance: w, inputs, effects, timers, def}) {
+  const out = [];
+  const dead = effects.filter((e) => e.status === 'dead');
+  for (const e of dead) {
+    out.push(notice('error', h('strong', {}, `Effect ${e.name} is dead`), ` after ${e.attempt_count} attempts`,
+      e.last_error ? [': ', h('code', {}, e.last_error)] : '', '. Fix the receiver, then press Retry below.'));
+  }
+  for (const t of timers.filter((x) => x.status === 'dead')) {
+    out.push(notice('error', h('strong', {}, `Timer ${t.key} is dead`), ` after ${t.attempt_count} attempts`,
+      t.last_error ? [': ', h('code', {}, t.last_error)] : '', '. Press Retry below to fire it again.'));
+  }
+  for (const e of effects.filter((x) => x.status === 'pending')) {
+    if (e.attempt_count > 0) {
+      out.push(notice('warn', `Effect ${e.name} is being retried: ${e.attempt_count} attempt(s) failed`,
+        e.last_error ? [' (', h('code', {}, e.last_error), ')'] : '', `; next attempt ${ago(e.next_attempt_at)}.`));
+    } else {
+      out.push(notice('info', `Effect ${e.name} waits for delivery (due ${ago(e.next_attempt_at)}). If it stays here, check that the type has a webhook.`));
+    }
+  }
+  if (w.status === 'completed') {
+    out.unshift(notice('ok', `Completed in state ${w.state.name} ${ago(w.completed_at)}. Later inputs are answered already_completed.`));
+  } else {
+    const st = def?.states?.[w.state.name];
+    const accepts = Object.keys(st?.on || {});
+    out.unshift(notice('info', h('strong', {}, `Waiting in state ${w.state.name}`), ` since ${ago(w.updated_at)}. `,
+      accepts.length ? ['It moves on when it receives ', accepts.map((a, i) => [i ? ', ' : '', h('code', {}, a)]), '.'] : 'This state accepts no inputs.'));
+  }
+  for (const t of timers.filter((x) => x.status === 'pending')) {
+    out.push(notice('info', `Timer ${t.key} will send `, h('code', {}, t.input?.type || '?'), ` ${ago(t.fire_at)}.`));
+  }
+  const last = inputs[inputs.length - 1];
+  if (last && last.outcome === 'rejected') {
+    out.push(notice('warn', 'The latest input, ', h('code', {}, last.type), `, was rejected ${ago(last.created_at)}: ${last.reason || 'no reason given'}.`));
+  }
+  return out;
+}
+
+// timeline joins each input with the event it caused: an accepted input's record
+// carries the instance version it produced, which is its event's seq.
+function timeline({inputs, events, effects, timers}) {
+  const bySeq = new Map(events.map((e) => [e.seq, e]));
+  const effectById = new Map(effects.map((e) => [e.id, e]));
+  const timerById = new Map(timers.map((t) => [t.id, t]));
+  const rows = [];
+  const used = new Set();
+  for (const inp of inputs) {
+    const ev = inp.outcome === 'accepted' ? bySeq.get(inp.version) : undefined;
+    if (ev) used.add(ev.seq);
+    rows.push({at: inp.created_at, seq: ev ? ev.seq : inp.version + 0.5, input: inp, event: ev});
+  }
+  for (const ev of events) if (!used.has(ev.seq)) rows.push({at: ev.recorded_at, seq: ev.seq, event: ev});
+  rows.sort((a, b) => b.seq - a.seq || Date.parse(b.at) - Date.parse(a.at));
+
+  const source = (inp) => {
+    const ref = inp.idempotency_key;
+    if (inp.source === 'effect' && effectById.has(ref)) return `from effect ${effectById.get(ref).name}`;
+    if (inp.source === 'timer' && timerById.has(ref)) return `from timer ${timerById.get(ref).key}`;
+    return inp.source ? `from ${inp.source}` : '';
+  };
+  return rows.map(({input: inp, event: ev}) => h('tr', {class: inp && inp.outcome !== 'accepted' ? 'row-rejected' : '', 'data-testid': 'timeline-row'},
+    h('td', {class: 'num'}, ev ? ev.seq : ''),
+    h('td', {}, time(ev ? ev.recorded_at : inp.created_at)),
+    h('td', {}, inp ? [h('code', {class: 'input-type'}, inp.type), ' ', h('span', {class: 'muted small'}, source(inp)), h('div', {}, jsonBlock(inp.data))] : h('span', {class: 'muted'}, '—')),
+    h('td', {}, inp ? badge(inp.outcome, 'outcome') : badge('accepted', 'outcome')),
+    h('td', {}, ev
+      ? h('span', {class: 'transition', 'data-testid': 'transition'}, h('span', {class: 'from'}, ev.from), ' → ', h('span', {class: 'to'}, ev.to))
+      : h('span', {class: 'reason'}, inp.reason || '')),
+    h('td', {}, ev ? h('strong', {}, ev.type) : ''),
+    h('td', {}, ev ? jsonBlock(ev.data) : '')));
+}
+
+function attemptsTable(e) {
+  const attempts = e.attempts || [];
+  if (!attempts.length) return h('p', {class: 'muted small'}, e.attempt_count ? `${e.attempt_count} attempt(s); details unavailable.` : 'No attempt yet.');
+  return table(['#', 'started', 'duration', 'status', 'error', 'response', 'routed input'], attempts.map((a) => h('tr', {},
+    h('td', {class: 'num'}, a.number),
+    h('td', {}, time(a.started_at)),
+    h('td', {class: 'num'}, ms(a.duration_ms)),
+    h('td', {}, a.status_code ? badge(String(a.status_code), a.status_code < 300 ? 'http-ok' : 'http-bad') : h('span', {class: 'muted'}, '—')),
+    h('td', {class: 'err'}, a.error || ''),
+    h('td', {}, textBlock(a.response, 60)),
+    h('td', {}, a.routed_outcome ? badge(a.routed_outcome, 'outcome') : ''))), {cls: 'attempts'});
+}
+
+export async function render(ctx) {
+  const {type, id} = ctx.params;
+  const head = h('div', {});
+  const diag = h('div', {'data-testid': 'diagnosis'});
+  const stateBox = h('div', {});
+  const diagramBox = h('div', {});
+  const tl = h('div', {});
+  const fx = h('div', {});
+  const tm = h('div', {});
+  const stamp = h('span', {class: 'muted small'});
+  const auto = h('input', {type: 'checkbox', checked: true});
+  const openEffects = new Set();
+  let drawnState;
+  let busy = false;
+
+  async function refresh() {
+    if (busy) return;
+    busy = true;
+    try {
+      draw(await load(type, id, ctx.signal));
+    } finally {
+      busy = false;
+    }
+  }
+
+  function draw(data) {
+    if (ctx.signal.aborted) return;
+    const w = data.instance;
+    stamp.textContent = `updated ${new Date().toLocaleTimeString()}`;
+    if (!w) {
+      replace(head, h('h1', {}, id, ' ', h('span', {class: 'muted'}, 'does not exist')));
+      replace(diag, data.inputs.length
+        ? notice('warn', `No instance ${type}/${id}: every input it received was rejected, so none created it. They are listed below.`)
+        : notice('warn', `No instance ${type}/${id}, and no input was ever sent to it.`));
+      replace(tl, table(['seq', 'time', 'input', 'outcome', 'transition / reason', 'event', 'event data'], timeline(data), {testid: 'timeline'}));
+      return;
+    }
+    replace(head, h('h1', {}, h('span', {'data-testid': 'instance-id'}, w.id), ' ',
+      badge(w.status), ' ', h('span', {'data-testid': 'current-state'}, badge(w.state.name, 'state'))));
+    replace(diag, diagnose(data));
+    replace(stateBox, section('State',
+      h('dl', {class: 'kv'},
+        h('dt', {}, 'state'), h('dd', {}, h('strong', {}, w.state.name)),
+        h('dt', {}, 'status'), h('dd', {}, w.status),
+        h('dt', {}, 'version'), h('dd', {}, `${w.version} (events)`),
+        h('dt', {}, 'definition'), h('dd', {}, h('a', {href: link(['types', w.type], {version: w.definition_version})}, `${w.type} v${w.definition_version}`)),
+        h('dt', {}, 'created'), h('dd', {}, time(w.created_at)),
+        h('dt', {}, 'updated'), h('dd', {}, time(w.updated_at)),
+        w.completed_at ? [h('dt', {}, 'completed'), h('dd', {}, time(w.completed_at))] : null),
+      h('h3', {}, 'Data'),
+      h('pre', {class: 'data', 'data-testid': 'state-data'}, JSON.stringify(w.state.data, null, 2))));
+    if (drawnState !== w.state.name) {
+      drawnState = w.state.name;
+      replace(diagramBox, section('Diagram', diagram(w.type, {version: w.definition_version, current: w.state.name})));
+    }
+    replace(tl, table(['seq', 'time', 'input', 'outcome', 'transition / reason', 'event', 'event data'], timeline(data), {
+      testid: 'timeline', empty: 'No history.',
+    }));
+
+    const effectRows = data.effects.flatMap((e) => {
+      const statusCell = h('td', {'data-testid': `effect-status-${e.id}`}, badge(e.status));
+      const open = openEffects.has(e.id) || (e.status !== 'delivered' && !openEffects.has('closed:' + e.id));
+      const details = h('details', {open}, h('summary', {}, `${e.attempts?.length ?? e.attempt_count} attempt(s)`), attemptsTable(e));
+      details.addEventListener('toggle', () => {
+        openEffects.delete(e.id);
+        openEffects.delete('closed:' + e.id);
+        openEffects.add(details.open ? e.id : 'closed:' + e.id);
+      });
+      return [
+        h('tr', {'data-testid': 'effect-row', 'data-effect': e.name},
+          h('td', {}, h('strong', {}, e.name), h('div', {class: 'muted small'}, h('code', {}, e.id))),
+          statusCell,
+          h('td', {class: 'num', title: 'attempts in all (the budget restarts on Retry)'}, e.attempts?.length ?? e.attempt_count),
+          h('td', {}, e.status === 'delivered' ? time(e.delivered_at) : e.status === 'pending' ? ['next ', time(e.next_attempt_at)] : time(e.updated_at)),
+          h('td', {class: 'err'}, e.last_error || ''),
+          h('td', {}, jsonBlock(e.payload)),
+          h('td', {}, e.status === 'dead' ? retryButton('effect', e, {statusCell, signal: ctx.signal, done: () => refresh().catch(ctx.fail)}) : '')),
+        h('tr', {class: 'sub'}, h('td', {colspan: 7}, details)),
+      ];
+    });
+    replace(fx, section(`Effects (${data.effects.length})`, table(['effect', 'status', 'attempts', 'when', 'last error', 'payload', ''], effectRows, {
+      testid: 'effects', empty: 'This instance emitted no effects.',
+    })));
+
+    replace(tm, section(`Timers (${data.timers.length})`, table(['key', 'fires', 'input', 'status', 'attempts', 'outcome / error', ''], data.timers.map((t) => {
+      const statusCell = h('td', {}, badge(t.status));
+      return h('tr', {'data-testid': 'timer-row'},
+        h('td', {}, h('strong', {}, t.key)),
+        h('td', {}, time(t.fire_at)),
+        h('td', {}, h('code', {}, t.input?.type || ''), ' ', jsonBlock(t.input?.data)),
+        statusCell,
+        h('td', {class: 'num'}, t.attempt_count),
+        h('td', {}, t.outcome ? badge(t.outcome, 'outcome') : '', t.last_error ? h('span', {class: 'err'}, ' ', t.last_error) : ''),
+        h('td', {}, t.status === 'dead' ? retryButton('timer', t, {statusCell, signal: ctx.signal, done: () => refresh().catch(ctx.fail)}) : ''));
+    }), {testid: 'timers', empty: 'No timers.'})));
+  }
+
+  replace(ctx.main,
+    h('p', {class: 'crumbs'}, h('a', {href: '#/workflows'}, 'Instances'), ' / ',
+      h('a', {href: link(['workflows'], {type})}, type), ' / ', id),
+    head,
+    h('div', {class: 'toolbar'},
+      h('button', {type: 'button', onclick: () => refresh().catch(ctx.fail)}, 'Refresh'), ' ',
+      h('label', {}, auto, ' auto-refresh'), ' ', stamp),
+    diag,
+    h('div', {class: 'cols'}, stateBox, diagramBox),
+    section('Timeline', h('p', {class: 'muted small'}, 'Newest first. Each input with its outcome and the event it caused; rejected inputs show why.'), tl),
+    fx,
+    tm);
+  await refresh();
+  ctx.every(REFRESH_MS, () => auto.checked && refresh().catch(ctx.fail));
+}

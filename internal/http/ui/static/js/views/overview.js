@@ -1,0 +1,187 @@
+// Overview: live throughput and backlog, polled every 2 s.
+//
+// Rates come from the Prometheus counters at /metrics (the difference between two
+// polls over the time between them), so they are this server process's rates; with
+// several processes behind a balancer, sum them in Prometheus instead. Backlog and
+// dead counts come from gauges the workers export, which read the shared database;
+// when /metrics lacks them (or is refused), the console counts through the API.
+
+import {ApiError, api} from '../api.js';
+import {h, notice, replace, section, table} from '../dom.js';
+import {ago, duration, rate} from '../format.js';
+import {link} from '../nav.js';
+
+const POLL_MS = 2000;
+const HISTORY = 60;
+
+// parseMetrics reads the Prometheus text format into [{name, labels, value}].
+export function parseMetrics(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    if (m[3]) {
+      for (const l of m[3].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    }
+    out.push({name: m[1], labels, value: Number(m[4])});
+  }
+  return out;
+}
+
+// sum adds the samples of a metric whose labels include match; null when absent.
+function sum(samples, name, match = {}) {
+  let total = null;
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    if (Object.entries(match).some(([k, v]) => s.labels[k] !== v)) continue;
+    total = (total ?? 0) + s.value;
+  }
+  return total;
+}
+
+// countList counts a list through the API, up to 500 ("500+" beyond).
+async function countList(path) {
+  const page = await api(path + (path.includes('?') ? '&' : '?') + 'limit=500');
+  return {n: page.items.length, more: !!page.next_cursor, items: page.items};
+}
+
+function sparkline(values) {
+  const w = 120;
+  const hgt = 28;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
+  svg.setAttribute('class', 'spark');
+  const vals = values.filter((v) => v !== null);
+  if (vals.length < 2) return svg;
+  const max = Math.max(...vals, 0.001);
+  const step = w / (HISTORY - 1);
+  const start = HISTORY - values.length;
+  const pts = values.map((v, i) => `${((start + i) * step).toFixed(1)},${(hgt - 2 - ((v ?? 0) / max) * (hgt - 4)).toFixed(1)}`);
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('points', pts.join(' '));
+  svg.appendChild(line);
+  return svg;
+}
+
+function tile(label, value, {hint, testid, spark, tone} = {}) {
+  return h('div', {class: `tile ${tone ? 'tone-' + tone : ''}`, 'data-testid': testid},
+    h('div', {class: 'tile-label'}, label),
+    h('div', {class: 'tile-value'}, value),
+    spark ? sparkline(spark) : null,
+    hint ? h('div', {class: 'tile-hint muted'}, hint) : null);
+}
+
+export async function render(ctx) {
+  const tiles = h('div', {class: 'tiles', 'data-testid': 'overview-tiles'});
+  const attention = h('div', {});
+  const source = h('p', {class: 'muted small'});
+  replace(ctx.main,
+    h('h1', {}, 'Overview'),
+    tiles,
+    source,
+    section('Needs attention', attention));
+
+  let prev; // {t, inputs, delivered}
+  const history = {inputs: [], deliveries: []};
+  const push = (arr, v) => {
+    arr.push(v);
+    if (arr.length > HISTORY) arr.shift();
+  };
+
+  async function poll() {
+    const now = performance.now();
+    let samples = null;
+    let metricsNote = '';
+    try {
+      samples = parseMetrics(await api('/metrics', {text: true, signal: ctx.signal}));
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      if (err instanceof ApiError && err.status === 401) throw err;
+      metricsNote = ` /metrics unavailable (${err.message}).`;
+    }
+    const inputs = samples && sum(samples, 'ironflow_inputs_total');
+    const delivered = samples && sum(samples, 'ironflow_webhook_deliveries_total', {result: 'delivered'});
+    let inRate = null;
+    let delRate = null;
+    if (prev) {
+      const dt = (now - prev.t) / 1000;
+      if (inputs !== null && prev.inputs !== null) inRate = Math.max(0, inputs - prev.inputs) / dt;
+      if (delivered !== null && prev.delivered !== null) delRate = Math.max(0, delivered - prev.delivered) / dt;
+      push(history.inputs, inRate);
+      push(history.deliveries, delRate);
+    }
+    prev = {t: now, inputs: inputs ?? null, delivered: delivered ?? null};
+
+    // Backlog: the workers' gauges, else counted through the API.
+    let pending = samples && sum(samples, 'ironflow_effects_pending');
+    let oldest = samples && sum(samples, 'ironflow_effects_oldest_pending_age_seconds');
+    let deadEffects = samples && sum(samples, 'ironflow_effects_dead');
+    let pendingTimers = samples && sum(samples, 'ironflow_timers_pending');
+    let deadTimers = samples && sum(samples, 'ironflow_timers_dead');
+    const fmtCount = (c) => (c.more ? `${c.n}+` : String(c.n));
+    const deadList = await countList('/v1/effects?status=dead');
+    if (deadEffects === null) deadEffects = fmtCount(deadList);
+    if (pending === null) {
+      const c = await countList('/v1/effects?status=pending');
+      pending = fmtCount(c);
+      if (oldest === null && c.items.length) oldest = (Date.now() - Date.parse(c.items[0].created_at)) / 1000;
+    }
+    const deadTimerList = await countList('/v1/timers?status=dead');
+    if (deadTimers === null) deadTimers = fmtCount(deadTimerList);
+    if (pendingTimers === null) pendingTimers = fmtCount(await countList('/v1/timers?status=pending'));
+
+    let ready = 'unknown';
+    try {
+      await api('/readyz', {signal: ctx.signal});
+      ready = 'ready';
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      ready = 'not ready';
+    }
+    if (ctx.signal.aborted) return;
+
+    const measuring = prev && history.inputs.length === 0 ? 'measuring…' : undefined;
+    replace(tiles,
+      tile('Inputs / s', rate(inRate), {testid: 'tile-inputs', spark: history.inputs, hint: measuring}),
+      tile('Deliveries / s', rate(delRate), {testid: 'tile-deliveries', spark: history.deliveries, hint: measuring}),
+      tile('Effect backlog', String(pending ?? '—'), {testid: 'tile-backlog',
+        hint: oldest ? `oldest waiting ${duration(oldest)}` : 'nothing waiting'}),
+      tile('Dead effects', String(deadEffects ?? '—'), {testid: 'tile-dead', tone: Number(String(deadEffects).replace('+', '')) > 0 ? 'bad' : 'good'}),
+      tile('Timers pending', String(pendingTimers ?? '—'), {testid: 'tile-timers'}),
+      tile('Dead timers', String(deadTimers ?? '—'), {tone: Number(String(deadTimers).replace('+', '')) > 0 ? 'bad' : 'good'}),
+      tile('Database', ready, {testid: 'tile-ready', tone: ready === 'ready' ? 'good' : 'bad'}));
+    source.textContent = `Updated every ${POLL_MS / 1000} s. Rates are this server process's, from /metrics.${metricsNote}`;
+
+    const rows = [
+      ...deadList.items.slice(0, 10).map((e) => h('tr', {},
+        h('td', {}, 'effect'),
+        h('td', {}, h('a', {href: link(['workflows', e.workflow_type, e.workflow_id])}, `${e.workflow_type} / ${e.workflow_id}`)),
+        h('td', {}, e.name),
+        h('td', {class: 'err'}, e.last_error || ''),
+        h('td', {}, ago(e.updated_at)))),
+      ...deadTimerList.items.slice(0, 10).map((t) => h('tr', {},
+        h('td', {}, 'timer'),
+        h('td', {}, h('a', {href: link(['workflows', t.workflow_type, t.workflow_id])}, `${t.workflow_type} / ${t.workflow_id}`)),
+        h('td', {}, t.key),
+        h('td', {class: 'err'}, t.last_error || ''),
+        h('td', {}, ago(t.updated_at)))),
+    ];
+    replace(attention,
+      rows.length
+        ? [table(['kind', 'instance', 'name', 'last error', 'dead since'], rows), h('p', {}, h('a', {href: '#/dead'}, 'Retry them on the dead letters page →'))]
+        : notice('ok', 'No dead effects or timers.'));
+  }
+
+  const tick = async () => {
+    try {
+      await poll();
+    } catch (err) {
+      ctx.fail(err);
+    }
+  };
+  await poll();
+  ctx.every(POLL_MS, tick);
+}

@@ -1,0 +1,465 @@
+// Package outbox delivers effects: it claims pending outbox rows, POSTs each as a
+// Standard Webhooks message signed with the workflow type's secrets, records every
+// attempt, routes an input found in a 2xx response back into the instance in the same
+// transaction that marks the effect delivered, and retries failures with exponential
+// backoff and full jitter until the effect is dead.
+//
+// Delivery is at least once: a receiver may see an effect again (same webhook-id) when a
+// worker dies after the POST and before the commit. A routed input, keyed by the effect
+// id, is applied exactly once all the same.
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/worker"
+	"github.com/ironflow/ironflow/internal/workflow"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxAttempts          = 10
+	DefaultConcurrency          = 64
+	DefaultRetryInitialInterval = time.Second
+	DefaultRetryMaxInterval     = 10 * time.Minute
+	// MaxRecordedResponse is how much of a response body an attempt keeps.
+	MaxRecordedResponse = 4 << 10
+)
+
+// Delivery results, the label of the deliveries metric.
+const (
+	ResultDelivered = "delivered"  // 2xx, recorded (and its input routed)
+	ResultRetry     = "retry"      // failed, another attempt is scheduled
+	ResultDead      = "dead"       // failed for the last time, or its routed input is invalid
+	ResultGone      = "gone"       // 410: the endpoint was disabled, the effect waits
+	ResultLeaseLost = "lease_lost" // another worker owns the effect now; nothing recorded
+	ResultError     = "error"      // the attempt could not be recorded (store failure)
+)
+
+// Config configures a Worker. Store and Engine are required.
+type Config struct {
+	Store  store.Store
+	Engine *engine.Engine
+	// Client delivers the webhooks; NewClient with Timeout and AllowNets when nil.
+	Client *http.Client
+	// Timeout bounds one delivery (DefaultTimeout when 0).
+	Timeout time.Duration
+	// AllowNets are private networks webhooks may reach nonetheless.
+	AllowNets []netip.Prefix
+	// MaxAttempts is the attempt budget before an effect is dead (DefaultMaxAttempts).
+	MaxAttempts int
+	// RetryInitialInterval and RetryMaxInterval bound the backoff between attempts.
+	RetryInitialInterval time.Duration
+	RetryMaxInterval     time.Duration
+	// Concurrency bounds the deliveries in flight (DefaultConcurrency).
+	Concurrency int
+	// BatchSize bounds one claim (Concurrency when 0).
+	BatchSize int
+	// Lease is how long a claimed effect stays with this worker (3 × Timeout when 0).
+	Lease time.Duration
+	// PollInterval is the fallback when no commit notification arrives.
+	PollInterval time.Duration
+	// WorkerID is this worker's locked_by value; generated when empty.
+	WorkerID string
+	// NowFunc is the clock of claims, attempts and signatures (time.Now when nil).
+	NowFunc func() time.Time
+	// RandFunc returns a uniform int64 in [0, n) for the backoff jitter.
+	RandFunc func(n int64) int64
+	Logger   *slog.Logger
+	// Registerer receives the worker's metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+}
+
+// Worker is the effect outbox worker. Create it with New, then Start and Stop it.
+type Worker struct {
+	cfg     Config
+	client  *http.Client
+	backoff worker.Backoff
+	svc     *worker.Service[store.Effect]
+	log     *slog.Logger
+	m       *metrics
+}
+
+// New returns a Worker for cfg. Errors: a missing Store or Engine, metrics that cannot
+// be registered.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Store == nil || cfg.Engine == nil {
+		return nil, errors.New("outbox: Store and Engine are required")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.RetryInitialInterval <= 0 {
+		cfg.RetryInitialInterval = DefaultRetryInitialInterval
+	}
+	if cfg.RetryMaxInterval <= 0 {
+		cfg.RetryMaxInterval = DefaultRetryMaxInterval
+	}
+	cfg.RetryMaxInterval = max(cfg.RetryMaxInterval, cfg.RetryInitialInterval)
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 3 * cfg.Timeout
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Worker{
+		cfg:     cfg,
+		client:  cfg.Client,
+		backoff: worker.Backoff{Initial: cfg.RetryInitialInterval, Max: cfg.RetryMaxInterval, RandFunc: cfg.RandFunc},
+		log:     cfg.Logger.With("component", "outbox"),
+	}
+	if w.client == nil {
+		w.client = NewClient(ClientConfig{
+			Timeout:         cfg.Timeout,
+			Guard:           AddressGuard{Allow: cfg.AllowNets},
+			MaxConnsPerHost: cfg.Concurrency,
+		})
+	}
+	m, err := newMetrics(cfg.Registerer, cfg.Store, cfg.NowFunc)
+	if err != nil {
+		return nil, err
+	}
+	w.m = m
+	w.svc = worker.New(worker.Config[store.Effect]{
+		Name:         "effects",
+		WorkerID:     cfg.WorkerID,
+		Listener:     cfg.Store,
+		Topic:        store.TopicEffects,
+		ClaimFunc:    cfg.Store.ClaimEffects,
+		ProcessFunc:  w.deliver,
+		Concurrency:  cfg.Concurrency,
+		BatchSize:    cfg.BatchSize,
+		Lease:        cfg.Lease,
+		PollInterval: cfg.PollInterval,
+		NowFunc:      cfg.NowFunc,
+		Logger:       cfg.Logger,
+	})
+	return w, nil
+}
+
+// WorkerID returns the locked_by value of this worker's claims.
+func (w *Worker) WorkerID() string { return w.svc.WorkerID() }
+
+// Start starts delivering in the background until Stop, or until ctx ends (which also
+// cancels deliveries in flight). Errors: starting twice.
+func (w *Worker) Start(ctx context.Context) error { return w.svc.Start(ctx) }
+
+// Stop stops claiming and waits for the deliveries in flight; when ctx ends first they
+// are cancelled and their effects are claimed again after their leases expire. It
+// returns ctx's error in that case.
+func (w *Worker) Stop(ctx context.Context) error {
+	err := w.svc.Stop(ctx)
+	if t, ok := w.client.Transport.(*http.Transport); ok && w.cfg.Client == nil {
+		t.CloseIdleConnections()
+	}
+	return err
+}
+
+// RunOnce delivers the effects due now (one batch) and waits for them; it returns how
+// many it claimed. Tests with an injected clock use it instead of Start.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) { return w.svc.RunOnce(ctx) }
+
+func (w *Worker) now() time.Time { return w.cfg.NowFunc().UTC().Truncate(time.Microsecond) }
+
+// message is the Standard Webhooks payload of one attempt.
+type message struct {
+	Type      string      `json:"type"`
+	Timestamp time.Time   `json:"timestamp"`
+	Data      messageData `json:"data"`
+}
+
+type messageData struct {
+	EffectID     string          `json:"effect_id"`
+	Effect       string          `json:"effect"`
+	WorkflowType string          `json:"workflow_type"`
+	WorkflowID   string          `json:"workflow_id"`
+	Attempt      int             `json:"attempt"`
+	Payload      json.RawMessage `json:"payload"`
+}
+
+// response is what a receiver's 2xx body may carry.
+type response struct {
+	Input json.RawMessage `json:"input"`
+}
+
+// outcome is what an attempt came to, before it is recorded.
+type outcome struct {
+	attempt    store.Attempt
+	status     string // next effect status
+	retryAfter time.Duration
+	gone       bool
+	route      *workflow.Input
+}
+
+// deliver makes one attempt of a claimed effect and records it. It returns the time of
+// the retry it scheduled, if any, so the loop wakes for it.
+func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
+	log := w.log.With("effect_id", e.ID, "workflow_type", e.WorkflowType, "workflow_id", e.WorkflowID,
+		"effect", e.Name, "attempt", e.Attempts+1)
+	start := w.now()
+	o := w.attempt(ctx, e, start)
+	if ctx.Err() != nil {
+		// Hard stop: record nothing; the lease expires and another worker retries.
+		return time.Time{}
+	}
+	if o.gone {
+		if err := w.cfg.Store.SetWebhookStatus(ctx, e.WorkflowType, store.WebhookDisabled, w.now()); err != nil &&
+			!errors.Is(err, store.ErrNotFound) {
+			log.Error("disable webhook", "error", err)
+		} else {
+			log.Warn("receiver answered 410 Gone: webhook disabled; effects wait until it is enabled again")
+		}
+	}
+	w.m.observeAttempt(o)
+
+	p := store.CompleteEffectParams{
+		EffectID: e.ID,
+		Worker:   w.svc.WorkerID(),
+		Attempt:  o.attempt,
+		Status:   o.status,
+		Now:      w.now(),
+	}
+	var retryAt time.Time
+	if o.status == store.EffectPending {
+		retryAt = w.nextAttempt(e.Attempts+1, o)
+		p.NextAttemptAt = retryAt
+	}
+	if o.route != nil {
+		rp, err := w.cfg.Engine.Params(e.WorkflowType, e.WorkflowID, *o.route,
+			engine.ExecuteOptions{IdempotencyKey: e.ID, Source: store.SourceEffect})
+		if err != nil {
+			p.Status, p.Attempt.Error = store.EffectDead, "routed input is invalid: "+err.Error()
+		} else {
+			p.Route = &rp
+		}
+	}
+	err := w.cfg.Store.CompleteEffect(ctx, p)
+	if err != nil && p.Route != nil && !errors.Is(err, store.ErrLeaseLost) {
+		// The receiver answered 2xx but its input could not be applied. Record why: a
+		// bad input dead-letters the effect, a system failure retries it (the receiver
+		// will see it again; its input is keyed by the effect id).
+		p.Route = nil
+		if engine.IsInputError(err) || errors.Is(err, store.ErrIdempotencyMismatch) {
+			p.Status, p.Attempt.Error = store.EffectDead, "routed input is invalid: "+err.Error()
+		} else {
+			p.Attempt.Error = "routing the response's input failed: " + err.Error()
+			p.Status = store.EffectPending
+			if e.Attempts+1 >= w.cfg.MaxAttempts {
+				p.Status = store.EffectDead
+			} else {
+				retryAt = w.nextAttempt(e.Attempts+1, o)
+				p.NextAttemptAt = retryAt
+			}
+		}
+		err = w.cfg.Store.CompleteEffect(ctx, p)
+	}
+	result := resultOf(p.Status, o.gone)
+	switch {
+	case errors.Is(err, store.ErrLeaseLost):
+		result, retryAt = ResultLeaseLost, time.Time{}
+		log.Warn("lease lost: another worker owns the effect; attempt not recorded", "error", err)
+	case err != nil:
+		result, retryAt = ResultError, time.Time{}
+		log.Error("record attempt", "error", err)
+	case p.Status == store.EffectDead:
+		log.Warn("effect is dead", "status_code", p.Attempt.StatusCode, "error", p.Attempt.Error)
+	case p.Status == store.EffectPending && !o.gone:
+		log.Info("delivery failed; will retry", "status_code", p.Attempt.StatusCode, "error", p.Attempt.Error,
+			"next_attempt_at", p.NextAttemptAt)
+	default:
+		log.Debug("delivered", "status_code", p.Attempt.StatusCode)
+	}
+	w.m.deliveries.WithLabelValues(result).Inc()
+	if result == ResultDelivered {
+		w.m.lag.Observe(w.now().Sub(e.NextAttemptAt).Seconds())
+	}
+	return retryAt
+}
+
+func resultOf(status string, gone bool) string {
+	switch {
+	case gone:
+		return ResultGone
+	case status == store.EffectDelivered:
+		return ResultDelivered
+	case status == store.EffectDead:
+		return ResultDead
+	}
+	return ResultRetry
+}
+
+// nextAttempt returns when the retry after the n-th failed attempt is due: the
+// jittered backoff, or the receiver's Retry-After when it named one, never beyond the
+// maximum interval.
+func (w *Worker) nextAttempt(n int, o outcome) time.Time {
+	d := w.backoff.Delay(n)
+	if o.retryAfter > 0 {
+		d = min(o.retryAfter, w.cfg.RetryMaxInterval)
+	}
+	if o.gone {
+		d = 0 // waits for the endpoint to be enabled again, not for time
+	}
+	return w.now().Add(d)
+}
+
+// attempt POSTs the effect once and classifies the result; it records nothing.
+func (w *Worker) attempt(ctx context.Context, e store.Effect, start time.Time) (o outcome) {
+	o = outcome{status: store.EffectPending, attempt: store.Attempt{EffectID: e.ID, StartedAt: start}}
+	t0 := time.Now()
+	defer func() { o.attempt.Duration = time.Since(t0) }()
+	fail := func(msg string) outcome {
+		o.attempt.Error = clean(msg)
+		if e.Attempts+1 >= w.cfg.MaxAttempts {
+			o.status = store.EffectDead
+		}
+		return o
+	}
+
+	hook, err := w.cfg.Store.GetWebhook(ctx, e.WorkflowType)
+	if err != nil {
+		return fail("no webhook endpoint: " + err.Error())
+	}
+	secrets := make([]string, 0, len(hook.Secrets))
+	for _, s := range hook.Secrets {
+		if s.ExpiresAt == nil || s.ExpiresAt.After(start) {
+			secrets = append(secrets, s.Secret)
+		}
+	}
+	signer, err := NewSigner(secrets...)
+	if err != nil {
+		return fail("webhook secret: " + err.Error())
+	}
+	payload := e.Payload
+	if len(payload) == 0 {
+		payload = json.RawMessage(`{}`)
+	}
+	body, err := json.Marshal(message{
+		Type:      e.WorkflowType + "." + e.Name,
+		Timestamp: start.Truncate(time.Second),
+		Data: messageData{
+			EffectID:     e.ID,
+			Effect:       e.Name,
+			WorkflowType: e.WorkflowType,
+			WorkflowID:   e.WorkflowID,
+			Attempt:      e.Attempts + 1,
+			Payload:      payload,
+		},
+	})
+	if err != nil {
+		return fail("encode message: " + err.Error())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
+	if err != nil {
+		return fail("build request: " + err.Error())
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ironflow-webhooks/1")
+	req.Header.Set("webhook-id", e.ID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(start.Unix(), 10))
+	req.Header.Set("webhook-signature", signer.Sign(e.ID, start, body))
+
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return fail(transportError(err))
+	}
+	defer resp.Body.Close()
+	o.attempt.StatusCode = resp.StatusCode
+	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	truncated := len(raw) > MaxResponseBytes
+	if truncated {
+		raw = raw[:MaxResponseBytes]
+	}
+	o.attempt.Response = clean(string(raw[:min(len(raw), MaxRecordedResponse)]))
+
+	switch code := resp.StatusCode; {
+	case code == http.StatusGone:
+		o.gone = true
+		o.attempt.Error = "410 Gone: webhook endpoint disabled"
+		return o
+	case code < 200 || code > 299:
+		if ra, ok := worker.RetryAfter(resp.Header.Get("Retry-After"), w.now()); ok {
+			o.retryAfter = max(ra, time.Millisecond)
+		}
+		msg := "unexpected status " + resp.Status
+		if code >= 300 && code < 400 {
+			msg += " (redirects are not followed)"
+		}
+		return fail(msg)
+	case readErr != nil:
+		return fail("read response: " + transportError(readErr))
+	}
+
+	o.status = store.EffectDelivered
+	if truncated {
+		o.attempt.Error = fmt.Sprintf("response exceeds %d bytes: read up to the cap, not routed", MaxResponseBytes)
+		return o
+	}
+	var r response
+	if json.Unmarshal(raw, &r) != nil || len(r.Input) == 0 || string(r.Input) == "null" {
+		return o // any other 2xx body is recorded and ignored
+	}
+	var in workflow.Input
+	dec := json.NewDecoder(bytes.NewReader(r.Input))
+	if err := dec.Decode(&in); err != nil || in.Type == "" {
+		o.status = store.EffectDead
+		o.attempt.Error = `routed input is invalid: "input" must be an object {"type": "...", "data": {...}}`
+		return o
+	}
+	o.route = &in
+	return o
+}
+
+// transportError describes a failed request without the URL (it may carry
+// credentials), naming timeouts and refused addresses plainly.
+func transportError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	switch {
+	case errors.Is(err, ErrForbiddenAddress):
+		return err.Error() + " (IRONFLOW_WEBHOOK_ALLOW_NETS can allow it)"
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return "timeout: " + err.Error()
+	}
+	return err.Error()
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// clean makes s storable as text everywhere: valid UTF-8 without NUL bytes.
+func clean(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return strings.ReplaceAll(s, "\x00", "")
+}

@@ -1,0 +1,99 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+// testPrune: Prune forgets delivered effects with their attempts, fired and cancelled
+// timers, and the inputs of instances completed before the cutoff (and of rejected
+// first inputs), in batches; everything else — instances, events, pending and dead
+// effects, running instances' inputs, newer rows — stays.
+func testPrune(t *testing.T, e *env) {
+	old := e.at(-40 * 24 * time.Hour)
+	cutoff := e.at(-30 * 24 * time.Hour)
+	e.putWebhook("order")
+
+	// done-old: completed 40 days ago, with a delivered effect and a cancelled timer.
+	res := e.mustExec("order", "done-old", step{At: old, Effects: []string{"a"},
+		Timers: []store.Timer{{Key: "t1", FireAt: old.Add(time.Hour)}}})
+	delivered := res.Write.Effects[0].ID
+	e.mustExec("order", "done-old", step{At: old.Add(time.Minute), Complete: true, To: "done", Cancel: []string{"t1"}})
+
+	// run-old: still running, with a pending and a dead effect, and a fired timer.
+	res = e.mustExec("order", "run-old", step{At: old, Effects: []string{"b", "c"},
+		Timers: []store.Timer{{Key: "t2", FireAt: old.Add(time.Hour)}}})
+	pending, dead := res.Write.Effects[0].ID, res.Write.Effects[1].ID
+
+	claimed := e.claimEffects("w1", old.Add(2*time.Minute), 10)
+	require.Len(t, claimed, 3)
+	for _, eff := range claimed {
+		p := store.CompleteEffectParams{EffectID: eff.ID, Worker: "w1", Now: old.Add(3 * time.Minute),
+			Attempt: store.Attempt{StartedAt: old.Add(2 * time.Minute), StatusCode: 200}}
+		switch eff.ID {
+		case delivered:
+			p.Status = store.EffectDelivered
+		case pending:
+			p.Status, p.NextAttemptAt, p.Attempt.StatusCode = store.EffectPending, e.at(time.Hour), 503
+		case dead:
+			p.Status, p.Attempt.StatusCode = store.EffectDead, 500
+		}
+		require.NoError(t, e.s.CompleteEffect(e.ctx, p))
+	}
+	timers := e.claimTimers("w1", old.Add(time.Hour), 10)
+	require.Len(t, timers, 1)
+	require.NoError(t, e.s.CompleteTimer(e.ctx, store.CompleteTimerParams{
+		TimerID: timers[0].ID, Worker: "w1", Status: store.TimerFired, Now: old.Add(time.Hour)}))
+
+	// A rejected first input 40 days ago left only its input record.
+	e.mustExec("order", "ghost", step{At: old, Reject: "no"})
+	// done-new: completed just now; its inputs stay.
+	e.mustExec("order", "done-new", step{Complete: true, To: "done", Effects: []string{"d"}})
+
+	eventsBefore := len(e.events("order", "done-old"))
+
+	// Batches of one: every call deletes at most one row of each kind.
+	var total int64
+	calls := 0
+	for {
+		n, err := e.s.Prune(e.ctx, cutoff, 1)
+		require.NoError(t, err)
+		require.LessOrEqual(t, n, int64(4), "a batch of 1 deletes at most one row of each kind")
+		calls++
+		if n == 0 {
+			break
+		}
+		total += n
+		require.Less(t, calls, 20, "Prune does not converge")
+	}
+	// effect a, timers t1 and t2, done-old's two inputs, ghost's input.
+	require.EqualValues(t, 6, total)
+	require.Greater(t, calls, 2, "pruning took more than one batch")
+
+	_, _, err := e.s.GetEffect(e.ctx, delivered)
+	require.True(t, errors.Is(err, store.ErrNotFound), "delivered effect pruned: %v", err)
+	for _, id := range []string{pending, dead} {
+		_, _, err := e.s.GetEffect(e.ctx, id)
+		require.NoError(t, err, "pending and dead effects stay")
+	}
+	require.Empty(t, e.timers("order", "done-old", ""), "cancelled timer pruned")
+	require.Empty(t, e.timers("order", "run-old", ""), "fired timer pruned")
+	require.Empty(t, e.inputs("order", "done-old"), "completed instance's inputs pruned")
+	require.Empty(t, e.inputs("order", "ghost"), "rejected first input pruned")
+	require.Len(t, e.inputs("order", "run-old"), 1, "running instance's inputs stay")
+	require.Len(t, e.inputs("order", "done-new"), 1, "recently completed instance's inputs stay")
+	require.Len(t, e.effects("order", "done-new"), 1, "recent effects stay")
+	require.Len(t, e.events("order", "done-old"), eventsBefore, "events are never pruned")
+	inst := e.instance("order", "done-old")
+	require.Equal(t, store.StatusCompleted, inst.Status, "instances are never pruned")
+
+	// Nothing left to prune; a zero batch deletes nothing.
+	n, err := e.s.Prune(e.ctx, e.at(time.Hour), 0)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}

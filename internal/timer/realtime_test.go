@@ -1,0 +1,195 @@
+package timer_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/enginetest"
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/timer"
+	"github.com/ironflow/ironflow/internal/workflow"
+)
+
+// rtDefinition has a sub-second state timeout.
+const rtDefinition = `{
+  "initial_state": "new",
+  "inputs": {"start": {}, "leave": {}, "expire": {}},
+  "states": {
+    "new": {"on": {"start": {"to": "waiting"}}},
+    "waiting": {
+      "timers": [{"key": "timeout", "after": "300ms", "input": {"type": "expire"}}],
+      "on": {"leave": {"to": "left"}, "expire": {"to": "expired"}}
+    },
+    "left": {"terminal": true},
+    "expired": {"terminal": true}
+  }
+}`
+
+const rtType = "rt"
+
+func rtEngine(t *testing.T, st store.Store) *engine.Engine {
+	t.Helper()
+	eng := engine.New(engine.Config{Store: st})
+	_, _, err := eng.PutDefinition(context.Background(), rtType, []byte(rtDefinition))
+	require.NoError(t, err)
+	return eng
+}
+
+// startWorker starts a real-time timer worker over st, stopped at cleanup.
+func startWorker(t *testing.T, st store.Store, reg prometheus.Registerer) *timer.Worker {
+	t.Helper()
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	w, err := timer.New(timer.Config{Store: st, Engine: engine.New(engine.Config{Store: st}),
+		Concurrency: 4, PollInterval: time.Second, RetryInitialInterval: 10 * time.Millisecond, Registerer: reg})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, w.Stop(ctx))
+	})
+	return w
+}
+
+func waitState(t *testing.T, eng *engine.Engine, id, state string, within time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		v, err := eng.GetWorkflow(context.Background(), rtType, id, 0)
+		return err == nil && v.State.Name == state
+	}, within, 2*time.Millisecond, "%s never reached %s", id, state)
+}
+
+func TestRealTimeStateTimeout(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+		st := b.NewDatabase(t).Open(t)
+		eng := rtEngine(t, st)
+		startWorker(t, st, nil)
+		ctx := context.Background()
+
+		start := time.Now()
+		_, err := eng.Execute(ctx, rtType, "fires", workflow.Input{Type: "start"}, engine.ExecuteOptions{})
+		require.NoError(t, err)
+		_, err = eng.Execute(ctx, rtType, "leaves", workflow.Input{Type: "start"}, engine.ExecuteOptions{})
+		require.NoError(t, err)
+		_, err = eng.Execute(ctx, rtType, "leaves", workflow.Input{Type: "leave"}, engine.ExecuteOptions{})
+		require.NoError(t, err)
+
+		waitState(t, eng, "fires", "expired", 3*time.Second)
+		elapsed := time.Since(start)
+		require.GreaterOrEqual(t, elapsed, 300*time.Millisecond)
+		require.Less(t, elapsed, 1500*time.Millisecond, "fired without a polling lag")
+
+		time.Sleep(100 * time.Millisecond)
+		v, err := eng.GetWorkflow(ctx, rtType, "leaves", 0)
+		require.NoError(t, err)
+		require.Equal(t, "left", v.State.Name)
+		page, err := eng.ListTimers(ctx, store.ListTimersParams{WorkflowType: rtType, WorkflowID: "leaves"})
+		require.NoError(t, err)
+		require.Len(t, page.Items, 1)
+		require.Equal(t, store.TimerCancelled, page.Items[0].Status, "leaving the state cancelled it")
+	})
+}
+
+func TestRealTimeDelayedInput(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+		st := b.NewDatabase(t).Open(t)
+		eng := rtEngine(t, st)
+		startWorker(t, st, nil)
+		start := time.Now()
+		tv, err := eng.ScheduleInput(context.Background(), rtType, "later", workflow.Input{Type: "start"},
+			start.Add(200*time.Millisecond))
+		require.NoError(t, err)
+		waitState(t, eng, "later", "waiting", 3*time.Second)
+		require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+		got, err := eng.GetTimer(context.Background(), tv.ID)
+		require.NoError(t, err)
+		require.Equal(t, store.TimerFired, got.Status)
+		require.Equal(t, store.OutcomeAccepted, got.Outcome)
+		// Its state timeout then fires too, by the same worker.
+		waitState(t, eng, "later", "expired", 3*time.Second)
+	})
+}
+
+// TestRealTimeRestartFiresOverdue: timers fall due while no worker runs (the server is
+// down); a worker started on a fresh connection to the database fires them at once.
+func TestRealTimeRestartFiresOverdue(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+		db := b.NewDatabase(t)
+		before := db.Open(t)
+		eng := rtEngine(t, before)
+		ctx := context.Background()
+		for i := range 5 {
+			_, err := eng.ScheduleInput(ctx, rtType, fmt.Sprintf("o-%d", i), workflow.Input{Type: "start"},
+				time.Now().Add(50*time.Millisecond))
+			require.NoError(t, err)
+		}
+		require.NoError(t, before.Close())
+		time.Sleep(150 * time.Millisecond) // down while they fall due
+
+		after := db.Open(t)
+		restarted := time.Now()
+		startWorker(t, after, nil)
+		eng = engine.New(engine.Config{Store: after})
+		for i := range 5 {
+			waitState(t, eng, fmt.Sprintf("o-%d", i), "waiting", 3*time.Second)
+		}
+		require.Less(t, time.Since(restarted), time.Second)
+	})
+}
+
+// TestTwoServersFireEachTimerOnce: two workers with their own connections to one
+// Postgres database share the timers; each fires once.
+func TestTwoServersFireEachTimerOnce(t *testing.T) {
+	t.Parallel()
+	db := enginetest.Backends()[1].NewDatabase(t)
+	st1, st2 := db.Open(t), db.Open(t)
+	eng := rtEngine(t, st1)
+	reg1, reg2 := prometheus.NewRegistry(), prometheus.NewRegistry()
+	startWorker(t, st1, reg1)
+	startWorker(t, st2, reg2)
+
+	const n = 200
+	due := time.Now().Add(300 * time.Millisecond)
+	for i := range n {
+		_, err := eng.ScheduleInput(context.Background(), rtType, fmt.Sprintf("o-%d", i), workflow.Input{Type: "start"}, due)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		page, err := eng.ListTimers(context.Background(), store.ListTimersParams{Status: store.TimerFired, Limit: engine.MaxPageSize})
+		require.NoError(t, err)
+		// The delayed starts, then the 300ms state timeouts they scheduled.
+		return len(page.Items) == 2*n
+	}, 20*time.Second, 10*time.Millisecond)
+	fired1, fired2 := counter(t, reg1, "fired"), counter(t, reg2, "fired")
+	require.Equal(t, float64(2*n), fired1+fired2, "each timer fired exactly once")
+	require.Zero(t, counter(t, reg1, "lease_lost")+counter(t, reg2, "lease_lost"))
+	t.Logf("worker 1 fired %v, worker 2 fired %v", fired1, fired2)
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "ironflow_timers_fired_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,210 @@
+// Package timer fires durable timers: it sleeps until the earliest pending timer is
+// due (woken early when a sooner one commits), claims the due timers with the same
+// lease machinery as the effect outbox, and executes each timer's input through the
+// engine in the same transaction that marks the timer fired, with the timer id as the
+// input's idempotency key. A failure retries with backoff until the timer is dead.
+//
+// Timers that fell due while no server ran are simply due: they fire as soon as a
+// worker starts.
+package timer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/worker"
+	"github.com/ironflow/ironflow/internal/workflow"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxAttempts          = 10
+	DefaultConcurrency          = 16
+	DefaultBatchSize            = 256
+	DefaultLease                = 30 * time.Second
+	DefaultRetryInitialInterval = time.Second
+	DefaultRetryMaxInterval     = 10 * time.Minute
+)
+
+// Firing results, the label of the fired metric.
+const (
+	ResultFired     = "fired"      // the input was executed (whatever it decided)
+	ResultRetry     = "retry"      // failed, another attempt is scheduled
+	ResultDead      = "dead"       // failed for the last time, or its input is invalid
+	ResultLeaseLost = "lease_lost" // cancelled, replaced or taken over meanwhile
+	ResultError     = "error"      // the result could not be recorded (store failure)
+)
+
+// Config configures a Worker. Store and Engine are required.
+type Config struct {
+	Store  store.Store
+	Engine *engine.Engine
+	// MaxAttempts is the attempt budget before a timer is dead (DefaultMaxAttempts).
+	MaxAttempts int
+	// RetryInitialInterval and RetryMaxInterval bound the backoff between attempts.
+	RetryInitialInterval time.Duration
+	RetryMaxInterval     time.Duration
+	// Concurrency bounds the timers executing at once (DefaultConcurrency).
+	Concurrency int
+	// BatchSize bounds one claim (DefaultBatchSize, at most Concurrency × 16).
+	BatchSize int
+	// Lease is how long a claimed timer stays with this worker (DefaultLease).
+	Lease time.Duration
+	// PollInterval is the fallback when no commit notification arrives.
+	PollInterval time.Duration
+	// WorkerID is this worker's locked_by value; generated when empty.
+	WorkerID string
+	// NowFunc is the worker's clock (time.Now when nil).
+	NowFunc func() time.Time
+	// RandFunc returns a uniform int64 in [0, n) for the backoff jitter.
+	RandFunc func(n int64) int64
+	Logger   *slog.Logger
+	// Registerer receives the worker's metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+}
+
+// Worker is the timer worker. Create it with New, then Start and Stop it.
+type Worker struct {
+	cfg     Config
+	backoff worker.Backoff
+	svc     *worker.Service[store.Timer]
+	log     *slog.Logger
+	m       *metrics
+}
+
+// New returns a Worker for cfg. Errors: a missing Store or Engine, metrics that cannot
+// be registered.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Store == nil || cfg.Engine == nil {
+		return nil, errors.New("timer: Store and Engine are required")
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.RetryInitialInterval <= 0 {
+		cfg.RetryInitialInterval = DefaultRetryInitialInterval
+	}
+	if cfg.RetryMaxInterval <= 0 {
+		cfg.RetryMaxInterval = DefaultRetryMaxInterval
+	}
+	cfg.RetryMaxInterval = max(cfg.RetryMaxInterval, cfg.RetryInitialInterval)
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Worker{
+		cfg:     cfg,
+		backoff: worker.Backoff{Initial: cfg.RetryInitialInterval, Max: cfg.RetryMaxInterval, RandFunc: cfg.RandFunc},
+		log:     cfg.Logger.With("component", "timer"),
+	}
+	m, err := newMetrics(cfg.Registerer, cfg.Store, cfg.NowFunc)
+	if err != nil {
+		return nil, err
+	}
+	w.m = m
+	w.svc = worker.New(worker.Config[store.Timer]{
+		Name:         "timers",
+		WorkerID:     cfg.WorkerID,
+		Listener:     cfg.Store,
+		Topic:        store.TopicTimers,
+		ClaimFunc:    cfg.Store.ClaimTimers,
+		ProcessFunc:  w.fire,
+		NextDueFunc:  cfg.Store.NextTimerAt,
+		Concurrency:  cfg.Concurrency,
+		BatchSize:    cfg.BatchSize,
+		Lease:        cfg.Lease,
+		PollInterval: cfg.PollInterval,
+		NowFunc:      cfg.NowFunc,
+		Logger:       cfg.Logger,
+	})
+	return w, nil
+}
+
+// WorkerID returns the locked_by value of this worker's claims.
+func (w *Worker) WorkerID() string { return w.svc.WorkerID() }
+
+// Start starts firing timers in the background until Stop, or until ctx ends (which
+// also cancels the firings in flight). Errors: starting twice.
+func (w *Worker) Start(ctx context.Context) error { return w.svc.Start(ctx) }
+
+// Stop stops claiming and waits for the firings in flight; when ctx ends first they are
+// cancelled (their timers are claimed again after the lease) and ctx's error returned.
+func (w *Worker) Stop(ctx context.Context) error { return w.svc.Stop(ctx) }
+
+// RunOnce fires the timers due at the worker clock's now (one batch) and waits for
+// them; it returns how many it claimed. Tests with an injected clock use it.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) { return w.svc.RunOnce(ctx) }
+
+func (w *Worker) now() time.Time { return w.cfg.NowFunc().UTC().Truncate(time.Microsecond) }
+
+// fire executes one claimed timer and records the result. It returns the time of the
+// retry it scheduled, if any.
+func (w *Worker) fire(ctx context.Context, t store.Timer) time.Time {
+	log := w.log.With("timer_id", t.ID, "workflow_type", t.WorkflowType, "workflow_id", t.WorkflowID,
+		"key", t.Key, "attempt", t.Attempts+1)
+	start := w.now()
+	p := store.CompleteTimerParams{TimerID: t.ID, Worker: w.svc.WorkerID(), Status: store.TimerFired, Now: start}
+	rp, err := w.cfg.Engine.Params(t.WorkflowType, t.WorkflowID,
+		workflow.Input{Type: t.InputType, Data: t.InputData},
+		engine.ExecuteOptions{IdempotencyKey: t.ID, Source: store.SourceTimer})
+	if err == nil {
+		p.Route = &rp
+		err = w.cfg.Store.CompleteTimer(ctx, p)
+	}
+	if ctx.Err() != nil {
+		return time.Time{} // hard stop: the lease expires and the timer fires later
+	}
+	var retryAt time.Time
+	if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		p.Route, p.Error, p.Now = nil, err.Error(), w.now()
+		switch {
+		case engine.IsInputError(err) || errors.Is(err, store.ErrIdempotencyMismatch):
+			p.Status = store.TimerDead
+		case t.Attempts+1 >= w.cfg.MaxAttempts:
+			p.Status = store.TimerDead
+		default:
+			p.Status = store.TimerPending
+			retryAt = p.Now.Add(w.backoff.Delay(t.Attempts + 1))
+			p.NextAttemptAt = retryAt
+		}
+		log = log.With("error", err)
+		err = w.cfg.Store.CompleteTimer(ctx, p)
+	}
+	result := ResultFired
+	switch {
+	case errors.Is(err, store.ErrLeaseLost):
+		result, retryAt = ResultLeaseLost, time.Time{}
+		log.Info("timer was cancelled, replaced or taken over while firing; nothing recorded")
+	case err != nil:
+		result, retryAt = ResultError, time.Time{}
+		log.Error("record timer", "record_error", err)
+	case p.Status == store.TimerDead:
+		result = ResultDead
+		log.Warn("timer is dead")
+	case p.Status == store.TimerPending:
+		result = ResultRetry
+		log.Info("timer failed; will retry", "next_attempt_at", retryAt)
+	default:
+		w.m.lag.Observe(max(start.Sub(t.NextAttemptAt), 0).Seconds())
+		log.Debug("timer fired")
+	}
+	w.m.fired.WithLabelValues(result).Inc()
+	return retryAt
+}

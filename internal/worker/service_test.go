@@ -1,0 +1,135 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// queueSource is an in-memory stand-in for a store's claimable rows.
+type queueSource struct {
+	mu     sync.Mutex
+	due    []int
+	notify chan struct{}
+}
+
+func (q *queueSource) Listen(ctx context.Context, _ store.Topic) (<-chan struct{}, error) {
+	return q.notify, nil
+}
+
+func (q *queueSource) claim(_ context.Context, p store.ClaimParams) ([]int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := min(p.Limit, len(q.due))
+	out := append([]int(nil), q.due[:n]...)
+	q.due = q.due[n:]
+	return out, nil
+}
+
+func (q *queueSource) add(items ...int) {
+	q.mu.Lock()
+	q.due = append(q.due, items...)
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+func TestServiceWakesOnNotifyAndBoundsConcurrency(t *testing.T) {
+	t.Parallel()
+	q := &queueSource{notify: make(chan struct{}, 1)}
+	var inflight, peak atomic.Int32
+	var done sync.WaitGroup
+	svc := New(Config[int]{
+		Name: "test", Listener: q, ClaimFunc: q.claim, Concurrency: 3, BatchSize: 10,
+		PollInterval: time.Hour, // only notifications and freed slots may wake it
+		ProcessFunc: func(ctx context.Context, _ int) time.Time {
+			n := inflight.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+			inflight.Add(-1)
+			done.Done()
+			return time.Time{}
+		},
+	})
+	require.NoError(t, svc.Start(context.Background()))
+	done.Add(25)
+	items := make([]int, 25)
+	q.add(items...)
+	waited := make(chan struct{})
+	go func() { done.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("items were not processed")
+	}
+	require.LessOrEqual(t, peak.Load(), int32(3))
+	require.NoError(t, svc.Stop(context.Background()))
+}
+
+func TestServiceHardStopCancelsWork(t *testing.T) {
+	t.Parallel()
+	q := &queueSource{notify: make(chan struct{}, 1)}
+	started := make(chan struct{})
+	svc := New(Config[int]{
+		Name: "test", Listener: q, ClaimFunc: q.claim, PollInterval: time.Hour,
+		ProcessFunc: func(ctx context.Context, _ int) time.Time {
+			close(started)
+			<-ctx.Done()
+			return time.Time{}
+		},
+	})
+	require.NoError(t, svc.Start(context.Background()))
+	q.add(1)
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, svc.Stop(ctx), context.DeadlineExceeded)
+}
+
+func TestServiceWakeAt(t *testing.T) {
+	t.Parallel()
+	q := &queueSource{notify: make(chan struct{}, 1)}
+	var calls atomic.Int32
+	got := make(chan struct{}, 2)
+	svc := New(Config[int]{
+		Name: "test", ClaimFunc: func(ctx context.Context, p store.ClaimParams) ([]int, error) {
+			calls.Add(1)
+			return q.claim(ctx, p)
+		},
+		PollInterval: time.Hour,
+		ProcessFunc: func(context.Context, int) time.Time {
+			got <- struct{}{}
+			return time.Time{}
+		},
+	})
+	require.NoError(t, svc.Start(context.Background()))
+	// Without a Listener nothing announces the row; the requested wake-up finds it.
+	q.mu.Lock()
+	q.due = append(q.due, 7)
+	q.mu.Unlock()
+	svc.WakeAt(time.Now().Add(30 * time.Millisecond))
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WakeAt did not wake the loop")
+	}
+	require.NoError(t, svc.Stop(context.Background()))
+}
