@@ -116,37 +116,43 @@ func ValidateID(id string) error {
 
 // definition returns the compiled definition of typ at version (0: latest).
 // ErrTypeNotFound when the type (or that version) does not exist.
-func (e *Engine) definition(ctx context.Context, typ string, version int) (*workflow.Definition, int, error) {
+func (e *Engine) definition(ctx context.Context, typ string, version int) (*workflow.Definition, error) {
 	if version > 0 {
 		e.mu.RLock()
 		d, ok := e.defs[defKey{typ, version}]
 		e.mu.RUnlock()
 		if ok {
-			return d, version, nil
+			return d, nil
 		}
 	}
 	stored, err := e.store.GetDefinition(ctx, typ, version)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, 0, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
+		return nil, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("get definition: %w", err)
+		return nil, fmt.Errorf("get definition: %w", err)
 	}
-	key := defKey{typ, stored.Version}
+	return e.compiled(stored)
+}
+
+// compiled returns the compiled form of a stored definition, parsing it on first use:
+// versions are immutable, so each is compiled once per process.
+func (e *Engine) compiled(stored store.Definition) (*workflow.Definition, error) {
+	key := defKey{stored.Type, stored.Version}
 	e.mu.RLock()
 	d, ok := e.defs[key]
 	e.mu.RUnlock()
 	if ok {
-		return d, stored.Version, nil
+		return d, nil
 	}
-	d, err = workflow.Parse(typ, stored.Body)
+	d, err := workflow.Parse(stored.Type, stored.Body)
 	if err != nil {
-		return nil, 0, fmt.Errorf("stored definition %s v%d: %w", typ, stored.Version, err)
+		return nil, fmt.Errorf("stored definition %s v%d: %w", stored.Type, stored.Version, err)
 	}
 	e.mu.Lock()
 	e.defs[key] = d
 	e.mu.Unlock()
-	return d, stored.Version, nil
+	return d, nil
 }
 
 // PutDefinition validates body and stores it as the next version of typ unless it is
@@ -210,7 +216,7 @@ func (e *Engine) ListDefinitionVersions(ctx context.Context, typ string) ([]Defi
 
 // Diagram renders version of typ (0: latest) as Mermaid ("mermaid") or Graphviz ("dot").
 func (e *Engine) Diagram(ctx context.Context, typ string, version int, format string) (string, error) {
-	d, _, err := e.definition(ctx, typ, version)
+	d, err := e.definition(ctx, typ, version)
 	if err != nil {
 		return "", err
 	}

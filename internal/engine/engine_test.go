@@ -376,7 +376,7 @@ func seedHistory(b testing.TB, s store.Store, id string, n int) {
 		n -= batch
 		_, err := s.Execute(ctx, store.ExecuteParams{
 			WorkflowType: "order", WorkflowID: id,
-			Decide: func(_ context.Context, cur *store.Instance) (*store.Write, error) {
+			Decide: func(_ context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
 				if cur == nil {
 					return nil, errors.New("instance missing")
 				}

@@ -88,8 +88,8 @@ func (e *Engine) Params(typ, id string, in workflow.Input, opts ExecuteOptions) 
 		RequestHash:     requestHash(in),
 		ExpectedVersion: opts.ExpectedVersion,
 		DryRun:          opts.DryRun,
-		Decide: func(ctx context.Context, cur *store.Instance) (*store.Write, error) {
-			return e.decide(ctx, typ, id, in, opts, cur)
+		Decide: func(_ context.Context, cur *store.Instance, def *store.Definition) (*store.Write, error) {
+			return e.decide(typ, id, in, opts, cur, def)
 		},
 	}, nil
 }
@@ -102,16 +102,19 @@ func requestHash(in workflow.Input) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// decide runs inside the store's transaction with the instance locked.
-func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance) (*store.Write, error) {
-	version := 0
-	if cur != nil {
-		version = cur.DefinitionVersion
+// decide runs inside the store's transaction with the instance locked; stored is the
+// definition the store read for it (pinned or latest), nil when the type has none. It
+// does no I/O, so a decision never waits for a second database connection while its
+// transaction holds one.
+func (e *Engine) decide(typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, error) {
+	if stored == nil {
+		return nil, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
 	}
-	def, version, err := e.definition(ctx, typ, version)
+	def, err := e.compiled(*stored)
 	if err != nil {
 		return nil, err
 	}
+	version := stored.Version
 	now := e.Now()
 	rec := store.InputRecord{
 		ID:             e.newID(),

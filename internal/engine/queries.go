@@ -60,7 +60,7 @@ func (e *Engine) GetWorkflow(ctx context.Context, typ, id string, atVersion int6
 	if atVersion == 0 || atVersion == in.Version {
 		return *workflowView(&in), nil
 	}
-	def, _, err := e.definition(ctx, typ, in.DefinitionVersion)
+	def, err := e.definition(ctx, typ, in.DefinitionVersion)
 	if err != nil {
 		return WorkflowView{}, err
 	}
@@ -88,7 +88,7 @@ func (e *Engine) Replay(ctx context.Context, typ, id string) (workflow.State, er
 	if err != nil {
 		return workflow.State{}, notFound(err, typ, id)
 	}
-	def, _, err := e.definition(ctx, typ, in.DefinitionVersion)
+	def, err := e.definition(ctx, typ, in.DefinitionVersion)
 	if err != nil {
 		return workflow.State{}, err
 	}

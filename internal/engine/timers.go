@@ -45,7 +45,7 @@ func (e *Engine) ScheduleInputWithKey(ctx context.Context, typ, id, key string, 
 	case !errors.Is(err, store.ErrNotFound):
 		return TimerView{}, fmt.Errorf("get instance: %w", err)
 	}
-	def, _, err := e.definition(ctx, typ, version)
+	def, err := e.definition(ctx, typ, version)
 	if err != nil {
 		return TimerView{}, err
 	}

@@ -148,7 +148,7 @@ func (e *Engine) PutWebhook(ctx context.Context, typ string, in WebhookInput) (W
 	if len(fe) > 0 {
 		return WebhookView{}, false, &workflow.ValidationError{Err: ErrInvalidWebhook, Errors: fe}
 	}
-	if _, _, err := e.definition(ctx, typ, 0); err != nil {
+	if _, err := e.definition(ctx, typ, 0); err != nil {
 		return WebhookView{}, false, err
 	}
 	now := e.Now()

@@ -235,9 +235,11 @@ type Write struct {
 }
 
 // DecideFunc decides an input against the locked current instance (nil when it does not
-// exist yet) and returns what to write. An error aborts the transaction and is returned
-// unchanged by the store.
-type DecideFunc func(ctx context.Context, current *Instance) (*Write, error)
+// exist yet) and returns what to write. def is the definition the decision is made by,
+// read in the same transaction: the version current is pinned to, or the latest version
+// of the type when current is nil; nil when the type has no definition. An error aborts
+// the transaction and is returned unchanged by the store.
+type DecideFunc func(ctx context.Context, current *Instance, def *Definition) (*Write, error)
 
 // ExecuteParams describes one input to decide and record.
 type ExecuteParams struct {

@@ -158,7 +158,7 @@ func (s *ironServer) seedHistory(ctx context.Context, id string, n int) error {
 		n -= batch
 		_, err := s.store.Execute(ctx, store.ExecuteParams{
 			WorkflowType: "bench", WorkflowID: id,
-			Decide: func(_ context.Context, cur *store.Instance) (*store.Write, error) {
+			Decide: func(_ context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
 				if cur == nil {
 					return nil, errors.New("instance missing")
 				}

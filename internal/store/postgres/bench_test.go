@@ -32,7 +32,7 @@ func BenchmarkExecute(b *testing.B) {
 		for pb.Next() {
 			_, err := s.Execute(ctx, store.ExecuteParams{
 				WorkflowType: "bench", WorkflowID: id,
-				Decide: func(_ context.Context, cur *store.Instance) (*store.Write, error) {
+				Decide: func(_ context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
 					now := time.Now()
 					var v int64
 					created := now

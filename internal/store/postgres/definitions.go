@@ -75,22 +75,8 @@ RETURNING `+definitionColumns, typ, latest.Version+1, bodyParam, hash, nowOr(now
 
 // GetDefinition returns version of typ, or the latest when version is 0.
 // ErrNotFound when absent.
-//
-// Called by a DecideFunc with the context Execute gave it, it reads inside the
-// decision's transaction: the latest definition comes from the round trip that locked
-// the instance, and any other version is read on the transaction's connection, so a
-// decision never waits for a second pool connection while it holds one (with every
-// connection held by such decisions, none would ever come free).
 func (s *Store) GetDefinition(ctx context.Context, typ string, version int) (store.Definition, error) {
-	var q interface {
-		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	} = s.pool
-	if dc, ok := ctx.Value(decisionKey{}).(*decisionScope); ok {
-		if version == 0 && dc.latest != nil && dc.latest.Type == typ {
-			return *dc.latest, nil
-		}
-		q = dc.tx
-	}
+	q := s.pool
 	var row pgx.Row
 	if version == 0 {
 		row = q.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
@@ -134,20 +120,4 @@ func (s *Store) listDefinitions(ctx context.Context, op, query string, args ...a
 		defs = []store.Definition{}
 	}
 	return defs, nil
-}
-
-// decisionKey keys the *decisionScope in the context Execute passes to a DecideFunc.
-type decisionKey struct{}
-
-// decisionScope is what GetDefinition may use while a DecideFunc runs: the decision's
-// transaction and the latest definition loaded with the instance lock (nil when the
-// instance exists, since its decisions use the version it is pinned to).
-type decisionScope struct {
-	tx     pgx.Tx
-	latest *store.Definition
-}
-
-// withDecision returns ctx carrying tx and latest for GetDefinition.
-func withDecision(ctx context.Context, tx pgx.Tx, latest *store.Definition) context.Context {
-	return context.WithValue(ctx, decisionKey{}, &decisionScope{tx: tx, latest: latest})
 }

@@ -61,10 +61,9 @@ type lockedInstance struct {
 	placeholder bool
 	// earlier is the input recorded before with the idempotency key, if any.
 	earlier *store.InputRecord
-	// latest is the latest definition of the type, loaded in the same round trip when
-	// the instance does not exist yet: the decision that creates it needs it, and
-	// fetching it then would cost another round trip with the row lock held.
-	latest *store.Definition
+	// def is the definition the decision is made by (the pinned version, or the latest
+	// for a new instance), loaded in the lock's round trip; nil when the type has none.
+	def *store.Definition
 }
 
 // lockInstance locks the row of instance (typ, id) until the transaction ends. When the
@@ -97,18 +96,19 @@ ON CONFLICT (type, id) DO NOTHING`, typ, id).Exec(func(ct pgconn.CommandTag) err
 				return err
 			})
 		// After the FOR UPDATE (a new statement, so a new snapshot in READ COMMITTED):
-		// only an instance that does not exist yet (our placeholder, status '') needs the
-		// latest definition.
+		// the version the instance is pinned to, or the latest for one that does not
+		// exist yet (our placeholder, status '').
 		b.Queue(`SELECT `+definitionColumns+` FROM definitions
-WHERE type = $1 AND NOT EXISTS (SELECT 1 FROM instances WHERE type = $1 AND id = $2 AND status <> '')
-ORDER BY version DESC LIMIT 1`, typ, id).
+WHERE type = $1 AND version = coalesce(
+    (SELECT definition_version FROM instances WHERE type = $1 AND id = $2 AND status <> ''),
+    (SELECT max(version) FROM definitions WHERE type = $1))`, typ, id).
 			QueryRow(func(row pgx.Row) error {
 				d, err := scanDefinition(row)
 				if errors.Is(err, pgx.ErrNoRows) {
 					return nil
 				}
 				if err == nil {
-					li.latest = &d
+					li.def = &d
 				}
 				return err
 			})
@@ -173,7 +173,7 @@ func executeLocked(ctx context.Context, tx pgx.Tx, p store.ExecuteParams, li loc
 		c := *li.current
 		current = &c
 	}
-	w, err := p.Decide(withDecision(ctx, tx, li.latest), current)
+	w, err := p.Decide(ctx, current, li.def)
 	if err != nil {
 		return store.ExecuteResult{}, decideError{err}
 	}

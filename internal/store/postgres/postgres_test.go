@@ -95,7 +95,7 @@ func TestResponseByteForByte(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	response := json.RawMessage(`{"z": 1,  "a":[2, 1]}`)
-	decide := func(context.Context, *store.Instance) (*store.Write, error) {
+	decide := func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
 		return &store.Write{Input: store.InputRecord{
 			Type: "go", Outcome: store.OutcomeRejected, Reason: "no", Response: response,
 			RequestHash: "h", CreatedAt: time.Now(),
@@ -163,7 +163,7 @@ func TestJSONKeptAsWritten(t *testing.T) {
 	data := json.RawMessage(`{"z":"\u0000","a":{"y":1,"b":[2,1]}}`)
 	now := time.Now().UTC()
 	res, err := s.Execute(ctx, store.ExecuteParams{WorkflowType: "t", WorkflowID: "i",
-		Decide: func(context.Context, *store.Instance) (*store.Write, error) {
+		Decide: func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
 			return &store.Write{
 				Instance: &store.Instance{DefinitionVersion: 1, StateName: "s", StateData: data,
 					Status: store.StatusRunning, Version: 1, CreatedAt: now, UpdatedAt: now},

@@ -68,15 +68,7 @@ func (s *Store) PutDefinition(ctx context.Context, typ string, body json.RawMess
 // GetDefinition returns version of typ, or the latest when version is 0;
 // store.ErrNotFound when absent.
 func (s *Store) GetDefinition(ctx context.Context, typ string, version int) (store.Definition, error) {
-	var row *sql.Row
-	if version == 0 {
-		row = s.r.QueryRowContext(ctx,
-			`SELECT `+definitionCols+` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`, typ)
-	} else {
-		row = s.r.QueryRowContext(ctx,
-			`SELECT `+definitionCols+` FROM definitions WHERE type = ? AND version = ?`, typ, version)
-	}
-	d, err := scanDefinition(row)
+	d, err := getDefinition(ctx, s.r, typ, version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Definition{}, fmt.Errorf("sqlite: get definition %s v%d: %w", typ, version, store.ErrNotFound)
 	}
@@ -84,6 +76,16 @@ func (s *Store) GetDefinition(ctx context.Context, typ string, version int) (sto
 		return store.Definition{}, mapErr("get definition", err)
 	}
 	return d, nil
+}
+
+// getDefinition reads version of typ (0: the latest) with q; sql.ErrNoRows when absent.
+func getDefinition(ctx context.Context, q querier, typ string, version int) (store.Definition, error) {
+	if version == 0 {
+		return scanDefinition(q.QueryRowContext(ctx,
+			`SELECT `+definitionCols+` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`, typ))
+	}
+	return scanDefinition(q.QueryRowContext(ctx,
+		`SELECT `+definitionCols+` FROM definitions WHERE type = ? AND version = ?`, typ, version))
 }
 
 // ListDefinitions returns the latest version of every type, ordered by type name.

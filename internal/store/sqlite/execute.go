@@ -47,14 +47,14 @@ func (s *Store) dryRun(ctx context.Context, p store.ExecuteParams) (store.Execut
 		return store.ExecuteResult{}, mapErr("execute", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	res, replayed, current, err := precheck(ctx, tx, p)
+	res, replayed, current, def, err := precheck(ctx, tx, p)
 	if err != nil {
 		return store.ExecuteResult{}, mapErr("execute", err)
 	}
 	if replayed {
 		return res, nil
 	}
-	w, err := p.Decide(ctx, current)
+	w, err := p.Decide(ctx, current, def)
 	if err != nil {
 		return store.ExecuteResult{}, err
 	}
@@ -75,8 +75,9 @@ type querier interface {
 }
 
 // precheck does what comes before a decision: the idempotency replay (replayed true and
-// res filled), the instance load and the expected-version check.
-func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.ExecuteResult, replayed bool, current *store.Instance, err error) {
+// res filled), the instance load, the expected-version check and the load of the
+// definition the decision is made by (nil when the type has none).
+func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.ExecuteResult, replayed bool, current *store.Instance, def *store.Definition, err error) {
 	if p.IdempotencyKey != "" {
 		rec, err := scanInput(q.QueryRowContext(ctx,
 			`SELECT `+inputCols+` FROM inputs WHERE workflow_type = ? AND workflow_id = ? AND idempotency_key = ?`,
@@ -84,11 +85,11 @@ func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.
 		switch {
 		case err == nil:
 			if rec.RequestHash != p.RequestHash {
-				return res, false, nil, fmt.Errorf("key %q: %w", p.IdempotencyKey, store.ErrIdempotencyMismatch)
+				return res, false, nil, nil, fmt.Errorf("key %q: %w", p.IdempotencyKey, store.ErrIdempotencyMismatch)
 			}
-			return store.ExecuteResult{Input: rec, Replayed: true}, true, nil, nil
+			return store.ExecuteResult{Input: rec, Replayed: true}, true, nil, nil, nil
 		case !errors.Is(err, sql.ErrNoRows):
-			return res, false, nil, err
+			return res, false, nil, nil, err
 		}
 	}
 	inst, err := scanInstance(q.QueryRowContext(ctx,
@@ -97,7 +98,7 @@ func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.
 	case err == nil:
 		current = &inst
 	case !errors.Is(err, sql.ErrNoRows):
-		return res, false, nil, err
+		return res, false, nil, nil, err
 	}
 	if p.ExpectedVersion != nil {
 		var have int64
@@ -106,22 +107,33 @@ func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.
 		}
 		// 0 means "must not exist"; an instance always has at least one event.
 		if (current == nil && *p.ExpectedVersion != 0) || (current != nil && have != *p.ExpectedVersion) {
-			return res, false, nil, fmt.Errorf("instance at version %d, expected %d: %w",
+			return res, false, nil, nil, fmt.Errorf("instance at version %d, expected %d: %w",
 				have, *p.ExpectedVersion, store.ErrVersionMismatch)
 		}
 	}
-	return res, false, current, nil
+	version := 0
+	if current != nil {
+		version = current.DefinitionVersion
+	}
+	d, err := getDefinition(ctx, q, p.WorkflowType, version)
+	switch {
+	case err == nil:
+		def = &d
+	case !errors.Is(err, sql.ErrNoRows):
+		return res, false, nil, nil, err
+	}
+	return res, false, current, def, nil
 }
 
 // execute is the one "decide and write an input inside tx" helper that Execute,
 // CompleteEffect and CompleteTimer share. p.DryRun is not consulted: callers that may
 // not write do not call it.
 func execute(ctx context.Context, tx *sql.Tx, p store.ExecuteParams) (store.ExecuteResult, signals, error) {
-	res, replayed, current, err := precheck(ctx, tx, p)
+	res, replayed, current, def, err := precheck(ctx, tx, p)
 	if err != nil || replayed {
 		return res, signals{}, err
 	}
-	w, err := p.Decide(ctx, current)
+	w, err := p.Decide(ctx, current, def)
 	if err != nil {
 		return store.ExecuteResult{}, signals{}, decideError{err}
 	}

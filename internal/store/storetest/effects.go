@@ -43,7 +43,7 @@ func testEffectsAtomic(t *testing.T, e *env) {
 	// A failed decision writes no effects; a version mismatch neither.
 	_, err = e.s.Execute(e.ctx, store.ExecuteParams{
 		WorkflowType: "order", WorkflowID: "o-2",
-		Decide: func(ctx context.Context, cur *store.Instance) (*store.Write, error) {
+		Decide: func(ctx context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
 			return nil, errDecide
 		},
 	})
@@ -320,7 +320,7 @@ func testEffectRouteError(t *testing.T, e *env) {
 		EffectID: effID, Worker: "w1", Status: store.EffectDelivered, Now: e.at(time.Second),
 		Route: &store.ExecuteParams{
 			WorkflowType: "order", WorkflowID: "o-1", IdempotencyKey: effID,
-			Decide: func(context.Context, *store.Instance) (*store.Write, error) { return nil, errDecide },
+			Decide: func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) { return nil, errDecide },
 		},
 		Attempt: store.Attempt{StartedAt: e.now, StatusCode: 200},
 	})

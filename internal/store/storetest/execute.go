@@ -288,9 +288,9 @@ func testDryRun(t *testing.T, e *env) {
 	var seen int64
 	_, err = e.s.Execute(e.ctx, store.ExecuteParams{
 		WorkflowType: "order", WorkflowID: "o-1", DryRun: true,
-		Decide: func(ctx context.Context, cur *store.Instance) (*store.Write, error) {
+		Decide: func(ctx context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
 			seen = cur.Version
-			return decideStep("order", "o-1", step{At: e.now})(ctx, cur)
+			return decideStep("order", "o-1", step{At: e.now})(ctx, cur, nil)
 		},
 	})
 	require.NoError(t, err)
@@ -305,7 +305,7 @@ func testDecideError(t *testing.T, e *env) {
 	failing := func(typ, id string) store.ExecuteParams {
 		return store.ExecuteParams{
 			WorkflowType: typ, WorkflowID: id, IdempotencyKey: "k", RequestHash: "h",
-			Decide: func(context.Context, *store.Instance) (*store.Write, error) {
+			Decide: func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
 				return nil, fmt.Errorf("wrapped: %w", errDecide)
 			},
 		}
@@ -417,10 +417,10 @@ func testDifferentInstances(t *testing.T, e *env, opts RunOptions) {
 	go func() {
 		_, err := e.s.Execute(e.ctx, store.ExecuteParams{
 			WorkflowType: "order", WorkflowID: "a",
-			Decide: func(ctx context.Context, cur *store.Instance) (*store.Write, error) {
+			Decide: func(ctx context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
 				close(entered)
 				<-release
-				return decideStep("order", "a", step{At: e.now})(ctx, cur)
+				return decideStep("order", "a", step{At: e.now})(ctx, cur, nil)
 			},
 		})
 		aDone <- err

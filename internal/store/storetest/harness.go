@@ -113,7 +113,7 @@ func (e *env) mustExec(typ, id string, s step) store.ExecuteResult {
 // already_completed, a Reject rejects, anything else appends one event, folds its data
 // into the snapshot and writes the step's effects and timers.
 func decideStep(typ, id string, s step) store.DecideFunc {
-	return func(_ context.Context, cur *store.Instance) (*store.Write, error) {
+	return func(_ context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
 		if s.Calls != nil {
 			s.Calls.Add(1)
 		}

@@ -52,6 +52,7 @@ func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
 		{"ExpectedVersion", testExpectedVersion},
 		{"DryRun", testDryRun},
 		{"DecideError", testDecideError},
+		{"DecideGetsDefinition", testDecideGetsDefinition},
 		{"UniqueKey", testUniqueKey},
 		{"SnapshotEqualsReplay", testSnapshotEqualsReplay},
 		{"ConcurrentInputsOneInstance", testConcurrentInputsOneInstance},
