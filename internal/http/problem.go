@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/ironflow/ironflow/internal/engine"
 	"github.com/ironflow/ironflow/internal/store"
@@ -103,17 +104,17 @@ func problemFor(err error) (p Problem, internal bool) {
 		if !errors.Is(err, k.err) {
 			continue
 		}
-		p = Problem{Type: k.typ, Title: k.title, Status: k.status, Detail: err.Error()}
+		p = Problem{Type: k.typ, Title: k.title, Status: k.status, Detail: clip(err.Error())}
 		if k.status == http.StatusServiceUnavailable {
 			p.Detail = "the database is unavailable or the request timed out; retry later"
 		}
 		var ve *workflow.ValidationError
 		if errors.As(err, &ve) {
 			for _, fe := range ve.Errors {
-				p.Errors = append(p.Errors, FieldError{Path: fe.Path, Message: fe.Message})
+				p.Errors = append(p.Errors, FieldError{Path: clip(fe.Path), Message: clip(fe.Message)})
 			}
 		} else if errors.Is(err, workflow.ErrUnknownInput) {
-			p.Errors = []FieldError{{Path: "/type", Message: err.Error()}}
+			p.Errors = []FieldError{{Path: "/type", Message: clip(err.Error())}}
 		}
 		return p, false
 	}
@@ -123,6 +124,22 @@ func problemFor(err error) (p Problem, internal bool) {
 		Status: http.StatusInternalServerError,
 		Detail: "an internal error occurred; the server log has it under this request id",
 	}, true
+}
+
+// maxProblemText bounds each text of a problem: messages quote what the client sent
+// (an input type, a field), and an error must not echo a megabyte back.
+const maxProblemText = 1024
+
+// clip shortens s to maxProblemText bytes, on a rune boundary, marking the cut.
+func clip(s string) string {
+	if len(s) <= maxProblemText {
+		return s
+	}
+	cut := maxProblemText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "… (truncated)"
 }
 
 // writeError answers with the problem err maps to.

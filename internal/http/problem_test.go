@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -131,4 +133,35 @@ func TestContainsNULEscape(t *testing.T) {
 	} {
 		require.Equal(t, want, containsNULEscape([]byte(body)), body)
 	}
+}
+
+func TestClipBoundsEchoedText(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "short", clip("short"))
+	long := strings.Repeat("é", maxProblemText) // two bytes each
+	got := clip(long)
+	require.True(t, utf8.ValidString(got))
+	require.LessOrEqual(t, len(got), maxProblemText+len("… (truncated)"))
+	require.True(t, strings.HasSuffix(got, "… (truncated)"))
+
+	p, internal := problemFor(fmt.Errorf("%w: %s", workflow.ErrUnknownInput, strings.Repeat("x", 1<<20)))
+	require.False(t, internal)
+	require.Less(t, len(p.Detail), 2*maxProblemText)
+	require.Less(t, len(p.Errors[0].Message), 2*maxProblemText)
+}
+
+func TestJSONDepth(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]int{
+		`1`:                       0,
+		`{}`:                      1,
+		`{"a":[{"b":[]}]}`:        4,
+		`{"a":"[[[[{{{{"}`:        1,
+		`{"a":"\"[[[[","b":[[]]}`: 3,
+		`["\\",[["\\\""]]]`:       3,
+	} {
+		require.Equal(t, want, jsonDepth([]byte(body)), body)
+	}
+	deep := strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1)
+	require.Greater(t, jsonDepth([]byte(deep)), maxJSONDepth)
 }

@@ -132,8 +132,36 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 		return nil, fmt.Errorf("%w: %s", errMalformed, jsonSyntaxError(body))
 	case containsNULEscape(body):
 		return nil, fmt.Errorf("%w: JSON strings must not contain \\u0000", errInvalidRequest)
+	case jsonDepth(body) > maxJSONDepth:
+		return nil, fmt.Errorf("%w: JSON nested deeper than %d levels", errMalformed, maxJSONDepth)
 	}
 	return body, nil
+}
+
+// maxJSONDepth bounds how deeply a request body may nest objects and arrays. Nothing a
+// workflow needs comes close, while compiling a JSON Schema nested thousands of levels
+// deep costs seconds of CPU.
+const maxJSONDepth = 64
+
+// jsonDepth returns the deepest nesting of objects and arrays in a valid JSON document.
+func jsonDepth(body []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // jsonSyntaxError describes where body stops being JSON.

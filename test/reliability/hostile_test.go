@@ -58,9 +58,11 @@ func hostileAttacks() []attack {
 		// Nesting.
 		{"deep nesting (objects)", post(in, `{"type":"pay","data":`+nested(100000, `{"a":`, `}`)+`}`), 400},
 		{"deep nesting (arrays)", post(in, `{"type":"pay","data":{"a":`+nested(200000, `[`, `]`)+`}}`), 400},
-		{"deep nesting under the limit, bad input", post(in, `{"type":"nope","data":`+nested(5000, `{"a":`, `}`)+`}`), 422},
+		{"deep nesting over the depth limit", post(in, `{"type":"nope","data":`+nested(5000, `{"a":`, `}`)+`}`), 400},
+		{"deep nesting under the limit, bad input", post(in, `{"type":"nope","data":`+nested(60, `{"a":`, `}`)+`}`), 422},
 		{"deep nesting in a definition", request{method: http.MethodPut, path: "/v1/workflow-types/deep", body: `{"initial_state":"a","states":` + nested(100000, `{"a":`, `}`) + `}`}, 400},
-		{"deep nesting in a definition under the limit", request{method: http.MethodPut, path: "/v1/workflow-types/deep", body: `{"initial_state":"a","states":{"a":{"terminal":true}},"inputs":{"x":{"schema":` + nested(300, `{"not":`, `}`) + `}}}`}, 0},
+		{"deep schema in a definition", request{method: http.MethodPut, path: "/v1/workflow-types/deep", body: `{"initial_state":"a","states":{"a":{"terminal":true}},"inputs":{"x":{"schema":` + nested(3000, `{"not":`, `}`) + `}}}`}, 400},
+		{"deep nesting in a definition under the limit", request{method: http.MethodPut, path: "/v1/workflow-types/deep", body: `{"initial_state":"a","states":{"a":{"terminal":true}},"inputs":{"x":{"schema":` + nested(55, `{"not":`, `}`) + `}}}`}, 0},
 
 		// Encoding.
 		{"invalid UTF-8 body", post(in, []byte("{\"type\":\"pay\",\"data\":{\"a\":\"\xff\xfe\"}}")), 400},
