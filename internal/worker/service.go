@@ -12,6 +12,7 @@
 package worker
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -87,7 +88,7 @@ type Service[T any] struct {
 	mu       sync.Mutex
 	started  bool
 	inflight int
-	wakeAt   time.Time // earliest retry time a ProcessFunc asked for; zero: none
+	wakeAts  wakeTimes // retry times ProcessFuncs asked for, earliest first
 	stopCh   chan struct{}
 	doneCh   chan struct{}
 	cancel   context.CancelFunc
@@ -145,11 +146,23 @@ func (s *Service[T]) WakeAt(t time.Time) {
 		return
 	}
 	s.mu.Lock()
-	if s.wakeAt.IsZero() || t.Before(s.wakeAt) {
-		s.wakeAt = t
-	}
+	heap.Push(&s.wakeAts, t)
 	s.mu.Unlock()
 	signal(s.wakeCh)
+}
+
+// wakeTimes is a min-heap of times (container/heap).
+type wakeTimes []time.Time
+
+func (h wakeTimes) Len() int           { return len(h) }
+func (h wakeTimes) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h wakeTimes) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *wakeTimes) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *wakeTimes) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }
 
 func signal(ch chan struct{}) {
@@ -297,11 +310,11 @@ func (s *Service[T]) loop(ctx, workCtx, listenCtx context.Context, notify <-chan
 		if free > 0 && len(queue) == 0 {
 			limit := min(free+prefetch, s.cfg.BatchSize)
 			claimedAt := s.now()
-			// Clear the requested retry time before claiming: whatever was due by now
-			// is claimed below, later requests set it again.
+			// Forget the requested retry times that are due: whatever was due by now is
+			// claimed below. Later ones stay, each waking the loop in its turn.
 			s.mu.Lock()
-			if !s.wakeAt.IsZero() && !s.wakeAt.After(claimedAt) {
-				s.wakeAt = time.Time{}
+			for len(s.wakeAts) > 0 && !s.wakeAts[0].After(claimedAt) {
+				heap.Pop(&s.wakeAts)
 			}
 			s.mu.Unlock()
 			items, err := s.cfg.ClaimFunc(workCtx, store.ClaimParams{
@@ -353,8 +366,8 @@ func (s *Service[T]) loop(ctx, workCtx, listenCtx context.Context, notify <-chan
 			}
 		}
 		s.mu.Lock()
-		if !s.wakeAt.IsZero() {
-			wait = min(wait, s.wakeAt.Sub(s.now()))
+		if len(s.wakeAts) > 0 {
+			wait = min(wait, s.wakeAts[0].Sub(s.now()))
 		}
 		s.mu.Unlock()
 		if wait <= 0 {

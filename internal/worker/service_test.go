@@ -133,3 +133,63 @@ func TestServiceWakeAt(t *testing.T) {
 	}
 	require.NoError(t, svc.Stop(context.Background()))
 }
+
+// timedSource holds rows that become claimable at a time, like retries do.
+type timedSource struct {
+	mu  sync.Mutex
+	due map[int]time.Time
+}
+
+func (q *timedSource) claim(_ context.Context, p store.ClaimParams) ([]int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []int
+	for it, at := range q.due {
+		if !at.After(p.Now) && len(out) < p.Limit {
+			out = append(out, it)
+			delete(q.due, it)
+		}
+	}
+	return out, nil
+}
+
+// Every retry time a ProcessFunc asks for wakes the loop, not just the earliest one
+// pending at the next claim.
+func TestServiceWakesForEveryRetryTime(t *testing.T) {
+	t.Parallel()
+	q := &timedSource{due: map[int]time.Time{1: {}, 2: {}}}
+	var mu sync.Mutex
+	runs := map[int]int{}
+	retried := make(chan int, 2)
+	svc := New(Config[int]{
+		Name: "test", ClaimFunc: q.claim, Concurrency: 2, BatchSize: 2,
+		PollInterval: time.Hour, // only the requested retry times may wake it
+		ProcessFunc: func(_ context.Context, it int) time.Time {
+			mu.Lock()
+			runs[it]++
+			n := runs[it]
+			mu.Unlock()
+			if n > 1 {
+				retried <- it
+				return time.Time{}
+			}
+			at := time.Now().Add(time.Duration(it) * 100 * time.Millisecond)
+			q.mu.Lock()
+			q.due[it] = at
+			q.mu.Unlock()
+			return at
+		},
+	})
+	require.NoError(t, svc.Start(context.Background()))
+	defer func() { require.NoError(t, svc.Stop(context.Background())) }()
+	got := map[int]bool{}
+	timeout := time.After(5 * time.Second)
+	for len(got) < 2 {
+		select {
+		case it := <-retried:
+			got[it] = true
+		case <-timeout:
+			t.Fatalf("retries ran for %v only", got)
+		}
+	}
+}
