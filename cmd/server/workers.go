@@ -47,8 +47,11 @@ func timerService(cfg config.Config, st store.Store, eng *engine.Engine, reg pro
 		RetryInitialInterval: cfg.RetryInitialInterval,
 		RetryMaxInterval:     cfg.RetryMaxInterval,
 		Concurrency:          cfg.TimerConcurrency,
-		Logger:               log,
-		Registerer:           reg,
+		// One lease rule for both workers (DESIGN §4): three webhook timeouts, so a
+		// dead process's claims are taken over within half a minute by default.
+		Lease:      3 * cfg.WebhookTimeout,
+		Logger:     log,
+		Registerer: reg,
 	})
 	if err != nil {
 		return service{}, fmt.Errorf("timer worker: %w", err)
