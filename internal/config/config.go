@@ -88,7 +88,7 @@ const (
 	DefaultRetryInitialInterval = time.Second
 	DefaultRetryMaxInterval     = 10 * time.Minute
 	DefaultEffectConcurrency    = 64
-	DefaultTimerConcurrency     = 4
+	DefaultTimerConcurrency     = 16
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultRetention            = 30 * 24 * time.Hour
 )
@@ -167,7 +167,7 @@ func settings() []setting {
 		{env: "IRONFLOW_EFFECT_CONCURRENCY", def: strconv.Itoa(DefaultEffectConcurrency), usage: "webhook deliveries in flight per server",
 			apply: func(c *Config, v string) (err error) { c.EffectConcurrency, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_TIMER_CONCURRENCY", def: strconv.Itoa(DefaultTimerConcurrency),
-			usage: "timers executing at once per server (each holds a database connection; keep it below the pool size)",
+			usage: "timers executing at once per server (each firing is one short transaction)",
 			apply: func(c *Config, v string) (err error) { c.TimerConcurrency, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_LOG_FORMAT", def: LogFormatText, usage: "log format: text or json",
 			apply: func(c *Config, v string) error {
