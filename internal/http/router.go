@@ -44,6 +44,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/http/ui"
 	"github.com/ironflow/ironflow/internal/store"
 )
 
@@ -82,6 +83,7 @@ type Server struct {
 	readyTimeout time.Duration
 	promHandler  http.Handler
 	swaggerUI    http.Handler
+	console      http.Handler // the web console's embedded assets under /ui
 	handler      http.Handler
 
 	// rateLimitPerSecond is Config.RateLimit.
@@ -98,6 +100,7 @@ func New(cfg Config) *Server {
 		gatherer:     cfg.Gatherer,
 		metrics:      cfg.Metrics,
 		readyTimeout: cfg.ReadyTimeout,
+		console:      ui.Handler("/ui"),
 
 		rateLimitPerSecond: cfg.RateLimit,
 	}

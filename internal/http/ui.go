@@ -2,8 +2,6 @@ package http
 
 import (
 	"net/http"
-
-	"github.com/ironflow/ironflow/internal/http/ui"
 )
 
 // handleUIRedirect sends /ui to the console's index page.
@@ -16,7 +14,7 @@ import (
 //	@Success		301
 //	@Router			/ui [get]
 func (s *Server) handleUIRedirect(w http.ResponseWriter, r *http.Request) error {
-	console.ServeHTTP(w, r)
+	s.console.ServeHTTP(w, r)
 	return nil
 }
 
@@ -34,10 +32,6 @@ func (s *Server) handleUIRedirect(w http.ResponseWriter, r *http.Request) error 
 //	@Failure		404		{string}	string	"no such asset"
 //	@Router			/ui/{file} [get]
 func (s *Server) handleUI(w http.ResponseWriter, r *http.Request) error {
-	console.ServeHTTP(w, r)
+	s.console.ServeHTTP(w, r)
 	return nil
 }
-
-// console serves the web console under /ui. It holds no state of its own (the
-// assets are indexed once by package ui), so the handlers share this one value.
-var console = ui.Handler("/ui")
