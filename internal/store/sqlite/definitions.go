@@ -13,6 +13,11 @@ import (
 
 const definitionCols = `type, version, body, hash, created_at`
 
+const (
+	sqlLatestDefinition  = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`
+	sqlDefinitionVersion = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? AND version = ?`
+)
+
 func scanDefinition(sc scanner) (store.Definition, error) {
 	var d store.Definition
 	var body string
@@ -37,9 +42,8 @@ func (s *Store) PutDefinition(ctx context.Context, typ string, body json.RawMess
 	}
 	var def store.Definition
 	var created bool
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		latest, err := scanDefinition(tx.QueryRowContext(ctx,
-			`SELECT `+definitionCols+` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`, typ))
+	err = s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		latest, err := scanDefinition(tx.QueryRowContext(ctx, sqlLatestDefinition, typ))
 		switch {
 		case err == nil && latest.Hash == hash:
 			def = latest
@@ -81,11 +85,9 @@ func (s *Store) GetDefinition(ctx context.Context, typ string, version int) (sto
 // getDefinition reads version of typ (0: the latest) with q; sql.ErrNoRows when absent.
 func getDefinition(ctx context.Context, q querier, typ string, version int) (store.Definition, error) {
 	if version == 0 {
-		return scanDefinition(q.QueryRowContext(ctx,
-			`SELECT `+definitionCols+` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`, typ))
+		return scanDefinition(q.QueryRowContext(ctx, sqlLatestDefinition, typ))
 	}
-	return scanDefinition(q.QueryRowContext(ctx,
-		`SELECT `+definitionCols+` FROM definitions WHERE type = ? AND version = ?`, typ, version))
+	return scanDefinition(q.QueryRowContext(ctx, sqlDefinitionVersion, typ, version))
 }
 
 // ListDefinitions returns the latest version of every type, ordered by type name.

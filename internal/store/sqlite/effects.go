@@ -15,6 +15,25 @@ import (
 const effectCols = `rid, id, workflow_type, workflow_id, seq, name, payload, status, attempts, next_attempt_at,
 	locked_by, locked_until, last_error, created_at, updated_at, delivered_at`
 
+// Statements of claims and completions, prepared on the writer (statements.go).
+const (
+	sqlClaimEffects = `UPDATE effects SET locked_by = ?, locked_until = ?
+			 WHERE rid IN (
+			   SELECT e.rid FROM effects e
+			   JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
+			   WHERE e.status = 'pending' AND e.next_attempt_at <= ?
+			     AND (e.locked_until IS NULL OR e.locked_until <= ?)
+			   ORDER BY e.next_attempt_at, e.rid
+			   LIMIT ?)
+			 RETURNING ` + effectCols
+	sqlEffectByID    = `SELECT ` + effectCols + ` FROM effects WHERE id = ?`
+	sqlInsertAttempt = `INSERT INTO effect_attempts (effect_id, number, started_at, duration_us, status_code, error, response, routed_outcome)
+		 VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM effect_attempts WHERE effect_id = ?), ?, ?, ?, ?, ?, ?)`
+	sqlCompleteEffect = `UPDATE effects SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+		        delivered_at = ?, locked_by = '', locked_until = NULL, updated_at = ?
+		 WHERE id = ?`
+)
+
 func scanEffectRID(sc scanner) (store.Effect, int64, error) {
 	var e store.Effect
 	var rid, next, created, updated int64
@@ -40,18 +59,9 @@ func scanEffect(sc scanner) (store.Effect, error) {
 // p.LeaseExpiry. They come back in the order they became due.
 func (s *Store) ClaimEffects(ctx context.Context, p store.ClaimParams) ([]store.Effect, error) {
 	var claimed []store.Effect
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		now := toMicros(p.Now)
-		rows, err := tx.QueryContext(ctx,
-			`UPDATE effects SET locked_by = ?, locked_until = ?
-			 WHERE rid IN (
-			   SELECT e.rid FROM effects e
-			   JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
-			   WHERE e.status = 'pending' AND e.next_attempt_at <= ?
-			     AND (e.locked_until IS NULL OR e.locked_until <= ?)
-			   ORDER BY e.next_attempt_at, e.rid
-			   LIMIT ?)
-			 RETURNING `+effectCols,
+		rows, err := tx.QueryContext(ctx, sqlClaimEffects,
 			p.Worker, toMicros(p.LeaseExpiry), now, now, pageLimit(p.Limit))
 		if err != nil {
 			return err
@@ -109,7 +119,7 @@ func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams
 		return fmt.Errorf("sqlite: complete effect: invalid status %q", p.Status)
 	}
 	var sg signals
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		sg, err = completeEffect(ctx, tx, p)
 		return err
@@ -121,9 +131,9 @@ func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams
 	return nil
 }
 
-func completeEffect(ctx context.Context, tx *sql.Tx, p store.CompleteEffectParams) (signals, error) {
+func completeEffect(ctx context.Context, tx *wtx, p store.CompleteEffectParams) (signals, error) {
 	var sg signals
-	e, err := scanEffect(tx.QueryRowContext(ctx, `SELECT `+effectCols+` FROM effects WHERE id = ?`, p.EffectID))
+	e, err := scanEffect(tx.QueryRowContext(ctx, sqlEffectByID, p.EffectID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return sg, fmt.Errorf("effect %s: %w", p.EffectID, store.ErrNotFound)
 	}
@@ -143,9 +153,7 @@ func completeEffect(ctx context.Context, tx *sql.Tx, p store.CompleteEffectParam
 		sg.merge(rsg)
 		a.RoutedOutcome = res.Input.Outcome
 	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO effect_attempts (effect_id, number, started_at, duration_us, status_code, error, response, routed_outcome)
-		 VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM effect_attempts WHERE effect_id = ?), ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, sqlInsertAttempt,
 		e.ID, e.ID, toMicros(nowOr(a.StartedAt)), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response,
 		a.RoutedOutcome); err != nil {
 		return sg, fmt.Errorf("insert attempt: %w", err)
@@ -158,10 +166,7 @@ func completeEffect(ctx context.Context, tx *sql.Tx, p store.CompleteEffectParam
 	if p.Status == store.EffectDelivered {
 		delivered = &now
 	}
-	if _, err := tx.ExecContext(ctx,
-		`UPDATE effects SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
-		        delivered_at = ?, locked_by = '', locked_until = NULL, updated_at = ?
-		 WHERE id = ?`,
+	if _, err := tx.ExecContext(ctx, sqlCompleteEffect,
 		p.Status, toMicros(next), a.Error, nullMicros(delivered), toMicros(now), e.ID); err != nil {
 		return sg, fmt.Errorf("update effect: %w", err)
 	}
@@ -170,7 +175,7 @@ func completeEffect(ctx context.Context, tx *sql.Tx, p store.CompleteEffectParam
 
 // GetEffect returns an effect with its attempts in order; store.ErrNotFound when absent.
 func (s *Store) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {
-	e, err := scanEffect(s.r.QueryRowContext(ctx, `SELECT `+effectCols+` FROM effects WHERE id = ?`, id))
+	e, err := scanEffect(s.r.QueryRowContext(ctx, sqlEffectByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Effect{}, nil, fmt.Errorf("sqlite: get effect %s: %w", id, store.ErrNotFound)
 	}
@@ -216,7 +221,7 @@ func (s *Store) ListEffects(ctx context.Context, p store.ListEffectsParams) (sto
 func (s *Store) RetryEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
 	now = nowOr(now)
 	var e store.Effect
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		e, err = scanEffect(tx.QueryRowContext(ctx,
 			`UPDATE effects SET status = 'pending', attempts = 0, next_attempt_at = ?, locked_by = '',
@@ -236,7 +241,7 @@ func (s *Store) RetryEffect(ctx context.Context, id string, now time.Time) (stor
 }
 
 // statusError explains why a status-guarded update of id in table matched no row.
-func statusError(ctx context.Context, tx *sql.Tx, table, id string) error {
+func statusError(ctx context.Context, tx *wtx, table, id string) error {
 	var status string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM `+table+` WHERE id = ?`, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -16,8 +16,10 @@ import (
 // store.ErrIdempotencyMismatch, store.ErrVersionMismatch, store.ErrUniqueKeyConflict,
 // the DecideFunc's own error unchanged, or store.ErrUnavailable.
 //
-// The single writer connection serialises Execute calls, so the instance is locked for
-// the whole decision; a DecideFunc must not call the store's write methods.
+// The single writer serialises Execute calls, so the instance is locked for the whole
+// decision; a DecideFunc must not call the store's write methods. The decision runs on
+// the writer goroutine, inside its own savepoint of a group transaction (writer.go),
+// with ctx stripped of its cancellation; p.Decide's error fails this input alone.
 func (s *Store) Execute(ctx context.Context, p store.ExecuteParams) (store.ExecuteResult, error) {
 	if p.Decide == nil {
 		return store.ExecuteResult{}, errors.New("sqlite: execute: no DecideFunc")
@@ -27,7 +29,7 @@ func (s *Store) Execute(ctx context.Context, p store.ExecuteParams) (store.Execu
 	}
 	var res store.ExecuteResult
 	var sg signals
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		res, sg, err = execute(ctx, tx, p)
 		return err
@@ -67,7 +69,7 @@ func (s *Store) dryRun(ctx context.Context, p store.ExecuteParams) (store.Execut
 	return store.ExecuteResult{Input: w.Input, Write: w}, nil
 }
 
-// querier is a *sql.Tx on either pool.
+// querier is a read transaction on the reader pool or the writer's *wtx.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -79,9 +81,7 @@ type querier interface {
 // definition the decision is made by (nil when the type has none).
 func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.ExecuteResult, replayed bool, current *store.Instance, def *store.Definition, err error) {
 	if p.IdempotencyKey != "" {
-		rec, err := scanInput(q.QueryRowContext(ctx,
-			`SELECT `+inputCols+` FROM inputs WHERE workflow_type = ? AND workflow_id = ? AND idempotency_key = ?`,
-			p.WorkflowType, p.WorkflowID, p.IdempotencyKey))
+		rec, err := scanInput(q.QueryRowContext(ctx, sqlInputByKey, p.WorkflowType, p.WorkflowID, p.IdempotencyKey))
 		switch {
 		case err == nil:
 			if rec.RequestHash != p.RequestHash {
@@ -92,8 +92,7 @@ func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.
 			return res, false, nil, nil, err
 		}
 	}
-	inst, err := scanInstance(q.QueryRowContext(ctx,
-		`SELECT `+instanceCols+` FROM instances WHERE type = ? AND id = ?`, p.WorkflowType, p.WorkflowID))
+	inst, err := scanInstance(q.QueryRowContext(ctx, sqlInstance, p.WorkflowType, p.WorkflowID))
 	switch {
 	case err == nil:
 		current = &inst
@@ -128,7 +127,7 @@ func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.
 // execute is the one "decide and write an input inside tx" helper that Execute,
 // CompleteEffect and CompleteTimer share. p.DryRun is not consulted: callers that may
 // not write do not call it.
-func execute(ctx context.Context, tx *sql.Tx, p store.ExecuteParams) (store.ExecuteResult, signals, error) {
+func execute(ctx context.Context, tx *wtx, p store.ExecuteParams) (store.ExecuteResult, signals, error) {
 	res, replayed, current, def, err := precheck(ctx, tx, p)
 	if err != nil || replayed {
 		return res, signals{}, err
@@ -270,7 +269,7 @@ func orTime(t, fallback time.Time) time.Time {
 
 // applyWrite writes a prepared Write: instance row, events, effects, timer cancels and
 // schedules, and the input record.
-func applyWrite(ctx context.Context, tx *sql.Tx, current *store.Instance, w *store.Write) (signals, error) {
+func applyWrite(ctx context.Context, tx *wtx, current *store.Instance, w *store.Write) (signals, error) {
 	var sg signals
 	if w.Instance != nil {
 		if err := upsertInstance(ctx, tx, w.Instance); err != nil {
@@ -282,9 +281,7 @@ func applyWrite(ctx context.Context, tx *sql.Tx, current *store.Instance, w *sto
 		if err != nil {
 			return sg, fmt.Errorf("event %d data: %w", e.Seq, err)
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO events (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type, input_id, recorded_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, sqlInsertEvent,
 			e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, data, e.InputType, e.InputID,
 			toMicros(e.RecordedAt)); err != nil {
 			return sg, fmt.Errorf("insert event %d: %w", e.Seq, err)
@@ -295,10 +292,7 @@ func applyWrite(ctx context.Context, tx *sql.Tx, current *store.Instance, w *sto
 		if err != nil {
 			return sg, fmt.Errorf("effect %s payload: %w", e.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
-			                      next_attempt_at, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, sqlInsertEffect,
 			e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, payload, e.Status,
 			toMicros(e.NextAttemptAt), toMicros(e.CreatedAt), toMicros(e.UpdatedAt)); err != nil {
 			return sg, fmt.Errorf("insert effect %s: %w", e.Name, err)
@@ -322,7 +316,7 @@ func applyWrite(ctx context.Context, tx *sql.Tx, current *store.Instance, w *sto
 	return sg, nil
 }
 
-func upsertInstance(ctx context.Context, tx *sql.Tx, inst *store.Instance) error {
+func upsertInstance(ctx context.Context, tx *wtx, inst *store.Instance) error {
 	data, err := jsonText(inst.StateData)
 	if err != nil {
 		return fmt.Errorf("instance state data: %w", err)
@@ -332,9 +326,7 @@ func upsertInstance(ctx context.Context, tx *sql.Tx, inst *store.Instance) error
 	}
 	if inst.Status == store.StatusRunning && inst.UniqueKey != "" {
 		var holder string
-		err := tx.QueryRowContext(ctx,
-			`SELECT id FROM instances WHERE type = ? AND unique_key = ? AND status = 'running' AND id <> ?`,
-			inst.Type, inst.UniqueKey, inst.ID).Scan(&holder)
+		err := tx.QueryRowContext(ctx, sqlUniqueKeyHolder, inst.Type, inst.UniqueKey, inst.ID).Scan(&holder)
 		switch {
 		case err == nil:
 			return fmt.Errorf("key %q held by %s: %w", inst.UniqueKey, holder, store.ErrUniqueKeyConflict)
@@ -342,19 +334,7 @@ func upsertInstance(ctx context.Context, tx *sql.Tx, inst *store.Instance) error
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx,
-		`INSERT INTO instances (type, id, definition_version, state_name, state_data, status, version,
-		                        unique_key, created_at, updated_at, completed_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		 ON CONFLICT (type, id) DO UPDATE SET
-		   definition_version = excluded.definition_version,
-		   state_name = excluded.state_name,
-		   state_data = excluded.state_data,
-		   status = excluded.status,
-		   version = excluded.version,
-		   unique_key = excluded.unique_key,
-		   updated_at = excluded.updated_at,
-		   completed_at = excluded.completed_at`,
+	_, err = tx.ExecContext(ctx, sqlUpsertInstance,
 		inst.Type, inst.ID, inst.DefinitionVersion, inst.StateName, data, inst.Status, inst.Version,
 		inst.UniqueKey, toMicros(inst.CreatedAt), toMicros(inst.UpdatedAt), nullMicros(inst.CompletedAt))
 	if isUniqueViolation(err) && strings.Contains(err.Error(), "unique_key") {
@@ -367,7 +347,7 @@ func upsertInstance(ctx context.Context, tx *sql.Tx, inst *store.Instance) error
 	return nil
 }
 
-func insertInput(ctx context.Context, tx *sql.Tx, in *store.InputRecord) error {
+func insertInput(ctx context.Context, tx *wtx, in *store.InputRecord) error {
 	data, err := jsonText(in.Data)
 	if err != nil {
 		return fmt.Errorf("input data: %w", err)
@@ -376,10 +356,7 @@ func insertInput(ctx context.Context, tx *sql.Tx, in *store.InputRecord) error {
 	if err != nil {
 		return fmt.Errorf("input response: %w", err)
 	}
-	_, err = tx.ExecContext(ctx,
-		`INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source,
-		                     outcome, reason, version, response, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, sqlInsertInput,
 		in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, data, in.Source,
 		in.Outcome, in.Reason, in.Version, resp, toMicros(in.CreatedAt))
 	if isUniqueViolation(err) && strings.Contains(err.Error(), "idempotency_key") {
@@ -393,6 +370,40 @@ func insertInput(ctx context.Context, tx *sql.Tx, in *store.InputRecord) error {
 	in.Data, in.Response = fromJSONText(data), fromJSONText(resp)
 	return nil
 }
+
+// Statements of the decision path, prepared on the writer (statements.go).
+const (
+	// The "idempotency_key <> ''" and "unique_key <> ''" terms are implied by the
+	// callers (they run these only for a non-empty key) but SQLite cannot infer them from
+	// "= ?": without them the partial unique indexes are not used and the lookups scan
+	// every input of the instance, or every running instance.
+	sqlInputByKey = `SELECT ` + inputCols + ` FROM inputs
+		WHERE workflow_type = ? AND workflow_id = ? AND idempotency_key = ? AND idempotency_key <> ''`
+	sqlUniqueKeyHolder = `SELECT id FROM instances
+		WHERE type = ? AND unique_key = ? AND status = 'running' AND unique_key <> '' AND id <> ?`
+
+	sqlInstance       = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id = ?`
+	sqlUpsertInstance = `INSERT INTO instances (type, id, definition_version, state_name, state_data, status, version,
+		                        unique_key, created_at, updated_at, completed_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (type, id) DO UPDATE SET
+		   definition_version = excluded.definition_version,
+		   state_name = excluded.state_name,
+		   state_data = excluded.state_data,
+		   status = excluded.status,
+		   version = excluded.version,
+		   unique_key = excluded.unique_key,
+		   updated_at = excluded.updated_at,
+		   completed_at = excluded.completed_at`
+	sqlInsertEvent = `INSERT INTO events (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type, input_id, recorded_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertEffect = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
+		                      next_attempt_at, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+	sqlInsertInput = `INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source,
+		                     outcome, reason, version, response, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
 
 const instanceCols = `rid, type, id, definition_version, state_name, state_data, status, version, unique_key,
 	created_at, updated_at, completed_at`

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -40,7 +39,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int64, 
 	}
 	b := toMicros(before)
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		for i, q := range pruneQueries {
 			args := make([]any, 0, 3)
 			for range q.beforeArgs {

@@ -7,8 +7,10 @@
 // in database/sql (honouring their context) and a transaction never has to upgrade a
 // read lock to a write lock halfway. Readers use a separate pool and, thanks to WAL,
 // never wait for the writer. Consequently inputs to different instances are serialised
-// here (each transaction is short); the Postgres store is the one that lets them run in
-// parallel.
+// here; the Postgres store is the one that lets them run in parallel. To make the
+// serialised writes cheap, one writer goroutine runs every write waiting for it in one
+// transaction, a savepoint each, and commits once (group commit, writer.go), with the
+// hot statements prepared once on the writer connection (statements.go).
 package sqlite
 
 import (
@@ -23,6 +25,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/golang-migrate/migrate/v4"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
@@ -46,6 +49,12 @@ type Store struct {
 	w      *sql.DB // the single writer connection (BEGIN IMMEDIATE)
 	r      *sql.DB // the reader pool
 	notify *broker
+
+	stmts    map[string]*sql.Stmt // hotStatements prepared on w
+	writes   chan *writeReq       // to the writer goroutine; unbuffered
+	quit     chan struct{}        // closed by Close: the writer goroutine stops
+	quitOnce sync.Once
+	loopDone chan struct{} // closed when the writer goroutine has stopped
 }
 
 var _ store.Store = (*Store)(nil)
@@ -72,7 +81,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	s := &Store{w: w, r: r, notify: newBroker()}
+	stmts, err := prepareStatements(ctx, w)
+	if err != nil {
+		return nil, errors.Join(err, w.Close(), r.Close())
+	}
+	s := &Store{
+		w: w, r: r, notify: newBroker(), stmts: stmts,
+		writes: make(chan *writeReq), quit: make(chan struct{}), loopDone: make(chan struct{}),
+	}
+	go s.writeLoop()
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -125,7 +142,10 @@ func Migrate(ctx context.Context, path string) error {
 // readers inherit it), begins every transaction IMMEDIATE, and uses synchronous=NORMAL:
 // in WAL mode that syncs at checkpoints rather than at every commit, so a power loss may
 // drop the last few commits but never corrupts the database, and commits stay cheap
-// enough for one writer to carry the whole engine.
+// enough for one writer to carry the whole engine. The writer keeps temporary storage in
+// memory: each request of a write group runs in a savepoint, and SQLite copies every
+// page a savepoint first touches into a statement journal, which otherwise spills to a
+// temporary file (a write system call per page) past 64 KiB.
 func dsn(path string, writer bool) string {
 	q := url.Values{}
 	q.Set("_busy_timeout", strconv.Itoa(busyTimeoutMillis))
@@ -134,6 +154,7 @@ func dsn(path string, writer bool) string {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "NORMAL")
 		q.Set("_txlock", "immediate")
+		q.Add("_pragma", "temp_store(memory)")
 	} else {
 		q.Set("_query_only", "1")
 	}
@@ -184,10 +205,13 @@ func latestMigration() (int64, error) {
 	return latest, nil
 }
 
-// Close closes every Listen channel and both connection pools.
+// Close closes every Listen channel, waits for the write group in progress (if any) to
+// finish, stops the writer goroutine and closes both connection pools. Writes that had
+// not reached the writer fail with store.ErrUnavailable.
 func (s *Store) Close() error {
 	s.notify.close()
-	return errors.Join(s.w.Close(), s.r.Close())
+	s.stopWriter()
+	return errors.Join(closeStatements(s.stmts), s.w.Close(), s.r.Close())
 }
 
 // decideError carries an error returned by a DecideFunc through the transaction so the
@@ -196,19 +220,6 @@ type decideError struct{ err error }
 
 func (e decideError) Error() string { return e.err.Error() }
 func (e decideError) Unwrap() error { return e.err }
-
-// inTx runs fn in one write transaction and commits when it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
 
 // mapErr turns an error at the edge of a method into what callers branch on: a
 // DecideFunc's error unchanged, the store sentinels wrapped with the operation, and

@@ -21,9 +21,16 @@ func TestMain(m *testing.M) {
 // open opens a store on a fresh file in a temporary directory, closed at cleanup.
 func open(t *testing.T) *sqlite.Store {
 	t.Helper()
+	s := openUnclosed(t)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s
+}
+
+// openUnclosed opens a store on a fresh file; the test closes it.
+func openUnclosed(t *testing.T) *sqlite.Store {
+	t.Helper()
 	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "data", "ironflow.db"))
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
 }
 

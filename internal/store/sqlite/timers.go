@@ -16,6 +16,33 @@ import (
 const timerCols = `rid, id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status, attempts,
 	next_attempt_at, locked_by, locked_until, last_error, outcome, created_at, updated_at, fired_at`
 
+// Statements of timer scheduling, claims and completions, prepared on the writer
+// (statements.go) with the one-key form of cancelTimerKeysSQL.
+const (
+	sqlInsertTimer = `INSERT INTO timers (id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status, attempts,
+		                     next_attempt_at, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`
+	sqlClaimTimers = `UPDATE timers SET locked_by = ?, locked_until = ?
+			 WHERE rid IN (
+			   SELECT rid FROM timers
+			   WHERE status = 'pending' AND next_attempt_at <= ?
+			     AND (locked_until IS NULL OR locked_until <= ?)
+			   ORDER BY next_attempt_at, rid
+			   LIMIT ?)
+			 RETURNING ` + timerCols
+	sqlTimerByID     = `SELECT ` + timerCols + ` FROM timers WHERE id = ?`
+	sqlCompleteTimer = `UPDATE timers SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, outcome = ?,
+		        fired_at = ?, locked_by = '', locked_until = NULL, updated_at = ?
+		 WHERE id = ?`
+)
+
+// cancelTimerKeysSQL cancels the pending timers with n keys of one instance.
+func cancelTimerKeysSQL(n int) string {
+	return `UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = ?
+		 WHERE workflow_type = ? AND workflow_id = ? AND status = 'pending'
+		   AND key IN (?` + strings.Repeat(", ?", n-1) + `)`
+}
+
 func scanTimerRID(sc scanner) (store.Timer, int64, error) {
 	var t store.Timer
 	var rid, fire, next, created, updated int64
@@ -39,15 +66,12 @@ func scanTimer(sc scanner) (store.Timer, error) {
 }
 
 // cancelTimerKeys cancels the instance's pending timers with the given keys.
-func cancelTimerKeys(ctx context.Context, tx *sql.Tx, typ, id string, keys []string, now time.Time) error {
+func cancelTimerKeys(ctx context.Context, tx *wtx, typ, id string, keys []string, now time.Time) error {
 	args := []any{toMicros(now), typ, id}
 	for _, k := range keys {
 		args = append(args, k)
 	}
-	_, err := tx.ExecContext(ctx,
-		`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = ?
-		 WHERE workflow_type = ? AND workflow_id = ? AND status = 'pending'
-		   AND key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	_, err := tx.ExecContext(ctx, cancelTimerKeysSQL(len(keys)), args...)
 	if err != nil {
 		return fmt.Errorf("cancel timers: %w", err)
 	}
@@ -55,7 +79,7 @@ func cancelTimerKeys(ctx context.Context, tx *sql.Tx, typ, id string, keys []str
 }
 
 // insertTimer replaces the instance's pending timer with t's key, if any, by t.
-func insertTimer(ctx context.Context, tx *sql.Tx, t *store.Timer) error {
+func insertTimer(ctx context.Context, tx *wtx, t *store.Timer) error {
 	if err := cancelTimerKeys(ctx, tx, t.WorkflowType, t.WorkflowID, []string{t.Key}, t.CreatedAt); err != nil {
 		return err
 	}
@@ -63,10 +87,7 @@ func insertTimer(ctx context.Context, tx *sql.Tx, t *store.Timer) error {
 	if err != nil {
 		return fmt.Errorf("timer %s input data: %w", t.Key, err)
 	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO timers (id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status, attempts,
-		                     next_attempt_at, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, sqlInsertTimer,
 		t.ID, t.WorkflowType, t.WorkflowID, t.Key, toMicros(t.FireAt), t.InputType, data,
 		toMicros(t.NextAttemptAt), toMicros(t.CreatedAt), toMicros(t.UpdatedAt)); err != nil {
 		return fmt.Errorf("insert timer %s: %w", t.Key, err)
@@ -83,7 +104,7 @@ func (s *Store) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, 
 		return store.Timer{}, errors.New("sqlite: schedule timer: empty key")
 	}
 	prepareTimer(&t, time.Time{})
-	err := s.inTx(ctx, func(tx *sql.Tx) error { return insertTimer(ctx, tx, &t) })
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error { return insertTimer(ctx, tx, &t) })
 	if err != nil {
 		return store.Timer{}, mapErr("schedule timer", err)
 	}
@@ -95,17 +116,9 @@ func (s *Store) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, 
 // is free or expired to p.Worker until p.LeaseExpiry, in the order they became due.
 func (s *Store) ClaimTimers(ctx context.Context, p store.ClaimParams) ([]store.Timer, error) {
 	var claimed []store.Timer
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		now := toMicros(p.Now)
-		rows, err := tx.QueryContext(ctx,
-			`UPDATE timers SET locked_by = ?, locked_until = ?
-			 WHERE rid IN (
-			   SELECT rid FROM timers
-			   WHERE status = 'pending' AND next_attempt_at <= ?
-			     AND (locked_until IS NULL OR locked_until <= ?)
-			   ORDER BY next_attempt_at, rid
-			   LIMIT ?)
-			 RETURNING `+timerCols,
+		rows, err := tx.QueryContext(ctx, sqlClaimTimers,
 			p.Worker, toMicros(p.LeaseExpiry), now, now, pageLimit(p.Limit))
 		if err != nil {
 			return err
@@ -156,7 +169,7 @@ func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) 
 		return fmt.Errorf("sqlite: complete timer: invalid status %q", p.Status)
 	}
 	var sg signals
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		sg, err = completeTimer(ctx, tx, p)
 		return err
@@ -168,9 +181,9 @@ func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) 
 	return nil
 }
 
-func completeTimer(ctx context.Context, tx *sql.Tx, p store.CompleteTimerParams) (signals, error) {
+func completeTimer(ctx context.Context, tx *wtx, p store.CompleteTimerParams) (signals, error) {
 	var sg signals
-	t, err := scanTimer(tx.QueryRowContext(ctx, `SELECT `+timerCols+` FROM timers WHERE id = ?`, p.TimerID))
+	t, err := scanTimer(tx.QueryRowContext(ctx, sqlTimerByID, p.TimerID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return sg, fmt.Errorf("timer %s: %w", p.TimerID, store.ErrNotFound)
 	}
@@ -200,10 +213,7 @@ func completeTimer(ctx context.Context, tx *sql.Tx, p store.CompleteTimerParams)
 	}
 	// No status guard here: the Route may just have cancelled this very row by
 	// re-arming or cancelling its key, and the firing still has to be recorded.
-	if _, err := tx.ExecContext(ctx,
-		`UPDATE timers SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, outcome = ?,
-		        fired_at = ?, locked_by = '', locked_until = NULL, updated_at = ?
-		 WHERE id = ?`,
+	if _, err := tx.ExecContext(ctx, sqlCompleteTimer,
 		p.Status, toMicros(next), p.Error, outcome, nullMicros(fired), toMicros(now), t.ID); err != nil {
 		return sg, fmt.Errorf("update timer: %w", err)
 	}
@@ -231,7 +241,7 @@ func (s *Store) NextTimerAt(ctx context.Context) (time.Time, bool, error) {
 
 // GetTimer returns one timer; store.ErrNotFound when absent.
 func (s *Store) GetTimer(ctx context.Context, id string) (store.Timer, error) {
-	t, err := scanTimer(s.r.QueryRowContext(ctx, `SELECT `+timerCols+` FROM timers WHERE id = ?`, id))
+	t, err := scanTimer(s.r.QueryRowContext(ctx, sqlTimerByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Timer{}, fmt.Errorf("sqlite: get timer %s: %w", id, store.ErrNotFound)
 	}
@@ -270,7 +280,7 @@ func (s *Store) RetryTimer(ctx context.Context, id string, now time.Time) (store
 // setTimer applies set to timer id if it is in status from.
 func (s *Store) setTimer(ctx context.Context, op, id, from, set string, wake bool, args ...any) (store.Timer, error) {
 	var t store.Timer
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		t, err = scanTimer(tx.QueryRowContext(ctx,
 			`UPDATE timers SET `+set+` WHERE id = ? AND status = ? RETURNING `+timerCols,

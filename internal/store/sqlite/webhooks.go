@@ -60,7 +60,7 @@ func (s *Store) PutWebhook(ctx context.Context, w store.Webhook) (store.Webhook,
 	}
 	now := nowOr(orTime(w.UpdatedAt, w.CreatedAt))
 	var out store.Webhook
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		out, err = scanWebhook(tx.QueryRowContext(ctx,
 			`INSERT INTO webhooks (`+webhookCols+`) VALUES (?, ?, ?, 'active', ?, ?)
@@ -92,7 +92,7 @@ func (s *Store) GetWebhook(ctx context.Context, typ string) (store.Webhook, erro
 // DeleteWebhook removes the endpoint of typ; its effects wait for a new one.
 // store.ErrNotFound when absent.
 func (s *Store) DeleteWebhook(ctx context.Context, typ string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE workflow_type = ?`, typ)
 		if err != nil {
 			return err
@@ -111,7 +111,7 @@ func (s *Store) SetWebhookStatus(ctx context.Context, typ, status string, now ti
 	if status != store.WebhookActive && status != store.WebhookDisabled {
 		return fmt.Errorf("sqlite: set webhook status: invalid status %q", status)
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET status = ?, updated_at = ? WHERE workflow_type = ?`,
 			status, toMicros(nowOr(now)), typ)
 		if err != nil {
@@ -137,7 +137,7 @@ func (s *Store) SetWebhookStatus(ctx context.Context, typ, status string, now ti
 func (s *Store) RotateWebhookSecret(ctx context.Context, typ, secret string, oldExpiresAt, now time.Time) (store.Webhook, error) {
 	now = nowOr(now)
 	var out store.Webhook
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		w, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE workflow_type = ?`, typ))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("webhook %s: %w", typ, store.ErrNotFound)
