@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,6 +112,18 @@ func (f *filters) addIf(cond, arg string) {
 	if arg != "" {
 		f.add(cond, arg)
 	}
+}
+
+// addStatus appends status = value unless value is "". One of the store's own statuses
+// (known) goes into the SQL as a literal rather than a parameter, so that the planner
+// can match the partial indexes on status (migrations 000002) even when it settles on a
+// generic plan for the cached statement.
+func (f *filters) addStatus(value string, known ...string) {
+	if slices.Contains(known, value) {
+		f.conds = append(f.conds, "status = '"+value+"'")
+		return
+	}
+	f.addIf("status = ?", value)
 }
 
 func (f *filters) where() string {

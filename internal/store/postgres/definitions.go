@@ -38,7 +38,7 @@ func (s *Store) PutDefinition(ctx context.Context, typ string, body json.RawMess
 	}
 	var def store.Definition
 	var created bool
-	err = s.withTx(ctx, func(tx pgx.Tx) error {
+	err = s.withTx(ctx, func(tx *batchTx) error {
 		var latest store.Definition
 		found := true
 		b := &pgx.Batch{}
@@ -53,7 +53,7 @@ func (s *Store) PutDefinition(ctx context.Context, typ string, body json.RawMess
 				}
 				return err
 			})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if err := tx.Send(ctx, b); err != nil {
 			return err
 		}
 		if found && latest.Hash == hash {

@@ -100,7 +100,7 @@ func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams
 		return fmt.Errorf("postgres: complete effect: invalid status %q", p.Status)
 	}
 	now := nowOr(p.Now)
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		var typ, id string
 		var deliveredAt *time.Time
 		if p.Status == store.EffectDelivered {
@@ -138,13 +138,16 @@ RETURNING workflow_type, workflow_id`,
 			}
 			a.RoutedOutcome = res.Input.Outcome
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO effect_attempts
+		// Held, like the routed decision's writes, for the COMMIT's round trip.
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO effect_attempts
     (effect_id, number, started_at, duration_ns, status_code, error, response, routed_outcome)
 VALUES ($1, (SELECT coalesce(max(number), 0) + 1 FROM effect_attempts WHERE effect_id = $1),
     $2, $3, $4, $5, $6, $7)`,
 			p.EffectID, nowOr(a.StartedAt), int64(a.Duration), a.StatusCode, cleanText(a.Error),
 			[]byte(a.Response), a.RoutedOutcome)
-		return err
+		tx.Hold(b)
+		return nil
 	})
 	return mapErr("complete effect", err)
 }
@@ -152,7 +155,7 @@ VALUES ($1, (SELECT coalesce(max(number), 0) + 1 FROM effect_attempts WHERE effe
 // leaseLostOrNotFound is the error of a guarded update that matched no row:
 // store.ErrNotFound when the row does not exist (query selects it by $1), else
 // store.ErrLeaseLost.
-func leaseLostOrNotFound(ctx context.Context, tx pgx.Tx, query, id string) error {
+func leaseLostOrNotFound(ctx context.Context, tx *batchTx, query, id string) error {
 	var one int
 	err := tx.QueryRow(ctx, query, id).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -207,7 +210,7 @@ func (s *Store) ListEffects(ctx context.Context, p store.ListEffectsParams) (sto
 	}
 	var f filters
 	f.add("rid > ?", after)
-	f.addIf("status = ?", p.Status)
+	f.addStatus(p.Status, store.EffectPending, store.EffectDelivered, store.EffectDead)
 	f.addIf("workflow_type = ?", p.WorkflowType)
 	f.addIf("workflow_id = ?", p.WorkflowID)
 	limit := pageLimit(p.Limit)
@@ -226,7 +229,7 @@ func (s *Store) ListEffects(ctx context.Context, p store.ListEffectsParams) (sto
 func (s *Store) RetryEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
 	now = nowOr(now)
 	var e store.Effect
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		var err error
 		e, err = scanEffect(tx.QueryRow(ctx, `UPDATE effects SET status = 'pending', attempts = 0,
     next_attempt_at = $2, locked_by = '', locked_until = NULL, updated_at = $2
@@ -238,8 +241,8 @@ RETURNING `+effectColumns, id, now), nil)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify('`+channelEffects+`', '')`)
-		return err
+		tx.n.effects = true
+		return nil
 	})
 	if err != nil {
 		return store.Effect{}, mapErr("retry effect", err)
@@ -250,7 +253,7 @@ RETURNING `+effectColumns, id, now), nil)
 // wrongStatusOrNotFound is the error of a status-guarded update that matched no row:
 // store.ErrNotFound when the row does not exist (query selects its status by $1), else
 // store.ErrWrongStatus naming the status.
-func wrongStatusOrNotFound(ctx context.Context, tx pgx.Tx, query, id, what string) error {
+func wrongStatusOrNotFound(ctx context.Context, tx *batchTx, query, id, what string) error {
 	var status string
 	err := tx.QueryRow(ctx, query, id).Scan(&status)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -31,7 +31,7 @@ func (s *Store) Execute(ctx context.Context, p store.ExecuteParams) (store.Execu
 		return store.ExecuteResult{}, errors.New("postgres: execute: nil Decide")
 	}
 	var res store.ExecuteResult
-	run := func(tx pgx.Tx) error {
+	run := func(tx *batchTx) error {
 		li, err := lockInstance(ctx, tx, p.WorkflowType, p.WorkflowID, p.IdempotencyKey)
 		if err != nil {
 			return err
@@ -71,8 +71,9 @@ type lockedInstance struct {
 // transactions cannot see but which makes a concurrent insert of the same instance wait
 // for this transaction. When idemKey is set it also loads the input recorded earlier
 // with that key — after the lock, so a concurrent input with the same key has committed.
-// Everything is one round trip.
-func lockInstance(ctx context.Context, tx pgx.Tx, typ, id, idemKey string) (lockedInstance, error) {
+// Everything is one round trip, which also carries BEGIN when it is the transaction's
+// first.
+func lockInstance(ctx context.Context, tx *batchTx, typ, id, idemKey string) (lockedInstance, error) {
 	for range maxLockAttempts {
 		li := lockedInstance{typ: typ, id: id}
 		var inst store.Instance
@@ -126,7 +127,7 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, typ, id
 					return err
 				})
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if err := tx.Send(ctx, b); err != nil {
 			return lockedInstance{}, err
 		}
 		switch {
@@ -147,15 +148,15 @@ type notifications struct{ effects, timers bool }
 
 // executeLocked decides one input against the instance li locked and writes the result,
 // in the caller's transaction: the helper shared by Execute and the routes of
-// CompleteEffect and CompleteTimer. With p.DryRun it decides and writes nothing.
-func executeLocked(ctx context.Context, tx pgx.Tx, p store.ExecuteParams, li lockedInstance) (store.ExecuteResult, error) {
+// CompleteEffect and CompleteTimer. The writes are held in tx, to be sent with its
+// COMMIT (or with whatever the caller sends next). With p.DryRun it decides and writes
+// nothing.
+func executeLocked(ctx context.Context, tx *batchTx, p store.ExecuteParams, li lockedInstance) (store.ExecuteResult, error) {
 	if li.earlier != nil {
 		if li.earlier.RequestHash != p.RequestHash {
 			return store.ExecuteResult{}, store.ErrIdempotencyMismatch
 		}
-		if err := dropPlaceholder(ctx, tx, li); err != nil {
-			return store.ExecuteResult{}, err
-		}
+		dropPlaceholder(tx, li)
 		return store.ExecuteResult{Input: *li.earlier, Replayed: true}, nil
 	}
 	if p.ExpectedVersion != nil {
@@ -188,20 +189,21 @@ func executeLocked(ctx context.Context, tx pgx.Tx, p store.ExecuteParams, li loc
 	if p.DryRun {
 		return res, nil
 	}
-	if err := writeDecision(ctx, tx, li, &wc); err != nil {
+	if err := writeDecision(tx, li, &wc); err != nil {
 		return store.ExecuteResult{}, err
 	}
 	return res, nil
 }
 
-// dropPlaceholder deletes the placeholder row li inserted, if any, so a decision that
-// leaves no instance commits no row.
-func dropPlaceholder(ctx context.Context, tx pgx.Tx, li lockedInstance) error {
+// dropPlaceholder holds in tx the deletion of the placeholder row li inserted, if any, so
+// a decision that leaves no instance commits no row.
+func dropPlaceholder(tx *batchTx, li lockedInstance) {
 	if !li.placeholder {
-		return nil
+		return
 	}
-	_, err := tx.Exec(ctx, `DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
-	return err
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
+	tx.Hold(b)
 }
 
 // completeWrite checks a DecideFunc's Write and returns a copy with what the caller may
@@ -340,11 +342,11 @@ func nowOrZero(t, fallback time.Time) time.Time {
 	return t
 }
 
-// writeDecision writes a completed Write in one round trip: the instance row (or the
-// removal of the placeholder), events, effects, timer cancellations and schedules and
-// the input record. Its NOTIFYs are sent after the commit when tx came from withTx,
-// else queued in the transaction, which Postgres delivers at commit.
-func writeDecision(ctx context.Context, tx pgx.Tx, li lockedInstance, w *store.Write) error {
+// writeDecision holds in tx the statements that write a completed Write: the instance
+// row (or the removal of the placeholder), events, effects, timer cancellations and
+// schedules and the input record. They are sent with the transaction's next round trip,
+// normally its COMMIT. Its NOTIFYs are sent after the commit (notify.go).
+func writeDecision(tx *batchTx, li lockedInstance, w *store.Write) error {
 	b := &pgx.Batch{}
 	now := w.Input.CreatedAt
 	if w.Instance != nil {
@@ -402,20 +404,10 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND key = ANY($3) AND status = 'pe
 	if err := queueInsertInput(b, w.Input); err != nil {
 		return err
 	}
-	x := notifications{effects: len(w.Effects) > 0, timers: len(w.Timers) > 0}
-	if nt, ok := tx.(*notifyTx); ok {
-		// withTx notifies after the commit (notify.go explains why).
-		nt.n.effects = nt.n.effects || x.effects
-		nt.n.timers = nt.n.timers || x.timers
-	} else {
-		if x.effects {
-			b.Queue(`SELECT pg_notify('` + channelEffects + `', '')`)
-		}
-		if x.timers {
-			b.Queue(`SELECT pg_notify('` + channelTimers + `', '')`)
-		}
-	}
-	return tx.SendBatch(ctx, b).Close()
+	tx.n.effects = tx.n.effects || len(w.Effects) > 0
+	tx.n.timers = tx.n.timers || len(w.Timers) > 0
+	tx.Hold(b)
+	return nil
 }
 
 func queueInsertInput(b *pgx.Batch, in store.InputRecord) error {

@@ -87,9 +87,12 @@ func (s *Store) ListInstances(ctx context.Context, p store.ListInstancesParams) 
 	}
 	var f filters
 	f.add("rid > ?", after)
+	// Never a placeholder (uncommitted anyway); it also lets the list use the partial
+	// indexes on instances, which leave placeholders out.
+	f.conds = append(f.conds, "status <> ''")
 	f.addIf("type = ?", p.Type)
 	f.addIf("state_name = ?", p.State)
-	f.addIf("status = ?", p.Status)
+	f.addStatus(p.Status, store.StatusRunning, store.StatusCompleted)
 	limit := pageLimit(p.Limit)
 	query := `SELECT rid, ` + instanceColumns + ` FROM instances` + f.where() +
 		` ORDER BY rid LIMIT ` + f.next(limit+1)

@@ -12,8 +12,9 @@ import (
 	"github.com/ironflow/ironflow/internal/store"
 )
 
-// The NOTIFY channels. Transactions notify them (pg_notify) and Postgres delivers the
-// notification at commit, to every process listening.
+// The NOTIFY channels. A transaction that adds or re-enables work records it, and the
+// store notifies them (pg_notify) after the commit (notify.go); Postgres delivers the
+// notification to every process listening.
 const (
 	channelEffects = "ironflow_effects"
 	channelTimers  = "ironflow_timers"

@@ -14,9 +14,9 @@ const notifyTimeout = 5 * time.Second
 
 // A NOTIFY inside a transaction makes its commit take Postgres's global notify-queue
 // lock, which serialises every committing transaction that notified: with 32 clients it
-// halved the input throughput (docs/BENCHMARKS.md). Decisions therefore do not NOTIFY in
-// their transaction. withTx records what a decision's write would have notified
-// (notifyTx), and after the commit the notifier sends it, coalesced: one NOTIFY
+// halved the input throughput (docs/BENCHMARKS.md). No transaction of the store NOTIFYs in
+// itself. The transaction (batchTx) records what its writes would have
+// notified, and after the commit the notifier sends it, coalesced: one NOTIFY
 // statement in flight per store, carrying every channel poked while the previous one
 // was on its way. Listeners are woken a round trip after the commit instead of at it;
 // if the process dies in between, workers find the rows at their next poll, as they
@@ -80,11 +80,4 @@ func (n *notifier) close() {
 	n.closed = true
 	n.mu.Unlock()
 	n.wg.Wait()
-}
-
-// notifyTx is the transaction withTx hands out: writeDecision records its
-// notifications in it instead of queueing pg_notify, and withTx sends them after commit.
-type notifyTx struct {
-	pgx.Tx
-	n notifications
 }

@@ -214,24 +214,22 @@ SELECT
 	return st, nil
 }
 
-// withTx runs fn in one transaction and commits when it returns nil. The rollback of a
-// failed transaction runs even when ctx has ended, so the connection goes back clean.
+// withTx runs fn in one transaction (batchTx: BEGIN and COMMIT share round trips with
+// fn's statements) and commits when it returns nil. On any error the transaction is
+// rolled back, even when ctx has ended, so the connection goes back clean.
 //
-// NOTIFYs that writeDecision records in the transaction are sent after the commit
-// (notify.go).
-func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	ptx, err := s.pool.Begin(ctx)
+// What fn's writes would notify is sent after the commit (notify.go).
+func (s *Store) withTx(ctx context.Context, fn func(tx *batchTx) error) error {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	tx := &notifyTx{Tx: ptx}
+	tx := &batchTx{conn: conn}
+	defer tx.end(ctx)
 	if err := fn(tx); err != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-		defer cancel()
-		_ = tx.Rollback(rctx)
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := tx.commit(ctx); err != nil {
 		return err
 	}
 	s.notifier.poke(tx.n)
@@ -239,18 +237,14 @@ func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 // rollbackOnly runs fn in a transaction that is always rolled back (dry runs).
-func (s *Store) rollbackOnly(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+func (s *Store) rollbackOnly(ctx context.Context, fn func(tx *batchTx) error) error {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	err = fn(tx)
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-	defer cancel()
-	if rerr := tx.Rollback(rctx); err == nil && rerr != nil {
-		err = rerr
-	}
-	return err
+	tx := &batchTx{conn: conn}
+	defer tx.end(ctx)
+	return fn(tx)
 }
 
 // decideError carries an error returned by a DecideFunc through the transaction so the

@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // pruneQueries delete one batch each ($1 before, $2 batch). Rows are picked oldest
@@ -37,7 +35,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int64, 
 		return 0, nil
 	}
 	var n int64
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		for _, q := range pruneQueries {
 			tag, err := tx.Exec(ctx, q, before.UTC(), batch)
 			if err != nil {

@@ -66,7 +66,7 @@ func (s *Store) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, 
 	t.NextAttemptAt = nowOr(nowOrZero(t.NextAttemptAt, t.FireAt))
 	t.CreatedAt = nowOr(t.CreatedAt)
 	t.UpdatedAt = nowOr(nowOrZero(t.UpdatedAt, t.CreatedAt))
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		li, err := lockInstance(ctx, tx, t.WorkflowType, t.WorkflowID, "")
 		if err != nil {
 			return err
@@ -78,11 +78,12 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND key = $3 AND status = 'pending
 		if err := queueInsertTimer(b, t); err != nil {
 			return err
 		}
-		b.Queue(`SELECT pg_notify('` + channelTimers + `', '')`)
 		if li.placeholder {
 			b.Queue(`DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
 		}
-		return tx.SendBatch(ctx, b).Close()
+		tx.n.timers = true
+		tx.Hold(b) // sent with the COMMIT
+		return nil
 	})
 	if err != nil {
 		return store.Timer{}, mapErr("schedule timer", err)
@@ -149,7 +150,7 @@ func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) 
 		nextAttemptAt = now
 	}
 	route := p.Route != nil && p.Status == store.TimerFired
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		if !route {
 			var one int
 			err := tx.QueryRow(ctx, `UPDATE timers SET status = $3, attempts = attempts + 1,
@@ -187,12 +188,15 @@ RETURNING 1`,
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE timers SET status = 'fired', attempts = attempts + 1,
+		// Held, like the routed decision's writes, for the COMMIT's round trip.
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE timers SET status = 'fired', attempts = attempts + 1,
     next_attempt_at = $2, last_error = $3, outcome = $4, fired_at = $5, locked_by = '', locked_until = NULL,
     updated_at = $5
 WHERE id = $1`,
 			p.TimerID, nextAttemptAt, cleanText(p.Error), res.Input.Outcome, now)
-		return err
+		tx.Hold(b)
+		return nil
 	})
 	return mapErr("complete timer", err)
 }
@@ -229,7 +233,7 @@ func (s *Store) ListTimers(ctx context.Context, p store.ListTimersParams) (store
 	}
 	var f filters
 	f.add("rid > ?", after)
-	f.addIf("status = ?", p.Status)
+	f.addStatus(p.Status, store.TimerPending, store.TimerFired, store.TimerCancelled, store.TimerDead)
 	f.addIf("workflow_type = ?", p.WorkflowType)
 	f.addIf("workflow_id = ?", p.WorkflowID)
 	limit := pageLimit(p.Limit)
@@ -247,7 +251,7 @@ func (s *Store) ListTimers(ctx context.Context, p store.ListTimersParams) (store
 func (s *Store) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
 	now = nowOr(now)
 	var t store.Timer
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		var err error
 		t, err = scanTimer(tx.QueryRow(ctx, `UPDATE timers SET status = 'cancelled', locked_by = '',
     locked_until = NULL, updated_at = $2
@@ -271,7 +275,7 @@ RETURNING `+timerColumns, id, now), nil)
 func (s *Store) RetryTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
 	now = nowOr(now)
 	var t store.Timer
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		// Lock the instance first, as Execute and ScheduleTimer do before they schedule a
 		// key, so a decision scheduling this key concurrently cannot collide with it.
 		var typ, wid string
@@ -283,9 +287,7 @@ func (s *Store) RetryTimer(ctx context.Context, id string, now time.Time) (store
 		if err != nil {
 			return err
 		}
-		if err := dropPlaceholder(ctx, tx, li); err != nil {
-			return err
-		}
+		dropPlaceholder(tx, li)
 		t, err = scanTimer(tx.QueryRow(ctx, `UPDATE timers SET status = 'pending', attempts = 0,
     next_attempt_at = $2, locked_by = '', locked_until = NULL, updated_at = $2
 WHERE id = $1 AND status = 'dead'
@@ -299,8 +301,8 @@ RETURNING `+timerColumns, id, now), nil)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify('`+channelTimers+`', '')`)
-		return err
+		tx.n.timers = true
+		return nil
 	})
 	if err != nil {
 		return store.Timer{}, mapErr("retry timer", err)

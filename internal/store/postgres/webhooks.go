@@ -55,7 +55,7 @@ func (s *Store) PutWebhook(ctx context.Context, w store.Webhook) (store.Webhook,
 	created := nowOr(w.CreatedAt)
 	updated := nowOr(nowOrZero(w.UpdatedAt, created))
 	var out store.Webhook
-	err = s.withTx(ctx, func(tx pgx.Tx) error {
+	err = s.withTx(ctx, func(tx *batchTx) error {
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO webhooks (workflow_type, url, secrets, status, created_at, updated_at)
 VALUES ($1, $2, $3, 'active', $4, $5)
@@ -67,8 +67,8 @@ RETURNING `+webhookColumns, w.WorkflowType, w.URL, secrets, created, updated).
 				out, err = scanWebhook(row)
 				return err
 			})
-		b.Queue(`SELECT pg_notify('` + channelEffects + `', '')`)
-		return tx.SendBatch(ctx, b).Close()
+		tx.n.effects = true
+		return tx.Send(ctx, b)
 	})
 	if err != nil {
 		return store.Webhook{}, mapErr("put webhook", err)
@@ -104,7 +104,7 @@ func (s *Store) SetWebhookStatus(ctx context.Context, typ, status string, now ti
 	if status != store.WebhookActive && status != store.WebhookDisabled {
 		return fmt.Errorf("postgres: set webhook status: invalid status %q", status)
 	}
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		ct, err := tx.Exec(ctx, `UPDATE webhooks SET status = $2, updated_at = $3 WHERE workflow_type = $1`,
 			typ, status, nowOr(now))
 		if err != nil {
@@ -113,10 +113,8 @@ func (s *Store) SetWebhookStatus(ctx context.Context, typ, status string, now ti
 		if ct.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		if status == store.WebhookActive {
-			_, err = tx.Exec(ctx, `SELECT pg_notify('`+channelEffects+`', '')`)
-		}
-		return err
+		tx.n.effects = status == store.WebhookActive
+		return nil
 	})
 	return mapErr("set webhook status", err)
 }
@@ -128,7 +126,7 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, typ, secret string, old
 	now = nowOr(now)
 	oldExpiresAt = oldExpiresAt.UTC()
 	var out store.Webhook
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks
 WHERE workflow_type = $1 FOR UPDATE`, typ))
 		if err != nil {
