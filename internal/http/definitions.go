@@ -48,6 +48,7 @@ type StateDocument struct {
 //	@Security	BearerAuth
 //	@Success	200	{object}	engine.Page[engine.DefinitionView]	"the latest version of every type, by name"
 //	@Failure	401	{object}	Problem								"missing or wrong API key"
+//	@Failure	429	{object}	Problem								"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure	503	{object}	Problem								"database unavailable"
 //	@Router		/v1/workflow-types [get]
 func (s *Server) handleListDefinitions(w http.ResponseWriter, r *http.Request) error {
@@ -75,6 +76,7 @@ func (s *Server) handleListDefinitions(w http.ResponseWriter, r *http.Request) e
 //	@Header			201			{string}	Location				"/v1/workflow-types/{type}/versions/{version}"
 //	@Failure		400			{object}	Problem					"malformed JSON or invalid UTF-8"
 //	@Failure		401			{object}	Problem					"missing or wrong API key"
+//	@Failure		429			{object}	Problem					"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		413			{object}	Problem					"body over the limit"
 //	@Failure		415			{object}	Problem					"Content-Type is not application/json"
 //	@Failure		422			{object}	Problem					"invalid definition, with errors[{path, message}]"
@@ -112,6 +114,7 @@ func (s *Server) handlePutDefinition(w http.ResponseWriter, r *http.Request) err
 //	@Param		type	path		string	true	"workflow type"
 //	@Success	200		{object}	engine.DefinitionView
 //	@Failure	401		{object}	Problem	"missing or wrong API key"
+//	@Failure	429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure	404		{object}	Problem	"no such workflow type"
 //	@Failure	503		{object}	Problem	"database unavailable"
 //	@Router		/v1/workflow-types/{type} [get]
@@ -138,6 +141,7 @@ func (s *Server) handleGetDefinition(w http.ResponseWriter, r *http.Request) err
 //	@Param		type	path		string	true	"workflow type"
 //	@Success	200		{object}	engine.Page[engine.DefinitionView]	"every version, oldest first"
 //	@Failure	401		{object}	Problem								"missing or wrong API key"
+//	@Failure	429		{object}	Problem								"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure	404		{object}	Problem								"no such workflow type"
 //	@Failure	503		{object}	Problem								"database unavailable"
 //	@Router		/v1/workflow-types/{type}/versions [get]
@@ -166,6 +170,7 @@ func (s *Server) handleListDefinitionVersions(w http.ResponseWriter, r *http.Req
 //	@Success	200		{object}	engine.DefinitionView
 //	@Failure	400		{object}	Problem	"version is not a positive integer"
 //	@Failure	401		{object}	Problem	"missing or wrong API key"
+//	@Failure	429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure	404		{object}	Problem	"no such workflow type or version"
 //	@Failure	503		{object}	Problem	"database unavailable"
 //	@Router		/v1/workflow-types/{type}/versions/{version} [get]
@@ -213,6 +218,7 @@ func versionParam(r *http.Request) (int, error) {
 //	@Success		200		{string}	string	"the diagram (text/plain for Mermaid, text/vnd.graphviz for DOT)"
 //	@Failure		400		{object}	Problem	"unknown format or bad version"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404		{object}	Problem	"no such workflow type or version"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflow-types/{type}/diagram [get]

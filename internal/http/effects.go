@@ -57,6 +57,7 @@ func listFilters(r *http.Request) (status, typ, id, cursor string, limit int, er
 //	@Success		200				{object}	engine.Page[engine.EffectView]
 //	@Failure		400				{object}	Problem	"bad status, cursor or limit"
 //	@Failure		401				{object}	Problem	"missing or wrong API key"
+//	@Failure		429				{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		503				{object}	Problem	"database unavailable"
 //	@Router			/v1/effects [get]
 func (s *Server) handleListEffects(w http.ResponseWriter, r *http.Request) error {
@@ -89,6 +90,7 @@ func (s *Server) handleListEffects(w http.ResponseWriter, r *http.Request) error
 //	@Success		200		{object}	engine.Page[engine.EffectView]
 //	@Failure		400		{object}	Problem	"bad id, status, cursor or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/effects [get]
 func (s *Server) handleListWorkflowEffects(w http.ResponseWriter, r *http.Request) error {
@@ -123,6 +125,7 @@ func (s *Server) handleListWorkflowEffects(w http.ResponseWriter, r *http.Reques
 //	@Param			id	path		string	true	"effect id (the webhook-id of its deliveries)"
 //	@Success		200	{object}	engine.EffectView
 //	@Failure		401	{object}	Problem	"missing or wrong API key"
+//	@Failure		429	{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404	{object}	Problem	"no such effect"
 //	@Failure		503	{object}	Problem	"database unavailable"
 //	@Router			/v1/effects/{id} [get]
@@ -150,6 +153,7 @@ func (s *Server) handleGetEffect(w http.ResponseWriter, r *http.Request) error {
 //	@Param			id	path		string	true	"effect id"
 //	@Success		200	{object}	engine.EffectView
 //	@Failure		401	{object}	Problem	"missing or wrong API key"
+//	@Failure		429	{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404	{object}	Problem	"no such effect"
 //	@Failure		409	{object}	Problem	"the effect is not dead"
 //	@Failure		503	{object}	Problem	"database unavailable"

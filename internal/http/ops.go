@@ -62,6 +62,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 //	@Security		BearerAuth
 //	@Success		200	{string}	string	"Prometheus text exposition"
 //	@Failure		401	{object}	Problem	"missing or wrong API key"
+//	@Failure		429	{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Router			/metrics [get]
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	s.promHandler.ServeHTTP(w, r)

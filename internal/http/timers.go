@@ -24,6 +24,7 @@ import (
 //	@Success		200				{object}	engine.Page[engine.TimerView]
 //	@Failure		400				{object}	Problem	"bad status, cursor or limit"
 //	@Failure		401				{object}	Problem	"missing or wrong API key"
+//	@Failure		429				{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		503				{object}	Problem	"database unavailable"
 //	@Router			/v1/timers [get]
 func (s *Server) handleListTimers(w http.ResponseWriter, r *http.Request) error {
@@ -56,6 +57,7 @@ func (s *Server) handleListTimers(w http.ResponseWriter, r *http.Request) error 
 //	@Success		200		{object}	engine.Page[engine.TimerView]
 //	@Failure		400		{object}	Problem	"bad id, status, cursor or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/timers [get]
 func (s *Server) handleListWorkflowTimers(w http.ResponseWriter, r *http.Request) error {
@@ -90,6 +92,7 @@ func (s *Server) handleListWorkflowTimers(w http.ResponseWriter, r *http.Request
 //	@Param			id	path		string	true	"timer id"
 //	@Success		200	{object}	engine.TimerView
 //	@Failure		401	{object}	Problem	"missing or wrong API key"
+//	@Failure		429	{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404	{object}	Problem	"no such timer"
 //	@Failure		503	{object}	Problem	"database unavailable"
 //	@Router			/v1/timers/{id} [get]
@@ -117,6 +120,7 @@ func (s *Server) handleGetTimer(w http.ResponseWriter, r *http.Request) error {
 //	@Param			id	path		string	true	"timer id"
 //	@Success		200	{object}	engine.TimerView
 //	@Failure		401	{object}	Problem	"missing or wrong API key"
+//	@Failure		429	{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404	{object}	Problem	"no such timer"
 //	@Failure		409	{object}	Problem	"the timer is not dead"
 //	@Failure		503	{object}	Problem	"database unavailable"
@@ -145,6 +149,7 @@ func (s *Server) handleRetryTimer(w http.ResponseWriter, r *http.Request) error 
 //	@Param			id	path		string	true	"timer id"
 //	@Success		200	{object}	engine.TimerView	"the cancelled timer"
 //	@Failure		401	{object}	Problem				"missing or wrong API key"
+//	@Failure		429	{object}	Problem				"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404	{object}	Problem				"no such timer"
 //	@Failure		409	{object}	Problem				"the timer is not pending"
 //	@Failure		503	{object}	Problem				"database unavailable"

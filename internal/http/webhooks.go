@@ -45,6 +45,7 @@ type RotateSecretRequest struct {
 //	@Success		201		{object}	engine.WebhookView	"registered"
 //	@Failure		400		{object}	Problem				"malformed JSON"
 //	@Failure		401		{object}	Problem				"missing or wrong API key"
+//	@Failure		429		{object}	Problem				"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404		{object}	Problem				"no such workflow type"
 //	@Failure		413		{object}	Problem				"body over the limit"
 //	@Failure		415		{object}	Problem				"Content-Type is not application/json"
@@ -87,6 +88,7 @@ func (s *Server) handlePutWebhook(w http.ResponseWriter, r *http.Request) error 
 //	@Param			type	path		string	true	"workflow type"
 //	@Success		200		{object}	engine.WebhookView
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404		{object}	Problem	"no webhook registered for the type"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflow-types/{type}/webhook [get]
@@ -113,6 +115,7 @@ func (s *Server) handleGetWebhook(w http.ResponseWriter, r *http.Request) error 
 //	@Param			type	path	string	true	"workflow type"
 //	@Success		204		"removed"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404		{object}	Problem	"no webhook registered for the type"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflow-types/{type}/webhook [delete]
@@ -143,6 +146,7 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) err
 //	@Success		200		{object}	engine.WebhookView
 //	@Failure		400		{object}	Problem	"malformed JSON, or grace_period out of range"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404		{object}	Problem	"no webhook registered for the type"
 //	@Failure		413		{object}	Problem	"body over the limit"
 //	@Failure		415		{object}	Problem	"Content-Type is not application/json"

@@ -56,6 +56,7 @@ const idempotentIDNamespace = "6f1d9a52-3c84-4e0b-9a57-2d2b8f4c7e10"
 //	@Success		202				{object}	ScheduledInput	"deliver_after or deliver_at: stored as a timer, decided when it fires"
 //	@Failure		400				{object}	Problem			"malformed JSON, invalid UTF-8, unknown field, bad id, bad If-Match"
 //	@Failure		401				{object}	Problem			"missing or wrong API key"
+//	@Failure		429				{object}	Problem			"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404				{object}	Problem			"no such workflow type"
 //	@Failure		409				{object}	engine.Result	"rejected or already_completed (a decision, not a problem); a unique key clash is a problem of type unique_key_conflict"
 //	@Failure		412				{object}	Problem			"the instance is not at the expected version"
@@ -98,6 +99,7 @@ func (s *Server) handleInput(w http.ResponseWriter, r *http.Request) error {
 //	@Success		202				{object}	ScheduledInput	"deliver_after or deliver_at: stored as a timer, decided when it fires"
 //	@Failure		400				{object}	Problem			"malformed JSON, invalid UTF-8, unknown field, bad If-Match"
 //	@Failure		401				{object}	Problem			"missing or wrong API key"
+//	@Failure		429				{object}	Problem			"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404				{object}	Problem			"no such workflow type"
 //	@Failure		409				{object}	engine.Result	"rejected (a decision, not a problem); a unique key clash is a problem of type unique_key_conflict"
 //	@Failure		412				{object}	Problem			"the instance is not at the expected version"
@@ -223,6 +225,7 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 //	@Header			200			{string}	ETag	"\"<version>\", usable as If-Match"
 //	@Failure		400			{object}	Problem	"bad id or at_version"
 //	@Failure		401			{object}	Problem	"missing or wrong API key"
+//	@Failure		429			{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404			{object}	Problem	"no such workflow"
 //	@Failure		503			{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id} [get]
@@ -269,6 +272,7 @@ func workflowParams(r *http.Request) (typ, id string, err error) {
 //	@Success		200		{object}	engine.Page[engine.EventView]
 //	@Failure		400		{object}	Problem	"bad id, after or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404		{object}	Problem	"no such workflow"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/events [get]
@@ -308,6 +312,7 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request) error 
 //	@Success		200		{object}	engine.Page[engine.InputView]
 //	@Failure		400		{object}	Problem	"bad id, cursor or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/inputs [get]
 func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error {
@@ -347,6 +352,7 @@ func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error 
 //	@Success		200		{object}	engine.Page[engine.WorkflowView]
 //	@Failure		400		{object}	Problem	"bad status, cursor or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows [get]
 func (s *Server) handleListWorkflows(w http.ResponseWriter, r *http.Request) error {
