@@ -88,7 +88,7 @@ const (
 	DefaultRetryInitialInterval = time.Second
 	DefaultRetryMaxInterval     = 10 * time.Minute
 	DefaultEffectConcurrency    = 64
-	DefaultTimerConcurrency     = 16
+	DefaultTimerConcurrency     = 64
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultRetention            = 30 * 24 * time.Hour
 )

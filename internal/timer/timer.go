@@ -25,7 +25,7 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxAttempts          = 10
-	DefaultConcurrency          = 16
+	DefaultConcurrency          = 64
 	DefaultBatchSize            = 256
 	DefaultLease                = 30 * time.Second
 	DefaultRetryInitialInterval = time.Second
