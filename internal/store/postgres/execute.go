@@ -7,15 +7,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ironflow/ironflow/internal/store"
 )
-
-// maxLockAttempts bounds the retries of lockInstance when the row it waited for vanished
-// (a concurrent transaction deleted its placeholder). Each retry makes progress, so this
-// is only a guard against a bug turning into a busy loop.
-const maxLockAttempts = 100
 
 // Execute locks the instance, checks idempotency and the expected version, calls
 // p.Decide and commits its Write with the input record in one transaction.
@@ -51,14 +45,12 @@ func (s *Store) Execute(ctx context.Context, p store.ExecuteParams) (store.Execu
 	return res, nil
 }
 
-// lockedInstance is an instance row locked by the current transaction.
+// lockedInstance is an instance locked by the current transaction.
 type lockedInstance struct {
 	typ, id string
-	// current is the instance; nil when it does not exist yet.
+	// current is the instance; nil when it does not exist yet (the decision's write then
+	// inserts it).
 	current *store.Instance
-	// placeholder: the transaction inserted the row that locks a not-yet-existing
-	// instance. It must become the instance or be deleted before commit.
-	placeholder bool
 	// earlier is the input recorded before with the idempotency key, if any.
 	earlier *store.InputRecord
 	// def is the definition the decision is made by (the pinned version, or the latest
@@ -66,81 +58,70 @@ type lockedInstance struct {
 	def *store.Definition
 }
 
-// lockInstance locks the row of instance (typ, id) until the transaction ends. When the
-// instance does not exist it inserts a placeholder row (empty status), which other
-// transactions cannot see but which makes a concurrent insert of the same instance wait
-// for this transaction. When idemKey is set it also loads the input recorded earlier
-// with that key — after the lock, so a concurrent input with the same key has committed.
-// Everything is one round trip, which also carries BEGIN when it is the transaction's
-// first.
+// lockInstance locks instance (typ, id) until the transaction ends, whether or not it
+// exists yet: a transaction-scoped advisory lock on a hash of the instance key, which
+// every writer of an instance takes first. Different instances only share a lock when
+// their 64-bit hashes collide. An instance that does not exist yet therefore needs no
+// placeholder row: its first decision inserts it once, instead of inserting a
+// placeholder and updating it (two row versions and two sets of index entries).
+// When idemKey is set it also loads the input recorded earlier with that key, after the
+// lock, so a concurrent input with the same key has committed. Everything is one round
+// trip, which also carries BEGIN when it is the transaction's first.
 func lockInstance(ctx context.Context, tx *batchTx, typ, id, idemKey string) (lockedInstance, error) {
-	for range maxLockAttempts {
-		li := lockedInstance{typ: typ, id: id}
-		var inst store.Instance
-		found := false
-		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO instances
-    (type, id, definition_version, state_name, state_data, status, version, created_at, updated_at)
-VALUES ($1, $2, 0, '', '{}', '', 0, now(), now())
-ON CONFLICT (type, id) DO NOTHING`, typ, id).Exec(func(ct pgconn.CommandTag) error {
-			li.placeholder = ct.RowsAffected() == 1
-			return nil
+	li := lockedInstance{typ: typ, id: id}
+	var inst store.Instance
+	found := false
+	b := &pgx.Batch{}
+	// A type name never contains '/', so type/id is unambiguous.
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, typ, id)
+	// After the lock (a new statement, so a new snapshot in READ COMMITTED): what the
+	// transaction we may have waited for committed is visible.
+	b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE type = $1 AND id = $2 FOR UPDATE`, typ, id).
+		QueryRow(func(row pgx.Row) error {
+			var err error
+			inst, err = scanInstance(row, nil)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
 		})
-		b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE type = $1 AND id = $2 FOR UPDATE`, typ, id).
-			QueryRow(func(row pgx.Row) error {
-				var err error
-				inst, err = scanInstance(row, nil)
-				if errors.Is(err, pgx.ErrNoRows) {
-					return nil
-				}
-				found = err == nil
-				return err
-			})
-		// After the FOR UPDATE (a new statement, so a new snapshot in READ COMMITTED):
-		// the version the instance is pinned to, or the latest for one that does not
-		// exist yet (our placeholder, status '').
-		b.Queue(`SELECT `+definitionColumns+` FROM definitions
+	// The version the instance is pinned to, or the latest for one that does not exist.
+	b.Queue(`SELECT `+definitionColumns+` FROM definitions
 WHERE type = $1 AND version = coalesce(
-    (SELECT definition_version FROM instances WHERE type = $1 AND id = $2 AND status <> ''),
+    (SELECT definition_version FROM instances WHERE type = $1 AND id = $2),
     (SELECT max(version) FROM definitions WHERE type = $1))`, typ, id).
+		QueryRow(func(row pgx.Row) error {
+			d, err := scanDefinition(row)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err == nil {
+				li.def = &d
+			}
+			return err
+		})
+	if idemKey != "" {
+		b.Queue(`SELECT `+inputColumns+` FROM inputs
+WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, typ, id, idemKey).
 			QueryRow(func(row pgx.Row) error {
-				d, err := scanDefinition(row)
+				in, err := scanInput(row, nil)
 				if errors.Is(err, pgx.ErrNoRows) {
 					return nil
 				}
 				if err == nil {
-					li.def = &d
+					li.earlier = &in
 				}
 				return err
 			})
-		if idemKey != "" {
-			b.Queue(`SELECT `+inputColumns+` FROM inputs
-WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, typ, id, idemKey).
-				QueryRow(func(row pgx.Row) error {
-					in, err := scanInput(row, nil)
-					if errors.Is(err, pgx.ErrNoRows) {
-						return nil
-					}
-					if err == nil {
-						li.earlier = &in
-					}
-					return err
-				})
-		}
-		if err := tx.Send(ctx, b); err != nil {
-			return lockedInstance{}, err
-		}
-		switch {
-		case li.placeholder:
-			return li, nil
-		case found:
-			li.current = &inst
-			return li, nil
-		}
-		// The row existed when we tried to insert but was gone when we locked it: the
-		// transaction we waited for deleted its placeholder. Try again.
 	}
-	return lockedInstance{}, fmt.Errorf("lock instance %s/%s: row vanished %d times", typ, id, maxLockAttempts)
+	if err := tx.Send(ctx, b); err != nil {
+		return lockedInstance{}, err
+	}
+	if found {
+		li.current = &inst
+	}
+	return li, nil
 }
 
 // notifications are the NOTIFYs a transaction queued.
@@ -156,7 +137,6 @@ func executeLocked(ctx context.Context, tx *batchTx, p store.ExecuteParams, li l
 		if li.earlier.RequestHash != p.RequestHash {
 			return store.ExecuteResult{}, store.ErrIdempotencyMismatch
 		}
-		dropPlaceholder(tx, li)
 		return store.ExecuteResult{Input: *li.earlier, Replayed: true}, nil
 	}
 	if p.ExpectedVersion != nil {
@@ -193,17 +173,6 @@ func executeLocked(ctx context.Context, tx *batchTx, p store.ExecuteParams, li l
 		return store.ExecuteResult{}, err
 	}
 	return res, nil
-}
-
-// dropPlaceholder holds in tx the deletion of the placeholder row li inserted, if any, so
-// a decision that leaves no instance commits no row.
-func dropPlaceholder(tx *batchTx, li lockedInstance) {
-	if !li.placeholder {
-		return
-	}
-	b := &pgx.Batch{}
-	b.Queue(`DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
-	tx.Hold(b)
 }
 
 // completeWrite checks a DecideFunc's Write and returns a copy with what the caller may
@@ -343,7 +312,7 @@ func nowOrZero(t, fallback time.Time) time.Time {
 }
 
 // writeDecision holds in tx the statements that write a completed Write: the instance
-// row (or the removal of the placeholder), events, effects, timer cancellations and
+// row (inserted when it is new), events, effects, timer cancellations and
 // schedules and the input record. They are sent with the transaction's next round trip,
 // normally its COMMIT. Its NOTIFYs are sent after the commit (notify.go).
 func writeDecision(tx *batchTx, li lockedInstance, w *store.Write) error {
@@ -355,13 +324,19 @@ func writeDecision(tx *batchTx, li lockedInstance, w *store.Write) error {
 		if err != nil {
 			return fmt.Errorf("instance state data: %w", err)
 		}
-		b.Queue(`UPDATE instances SET definition_version = $3, state_name = $4, state_data = $5,
+		if li.current == nil {
+			b.Queue(`INSERT INTO instances (type, id, definition_version, state_name, state_data,
+    status, version, unique_key, created_at, updated_at, completed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				in.Type, in.ID, in.DefinitionVersion, in.StateName, data,
+				in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt)
+		} else {
+			b.Queue(`UPDATE instances SET definition_version = $3, state_name = $4, state_data = $5,
     status = $6, version = $7, unique_key = $8, created_at = $9, updated_at = $10, completed_at = $11
 WHERE type = $1 AND id = $2`,
-			in.Type, in.ID, in.DefinitionVersion, in.StateName, data,
-			in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt)
-	} else if li.placeholder {
-		b.Queue(`DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
+				in.Type, in.ID, in.DefinitionVersion, in.StateName, data,
+				in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt)
+		}
 	}
 	for _, e := range w.Events {
 		data, err := jsonParam(e.Data)

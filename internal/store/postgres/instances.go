@@ -87,8 +87,8 @@ func (s *Store) ListInstances(ctx context.Context, p store.ListInstancesParams) 
 	}
 	var f filters
 	f.add("rid > ?", after)
-	// Never a placeholder (uncommitted anyway); it also lets the list use the partial
-	// indexes on instances, which leave placeholders out.
+	// Always true now that instances are locked without placeholder rows (decision
+	// 0008), but it lets the list use the partial indexes migration 000002 made.
 	f.conds = append(f.conds, "status <> ''")
 	f.addIf("type = ?", p.Type)
 	f.addIf("state_name = ?", p.State)

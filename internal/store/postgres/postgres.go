@@ -1,8 +1,9 @@
 // Package postgres is the PostgreSQL store.Store (pgx/v5): the backend for production
 // and for running many server processes on one database.
 //
-// Every method owns its transaction. Inputs lock their instance row (a placeholder row
-// when the instance does not exist yet) so different instances never wait on each other.
+// Every method owns its transaction. Inputs lock their instance with a transaction-scoped
+// advisory lock on its key (whether or not it exists yet), so different instances never
+// wait on each other.
 // Workers claim effects and timers with FOR UPDATE SKIP LOCKED and are woken at commit by
 // LISTEN/NOTIFY on the channels ironflow_effects and ironflow_timers.
 package postgres

@@ -67,8 +67,7 @@ func (s *Store) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, 
 	t.CreatedAt = nowOr(t.CreatedAt)
 	t.UpdatedAt = nowOr(nowOrZero(t.UpdatedAt, t.CreatedAt))
 	err := s.withTx(ctx, func(tx *batchTx) error {
-		li, err := lockInstance(ctx, tx, t.WorkflowType, t.WorkflowID, "")
-		if err != nil {
+		if _, err := lockInstance(ctx, tx, t.WorkflowType, t.WorkflowID, ""); err != nil {
 			return err
 		}
 		b := &pgx.Batch{}
@@ -77,9 +76,6 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND key = $3 AND status = 'pending
 			t.WorkflowType, t.WorkflowID, t.Key, t.UpdatedAt)
 		if err := queueInsertTimer(b, t); err != nil {
 			return err
-		}
-		if li.placeholder {
-			b.Queue(`DELETE FROM instances WHERE type = $1 AND id = $2 AND status = ''`, li.typ, li.id)
 		}
 		tx.n.timers = true
 		tx.Hold(b) // sent with the COMMIT
@@ -283,11 +279,9 @@ func (s *Store) RetryTimer(ctx context.Context, id string, now time.Time) (store
 		if err != nil {
 			return err
 		}
-		li, err := lockInstance(ctx, tx, typ, wid, "")
-		if err != nil {
+		if _, err := lockInstance(ctx, tx, typ, wid, ""); err != nil {
 			return err
 		}
-		dropPlaceholder(tx, li)
 		t, err = scanTimer(tx.QueryRow(ctx, `UPDATE timers SET status = 'pending', attempts = 0,
     next_attempt_at = $2, locked_by = '', locked_until = NULL, updated_at = $2
 WHERE id = $1 AND status = 'dead'
