@@ -15,6 +15,7 @@ import (
 	"github.com/ironflow/ironflow/internal/config"
 	"github.com/ironflow/ironflow/internal/engine"
 	ironhttp "github.com/ironflow/ironflow/internal/http"
+	"github.com/ironflow/ironflow/internal/worker"
 )
 
 // HTTP server limits: a slow or hostile client cannot hold a connection or memory for
@@ -58,6 +59,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		worker.NewBacklogCollector(st, nil), // both workers' backlog, one query per scrape
 	)
 	metrics := ironhttp.NewMetrics(reg)
 	eng := engine.New(engine.Config{

@@ -141,7 +141,7 @@ func New(cfg Config) (*Worker, error) {
 			MaxConnsPerHost: cfg.Concurrency,
 		})
 	}
-	m, err := newMetrics(cfg.Registerer, cfg.Store, cfg.NowFunc)
+	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}

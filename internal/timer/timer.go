@@ -114,7 +114,7 @@ func New(cfg Config) (*Worker, error) {
 		backoff: worker.Backoff{Initial: cfg.RetryInitialInterval, Max: cfg.RetryMaxInterval, RandFunc: cfg.RandFunc},
 		log:     cfg.Logger.With("component", "timer"),
 	}
-	m, err := newMetrics(cfg.Registerer, cfg.Store, cfg.NowFunc)
+	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
 	}
