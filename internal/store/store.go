@@ -272,6 +272,17 @@ type ClaimParams struct {
 	Limit       int
 	Now         time.Time
 	LeaseExpiry time.Time // locked_until of the claimed rows
+	// DueBy, if later than Now, also claims rows that fall due by then (timers claimed
+	// ahead of their time, ClaimTimers only). Leases are still judged at Now.
+	DueBy time.Time
+}
+
+// Due returns the time rows must be due by to be claimed: DueBy, or Now.
+func (p ClaimParams) Due() time.Time {
+	if p.DueBy.After(p.Now) {
+		return p.DueBy
+	}
+	return p.Now
 }
 
 // CompleteEffectParams records one delivery attempt of a claimed effect and its result.
@@ -302,6 +313,28 @@ type CompleteTimerParams struct {
 	// Route, if set and Status is TimerFired, executes the timer's input in the same
 	// transaction; its outcome is stored on the timer.
 	Route *ExecuteParams
+}
+
+// SplitFirings splits completions for CompleteTimers: batch holds the firings (status
+// TimerFired, with a Route) of distinct instances, first come first served, which a
+// store may record in one transaction; rest holds the others (failures to record, and
+// later firings of an instance already in batch), to record after batch.
+func SplitFirings(ps []CompleteTimerParams) (batch, rest []int) {
+	seen := make(map[[2]string]bool, len(ps))
+	for i, p := range ps {
+		if p.Route == nil || p.Status != TimerFired {
+			rest = append(rest, i)
+			continue
+		}
+		k := [2]string{p.Route.WorkflowType, p.Route.WorkflowID}
+		if seen[k] {
+			rest = append(rest, i)
+			continue
+		}
+		seen[k] = true
+		batch = append(batch, i)
+	}
+	return batch, rest
 }
 
 // ListInstancesParams filters and pages instances, oldest first.
@@ -411,6 +444,11 @@ type Store interface {
 	// CompleteTimer records the firing of a claimed timer; ErrLeaseLost when p.Worker no
 	// longer holds it or it is no longer pending.
 	CompleteTimer(ctx context.Context, p CompleteTimerParams) error
+	// CompleteTimers records several completions at once: errs[i] is what
+	// CompleteTimer(ps[i]) would have returned, as if they were recorded one after
+	// another in some order. A store may record firings of distinct instances in one
+	// transaction, so a burst of due timers costs one commit rather than one each.
+	CompleteTimers(ctx context.Context, ps []CompleteTimerParams) (errs []error)
 	// NextTimerAt returns the earliest time a pending timer can be claimed: the later of
 	// its NextAttemptAt and the end of its lease. ok is false when there is none.
 	NextTimerAt(ctx context.Context) (at time.Time, ok bool, err error)

@@ -68,22 +68,32 @@ type lockedInstance struct {
 // lock, so a concurrent input with the same key has committed. Everything is one round
 // trip, which also carries BEGIN when it is the transaction's first.
 func lockInstance(ctx context.Context, tx *batchTx, typ, id, idemKey string) (lockedInstance, error) {
-	li := lockedInstance{typ: typ, id: id}
-	var inst store.Instance
-	found := false
 	b := &pgx.Batch{}
+	li := queueLockInstance(b, typ, id, idemKey)
+	if err := tx.Send(ctx, b); err != nil {
+		return lockedInstance{}, err
+	}
+	return *li, nil
+}
+
+// queueLockInstance queues on b what lockInstance sends; the lockedInstance it returns
+// is filled in once b has been sent. Batches that lock several instances (CompleteTimers)
+// queue one after another in a single round trip.
+func queueLockInstance(b *pgx.Batch, typ, id, idemKey string) *lockedInstance {
+	li := &lockedInstance{typ: typ, id: id}
 	// A type name never contains '/', so type/id is unambiguous.
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, typ, id)
 	// After the lock (a new statement, so a new snapshot in READ COMMITTED): what the
 	// transaction we may have waited for committed is visible.
 	b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE type = $1 AND id = $2 FOR UPDATE`, typ, id).
 		QueryRow(func(row pgx.Row) error {
-			var err error
-			inst, err = scanInstance(row, nil)
+			inst, err := scanInstance(row, nil)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil
 			}
-			found = err == nil
+			if err == nil {
+				li.current = &inst
+			}
 			return err
 		})
 	// The version the instance is pinned to, or the latest for one that does not exist.
@@ -115,13 +125,7 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, typ, id
 				return err
 			})
 	}
-	if err := tx.Send(ctx, b); err != nil {
-		return lockedInstance{}, err
-	}
-	if found {
-		li.current = &inst
-	}
-	return li, nil
+	return li
 }
 
 // notifications are the NOTIFYs a transaction queued.

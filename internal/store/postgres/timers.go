@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,7 +88,7 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND key = $3 AND status = 'pending
 	return t, nil
 }
 
-// ClaimTimers leases up to p.Limit (50 when <= 0) pending timers due at p.Now whose
+// ClaimTimers leases up to p.Limit (50 when <= 0) pending timers due by p.Due() whose
 // lease is free or expired, earliest due first. Rows another worker is claiming at the
 // same moment are skipped, not waited for.
 func (s *Store) ClaimTimers(ctx context.Context, p store.ClaimParams) ([]store.Timer, error) {
@@ -97,7 +98,7 @@ func (s *Store) ClaimTimers(ctx context.Context, p store.ClaimParams) ([]store.T
 	rows, err := s.pool.Query(ctx, `
 WITH due AS (
     SELECT id FROM timers
-    WHERE status = 'pending' AND next_attempt_at <= $3
+    WHERE status = 'pending' AND next_attempt_at <= $5
       AND (locked_until IS NULL OR locked_until < $3)
     ORDER BY next_attempt_at
     LIMIT $4
@@ -106,7 +107,7 @@ WITH due AS (
 UPDATE timers t SET locked_by = $1, locked_until = $2
 FROM due WHERE t.id = due.id
 RETURNING `+prefixed("t.", timerColumns),
-		p.Worker, p.LeaseExpiry, p.Now, pageLimit(p.Limit))
+		p.Worker, p.LeaseExpiry, p.Now, pageLimit(p.Limit), p.Due())
 	if err != nil {
 		return nil, mapErr("claim timers", err)
 	}
@@ -145,9 +146,8 @@ func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) 
 	if nextAttemptAt.IsZero() {
 		nextAttemptAt = now
 	}
-	route := p.Route != nil && p.Status == store.TimerFired
-	err := s.withTx(ctx, func(tx *batchTx) error {
-		if !route {
+	if p.Route == nil || p.Status != store.TimerFired {
+		err := s.withTx(ctx, func(tx *batchTx) error {
 			var one int
 			err := tx.QueryRow(ctx, `UPDATE timers SET status = $3, attempts = attempts + 1,
     next_attempt_at = $4, last_error = $5, fired_at = $6, locked_by = '', locked_until = NULL,
@@ -159,42 +159,133 @@ RETURNING 1`,
 				return leaseLostOrNotFound(ctx, tx, `SELECT 1 FROM timers WHERE id = $1`, p.TimerID)
 			}
 			return err
-		}
+		})
+		return mapErr("complete timer", err)
+	}
+	err := s.withTx(ctx, func(tx *batchTx) error {
 		// Lock the instance before the timer row, in the order Execute takes them
 		// (Execute cancels timers while holding the instance), so the two never deadlock.
-		r := *p.Route
-		r.DryRun = false
-		li, err := lockInstance(ctx, tx, r.WorkflowType, r.WorkflowID, r.IdempotencyKey)
-		if err != nil {
-			return err
-		}
-		var status, lockedBy string
-		err = tx.QueryRow(ctx, `SELECT status, locked_by FROM timers WHERE id = $1 FOR UPDATE`, p.TimerID).
-			Scan(&status, &lockedBy)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if status != store.TimerPending || lockedBy != p.Worker {
-			return store.ErrLeaseLost
-		}
-		res, err := executeLocked(ctx, tx, r, li)
-		if err != nil {
-			return err
-		}
-		// Held, like the routed decision's writes, for the COMMIT's round trip.
 		b := &pgx.Batch{}
-		b.Queue(`UPDATE timers SET status = 'fired', attempts = attempts + 1,
+		li := queueLockInstance(b, p.Route.WorkflowType, p.Route.WorkflowID, p.Route.IdempotencyKey)
+		h := queueTimerHolder(b, p.TimerID)
+		if err := tx.Send(ctx, b); err != nil {
+			return err
+		}
+		return fireLocked(ctx, tx, p, *li, *h)
+	})
+	return mapErr("complete timer", err)
+}
+
+// timerHolder is who holds a timer row, read FOR UPDATE.
+type timerHolder struct {
+	found            bool
+	status, lockedBy string
+}
+
+// queueTimerHolder queues on b the locking read of timer id's holder; the timerHolder it
+// returns is filled in once b has been sent.
+func queueTimerHolder(b *pgx.Batch, id string) *timerHolder {
+	h := &timerHolder{}
+	b.Queue(`SELECT status, locked_by FROM timers WHERE id = $1 FOR UPDATE`, id).
+		QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&h.status, &h.lockedBy)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			h.found = err == nil
+			return err
+		})
+	return h
+}
+
+// fireLocked executes a fired timer's Route against the instance li locked and holds in
+// tx the timer's completion behind the decision's writes, to go with the COMMIT. It
+// returns store.ErrNotFound or store.ErrLeaseLost (holding nothing) when h shows the
+// timer gone or no longer p.Worker's pending claim, and executeLocked's errors.
+func fireLocked(ctx context.Context, tx *batchTx, p store.CompleteTimerParams, li lockedInstance, h timerHolder) error {
+	if !h.found {
+		return store.ErrNotFound
+	}
+	if h.status != store.TimerPending || h.lockedBy != p.Worker {
+		return store.ErrLeaseLost
+	}
+	r := *p.Route
+	r.DryRun = false
+	res, err := executeLocked(ctx, tx, r, li)
+	if err != nil {
+		return err
+	}
+	now := nowOr(p.Now)
+	next := p.NextAttemptAt
+	if next.IsZero() {
+		next = now
+	}
+	// No status guard: the Route may just have cancelled this very row by re-arming or
+	// cancelling its key, and the firing still has to be recorded.
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE timers SET status = 'fired', attempts = attempts + 1,
     next_attempt_at = $2, last_error = $3, outcome = $4, fired_at = $5, locked_by = '', locked_until = NULL,
     updated_at = $5
 WHERE id = $1`,
-			p.TimerID, nextAttemptAt, cleanText(p.Error), res.Input.Outcome, now)
-		tx.Hold(b)
+		p.TimerID, next, cleanText(p.Error), res.Input.Outcome, now)
+	tx.Hold(b)
+	return nil
+}
+
+// CompleteTimers records ps as CompleteTimer would, one after another, except that the
+// firings (fired, with a Route) of distinct instances share one transaction of two round
+// trips: every lock and read of the batch in the first, every write and the COMMIT in
+// the second. The instances are locked in (type, id) order, so batches of concurrent
+// workers never deadlock. A firing the batch refuses (lease lost, a decision error)
+// writes nothing and gets its error; when the transaction itself fails (a unique key
+// taken, the database gone), nothing of it is committed and each of its firings is
+// recorded on its own instead, as are the rest of ps.
+func (s *Store) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
+	errs := make([]error, len(ps))
+	batch, single := store.SplitFirings(ps)
+	if len(batch) < 2 || s.fireBatch(ctx, ps, batch, errs) != nil {
+		single = append(single, batch...)
+		slices.Sort(single)
+	}
+	for _, i := range single {
+		errs[i] = s.CompleteTimer(ctx, ps[i])
+	}
+	return errs
+}
+
+// fireBatch fires ps[batch], which are of distinct instances, in one transaction and
+// sets their errs. When it returns an error nothing was committed and errs is untouched.
+func (s *Store) fireBatch(ctx context.Context, ps []store.CompleteTimerParams, batch []int, errs []error) error {
+	batch = slices.Clone(batch)
+	slices.SortFunc(batch, func(a, b int) int {
+		ra, rb := ps[a].Route, ps[b].Route
+		return cmp.Or(cmp.Compare(ra.WorkflowType, rb.WorkflowType), cmp.Compare(ra.WorkflowID, rb.WorkflowID))
+	})
+	results := make([]error, len(batch))
+	err := s.withTx(ctx, func(tx *batchTx) error {
+		b := &pgx.Batch{}
+		lis := make([]*lockedInstance, len(batch))
+		hs := make([]*timerHolder, len(batch))
+		for k, i := range batch {
+			r := ps[i].Route
+			lis[k] = queueLockInstance(b, r.WorkflowType, r.WorkflowID, r.IdempotencyKey)
+			hs[k] = queueTimerHolder(b, ps[i].TimerID)
+		}
+		if err := tx.Send(ctx, b); err != nil {
+			return err
+		}
+		for k, i := range batch {
+			results[k] = fireLocked(ctx, tx, ps[i], *lis[k], *hs[k])
+		}
 		return nil
 	})
-	return mapErr("complete timer", err)
+	if err != nil {
+		return err
+	}
+	for k, i := range batch {
+		errs[i] = mapErr("complete timer", results[k])
+	}
+	return nil
 }
 
 // NextTimerAt returns the earliest time a pending timer can be claimed: the later of its

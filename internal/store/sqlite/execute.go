@@ -99,16 +99,8 @@ func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.
 	case !errors.Is(err, sql.ErrNoRows):
 		return res, false, nil, nil, err
 	}
-	if p.ExpectedVersion != nil {
-		var have int64
-		if current != nil {
-			have = current.Version
-		}
-		// 0 means "must not exist"; an instance always has at least one event.
-		if (current == nil && *p.ExpectedVersion != 0) || (current != nil && have != *p.ExpectedVersion) {
-			return res, false, nil, nil, fmt.Errorf("instance at version %d, expected %d: %w",
-				have, *p.ExpectedVersion, store.ErrVersionMismatch)
-		}
+	if err := checkVersion(p, current); err != nil {
+		return res, false, nil, nil, err
 	}
 	version := 0
 	if current != nil {
@@ -122,6 +114,22 @@ func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.
 		return res, false, nil, nil, err
 	}
 	return res, false, current, def, nil
+}
+
+// checkVersion checks p.ExpectedVersion, if set, against the current instance.
+func checkVersion(p store.ExecuteParams, current *store.Instance) error {
+	if p.ExpectedVersion == nil {
+		return nil
+	}
+	var have int64
+	if current != nil {
+		have = current.Version
+	}
+	// 0 means "must not exist"; an instance always has at least one event.
+	if (current == nil && *p.ExpectedVersion != 0) || (current != nil && have != *p.ExpectedVersion) {
+		return fmt.Errorf("instance at version %d, expected %d: %w", have, *p.ExpectedVersion, store.ErrVersionMismatch)
+	}
+	return nil
 }
 
 // execute is the one "decide and write an input inside tx" helper that Execute,
@@ -270,23 +278,44 @@ func orTime(t, fallback time.Time) time.Time {
 // applyWrite writes a prepared Write: instance row, events, effects, timer cancels and
 // schedules, and the input record.
 func applyWrite(ctx context.Context, tx *wtx, current *store.Instance, w *store.Write) (signals, error) {
-	var sg signals
 	if w.Instance != nil {
 		if err := upsertInstance(ctx, tx, w.Instance); err != nil {
-			return sg, err
+			return signals{}, err
 		}
 	}
 	for _, e := range w.Events {
-		data, err := jsonText(e.Data)
+		args, err := eventArgs(e)
 		if err != nil {
-			return sg, fmt.Errorf("event %d data: %w", e.Seq, err)
+			return signals{}, err
 		}
-		if _, err := tx.ExecContext(ctx, sqlInsertEvent,
-			e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, data, e.InputType, e.InputID,
-			toMicros(e.RecordedAt)); err != nil {
-			return sg, fmt.Errorf("insert event %d: %w", e.Seq, err)
+		if _, err := tx.ExecContext(ctx, sqlInsertEvent, args...); err != nil {
+			return signals{}, fmt.Errorf("insert event %d: %w", e.Seq, err)
 		}
 	}
+	sg, err := applySideRows(ctx, tx, w)
+	if err != nil {
+		return sg, err
+	}
+	if err := insertInput(ctx, tx, &w.Input); err != nil {
+		return sg, err
+	}
+	return sg, nil
+}
+
+// eventArgs are the arguments of sqlInsertEvent for e.
+func eventArgs(e store.Event) ([]any, error) {
+	data, err := jsonText(e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("event %d data: %w", e.Seq, err)
+	}
+	return []any{e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, data, e.InputType, e.InputID,
+		toMicros(e.RecordedAt)}, nil
+}
+
+// applySideRows writes what a Write holds besides its instance, events and input
+// record: effects, timer cancellations and new timers.
+func applySideRows(ctx context.Context, tx *wtx, w *store.Write) (signals, error) {
+	var sg signals
 	for _, e := range w.Effects {
 		payload, err := jsonText(e.Payload)
 		if err != nil {
@@ -310,9 +339,6 @@ func applyWrite(ctx context.Context, tx *wtx, current *store.Instance, w *store.
 		}
 		sg.timers = true
 	}
-	if err := insertInput(ctx, tx, &w.Input); err != nil {
-		return sg, err
-	}
 	return sg, nil
 }
 
@@ -324,19 +350,10 @@ func upsertInstance(ctx context.Context, tx *wtx, inst *store.Instance) error {
 	if !data.Valid {
 		data = sql.NullString{String: "{}", Valid: true}
 	}
-	if inst.Status == store.StatusRunning && inst.UniqueKey != "" {
-		var holder string
-		err := tx.QueryRowContext(ctx, sqlUniqueKeyHolder, inst.Type, inst.UniqueKey, inst.ID).Scan(&holder)
-		switch {
-		case err == nil:
-			return fmt.Errorf("key %q held by %s: %w", inst.UniqueKey, holder, store.ErrUniqueKeyConflict)
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
+	if err := checkUniqueKey(ctx, tx, inst); err != nil {
+		return err
 	}
-	_, err = tx.ExecContext(ctx, sqlUpsertInstance,
-		inst.Type, inst.ID, inst.DefinitionVersion, inst.StateName, data, inst.Status, inst.Version,
-		inst.UniqueKey, toMicros(inst.CreatedAt), toMicros(inst.UpdatedAt), nullMicros(inst.CompletedAt))
+	_, err = tx.ExecContext(ctx, sqlUpsertInstance, instanceArgs(inst, data)...)
 	if isUniqueViolation(err) && strings.Contains(err.Error(), "unique_key") {
 		return fmt.Errorf("key %q: %w", inst.UniqueKey, store.ErrUniqueKeyConflict)
 	}
@@ -345,6 +362,37 @@ func upsertInstance(ctx context.Context, tx *wtx, inst *store.Instance) error {
 	}
 	inst.StateData = fromJSONText(data)
 	return nil
+}
+
+// checkUniqueKey fails with store.ErrUniqueKeyConflict when inst is running with a
+// unique key that another running instance of its type holds.
+func checkUniqueKey(ctx context.Context, tx *wtx, inst *store.Instance) error {
+	if inst.Status != store.StatusRunning || inst.UniqueKey == "" {
+		return nil
+	}
+	var holder string
+	err := tx.QueryRowContext(ctx, sqlUniqueKeyHolder, inst.Type, inst.UniqueKey, inst.ID).Scan(&holder)
+	switch {
+	case err == nil:
+		return fmt.Errorf("key %q held by %s: %w", inst.UniqueKey, holder, store.ErrUniqueKeyConflict)
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	return nil
+}
+
+// instanceArgs are the arguments of sqlUpsertInstance for inst with its state data
+// already encoded.
+func instanceArgs(inst *store.Instance, data sql.NullString) []any {
+	return []any{inst.Type, inst.ID, inst.DefinitionVersion, inst.StateName, data, inst.Status, inst.Version,
+		inst.UniqueKey, toMicros(inst.CreatedAt), toMicros(inst.UpdatedAt), nullMicros(inst.CompletedAt)}
+}
+
+// inputArgs are the arguments of sqlInsertInput for in with its data and response
+// already encoded.
+func inputArgs(in *store.InputRecord, data, resp sql.NullString) []any {
+	return []any{in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, data, in.Source,
+		in.Outcome, in.Reason, in.Version, resp, toMicros(in.CreatedAt)}
 }
 
 func insertInput(ctx context.Context, tx *wtx, in *store.InputRecord) error {
@@ -356,9 +404,7 @@ func insertInput(ctx context.Context, tx *wtx, in *store.InputRecord) error {
 	if err != nil {
 		return fmt.Errorf("input response: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, sqlInsertInput,
-		in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, data, in.Source,
-		in.Outcome, in.Reason, in.Version, resp, toMicros(in.CreatedAt))
+	_, err = tx.ExecContext(ctx, sqlInsertInput, inputArgs(in, data, resp)...)
 	if isUniqueViolation(err) && strings.Contains(err.Error(), "idempotency_key") {
 		// Unreachable with one writer (the key was looked up in this transaction); kept so
 		// the mapping does not depend on that.

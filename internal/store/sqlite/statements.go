@@ -40,8 +40,8 @@ var hotStatements = []string{
 
 // prepareStatements prepares hotStatements on db.
 func prepareStatements(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error) {
-	stmts := make(map[string]*sql.Stmt, len(hotStatements))
-	for _, q := range hotStatements {
+	stmts := make(map[string]*sql.Stmt, len(hotStatements)+len(batchStatements))
+	for _, q := range append(hotStatements, batchStatements...) {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			return nil, errors.Join(mapErr("prepare", fmt.Errorf("%.40q: %w", q, err)), closeStatements(stmts))

@@ -112,14 +112,13 @@ func (s *Store) ScheduleTimer(ctx context.Context, t store.Timer) (store.Timer, 
 	return t, nil
 }
 
-// ClaimTimers leases up to p.Limit (default 50) pending timers due at p.Now whose lease
+// ClaimTimers leases up to p.Limit (default 50) pending timers due by p.Due() whose lease
 // is free or expired to p.Worker until p.LeaseExpiry, in the order they became due.
 func (s *Store) ClaimTimers(ctx context.Context, p store.ClaimParams) ([]store.Timer, error) {
 	var claimed []store.Timer
 	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
-		now := toMicros(p.Now)
 		rows, err := tx.QueryContext(ctx, sqlClaimTimers,
-			p.Worker, toMicros(p.LeaseExpiry), now, now, pageLimit(p.Limit))
+			p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Due()), toMicros(p.Now), pageLimit(p.Limit))
 		if err != nil {
 			return err
 		}

@@ -73,6 +73,8 @@ func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
 		{"TimerRearmsOwnKey", testTimerRearmsOwnKey},
 		{"TimerRetryAndDead", testTimerRetryAndDead},
 		{"TimerStaleWorker", testTimerStaleWorker},
+		{"TimerBatch", testTimerBatch},
+		{"TimerClaimAhead", testTimerClaimAhead},
 		{"Webhooks", testWebhooks},
 		{"WebhookRotation", testWebhookRotation},
 		{"ListInstances", testListInstances},

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -294,4 +296,118 @@ func testTimerStaleWorker(t *testing.T, e *env) {
 	require.NoError(t, e.s.CompleteTimer(e.ctx, e.fireParams(tm, "w2", step{Calls: &calls})))
 	require.EqualValues(t, 1, calls.Load())
 	require.EqualValues(t, 2, e.instance("order", "o-1").Version)
+}
+
+// testTimerBatch records a mixed batch with CompleteTimers: each completion must end as
+// CompleteTimer would have left it, whether the store batches it or not.
+func testTimerBatch(t *testing.T, e *env) {
+	e.mustExec("order", "o-1", step{})
+	e.mustExec("order", "held", step{UniqueKey: "k"})
+	newA := e.schedule("order", "new-a", "start", e.at(time.Minute))
+	newB := e.schedule("order", "new-b", "start", e.at(time.Minute))
+	beat := e.schedule("order", "o-1", "heartbeat", e.at(time.Minute))
+	second := e.schedule("order", "o-1", "other", e.at(time.Minute)) // same instance as beat
+	stolen := e.schedule("order", "o-2", "x", e.at(time.Minute))
+	failing := e.schedule("order", "o-3", "x", e.at(time.Minute))
+	retried := e.schedule("order", "o-4", "x", e.at(time.Minute))
+	require.Len(t, e.claimTimers("w1", e.at(time.Minute), 20), 7)
+
+	boom := errors.New("decision failed")
+	failParams := e.fireParams(failing, "w1", step{})
+	failParams.Route.Decide = func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
+		return nil, boom
+	}
+	ps := []store.CompleteTimerParams{
+		e.fireParams(newA, "w1", step{To: "started", At: newA.FireAt}),
+		e.fireParams(beat, "w1", step{At: beat.FireAt, Timers: []store.Timer{{Key: "heartbeat", FireAt: e.at(2 * time.Minute), InputType: "tick"}}}),
+		e.fireParams(second, "w1", step{At: second.FireAt, Data: `{"second":true}`}),
+		e.fireParams(stolen, "w2", step{}), // not w2's claim
+		failParams,
+		{TimerID: retried.ID, Worker: "w1", Status: store.TimerPending, NextAttemptAt: e.at(time.Hour), Error: "later", Now: e.at(time.Minute)},
+		e.fireParams(newB, "w1", step{To: "started", At: newB.FireAt}),
+	}
+	errs := e.s.CompleteTimers(e.ctx, ps)
+	require.Len(t, errs, len(ps))
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.NoError(t, errs[2])
+	require.ErrorIs(t, errs[3], store.ErrLeaseLost)
+	require.ErrorIs(t, errs[4], boom)
+	require.NoError(t, errs[5])
+	require.NoError(t, errs[6])
+
+	for _, id := range []string{"new-a", "new-b"} {
+		inst := e.instance("order", id)
+		require.Equal(t, "started", inst.StateName)
+		ins := e.inputs("order", id)
+		require.Len(t, ins, 1)
+		require.Equal(t, store.SourceTimer, ins[0].Source)
+		require.Len(t, e.events("order", id), 1)
+	}
+	for _, tm := range []store.Timer{newA, newB, beat, second} {
+		got := e.timer(tm.ID)
+		require.Equal(t, store.TimerFired, got.Status, tm.Key)
+		require.Equal(t, store.OutcomeAccepted, got.Outcome)
+		require.Equal(t, 1, got.Attempts)
+		require.Empty(t, got.LockedBy)
+	}
+	// Both firings on o-1 applied, one after the other; the heartbeat re-armed its key.
+	o1 := e.instance("order", "o-1")
+	require.EqualValues(t, 3, o1.Version)
+	require.JSONEq(t, `{"second":true}`, string(o1.StateData))
+	pending := e.timers("order", "o-1", store.TimerPending)
+	require.Len(t, pending, 1)
+	require.Equal(t, "heartbeat", pending[0].Key)
+	requireTime(t, e.at(2*time.Minute), pending[0].FireAt)
+
+	// The refused ones wrote nothing and keep their claim.
+	require.Equal(t, store.TimerPending, e.timer(stolen.ID).Status)
+	require.Equal(t, "w1", e.timer(stolen.ID).LockedBy)
+	require.Equal(t, store.TimerPending, e.timer(failing.ID).Status)
+	require.Equal(t, "w1", e.timer(failing.ID).LockedBy)
+	for _, id := range []string{"o-2", "o-3"} {
+		_, err := e.s.GetInstance(e.ctx, "order", id)
+		require.ErrorIs(t, err, store.ErrNotFound)
+	}
+	got := e.timer(retried.ID)
+	require.Equal(t, store.TimerPending, got.Status)
+	require.Equal(t, "later", got.LastError)
+	requireTime(t, e.at(time.Hour), got.NextAttemptAt)
+
+	// A batch the database refuses as a whole (a unique key taken) falls back to one
+	// transaction per firing: the others still fire, the conflicting one gets its error.
+	c1 := e.schedule("order", "c-1", "start", e.at(time.Minute))
+	c2 := e.schedule("order", "c-2", "start", e.at(time.Minute))
+	c3 := e.schedule("order", "c-3", "start", e.at(time.Minute))
+	require.Len(t, e.claimTimers("w1", e.at(time.Minute), 20), 3)
+	errs = e.s.CompleteTimers(e.ctx, []store.CompleteTimerParams{
+		e.fireParams(c1, "w1", step{At: c1.FireAt}),
+		e.fireParams(c2, "w1", step{At: c2.FireAt, UniqueKey: "k"}),
+		e.fireParams(c3, "w1", step{At: c3.FireAt}),
+	})
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], store.ErrUniqueKeyConflict)
+	require.NoError(t, errs[2])
+	require.Equal(t, store.TimerFired, e.timer(c1.ID).Status)
+	require.Equal(t, store.TimerPending, e.timer(c2.ID).Status)
+	require.Equal(t, store.TimerFired, e.timer(c3.ID).Status)
+}
+
+// testTimerClaimAhead claims timers due within DueBy, judging leases at Now.
+func testTimerClaimAhead(t *testing.T, e *env) {
+	soon := e.schedule("order", "o-1", "a", e.at(time.Second))
+	e.schedule("order", "o-2", "a", e.at(time.Minute))
+	got, err := e.s.ClaimTimers(e.ctx, store.ClaimParams{
+		Worker: "w1", Limit: 10, Now: e.now, DueBy: e.at(2 * time.Second), LeaseExpiry: e.at(30 * time.Second),
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, soon.ID, got[0].ID)
+	// At 31s w1's lease has expired although the timer was claimed ahead of its time.
+	got, err = e.s.ClaimTimers(e.ctx, store.ClaimParams{
+		Worker: "w2", Limit: 10, Now: e.at(31 * time.Second), DueBy: e.at(31 * time.Second), LeaseExpiry: e.at(time.Minute),
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, soon.ID, got[0].ID)
 }

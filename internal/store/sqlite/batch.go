@@ -1,0 +1,343 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+// Batched timer firings.
+//
+// A burst of due timers is a burst of decisions, each of which costs the single writer
+// some ten statements when recorded on its own (claim check, instance and definition
+// reads, instance, event and input writes, the timer update, the savepoint around it).
+// CompleteTimers records the firings of distinct instances with one statement per table
+// for the whole batch instead, in one write request: the per-statement cost, which
+// dominates on the writer, is paid once per batch rather than once per firing.
+//
+// JSON carries the rows: SQLite reads them with json_each, so each statement has one
+// text and one argument whatever the batch size, and is prepared once like the others.
+
+// CompleteTimers records ps as CompleteTimer would. The firings of distinct instances
+// (store.SplitFirings) share one write request with set-based reads and writes; a firing
+// the batch refuses (lease lost, a decision error) writes nothing and gets its error.
+// When the request fails as a whole (a unique key taken, an idempotency key already
+// used, the database gone) nothing of it is written, and each of its firings is recorded
+// on its own, as are the rest of ps.
+func (s *Store) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
+	errs := make([]error, len(ps))
+	batch, rest := store.SplitFirings(ps)
+	if len(batch) > 1 {
+		var results []error
+		var sg signals
+		err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+			var err error
+			results, sg, err = fireBatch(ctx, tx, ps, batch)
+			return err
+		})
+		if err == nil {
+			for k, i := range batch {
+				errs[i] = mapErr("complete timer", results[k])
+			}
+			s.notify.send(sg)
+			batch = nil
+		}
+	}
+	// On their own, concurrently: the writer still groups them into one transaction.
+	var wg sync.WaitGroup
+	for _, i := range append(rest, batch...) {
+		wg.Go(func() { errs[i] = s.CompleteTimer(ctx, ps[i]) })
+	}
+	wg.Wait()
+	return errs
+}
+
+// fireBatch fires ps[batch], which are of distinct instances, inside tx: results[k] is
+// the result of ps[batch[k]]. An error means the batch must be rolled back.
+//
+// The firing timers' idempotency keys are not looked up: a key is the timer's own id,
+// and an input with it exists only if that timer fired before, which the holder check
+// rules out (a fired timer is no longer pending), or if a client sent an input with the
+// timer's id as its Idempotency-Key. That input's unique index then fails the batch, and
+// the firing is recorded on its own, with the usual replay.
+func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, batch []int) ([]error, signals, error) {
+	var sg signals
+	holders, err := timerHolders(ctx, tx, ps, batch)
+	if err != nil {
+		return nil, sg, err
+	}
+	current, err := batchInstances(ctx, tx, ps, batch)
+	if err != nil {
+		return nil, sg, err
+	}
+	type defKey struct {
+		typ     string
+		version int
+	}
+	defs := map[defKey]*store.Definition{}
+	var instances, events, inputs, fired rowsArgs
+	results := make([]error, len(batch))
+	for k, i := range batch {
+		p := ps[i]
+		r := *p.Route
+		h, ok := holders[p.TimerID]
+		if !ok {
+			results[k] = fmt.Errorf("timer %s: %w", p.TimerID, store.ErrNotFound)
+			continue
+		}
+		if h.status != store.TimerPending || h.lockedBy != p.Worker || p.Worker == "" {
+			results[k] = fmt.Errorf("timer %s held by %q in status %s: %w", p.TimerID, h.lockedBy, h.status, store.ErrLeaseLost)
+			continue
+		}
+		cur := current[[2]string{r.WorkflowType, r.WorkflowID}]
+		if err := checkVersion(r, cur); err != nil {
+			results[k] = err
+			continue
+		}
+		dk := defKey{r.WorkflowType, 0}
+		if cur != nil {
+			dk.version = cur.DefinitionVersion
+		}
+		def, ok := defs[dk]
+		if !ok {
+			d, err := getDefinition(ctx, tx, dk.typ, dk.version)
+			switch {
+			case err == nil:
+				def = &d
+			case !errors.Is(err, sql.ErrNoRows):
+				return nil, sg, err
+			}
+			defs[dk] = def
+		}
+		var decideOn *store.Instance
+		if cur != nil {
+			c := *cur
+			decideOn = &c
+		}
+		w, err := r.Decide(ctx, decideOn, def)
+		if err != nil {
+			results[k] = decideError{err}
+			continue
+		}
+		if w == nil {
+			results[k] = errors.New("DecideFunc returned no write")
+			continue
+		}
+		if err := prepareWrite(r, cur, w); err != nil {
+			results[k] = err
+			continue
+		}
+		// Rare in a burst, so row by row; before the timer updates below, so a firing
+		// that re-arms its own key still ends fired.
+		rsg, err := applySideRows(ctx, tx, w)
+		if err != nil {
+			return nil, sg, err
+		}
+		sg.merge(rsg)
+		if inst := w.Instance; inst != nil {
+			data, err := jsonText(inst.StateData)
+			if err != nil {
+				return nil, sg, fmt.Errorf("instance state data: %w", err)
+			}
+			if !data.Valid {
+				data = sql.NullString{String: "{}", Valid: true}
+			}
+			if err := checkUniqueKey(ctx, tx, inst); err != nil {
+				return nil, sg, err
+			}
+			instances.add(instanceArgs(inst, data))
+		}
+		for _, e := range w.Events {
+			args, err := eventArgs(e)
+			if err != nil {
+				return nil, sg, err
+			}
+			events.add(args)
+		}
+		in := &w.Input
+		data, err := jsonText(in.Data)
+		if err != nil {
+			return nil, sg, fmt.Errorf("input data: %w", err)
+		}
+		resp, err := jsonText(in.Response)
+		if err != nil {
+			return nil, sg, fmt.Errorf("input response: %w", err)
+		}
+		inputs.add(inputArgs(in, data, resp))
+		now := nowOr(p.Now)
+		var next any // NULL keeps the timer's own
+		if !p.NextAttemptAt.IsZero() {
+			next = toMicros(p.NextAttemptAt)
+		}
+		fired.add([]any{p.TimerID, next, p.Error, in.Outcome, toMicros(now)})
+	}
+	for _, st := range []struct {
+		query string
+		rows  rowsArgs
+	}{
+		{sqlUpsertInstances, instances},
+		{sqlInsertEvents, events},
+		{sqlInsertInputs, inputs},
+		{sqlFireTimers, fired},
+	} {
+		if len(st.rows) == 0 {
+			continue
+		}
+		arg, err := st.rows.json()
+		if err != nil {
+			return nil, sg, err
+		}
+		if _, err := tx.ExecContext(ctx, st.query, arg); err != nil {
+			return nil, sg, err
+		}
+	}
+	return results, sg, nil
+}
+
+// Set-based statements of a batch. Each takes one argument, a JSON array with a row
+// array per row (rowsArgs.json), read with json_each: one statement text whatever the
+// batch size, so it is prepared once (statements.go) rather than compiled per batch.
+const (
+	sqlUpsertInstances = `INSERT INTO instances (type, id, definition_version, state_name, state_data, status, version,
+		                        unique_key, created_at, updated_at, completed_at)
+		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,
+		        value->>7, value->>8, value->>9, value->>10 FROM json_each(?) WHERE true
+		 ON CONFLICT (type, id) DO UPDATE SET
+		   definition_version = excluded.definition_version,
+		   state_name = excluded.state_name,
+		   state_data = excluded.state_data,
+		   status = excluded.status,
+		   version = excluded.version,
+		   unique_key = excluded.unique_key,
+		   updated_at = excluded.updated_at,
+		   completed_at = excluded.completed_at`
+	sqlInsertEvents = `INSERT INTO events (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type, input_id, recorded_at)
+		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8,
+		        value->>9 FROM json_each(?)`
+	sqlInsertInputs = `INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source,
+		                     outcome, reason, version, response, created_at)
+		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8,
+		        value->>9, value->>10, value->>11, value->>12 FROM json_each(?)`
+	// Rows: id, next_attempt_at (null keeps the timer's own), last_error, outcome,
+	// fired_at. No status guard, as in CompleteTimer.
+	sqlFireTimers = `WITH v(id, next_attempt_at, last_error, outcome, fired_at) AS (
+		   SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?))
+		 UPDATE timers SET status = 'fired', attempts = attempts + 1,
+		        next_attempt_at = coalesce(v.next_attempt_at, timers.next_attempt_at),
+		        last_error = v.last_error, outcome = v.outcome, fired_at = v.fired_at,
+		        locked_by = '', locked_until = NULL, updated_at = v.fired_at
+		   FROM v WHERE timers.id = v.id`
+	sqlTimerHolders = `SELECT id, status, locked_by FROM timers WHERE id IN (SELECT value FROM json_each(?))`
+	sqlInstancesOf  = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
+)
+
+// batchStatements are the statements of a batch, prepared on the writer.
+var batchStatements = []string{
+	sqlUpsertInstances, sqlInsertEvents, sqlInsertInputs, sqlFireTimers, sqlTimerHolders, sqlInstancesOf,
+}
+
+// rowsArgs gathers the rows of a set-based statement.
+type rowsArgs [][]any
+
+func (r *rowsArgs) add(row []any) { *r = append(*r, row) }
+
+// json encodes the rows as the statement's argument. Values are what the row-by-row
+// statements bind: strings, integers, and sql.NullString / sql.NullInt64 as null or
+// their value. A string that is not valid UTF-8 (which JSON would alter) is an error,
+// which makes the batch fall back to row-by-row writes.
+func (r rowsArgs) json() (string, error) {
+	out := make([][]any, len(r))
+	for i, row := range r {
+		vs := make([]any, len(row))
+		for j, v := range row {
+			switch x := v.(type) {
+			case sql.NullString:
+				v = nil
+				if x.Valid {
+					v = x.String
+				}
+			case sql.NullInt64:
+				v = nil
+				if x.Valid {
+					v = x.Int64
+				}
+			}
+			if s, ok := v.(string); ok && !utf8.ValidString(s) {
+				return "", errors.New("batch: a value is not valid UTF-8")
+			}
+			vs[j] = v
+		}
+		out[i] = vs
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+type timerHolder struct{ status, lockedBy string }
+
+// timerHolders reads the status and holder of the firing timers, by id.
+func timerHolders(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, batch []int) (map[string]timerHolder, error) {
+	ids := make([]string, len(batch))
+	for k, i := range batch {
+		ids[k] = ps[i].TimerID
+	}
+	idList, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, sqlTimerHolders, string(idList))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	holders := make(map[string]timerHolder, len(batch))
+	for rows.Next() {
+		var id string
+		var h timerHolder
+		if err := rows.Scan(&id, &h.status, &h.lockedBy); err != nil {
+			return nil, err
+		}
+		holders[id] = h
+	}
+	return holders, rows.Err()
+}
+
+// batchInstances reads the instances the firings are for, one statement per type.
+func batchInstances(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, batch []int) (map[[2]string]*store.Instance, error) {
+	byType := map[string][]string{}
+	for _, i := range batch {
+		r := ps[i].Route
+		byType[r.WorkflowType] = append(byType[r.WorkflowType], r.WorkflowID)
+	}
+	current := make(map[[2]string]*store.Instance, len(batch))
+	for typ, ids := range byType {
+		idList, err := json.Marshal(ids)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := tx.QueryContext(ctx, sqlInstancesOf, typ, string(idList))
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			inst, err := scanInstance(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			current[[2]string{inst.Type, inst.ID}] = &inst
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return current, nil
+}
