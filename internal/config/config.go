@@ -63,7 +63,8 @@ type Config struct {
 	RetryMaxInterval     time.Duration
 	// EffectConcurrency bounds the webhook deliveries in flight per server.
 	EffectConcurrency int
-	// TimerConcurrency bounds the timers executing at once per server.
+	// TimerConcurrency bounds the timers in flight per server: claimed (up to a short
+	// lookahead before they are due) and not yet recorded.
 	TimerConcurrency int
 	// LogFormat is LogFormatText or LogFormatJSON.
 	LogFormat string
@@ -88,7 +89,7 @@ const (
 	DefaultRetryInitialInterval = time.Second
 	DefaultRetryMaxInterval     = 10 * time.Minute
 	DefaultEffectConcurrency    = 64
-	DefaultTimerConcurrency     = 64
+	DefaultTimerConcurrency     = 1024
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultRetention            = 30 * 24 * time.Hour
 )
@@ -167,7 +168,7 @@ func settings() []setting {
 		{env: "IRONFLOW_EFFECT_CONCURRENCY", def: strconv.Itoa(DefaultEffectConcurrency), usage: "webhook deliveries in flight per server",
 			apply: func(c *Config, v string) (err error) { c.EffectConcurrency, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_TIMER_CONCURRENCY", def: strconv.Itoa(DefaultTimerConcurrency),
-			usage: "timers executing at once per server (each firing is one short transaction)",
+			usage: "timers in flight per server, claimed up to 100ms ahead; firings are recorded in batches",
 			apply: func(c *Config, v string) (err error) { c.TimerConcurrency, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_LOG_FORMAT", def: LogFormatText, usage: "log format: text or json",
 			apply: func(c *Config, v string) error {

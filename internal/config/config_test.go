@@ -31,7 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		RetryInitialInterval: time.Second,
 		RetryMaxInterval:     10 * time.Minute,
 		EffectConcurrency:    64,
-		TimerConcurrency:     64,
+		TimerConcurrency:     1024,
 		LogFormat:            LogFormatText,
 		LogLevel:             slog.LevelInfo,
 		MaxBodyBytes:         1 << 20,

@@ -115,6 +115,9 @@ func TestRealTimeDelayedInput(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, store.TimerFired, got.Status)
 		require.Equal(t, store.OutcomeAccepted, got.Outcome)
+		// Claimed up to a lookahead early, it still fires no earlier than it is due.
+		require.NotNil(t, got.FiredAt)
+		require.False(t, got.FiredAt.Before(got.FireAt), "fired at %s, due at %s", got.FiredAt, got.FireAt)
 		// Its state timeout then fires too, by the same worker.
 		waitState(t, eng, "later", "expired", 3*time.Second)
 	})

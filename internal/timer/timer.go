@@ -25,11 +25,12 @@ import (
 // Defaults of Config.
 const (
 	DefaultMaxAttempts          = 10
-	DefaultConcurrency          = 64
-	DefaultBatchSize            = 256
+	DefaultConcurrency          = 1024
+	DefaultBatchSize            = 1024
 	DefaultLease                = 30 * time.Second
 	DefaultRetryInitialInterval = time.Second
 	DefaultRetryMaxInterval     = 10 * time.Minute
+	DefaultLookahead            = 100 * time.Millisecond
 )
 
 // Firing results, the label of the fired metric.
@@ -56,6 +57,10 @@ type Config struct {
 	BatchSize int
 	// Lease is how long a claimed timer stays with this worker (DefaultLease).
 	Lease time.Duration
+	// Lookahead is how long before they are due timers are claimed (DefaultLookahead;
+	// negative for none). Each claimed timer waits in memory for its time, so a claim's
+	// own latency, which grows with the write load, does not add to the firing lag.
+	Lookahead time.Duration
 	// PollInterval is the fallback when no commit notification arrives.
 	PollInterval time.Duration
 	// WorkerID is this worker's locked_by value; generated when empty.
@@ -74,6 +79,7 @@ type Worker struct {
 	cfg     Config
 	backoff worker.Backoff
 	svc     *worker.Service[store.Timer]
+	batch   batcher
 	log     *slog.Logger
 	m       *metrics
 }
@@ -103,6 +109,10 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
 	}
+	if cfg.Lookahead == 0 {
+		cfg.Lookahead = DefaultLookahead
+	}
+	cfg.Lookahead = max(cfg.Lookahead, 0)
 	if cfg.NowFunc == nil {
 		cfg.NowFunc = time.Now
 	}
@@ -113,6 +123,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:     cfg,
 		backoff: worker.Backoff{Initial: cfg.RetryInitialInterval, Max: cfg.RetryMaxInterval, RandFunc: cfg.RandFunc},
 		log:     cfg.Logger.With("component", "timer"),
+		batch:   batcher{store: cfg.Store},
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -124,9 +135,9 @@ func New(cfg Config) (*Worker, error) {
 		WorkerID:     cfg.WorkerID,
 		Listener:     cfg.Store,
 		Topic:        store.TopicTimers,
-		ClaimFunc:    cfg.Store.ClaimTimers,
+		ClaimFunc:    w.claim,
 		ProcessFunc:  w.fire,
-		NextDueFunc:  cfg.Store.NextTimerAt,
+		NextDueFunc:  w.nextDue,
 		Concurrency:  cfg.Concurrency,
 		BatchSize:    cfg.BatchSize,
 		Lease:        cfg.Lease,
@@ -154,9 +165,30 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) { return w.svc.RunOnc
 
 func (w *Worker) now() time.Time { return w.cfg.NowFunc().UTC().Truncate(time.Microsecond) }
 
-// fire executes one claimed timer and records the result. It returns the time of the
-// retry it scheduled, if any.
+// claim claims the timers due within the lookahead.
+func (w *Worker) claim(ctx context.Context, p store.ClaimParams) ([]store.Timer, error) {
+	p.DueBy = p.Now.Add(w.cfg.Lookahead)
+	return w.cfg.Store.ClaimTimers(ctx, p)
+}
+
+// nextDue reports when the next timer can be claimed: a lookahead before it is due.
+func (w *Worker) nextDue(ctx context.Context) (time.Time, bool, error) {
+	at, ok, err := w.cfg.Store.NextTimerAt(ctx)
+	return at.Add(-w.cfg.Lookahead), ok, err
+}
+
+// fire waits until a claimed timer is due, executes it and records the result. It
+// returns the time of the retry it scheduled, if any.
 func (w *Worker) fire(ctx context.Context, t store.Timer) time.Time {
+	if wait := t.NextAttemptAt.Sub(w.now()); wait > 0 {
+		tm := time.NewTimer(wait)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return time.Time{} // hard stop: the lease expires and the timer fires later
+		}
+	}
 	log := w.log.With("timer_id", t.ID, "workflow_type", t.WorkflowType, "workflow_id", t.WorkflowID,
 		"key", t.Key, "attempt", t.Attempts+1)
 	start := w.now()
@@ -166,7 +198,7 @@ func (w *Worker) fire(ctx context.Context, t store.Timer) time.Time {
 		engine.ExecuteOptions{IdempotencyKey: t.ID, Source: store.SourceTimer})
 	if err == nil {
 		p.Route = &rp
-		err = w.cfg.Store.CompleteTimer(ctx, p)
+		err = w.batch.complete(ctx, p)
 	}
 	if ctx.Err() != nil {
 		return time.Time{} // hard stop: the lease expires and the timer fires later

@@ -89,6 +89,15 @@ func (f *flakyStore) CompleteTimer(ctx context.Context, p store.CompleteTimerPar
 	return f.Store.CompleteTimer(ctx, p)
 }
 
+// CompleteTimers fails like CompleteTimer, one completion at a time.
+func (f *flakyStore) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = f.CompleteTimer(ctx, p)
+	}
+	return errs
+}
+
 // clocked is a deterministic setup: one store, an engine and a timer worker sharing a
 // settable clock; the test drives the worker with RunOnce.
 type clocked struct {
@@ -110,6 +119,7 @@ func newClocked(t *testing.T, b enginetest.Backend, maxAttempts int) *clocked {
 		Store: st, Engine: c.eng, NowFunc: c.clock.Now, MaxAttempts: maxAttempts,
 		RetryInitialInterval: time.Minute, RetryMaxInterval: 10 * time.Minute,
 		RandFunc:   func(n int64) int64 { return n - 1 }, // always the full ceiling
+		Lookahead:  -1,                                   // RunOnce fires exactly what is due at the clock's now
 		Registerer: prometheus.NewRegistry(),
 	})
 	require.NoError(t, err)
