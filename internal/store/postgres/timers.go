@@ -137,16 +137,12 @@ func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) 
 	default:
 		return fmt.Errorf("postgres: complete timer: invalid status %q", p.Status)
 	}
-	now := nowOr(p.Now)
-	var firedAt *time.Time
-	if p.Status == store.TimerFired {
-		firedAt = &now
-	}
-	nextAttemptAt := p.NextAttemptAt
-	if nextAttemptAt.IsZero() {
-		nextAttemptAt = now
-	}
 	if p.Route == nil || p.Status != store.TimerFired {
+		now, nextAttemptAt := completionTimes(p)
+		var firedAt *time.Time
+		if p.Status == store.TimerFired {
+			firedAt = &now
+		}
 		err := s.withTx(ctx, func(tx *batchTx) error {
 			var one int
 			err := tx.QueryRow(ctx, `UPDATE timers SET status = $3, attempts = attempts + 1,
@@ -174,6 +170,17 @@ RETURNING 1`,
 		return fireLocked(ctx, tx, p, *li, *h)
 	})
 	return mapErr("complete timer", err)
+}
+
+// completionTimes are the time a completion is recorded at (p.Now, or now) and the
+// timer's next attempt time (p.NextAttemptAt, or that time).
+func completionTimes(p store.CompleteTimerParams) (now, next time.Time) {
+	now = nowOr(p.Now)
+	next = p.NextAttemptAt
+	if next.IsZero() {
+		next = now
+	}
+	return now, next
 }
 
 // timerHolder is who holds a timer row, read FOR UPDATE.
@@ -215,11 +222,7 @@ func fireLocked(ctx context.Context, tx *batchTx, p store.CompleteTimerParams, l
 	if err != nil {
 		return err
 	}
-	now := nowOr(p.Now)
-	next := p.NextAttemptAt
-	if next.IsZero() {
-		next = now
-	}
+	now, next := completionTimes(p)
 	// No status guard: the Route may just have cancelled this very row by re-arming or
 	// cancelling its key, and the firing still has to be recorded.
 	b := &pgx.Batch{}

@@ -80,7 +80,7 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 		typ     string
 		version int
 	}
-	defs := map[defKey]*store.Definition{}
+	defs := map[defKey]*store.Definition{} // read once per batch: a batch is mostly one type
 	var instances, events, inputs, fired rowsArgs
 	results := make([]error, len(batch))
 	for k, i := range batch {
@@ -91,8 +91,8 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 			results[k] = fmt.Errorf("timer %s: %w", p.TimerID, store.ErrNotFound)
 			continue
 		}
-		if h.status != store.TimerPending || h.lockedBy != p.Worker || p.Worker == "" {
-			results[k] = fmt.Errorf("timer %s held by %q in status %s: %w", p.TimerID, h.lockedBy, h.status, store.ErrLeaseLost)
+		if err := checkClaim(p, h.status, h.lockedBy); err != nil {
+			results[k] = err
 			continue
 		}
 		cur := current[[2]string{r.WorkflowType, r.WorkflowID}]
@@ -100,36 +100,16 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 			results[k] = err
 			continue
 		}
-		dk := defKey{r.WorkflowType, 0}
-		if cur != nil {
-			dk.version = cur.DefinitionVersion
-		}
+		dk := defKey{r.WorkflowType, definitionVersion(cur)}
 		def, ok := defs[dk]
 		if !ok {
-			d, err := getDefinition(ctx, tx, dk.typ, dk.version)
-			switch {
-			case err == nil:
-				def = &d
-			case !errors.Is(err, sql.ErrNoRows):
+			if def, err = loadDefinition(ctx, tx, dk.typ, dk.version); err != nil {
 				return nil, sg, err
 			}
 			defs[dk] = def
 		}
-		var decideOn *store.Instance
-		if cur != nil {
-			c := *cur
-			decideOn = &c
-		}
-		w, err := r.Decide(ctx, decideOn, def)
+		w, err := decideWrite(ctx, r, cur, def)
 		if err != nil {
-			results[k] = decideError{err}
-			continue
-		}
-		if w == nil {
-			results[k] = errors.New("DecideFunc returned no write")
-			continue
-		}
-		if err := prepareWrite(r, cur, w); err != nil {
 			results[k] = err
 			continue
 		}
@@ -141,17 +121,14 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 		}
 		sg.merge(rsg)
 		if inst := w.Instance; inst != nil {
-			data, err := jsonText(inst.StateData)
+			args, err := instanceArgs(inst)
 			if err != nil {
-				return nil, sg, fmt.Errorf("instance state data: %w", err)
-			}
-			if !data.Valid {
-				data = sql.NullString{String: "{}", Valid: true}
+				return nil, sg, err
 			}
 			if err := checkUniqueKey(ctx, tx, inst); err != nil {
 				return nil, sg, err
 			}
-			instances.add(instanceArgs(inst, data))
+			instances.add(args)
 		}
 		for _, e := range w.Events {
 			args, err := eventArgs(e)
@@ -160,22 +137,17 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 			}
 			events.add(args)
 		}
-		in := &w.Input
-		data, err := jsonText(in.Data)
+		args, err := inputArgs(&w.Input)
 		if err != nil {
-			return nil, sg, fmt.Errorf("input data: %w", err)
+			return nil, sg, err
 		}
-		resp, err := jsonText(in.Response)
-		if err != nil {
-			return nil, sg, fmt.Errorf("input response: %w", err)
-		}
-		inputs.add(inputArgs(in, data, resp))
+		inputs.add(args)
 		now := nowOr(p.Now)
 		var next any // NULL keeps the timer's own
 		if !p.NextAttemptAt.IsZero() {
 			next = toMicros(p.NextAttemptAt)
 		}
-		fired.add([]any{p.TimerID, next, p.Error, in.Outcome, toMicros(now)})
+		fired.add([]any{p.TimerID, next, p.Error, w.Input.Outcome, toMicros(now)})
 	}
 	for _, st := range []struct {
 		query string
@@ -204,24 +176,14 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 // array per row (rowsArgs.json), read with json_each: one statement text whatever the
 // batch size, so it is prepared once (statements.go) rather than compiled per batch.
 const (
-	sqlUpsertInstances = `INSERT INTO instances (type, id, definition_version, state_name, state_data, status, version,
-		                        unique_key, created_at, updated_at, completed_at)
+	// "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+	sqlUpsertInstances = insertInstances + `
 		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,
-		        value->>7, value->>8, value->>9, value->>10 FROM json_each(?) WHERE true
-		 ON CONFLICT (type, id) DO UPDATE SET
-		   definition_version = excluded.definition_version,
-		   state_name = excluded.state_name,
-		   state_data = excluded.state_data,
-		   status = excluded.status,
-		   version = excluded.version,
-		   unique_key = excluded.unique_key,
-		   updated_at = excluded.updated_at,
-		   completed_at = excluded.completed_at`
-	sqlInsertEvents = `INSERT INTO events (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type, input_id, recorded_at)
+		        value->>7, value->>8, value->>9, value->>10 FROM json_each(?) WHERE true` + onInstanceConflict
+	sqlInsertEvents = insertEvents + `
 		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8,
 		        value->>9 FROM json_each(?)`
-	sqlInsertInputs = `INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source,
-		                     outcome, reason, version, response, created_at)
+	sqlInsertInputs = insertInputs + `
 		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8,
 		        value->>9, value->>10, value->>11, value->>12 FROM json_each(?)`
 	// Rows: id, next_attempt_at (null keeps the timer's own), last_error, outcome,
@@ -236,11 +198,6 @@ const (
 	sqlTimerHolders = `SELECT id, status, locked_by FROM timers WHERE id IN (SELECT value FROM json_each(?))`
 	sqlInstancesOf  = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
 )
-
-// batchStatements are the statements of a batch, prepared on the writer.
-var batchStatements = []string{
-	sqlUpsertInstances, sqlInsertEvents, sqlInsertInputs, sqlFireTimers, sqlTimerHolders, sqlInstancesOf,
-}
 
 // rowsArgs gathers the rows of a set-based statement.
 type rowsArgs [][]any

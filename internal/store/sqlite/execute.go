@@ -56,15 +56,9 @@ func (s *Store) dryRun(ctx context.Context, p store.ExecuteParams) (store.Execut
 	if replayed {
 		return res, nil
 	}
-	w, err := p.Decide(ctx, current, def)
+	w, err := decideWrite(ctx, p, current, def)
 	if err != nil {
-		return store.ExecuteResult{}, err
-	}
-	if w == nil {
-		return store.ExecuteResult{}, errors.New("sqlite: execute: DecideFunc returned no write")
-	}
-	if err := prepareWrite(p, current, w); err != nil {
-		return store.ExecuteResult{}, fmt.Errorf("sqlite: execute: %w", err)
+		return store.ExecuteResult{}, mapErr("execute", err)
 	}
 	return store.ExecuteResult{Input: w.Input, Write: w}, nil
 }
@@ -102,18 +96,33 @@ func precheck(ctx context.Context, q querier, p store.ExecuteParams) (res store.
 	if err := checkVersion(p, current); err != nil {
 		return res, false, nil, nil, err
 	}
-	version := 0
-	if current != nil {
-		version = current.DefinitionVersion
-	}
-	d, err := getDefinition(ctx, q, p.WorkflowType, version)
-	switch {
-	case err == nil:
-		def = &d
-	case !errors.Is(err, sql.ErrNoRows):
+	def, err = loadDefinition(ctx, q, p.WorkflowType, definitionVersion(current))
+	if err != nil {
 		return res, false, nil, nil, err
 	}
 	return res, false, current, def, nil
+}
+
+// definitionVersion is the definition version a decision on current is made by: the
+// pinned one, or 0 (the latest) for an instance that does not exist yet.
+func definitionVersion(current *store.Instance) int {
+	if current == nil {
+		return 0
+	}
+	return current.DefinitionVersion
+}
+
+// loadDefinition returns version of typ's definition (0: the latest); nil when there
+// is none.
+func loadDefinition(ctx context.Context, q querier, typ string, version int) (*store.Definition, error) {
+	d, err := getDefinition(ctx, q, typ, version)
+	switch {
+	case err == nil:
+		return &d, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	}
+	return nil, err
 }
 
 // checkVersion checks p.ExpectedVersion, if set, against the current instance.
@@ -140,14 +149,8 @@ func execute(ctx context.Context, tx *wtx, p store.ExecuteParams) (store.Execute
 	if err != nil || replayed {
 		return res, signals{}, err
 	}
-	w, err := p.Decide(ctx, current, def)
+	w, err := decideWrite(ctx, p, current, def)
 	if err != nil {
-		return store.ExecuteResult{}, signals{}, decideError{err}
-	}
-	if w == nil {
-		return store.ExecuteResult{}, signals{}, errors.New("DecideFunc returned no write")
-	}
-	if err := prepareWrite(p, current, w); err != nil {
 		return store.ExecuteResult{}, signals{}, err
 	}
 	sg, err := applyWrite(ctx, tx, current, w)
@@ -155,6 +158,22 @@ func execute(ctx context.Context, tx *wtx, p store.ExecuteParams) (store.Execute
 		return store.ExecuteResult{}, signals{}, err
 	}
 	return store.ExecuteResult{Input: w.Input, Write: w}, sg, nil
+}
+
+// decideWrite calls p.Decide on current and def and prepares the Write it returns
+// (prepareWrite). A DecideFunc's error comes back as a decideError.
+func decideWrite(ctx context.Context, p store.ExecuteParams, current *store.Instance, def *store.Definition) (*store.Write, error) {
+	w, err := p.Decide(ctx, current, def)
+	if err != nil {
+		return nil, decideError{err}
+	}
+	if w == nil {
+		return nil, errors.New("DecideFunc returned no write")
+	}
+	if err := prepareWrite(p, current, w); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // prepareWrite checks w against the current instance and fills what the DecideFunc may
@@ -343,24 +362,20 @@ func applySideRows(ctx context.Context, tx *wtx, w *store.Write) (signals, error
 }
 
 func upsertInstance(ctx context.Context, tx *wtx, inst *store.Instance) error {
-	data, err := jsonText(inst.StateData)
+	args, err := instanceArgs(inst)
 	if err != nil {
-		return fmt.Errorf("instance state data: %w", err)
-	}
-	if !data.Valid {
-		data = sql.NullString{String: "{}", Valid: true}
+		return err
 	}
 	if err := checkUniqueKey(ctx, tx, inst); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, sqlUpsertInstance, instanceArgs(inst, data)...)
+	_, err = tx.ExecContext(ctx, sqlUpsertInstance, args...)
 	if isUniqueViolation(err) && strings.Contains(err.Error(), "unique_key") {
 		return fmt.Errorf("key %q: %w", inst.UniqueKey, store.ErrUniqueKeyConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("upsert instance: %w", err)
 	}
-	inst.StateData = fromJSONText(data)
 	return nil
 }
 
@@ -381,30 +396,43 @@ func checkUniqueKey(ctx context.Context, tx *wtx, inst *store.Instance) error {
 	return nil
 }
 
-// instanceArgs are the arguments of sqlUpsertInstance for inst with its state data
-// already encoded.
-func instanceArgs(inst *store.Instance, data sql.NullString) []any {
+// instanceArgs encodes inst as the arguments of sqlUpsertInstance (a missing state is
+// {}) and sets inst.StateData to what is stored.
+func instanceArgs(inst *store.Instance) ([]any, error) {
+	data, err := jsonText(inst.StateData)
+	if err != nil {
+		return nil, fmt.Errorf("instance state data: %w", err)
+	}
+	if !data.Valid {
+		data = sql.NullString{String: "{}", Valid: true}
+	}
+	inst.StateData = fromJSONText(data)
 	return []any{inst.Type, inst.ID, inst.DefinitionVersion, inst.StateName, data, inst.Status, inst.Version,
-		inst.UniqueKey, toMicros(inst.CreatedAt), toMicros(inst.UpdatedAt), nullMicros(inst.CompletedAt)}
+		inst.UniqueKey, toMicros(inst.CreatedAt), toMicros(inst.UpdatedAt), nullMicros(inst.CompletedAt)}, nil
 }
 
-// inputArgs are the arguments of sqlInsertInput for in with its data and response
-// already encoded.
-func inputArgs(in *store.InputRecord, data, resp sql.NullString) []any {
-	return []any{in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, data, in.Source,
-		in.Outcome, in.Reason, in.Version, resp, toMicros(in.CreatedAt)}
-}
-
-func insertInput(ctx context.Context, tx *wtx, in *store.InputRecord) error {
+// inputArgs encodes in as the arguments of sqlInsertInput and sets in.Data and
+// in.Response to what is stored.
+func inputArgs(in *store.InputRecord) ([]any, error) {
 	data, err := jsonText(in.Data)
 	if err != nil {
-		return fmt.Errorf("input data: %w", err)
+		return nil, fmt.Errorf("input data: %w", err)
 	}
 	resp, err := jsonText(in.Response)
 	if err != nil {
-		return fmt.Errorf("input response: %w", err)
+		return nil, fmt.Errorf("input response: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, sqlInsertInput, inputArgs(in, data, resp)...)
+	in.Data, in.Response = fromJSONText(data), fromJSONText(resp)
+	return []any{in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, data, in.Source,
+		in.Outcome, in.Reason, in.Version, resp, toMicros(in.CreatedAt)}, nil
+}
+
+func insertInput(ctx context.Context, tx *wtx, in *store.InputRecord) error {
+	args, err := inputArgs(in)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, sqlInsertInput, args...)
 	if isUniqueViolation(err) && strings.Contains(err.Error(), "idempotency_key") {
 		// Unreachable with one writer (the key was looked up in this transaction); kept so
 		// the mapping does not depend on that.
@@ -413,7 +441,6 @@ func insertInput(ctx context.Context, tx *wtx, in *store.InputRecord) error {
 	if err != nil {
 		return fmt.Errorf("insert input: %w", err)
 	}
-	in.Data, in.Response = fromJSONText(data), fromJSONText(resp)
 	return nil
 }
 
@@ -429,9 +456,21 @@ const (
 		WHERE type = ? AND unique_key = ? AND status = 'running' AND unique_key <> '' AND id <> ?`
 
 	sqlInstance       = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id = ?`
-	sqlUpsertInstance = `INSERT INTO instances (type, id, definition_version, state_name, state_data, status, version,
-		                        unique_key, created_at, updated_at, completed_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	sqlUpsertInstance = insertInstances + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + onInstanceConflict
+	sqlInsertEvent    = insertEvents + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertEffect   = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
+		                      next_attempt_at, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
+	sqlInsertInput = insertInputs + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
+// The heads and tails of the writes above, which the set-based statements of a timer
+// batch share (batch.go); the columns are in the order of instanceArgs, eventArgs and
+// inputArgs.
+const (
+	insertInstances = `INSERT INTO instances (type, id, definition_version, state_name, state_data, status, version,
+		                        unique_key, created_at, updated_at, completed_at)`
+	onInstanceConflict = `
 		 ON CONFLICT (type, id) DO UPDATE SET
 		   definition_version = excluded.definition_version,
 		   state_name = excluded.state_name,
@@ -441,14 +480,10 @@ const (
 		   unique_key = excluded.unique_key,
 		   updated_at = excluded.updated_at,
 		   completed_at = excluded.completed_at`
-	sqlInsertEvent = `INSERT INTO events (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type, input_id, recorded_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlInsertEffect = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
-		                      next_attempt_at, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
-	sqlInsertInput = `INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source,
-		                     outcome, reason, version, response, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertEvents = `INSERT INTO events (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type,
+		                     input_id, recorded_at)`
+	insertInputs = `INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source,
+		                     outcome, reason, version, response, created_at)`
 )
 
 const instanceCols = `rid, type, id, definition_version, state_name, state_data, status, version, unique_key,

@@ -27,7 +27,7 @@ const (
 )
 
 // hotStatements are the statement texts prepared on the writer: the savepoints and
-// what Execute, CompleteEffect, CompleteTimer, ClaimEffects, ClaimTimers and
+// what Execute, CompleteEffect, CompleteTimer(s), ClaimEffects, ClaimTimers and
 // ScheduleTimer run. Any other text still works, compiled on each call.
 var hotStatements = []string{
 	sqlSavepoint, sqlRollbackTo, sqlRelease,
@@ -36,12 +36,13 @@ var hotStatements = []string{
 	cancelTimerKeysSQL(1), sqlInsertTimer,
 	sqlClaimEffects, sqlEffectByID, sqlInsertAttempt, sqlCompleteEffect,
 	sqlClaimTimers, sqlTimerByID, sqlCompleteTimer,
+	sqlUpsertInstances, sqlInsertEvents, sqlInsertInputs, sqlFireTimers, sqlTimerHolders, sqlInstancesOf,
 }
 
 // prepareStatements prepares hotStatements on db.
 func prepareStatements(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error) {
-	stmts := make(map[string]*sql.Stmt, len(hotStatements)+len(batchStatements))
-	for _, q := range append(hotStatements, batchStatements...) {
+	stmts := make(map[string]*sql.Stmt, len(hotStatements))
+	for _, q := range hotStatements {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			return nil, errors.Join(mapErr("prepare", fmt.Errorf("%.40q: %w", q, err)), closeStatements(stmts))

@@ -180,6 +180,15 @@ func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) 
 	return nil
 }
 
+// checkClaim fails with store.ErrLeaseLost unless the timer p completes, found with
+// status and lockedBy, is still p.Worker's pending claim.
+func checkClaim(p store.CompleteTimerParams, status, lockedBy string) error {
+	if status != store.TimerPending || lockedBy != p.Worker || p.Worker == "" {
+		return fmt.Errorf("timer %s held by %q in status %s: %w", p.TimerID, lockedBy, status, store.ErrLeaseLost)
+	}
+	return nil
+}
+
 func completeTimer(ctx context.Context, tx *wtx, p store.CompleteTimerParams) (signals, error) {
 	var sg signals
 	t, err := scanTimer(tx.QueryRowContext(ctx, sqlTimerByID, p.TimerID))
@@ -189,8 +198,8 @@ func completeTimer(ctx context.Context, tx *wtx, p store.CompleteTimerParams) (s
 	if err != nil {
 		return sg, err
 	}
-	if t.Status != store.TimerPending || t.LockedBy != p.Worker || p.Worker == "" {
-		return sg, fmt.Errorf("timer %s held by %q in status %s: %w", t.ID, t.LockedBy, t.Status, store.ErrLeaseLost)
+	if err := checkClaim(p, t.Status, t.LockedBy); err != nil {
+		return sg, err
 	}
 	now := nowOr(p.Now)
 	outcome := ""
