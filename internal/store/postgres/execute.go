@@ -137,6 +137,19 @@ type notifications struct{ effects, timers bool }
 // COMMIT (or with whatever the caller sends next). With p.DryRun it decides and writes
 // nothing.
 func executeLocked(ctx context.Context, tx *batchTx, p store.ExecuteParams, li lockedInstance) (store.ExecuteResult, error) {
+	res, err := decideLocked(ctx, p, li)
+	if err != nil || res.Write == nil || p.DryRun {
+		return res, err
+	}
+	if err := writeDecision(tx, li, res.Write); err != nil {
+		return store.ExecuteResult{}, err
+	}
+	return res, nil
+}
+
+// decideLocked is executeLocked without the writes: the replay of an earlier input
+// with the idempotency key (no Write), or the completed Write of p.Decide.
+func decideLocked(ctx context.Context, p store.ExecuteParams, li lockedInstance) (store.ExecuteResult, error) {
 	if li.earlier != nil {
 		if li.earlier.RequestHash != p.RequestHash {
 			return store.ExecuteResult{}, store.ErrIdempotencyMismatch
@@ -169,14 +182,7 @@ func executeLocked(ctx context.Context, tx *batchTx, p store.ExecuteParams, li l
 	if err != nil {
 		return store.ExecuteResult{}, err
 	}
-	res := store.ExecuteResult{Input: wc.Input, Write: &wc}
-	if p.DryRun {
-		return res, nil
-	}
-	if err := writeDecision(tx, li, &wc); err != nil {
-		return store.ExecuteResult{}, err
-	}
-	return res, nil
+	return store.ExecuteResult{Input: wc.Input, Write: &wc}, nil
 }
 
 // completeWrite checks a DecideFunc's Write and returns a copy with what the caller may
@@ -321,37 +327,41 @@ func nowOrZero(t, fallback time.Time) time.Time {
 // normally its COMMIT. Its NOTIFYs are sent after the commit (notify.go).
 func writeDecision(tx *batchTx, li lockedInstance, w *store.Write) error {
 	b := &pgx.Batch{}
-	now := w.Input.CreatedAt
 	if w.Instance != nil {
-		in := w.Instance
-		data, err := jsonParam(in.StateData)
+		args, err := instanceRow(w.Instance)
 		if err != nil {
-			return fmt.Errorf("instance state data: %w", err)
+			return err
 		}
 		if li.current == nil {
-			b.Queue(`INSERT INTO instances (type, id, definition_version, state_name, state_data,
-    status, version, unique_key, created_at, updated_at, completed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-				in.Type, in.ID, in.DefinitionVersion, in.StateName, data,
-				in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt)
+			b.Queue(instanceInsert.one, args...)
 		} else {
 			b.Queue(`UPDATE instances SET definition_version = $3, state_name = $4, state_data = $5,
     status = $6, version = $7, unique_key = $8, created_at = $9, updated_at = $10, completed_at = $11
-WHERE type = $1 AND id = $2`,
-				in.Type, in.ID, in.DefinitionVersion, in.StateName, data,
-				in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt)
+WHERE type = $1 AND id = $2`, args...)
 		}
 	}
 	for _, e := range w.Events {
-		data, err := jsonParam(e.Data)
+		args, err := eventRow(e)
 		if err != nil {
-			return fmt.Errorf("event %d data: %w", e.Seq, err)
+			return err
 		}
-		b.Queue(`INSERT INTO events
-    (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type, input_id, recorded_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, data, e.InputType, e.InputID, e.RecordedAt)
+		b.Queue(eventInsert.one, args...)
 	}
+	if err := queueSideRows(b, &tx.n, li, w); err != nil {
+		return err
+	}
+	args, err := inputRow(w.Input)
+	if err != nil {
+		return err
+	}
+	b.Queue(inputInsert.one, args...)
+	tx.Hold(b)
+	return nil
+}
+
+// queueSideRows queues on b the rows of w besides its instance, events and input
+// record: effects, timer cancellations and new timers, and notes in n what they notify.
+func queueSideRows(b *pgx.Batch, n *notifications, li lockedInstance, w *store.Write) error {
 	for _, e := range w.Effects {
 		if err := queueInsertEffect(b, e); err != nil {
 			return err
@@ -368,7 +378,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 	if len(cancel) > 0 {
 		b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $4
 WHERE workflow_type = $1 AND workflow_id = $2 AND key = ANY($3) AND status = 'pending'`,
-			li.typ, li.id, cancel, now)
+			li.typ, li.id, cancel, w.Input.CreatedAt)
 	}
 	for i := range w.Timers {
 		t := &w.Timers[i]
@@ -380,28 +390,7 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND key = ANY($3) AND status = 'pe
 			return err
 		}
 	}
-	if err := queueInsertInput(b, w.Input); err != nil {
-		return err
-	}
-	tx.n.effects = tx.n.effects || len(w.Effects) > 0
-	tx.n.timers = tx.n.timers || len(w.Timers) > 0
-	tx.Hold(b)
-	return nil
-}
-
-func queueInsertInput(b *pgx.Batch, in store.InputRecord) error {
-	data, err := jsonParam(in.Data)
-	if err != nil {
-		return fmt.Errorf("input data: %w", err)
-	}
-	var response []byte
-	if in.Response != nil {
-		response = []byte(in.Response)
-	}
-	b.Queue(`INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data,
-    source, outcome, reason, version, response, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, data,
-		in.Source, in.Outcome, cleanText(in.Reason), in.Version, response, in.CreatedAt)
+	n.effects = n.effects || len(w.Effects) > 0
+	n.timers = n.timers || len(w.Timers) > 0
 	return nil
 }

@@ -2,12 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/ironflow/ironflow/internal/store"
 )
@@ -17,12 +14,9 @@ import (
 // A burst of due timers is a burst of decisions, each of which costs the single writer
 // some ten statements when recorded on its own (claim check, instance and definition
 // reads, instance, event and input writes, the timer update, the savepoint around it).
-// CompleteTimers records the firings of distinct instances with one statement per table
-// for the whole batch instead, in one write request: the per-statement cost, which
-// dominates on the writer, is paid once per batch rather than once per firing.
-//
-// JSON carries the rows: SQLite reads them with json_each, so each statement has one
-// text and one argument whatever the batch size, and is prepared once like the others.
+// CompleteTimers records the firings of distinct instances with multi-row statements per
+// table instead (rowWrite, rows.go), in one write request: the per-statement cost, which
+// dominates on the writer, is paid a few times per batch rather than once per firing.
 
 // CompleteTimers records ps as CompleteTimer would. The firings of distinct instances
 // (store.SplitFirings) share one write request with set-based reads and writes; a firing
@@ -81,7 +75,7 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 		version int
 	}
 	defs := map[defKey]*store.Definition{} // read once per batch: a batch is mostly one type
-	var instances, events, inputs, fired rowsArgs
+	var instances, events, inputs, fired [][]any
 	results := make([]error, len(batch))
 	for k, i := range batch {
 		p := ps[i]
@@ -128,113 +122,52 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 			if err := checkUniqueKey(ctx, tx, inst); err != nil {
 				return nil, sg, err
 			}
-			instances.add(args)
+			instances = append(instances, args)
 		}
 		for _, e := range w.Events {
 			args, err := eventArgs(e)
 			if err != nil {
 				return nil, sg, err
 			}
-			events.add(args)
+			events = append(events, args)
 		}
 		args, err := inputArgs(&w.Input)
 		if err != nil {
 			return nil, sg, err
 		}
-		inputs.add(args)
+		inputs = append(inputs, args)
 		now := nowOr(p.Now)
 		var next any // NULL keeps the timer's own
 		if !p.NextAttemptAt.IsZero() {
 			next = toMicros(p.NextAttemptAt)
 		}
-		fired.add([]any{p.TimerID, next, p.Error, w.Input.Outcome, toMicros(now)})
+		fired = append(fired, []any{p.TimerID, next, p.Error, w.Input.Outcome, toMicros(now)})
 	}
-	for _, st := range []struct {
-		query string
-		rows  rowsArgs
-	}{
-		{sqlUpsertInstances, instances},
-		{sqlInsertEvents, events},
-		{sqlInsertInputs, inputs},
-		{sqlFireTimers, fired},
-	} {
-		if len(st.rows) == 0 {
-			continue
-		}
-		arg, err := st.rows.json()
-		if err != nil {
-			return nil, sg, err
-		}
-		if _, err := tx.ExecContext(ctx, st.query, arg); err != nil {
+	for _, w := range []struct {
+		write rowWrite
+		rows  [][]any
+	}{{instanceUpsert, instances}, {eventInsert, events}, {inputInsert, inputs}, {timersFired, fired}} {
+		if err := w.write.exec(ctx, tx, w.rows); err != nil {
 			return nil, sg, err
 		}
 	}
 	return results, sg, nil
 }
 
-// Set-based statements of a batch. Each takes one argument, a JSON array with a row
-// array per row (rowsArgs.json), read with json_each: one statement text whatever the
-// batch size, so it is prepared once (statements.go) rather than compiled per batch.
-const (
-	// "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-	sqlUpsertInstances = insertInstances + `
-		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,
-		        value->>7, value->>8, value->>9, value->>10 FROM json_each(?) WHERE true` + onInstanceConflict
-	sqlInsertEvents = insertEvents + `
-		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8,
-		        value->>9 FROM json_each(?)`
-	sqlInsertInputs = insertInputs + `
-		 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8,
-		        value->>9, value->>10, value->>11, value->>12 FROM json_each(?)`
-	// Rows: id, next_attempt_at (null keeps the timer's own), last_error, outcome,
-	// fired_at. No status guard, as in CompleteTimer.
-	sqlFireTimers = `WITH v(id, next_attempt_at, last_error, outcome, fired_at) AS (
-		   SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?))
+// timersFired marks timers fired, with rows of id, next_attempt_at (null keeps the
+// timer's own), last_error, outcome and fired_at. No status guard, as in CompleteTimer.
+var timersFired = newRowWrite(`WITH v(id, next_attempt_at, last_error, outcome, fired_at) AS (`, 5, `)
 		 UPDATE timers SET status = 'fired', attempts = attempts + 1,
 		        next_attempt_at = coalesce(v.next_attempt_at, timers.next_attempt_at),
 		        last_error = v.last_error, outcome = v.outcome, fired_at = v.fired_at,
 		        locked_by = '', locked_until = NULL, updated_at = v.fired_at
-		   FROM v WHERE timers.id = v.id`
+		   FROM v WHERE timers.id = v.id`)
+
+// Reads of a batch; json_each takes the list of ids as one parameter.
+const (
 	sqlTimerHolders = `SELECT id, status, locked_by FROM timers WHERE id IN (SELECT value FROM json_each(?))`
 	sqlInstancesOf  = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
 )
-
-// rowsArgs gathers the rows of a set-based statement.
-type rowsArgs [][]any
-
-func (r *rowsArgs) add(row []any) { *r = append(*r, row) }
-
-// json encodes the rows as the statement's argument. Values are what the row-by-row
-// statements bind: strings, integers, and sql.NullString / sql.NullInt64 as null or
-// their value. A string that is not valid UTF-8 (which JSON would alter) is an error,
-// which makes the batch fall back to row-by-row writes.
-func (r rowsArgs) json() (string, error) {
-	out := make([][]any, len(r))
-	for i, row := range r {
-		vs := make([]any, len(row))
-		for j, v := range row {
-			switch x := v.(type) {
-			case sql.NullString:
-				v = nil
-				if x.Valid {
-					v = x.String
-				}
-			case sql.NullInt64:
-				v = nil
-				if x.Valid {
-					v = x.Int64
-				}
-			}
-			if s, ok := v.(string); ok && !utf8.ValidString(s) {
-				return "", errors.New("batch: a value is not valid UTF-8")
-			}
-			vs[j] = v
-		}
-		out[i] = vs
-	}
-	b, err := json.Marshal(out)
-	return string(b), err
-}
 
 type timerHolder struct{ status, lockedBy string }
 

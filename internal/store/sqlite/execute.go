@@ -307,7 +307,7 @@ func applyWrite(ctx context.Context, tx *wtx, current *store.Instance, w *store.
 		if err != nil {
 			return signals{}, err
 		}
-		if _, err := tx.ExecContext(ctx, sqlInsertEvent, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, eventInsert.one(), args...); err != nil {
 			return signals{}, fmt.Errorf("insert event %d: %w", e.Seq, err)
 		}
 	}
@@ -321,7 +321,7 @@ func applyWrite(ctx context.Context, tx *wtx, current *store.Instance, w *store.
 	return sg, nil
 }
 
-// eventArgs are the arguments of sqlInsertEvent for e.
+// eventArgs are the values of eventInsert for e.
 func eventArgs(e store.Event) ([]any, error) {
 	data, err := jsonText(e.Data)
 	if err != nil {
@@ -369,7 +369,7 @@ func upsertInstance(ctx context.Context, tx *wtx, inst *store.Instance) error {
 	if err := checkUniqueKey(ctx, tx, inst); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, sqlUpsertInstance, args...)
+	_, err = tx.ExecContext(ctx, instanceUpsert.one(), args...)
 	if isUniqueViolation(err) && strings.Contains(err.Error(), "unique_key") {
 		return fmt.Errorf("key %q: %w", inst.UniqueKey, store.ErrUniqueKeyConflict)
 	}
@@ -396,7 +396,7 @@ func checkUniqueKey(ctx context.Context, tx *wtx, inst *store.Instance) error {
 	return nil
 }
 
-// instanceArgs encodes inst as the arguments of sqlUpsertInstance (a missing state is
+// instanceArgs encodes inst as the values of instanceUpsert (a missing state is
 // {}) and sets inst.StateData to what is stored.
 func instanceArgs(inst *store.Instance) ([]any, error) {
 	data, err := jsonText(inst.StateData)
@@ -411,7 +411,7 @@ func instanceArgs(inst *store.Instance) ([]any, error) {
 		inst.UniqueKey, toMicros(inst.CreatedAt), toMicros(inst.UpdatedAt), nullMicros(inst.CompletedAt)}, nil
 }
 
-// inputArgs encodes in as the arguments of sqlInsertInput and sets in.Data and
+// inputArgs encodes in as the values of inputInsert and sets in.Data and
 // in.Response to what is stored.
 func inputArgs(in *store.InputRecord) ([]any, error) {
 	data, err := jsonText(in.Data)
@@ -432,7 +432,7 @@ func insertInput(ctx context.Context, tx *wtx, in *store.InputRecord) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, sqlInsertInput, args...)
+	_, err = tx.ExecContext(ctx, inputInsert.one(), args...)
 	if isUniqueViolation(err) && strings.Contains(err.Error(), "idempotency_key") {
 		// Unreachable with one writer (the key was looked up in this transaction); kept so
 		// the mapping does not depend on that.
@@ -455,22 +455,17 @@ const (
 	sqlUniqueKeyHolder = `SELECT id FROM instances
 		WHERE type = ? AND unique_key = ? AND status = 'running' AND unique_key <> '' AND id <> ?`
 
-	sqlInstance       = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id = ?`
-	sqlUpsertInstance = insertInstances + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + onInstanceConflict
-	sqlInsertEvent    = insertEvents + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlInsertEffect   = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
+	sqlInstance     = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id = ?`
+	sqlInsertEffect = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
 		                      next_attempt_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
-	sqlInsertInput = insertInputs + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
-// The heads and tails of the writes above, which the set-based statements of a timer
-// batch share (batch.go); the columns are in the order of instanceArgs, eventArgs and
-// inputArgs.
-const (
-	insertInstances = `INSERT INTO instances (type, id, definition_version, state_name, state_data, status, version,
-		                        unique_key, created_at, updated_at, completed_at)`
-	onInstanceConflict = `
+// The writes of a decision's rows, one row at a time (one) or many (exec, the timer
+// batch); the columns are in the order of instanceArgs, eventArgs and inputArgs.
+var (
+	instanceUpsert = newRowWrite(`INSERT INTO instances (type, id, definition_version, state_name, state_data,
+		                        status, version, unique_key, created_at, updated_at, completed_at)`, 11, `
 		 ON CONFLICT (type, id) DO UPDATE SET
 		   definition_version = excluded.definition_version,
 		   state_name = excluded.state_name,
@@ -479,11 +474,11 @@ const (
 		   version = excluded.version,
 		   unique_key = excluded.unique_key,
 		   updated_at = excluded.updated_at,
-		   completed_at = excluded.completed_at`
-	insertEvents = `INSERT INTO events (workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type,
-		                     input_id, recorded_at)`
-	insertInputs = `INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source,
-		                     outcome, reason, version, response, created_at)`
+		   completed_at = excluded.completed_at`)
+	eventInsert = newRowWrite(`INSERT INTO events (workflow_type, workflow_id, seq, type, from_state, to_state, data,
+		                     input_type, input_id, recorded_at)`, 10, "")
+	inputInsert = newRowWrite(`INSERT INTO inputs (id, workflow_type, workflow_id, idempotency_key, request_hash, type,
+		                     data, source, outcome, reason, version, response, created_at)`, 13, "")
 )
 
 const instanceCols = `rid, type, id, definition_version, state_name, state_data, status, version, unique_key,

@@ -32,11 +32,17 @@ const (
 var hotStatements = []string{
 	sqlSavepoint, sqlRollbackTo, sqlRelease,
 	sqlInputByKey, sqlInstance, sqlLatestDefinition, sqlDefinitionVersion,
-	sqlUniqueKeyHolder, sqlUpsertInstance, sqlInsertEvent, sqlInsertEffect, sqlInsertInput,
+	sqlUniqueKeyHolder, sqlInsertEffect,
 	cancelTimerKeysSQL(1), sqlInsertTimer,
 	sqlClaimEffects, sqlEffectByID, sqlInsertAttempt, sqlCompleteEffect,
 	sqlClaimTimers, sqlTimerByID, sqlCompleteTimer,
-	sqlUpsertInstances, sqlInsertEvents, sqlInsertInputs, sqlFireTimers, sqlTimerHolders, sqlInstancesOf,
+	sqlTimerHolders, sqlInstancesOf,
+}
+
+func init() {
+	for _, w := range rowWrites {
+		hotStatements = append(hotStatements, w.texts...)
+	}
 }
 
 // prepareStatements prepares hotStatements on db.

@@ -74,6 +74,7 @@ func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
 		{"TimerRetryAndDead", testTimerRetryAndDead},
 		{"TimerStaleWorker", testTimerStaleWorker},
 		{"TimerBatch", testTimerBatch},
+		{"TimerBatchLarge", testTimerBatchLarge},
 		{"TimerClaimAhead", testTimerClaimAhead},
 		{"Webhooks", testWebhooks},
 		{"WebhookRotation", testWebhookRotation},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -391,6 +392,57 @@ func testTimerBatch(t *testing.T, e *env) {
 	require.Equal(t, store.TimerFired, e.timer(c1.ID).Status)
 	require.Equal(t, store.TimerPending, e.timer(c2.ID).Status)
 	require.Equal(t, store.TimerFired, e.timer(c3.ID).Status)
+}
+
+// testTimerBatchLarge fires a batch larger than one statement's rows (the SQLite store
+// splits it into chunks), half of it on new instances and half on existing ones, with
+// events, effects and new timers: every row must land as it would one firing at a time.
+func testTimerBatchLarge(t *testing.T, e *env) {
+	const n = 90
+	var ps []store.CompleteTimerParams
+	for i := range n {
+		id := fmt.Sprintf("o-%02d", i)
+		if i%2 == 1 {
+			e.mustExec("order", id, step{Data: `{"old":true}`})
+		}
+		tm := e.schedule("order", id, "tick", e.at(time.Minute))
+		s := step{To: "ticked", At: tm.FireAt, Data: fmt.Sprintf(`{"i":%d}`, i)}
+		if i%3 == 0 {
+			s.Effects = []string{"notify"}
+			s.Timers = []store.Timer{{Key: "next", FireAt: e.at(time.Hour), InputType: "tick"}}
+		}
+		ps = append(ps, e.fireParams(tm, "w1", s))
+	}
+	require.Len(t, e.claimTimers("w1", e.at(time.Minute), 2*n), n)
+	for i, err := range e.s.CompleteTimers(e.ctx, ps) {
+		require.NoError(t, err, i)
+	}
+	for i, p := range ps {
+		id := fmt.Sprintf("o-%02d", i)
+		inst := e.instance("order", id)
+		require.Equal(t, "ticked", inst.StateName, id)
+		want := map[string]any{"i": float64(i)}
+		if i%2 == 1 {
+			want["old"] = true
+		}
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(inst.StateData, &got))
+		require.Equal(t, want, got, id)
+		evs := e.events("order", id)
+		require.Len(t, evs, 1+i%2, id)
+		require.Equal(t, inst.Version, evs[len(evs)-1].Seq, id)
+		ins := e.inputs("order", id)
+		require.Len(t, ins, 1+i%2, id)
+		require.Equal(t, p.TimerID, ins[len(ins)-1].IdempotencyKey, id)
+		require.Equal(t, store.TimerFired, e.timer(p.TimerID).Status, id)
+		if i%3 == 0 {
+			require.Len(t, e.effects("order", id), 1, id)
+			require.Len(t, e.timers("order", id, store.TimerPending), 1, id)
+		} else {
+			require.Empty(t, e.effects("order", id), id)
+			require.Empty(t, e.timers("order", id, store.TimerPending), id)
+		}
+	}
 }
 
 // testTimerClaimAhead claims timers due within DueBy, judging leases at Now.
