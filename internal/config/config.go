@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ironflow/ironflow/internal/worker"
 )
 
 // ErrInvalid is wrapped by every validation error Load returns.
@@ -55,10 +57,10 @@ type Config struct {
 	WebhookAllowNets []netip.Prefix
 	// WebhookTimeout bounds one webhook delivery attempt.
 	WebhookTimeout time.Duration
-	// MaxAttempts is the delivery budget of an effect before it is dead.
+	// MaxAttempts is the attempt budget of an effect or a timer before it is dead.
 	MaxAttempts int
 	// RetryInitialInterval and RetryMaxInterval bound the exponential backoff between
-	// delivery attempts.
+	// the attempts of an effect or a timer.
 	RetryInitialInterval time.Duration
 	RetryMaxInterval     time.Duration
 	// EffectConcurrency bounds the webhook deliveries in flight per server.
@@ -85,9 +87,9 @@ const (
 	DefaultListenAddr           = "127.0.0.1:8080"
 	DefaultDatabaseURL          = "sqlite://data/ironflow.db"
 	DefaultWebhookTimeout       = 10 * time.Second
-	DefaultMaxAttempts          = 10
-	DefaultRetryInitialInterval = time.Second
-	DefaultRetryMaxInterval     = 10 * time.Minute
+	DefaultMaxAttempts          = worker.DefaultMaxAttempts
+	DefaultRetryInitialInterval = worker.DefaultRetryInitialInterval
+	DefaultRetryMaxInterval     = worker.DefaultRetryMaxInterval
 	DefaultEffectConcurrency    = 64
 	DefaultTimerConcurrency     = 1024
 	DefaultMaxBodyBytes         = 1 << 20
@@ -152,7 +154,7 @@ func settings() []setting {
 			}},
 		{env: "IRONFLOW_WEBHOOK_TIMEOUT", def: DefaultWebhookTimeout.String(), usage: "timeout of one webhook delivery attempt",
 			apply: func(c *Config, v string) (err error) { c.WebhookTimeout, err = positiveDuration(v); return err }},
-		{env: "IRONFLOW_MAX_ATTEMPTS", def: strconv.Itoa(DefaultMaxAttempts), usage: "delivery attempts before an effect is dead",
+		{env: "IRONFLOW_MAX_ATTEMPTS", def: strconv.Itoa(DefaultMaxAttempts), usage: "attempts before an effect or a timer is dead",
 			apply: func(c *Config, v string) error {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 1 {
@@ -161,9 +163,9 @@ func settings() []setting {
 				c.MaxAttempts = n
 				return nil
 			}},
-		{env: "IRONFLOW_RETRY_INITIAL_INTERVAL", def: DefaultRetryInitialInterval.String(), usage: "first backoff interval between delivery attempts",
+		{env: "IRONFLOW_RETRY_INITIAL_INTERVAL", def: DefaultRetryInitialInterval.String(), usage: "first backoff interval between the attempts of an effect or a timer",
 			apply: func(c *Config, v string) (err error) { c.RetryInitialInterval, err = positiveDuration(v); return err }},
-		{env: "IRONFLOW_RETRY_MAX_INTERVAL", def: DefaultRetryMaxInterval.String(), usage: "largest backoff interval between delivery attempts",
+		{env: "IRONFLOW_RETRY_MAX_INTERVAL", def: DefaultRetryMaxInterval.String(), usage: "largest backoff interval between the attempts of an effect or a timer",
 			apply: func(c *Config, v string) (err error) { c.RetryMaxInterval, err = positiveDuration(v); return err }},
 		{env: "IRONFLOW_EFFECT_CONCURRENCY", def: strconv.Itoa(DefaultEffectConcurrency), usage: "webhook deliveries in flight per server",
 			apply: func(c *Config, v string) (err error) { c.EffectConcurrency, err = positiveInt(v); return err }},

@@ -35,10 +35,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxAttempts          = 10
-	DefaultConcurrency          = 64
-	DefaultRetryInitialInterval = time.Second
-	DefaultRetryMaxInterval     = 10 * time.Minute
+	DefaultConcurrency = 64
 	// MaxRecordedResponse is how much of a response body an attempt keeps.
 	MaxRecordedResponse = 4 << 10
 )
@@ -63,9 +60,10 @@ type Config struct {
 	Timeout time.Duration
 	// AllowNets are private networks webhooks may reach nonetheless.
 	AllowNets []netip.Prefix
-	// MaxAttempts is the attempt budget before an effect is dead (DefaultMaxAttempts).
-	MaxAttempts int
-	// RetryInitialInterval and RetryMaxInterval bound the backoff between attempts.
+	// MaxAttempts is the attempt budget before an effect is dead, and
+	// RetryInitialInterval and RetryMaxInterval bound the backoff between attempts
+	// (worker.NewRetry: zero takes worker.DefaultMaxAttempts and so on).
+	MaxAttempts          int
 	RetryInitialInterval time.Duration
 	RetryMaxInterval     time.Duration
 	// Concurrency bounds the deliveries in flight (DefaultConcurrency).
@@ -89,12 +87,12 @@ type Config struct {
 
 // Worker is the effect outbox worker. Create it with New, then Start and Stop it.
 type Worker struct {
-	cfg     Config
-	client  *http.Client
-	backoff worker.Backoff
-	svc     *worker.Service[store.Effect]
-	log     *slog.Logger
-	m       *metrics
+	cfg    Config
+	client *http.Client
+	retry  worker.Retry
+	svc    *worker.Service[store.Effect]
+	log    *slog.Logger
+	m      *metrics
 }
 
 // New returns a Worker for cfg. Errors: a missing Store or Engine, metrics that cannot
@@ -106,16 +104,6 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.RetryInitialInterval <= 0 {
-		cfg.RetryInitialInterval = DefaultRetryInitialInterval
-	}
-	if cfg.RetryMaxInterval <= 0 {
-		cfg.RetryMaxInterval = DefaultRetryMaxInterval
-	}
-	cfg.RetryMaxInterval = max(cfg.RetryMaxInterval, cfg.RetryInitialInterval)
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
@@ -129,10 +117,10 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &Worker{
-		cfg:     cfg,
-		client:  cfg.Client,
-		backoff: worker.Backoff{Initial: cfg.RetryInitialInterval, Max: cfg.RetryMaxInterval, RandFunc: cfg.RandFunc},
-		log:     cfg.Logger.With("component", "outbox"),
+		cfg:    cfg,
+		client: cfg.Client,
+		retry:  worker.NewRetry(cfg.MaxAttempts, cfg.RetryInitialInterval, cfg.RetryMaxInterval, cfg.RandFunc),
+		log:    cfg.Logger.With("component", "outbox"),
 	}
 	if w.client == nil {
 		w.client = NewClient(ClientConfig{
@@ -270,7 +258,7 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		} else {
 			p.Attempt.Error = "routing the response's input failed: " + err.Error()
 			p.Status = store.EffectPending
-			if e.Attempts+1 >= w.cfg.MaxAttempts {
+			if w.retry.Last(e.Attempts + 1) {
 				p.Status = store.EffectDead
 			} else {
 				retryAt = w.nextAttempt(e.Attempts+1, o)
@@ -318,9 +306,9 @@ func resultOf(status string, gone bool) string {
 // jittered backoff, or the receiver's Retry-After when it named one, never beyond the
 // maximum interval.
 func (w *Worker) nextAttempt(n int, o outcome) time.Time {
-	d := w.backoff.Delay(n)
+	d := w.retry.Delay(n)
 	if o.retryAfter > 0 {
-		d = min(o.retryAfter, w.cfg.RetryMaxInterval)
+		d = min(o.retryAfter, w.retry.Max)
 	}
 	if o.gone {
 		d = 0 // waits for the endpoint to be enabled again, not for time
@@ -335,7 +323,7 @@ func (w *Worker) attempt(ctx context.Context, e store.Effect, start time.Time) (
 	defer func() { o.attempt.Duration = time.Since(t0) }()
 	fail := func(msg string) outcome {
 		o.attempt.Error = clean(msg)
-		if e.Attempts+1 >= w.cfg.MaxAttempts {
+		if w.retry.Last(e.Attempts + 1) {
 			o.status = store.EffectDead
 		}
 		return o

@@ -24,13 +24,10 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultMaxAttempts          = 10
-	DefaultConcurrency          = 1024
-	DefaultBatchSize            = 1024
-	DefaultLease                = 30 * time.Second
-	DefaultRetryInitialInterval = time.Second
-	DefaultRetryMaxInterval     = 10 * time.Minute
-	DefaultLookahead            = 100 * time.Millisecond
+	DefaultConcurrency = 1024
+	DefaultBatchSize   = 1024
+	DefaultLease       = 30 * time.Second
+	DefaultLookahead   = 100 * time.Millisecond
 )
 
 // Firing results, the label of the fired metric.
@@ -46,9 +43,10 @@ const (
 type Config struct {
 	Store  store.Store
 	Engine *engine.Engine
-	// MaxAttempts is the attempt budget before a timer is dead (DefaultMaxAttempts).
-	MaxAttempts int
-	// RetryInitialInterval and RetryMaxInterval bound the backoff between attempts.
+	// MaxAttempts is the attempt budget before a timer is dead, and
+	// RetryInitialInterval and RetryMaxInterval bound the backoff between attempts
+	// (worker.NewRetry: zero takes worker.DefaultMaxAttempts and so on).
+	MaxAttempts          int
 	RetryInitialInterval time.Duration
 	RetryMaxInterval     time.Duration
 	// Concurrency bounds the timers executing at once (DefaultConcurrency).
@@ -76,12 +74,12 @@ type Config struct {
 
 // Worker is the timer worker. Create it with New, then Start and Stop it.
 type Worker struct {
-	cfg     Config
-	backoff worker.Backoff
-	svc     *worker.Service[store.Timer]
-	batch   batcher
-	log     *slog.Logger
-	m       *metrics
+	cfg   Config
+	retry worker.Retry
+	svc   *worker.Service[store.Timer]
+	batch batcher
+	log   *slog.Logger
+	m     *metrics
 }
 
 // New returns a Worker for cfg. Errors: a missing Store or Engine, metrics that cannot
@@ -90,16 +88,6 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Store == nil || cfg.Engine == nil {
 		return nil, errors.New("timer: Store and Engine are required")
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.RetryInitialInterval <= 0 {
-		cfg.RetryInitialInterval = DefaultRetryInitialInterval
-	}
-	if cfg.RetryMaxInterval <= 0 {
-		cfg.RetryMaxInterval = DefaultRetryMaxInterval
-	}
-	cfg.RetryMaxInterval = max(cfg.RetryMaxInterval, cfg.RetryInitialInterval)
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
@@ -120,10 +108,10 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &Worker{
-		cfg:     cfg,
-		backoff: worker.Backoff{Initial: cfg.RetryInitialInterval, Max: cfg.RetryMaxInterval, RandFunc: cfg.RandFunc},
-		log:     cfg.Logger.With("component", "timer"),
-		batch:   batcher{store: cfg.Store},
+		cfg:   cfg,
+		retry: worker.NewRetry(cfg.MaxAttempts, cfg.RetryInitialInterval, cfg.RetryMaxInterval, cfg.RandFunc),
+		log:   cfg.Logger.With("component", "timer"),
+		batch: batcher{store: cfg.Store},
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -209,11 +197,11 @@ func (w *Worker) fire(ctx context.Context, t store.Timer) time.Time {
 		switch {
 		case engine.IsInputError(err) || errors.Is(err, store.ErrIdempotencyMismatch):
 			p.Status = store.TimerDead
-		case t.Attempts+1 >= w.cfg.MaxAttempts:
+		case w.retry.Last(t.Attempts + 1):
 			p.Status = store.TimerDead
 		default:
 			p.Status = store.TimerPending
-			retryAt = p.Now.Add(w.backoff.Delay(t.Attempts + 1))
+			retryAt = p.Now.Add(w.retry.Delay(t.Attempts + 1))
 			p.NextAttemptAt = retryAt
 		}
 		log = log.With("error", err)

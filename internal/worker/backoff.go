@@ -10,6 +10,40 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
+// Defaults of NewRetry, shared by the effect and timer workers.
+const (
+	DefaultMaxAttempts          = 10
+	DefaultRetryInitialInterval = time.Second
+	DefaultRetryMaxInterval     = 10 * time.Minute
+)
+
+// Retry is a worker's retry policy: an item gets MaxAttempts attempts, with a Backoff
+// between them, and is dead after the last.
+type Retry struct {
+	MaxAttempts int
+	Backoff
+}
+
+// NewRetry returns the policy of maxAttempts attempts and a backoff from initial up to
+// maxInterval, jittered with randFunc (see Backoff). A value <= 0 takes its default
+// (DefaultMaxAttempts, DefaultRetryInitialInterval, DefaultRetryMaxInterval), and
+// maxInterval is raised to initial when below it.
+func NewRetry(maxAttempts int, initial, maxInterval time.Duration, randFunc func(n int64) int64) Retry {
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	if initial <= 0 {
+		initial = DefaultRetryInitialInterval
+	}
+	if maxInterval <= 0 {
+		maxInterval = DefaultRetryMaxInterval
+	}
+	return Retry{MaxAttempts: maxAttempts, Backoff: Backoff{Initial: initial, Max: max(maxInterval, initial), RandFunc: randFunc}}
+}
+
+// Last reports whether attempt (1-based) spends the attempt budget.
+func (r Retry) Last(attempt int) bool { return attempt >= r.MaxAttempts }
+
 // Backoff computes retry delays: exponential from Initial, doubling per attempt up to
 // Max, with full jitter (a uniformly random delay between zero and that ceiling), so
 // rows that failed together do not retry together.

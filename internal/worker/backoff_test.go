@@ -19,6 +19,22 @@ func TestBackoffCeilingDoublesUpToMax(t *testing.T) {
 	}
 }
 
+func TestNewRetryDefaults(t *testing.T) {
+	t.Parallel()
+	r := NewRetry(0, 0, -time.Second, nil)
+	require.Equal(t, DefaultMaxAttempts, r.MaxAttempts)
+	require.Equal(t, DefaultRetryInitialInterval, r.Initial)
+	require.Equal(t, DefaultRetryMaxInterval, r.Max)
+	require.False(t, r.Last(DefaultMaxAttempts-1))
+	require.True(t, r.Last(DefaultMaxAttempts))
+
+	// A maximum below the first interval is raised to it; the jitter source is kept.
+	r = NewRetry(3, time.Minute, time.Second, func(n int64) int64 { return n - 1 })
+	require.Equal(t, time.Minute, r.Max)
+	require.Equal(t, time.Minute, r.Delay(5))
+	require.True(t, r.Last(3))
+}
+
 func TestBackoffFullJitter(t *testing.T) {
 	t.Parallel()
 	lo := Backoff{Initial: time.Second, Max: time.Minute, RandFunc: func(int64) int64 { return 0 }}
