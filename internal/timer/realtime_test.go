@@ -180,6 +180,48 @@ func TestTwoServersFireEachTimerOnce(t *testing.T) {
 	t.Logf("worker 1 fired %v, worker 2 fired %v", fired1, fired2)
 }
 
+// TestTwoServersShareABurst: two workers on one Postgres database start together on a
+// backlog of 3,000 due timers, three per instance, so their batches lock the same
+// instances in different combinations. Every timer fires once, with no retry, error or
+// lost lease, and every instance applies all three.
+func TestTwoServersShareABurst(t *testing.T) {
+	t.Parallel()
+	db := enginetest.Backends()[1].NewDatabase(t)
+	st1, st2 := db.Open(t), db.Open(t)
+	eng := engine.New(engine.Config{Store: st1})
+	_, _, err := eng.PutDefinition(context.Background(), "burst", []byte(benchDefinition))
+	require.NoError(t, err)
+	const n, per = 1000, 3
+	due := time.Now()
+	for i := range n {
+		for range per {
+			_, err := eng.ScheduleInput(context.Background(), "burst", fmt.Sprintf("o-%d", i), workflow.Input{Type: "start"}, due)
+			require.NoError(t, err)
+		}
+	}
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
+	for j, st := range []store.Store{st1, st2} {
+		w, err := timer.New(timer.Config{Store: st, Engine: engine.New(engine.Config{Store: st}), Registerer: regs[j]})
+		require.NoError(t, err)
+		require.NoError(t, w.Start(context.Background()))
+		t.Cleanup(func() { require.NoError(t, w.Stop(context.Background())) })
+	}
+	require.Eventually(t, func() bool {
+		stats, err := st1.Stats(context.Background(), time.Now())
+		require.NoError(t, err)
+		return stats.PendingTimers == 0
+	}, 30*time.Second, 10*time.Millisecond)
+	for _, result := range []string{"retry", "error", "dead", "lease_lost"} {
+		require.Zero(t, counter(t, regs[0], result)+counter(t, regs[1], result), result)
+	}
+	require.Equal(t, float64(n*per), counter(t, regs[0], "fired")+counter(t, regs[1], "fired"))
+	for i := range n {
+		v, err := eng.GetWorkflow(context.Background(), "burst", fmt.Sprintf("o-%d", i), 0)
+		require.NoError(t, err)
+		require.EqualValues(t, per, v.Version)
+	}
+}
+
 func counter(t *testing.T, reg *prometheus.Registry, result string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
