@@ -90,6 +90,7 @@ type Worker struct {
 	cfg    Config
 	client *http.Client
 	retry  worker.Retry
+	batch  *worker.Batcher[store.CompleteEffectParams]
 	svc    *worker.Service[store.Effect]
 	log    *slog.Logger
 	m      *metrics
@@ -120,6 +121,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:    cfg,
 		client: cfg.Client,
 		retry:  worker.NewRetry(cfg.MaxAttempts, cfg.RetryInitialInterval, cfg.RetryMaxInterval, cfg.RandFunc),
+		batch:  worker.NewBatcher(cfg.Store.CompleteEffects),
 		log:    cfg.Logger.With("component", "outbox"),
 	}
 	if w.client == nil {
@@ -247,7 +249,7 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 			p.Route = &rp
 		}
 	}
-	err := w.cfg.Store.CompleteEffect(ctx, p)
+	err := w.batch.Complete(ctx, p)
 	if err != nil && p.Route != nil && !errors.Is(err, store.ErrLeaseLost) {
 		// The receiver answered 2xx but its input could not be applied. Record why: a
 		// bad input dead-letters the effect, a system failure retries it (the receiver

@@ -315,18 +315,35 @@ type CompleteTimerParams struct {
 	Route *ExecuteParams
 }
 
-// SplitFirings splits completions for CompleteTimers: batch holds the firings (status
-// TimerFired, with a Route) of distinct instances, first come first served, which a
-// store may record in one transaction; rest holds the others (failures to record, and
-// later firings of an instance already in batch), to record after batch.
-func SplitFirings(ps []CompleteTimerParams) (batch, rest []int) {
+// Routed returns the input p executes: its Route when the effect was delivered.
+func (p CompleteEffectParams) Routed() *ExecuteParams {
+	if p.Status != EffectDelivered {
+		return nil
+	}
+	return p.Route
+}
+
+// Routed returns the input p executes: its Route when the timer fired.
+func (p CompleteTimerParams) Routed() *ExecuteParams {
+	if p.Status != TimerFired {
+		return nil
+	}
+	return p.Route
+}
+
+// SplitRouted splits completions for CompleteEffects and CompleteTimers: batch holds
+// those that execute a routed input, of distinct instances, first come first served,
+// which a store may record in one transaction; rest holds the others (no input, and
+// later completions of an instance already in batch), to record after batch.
+func SplitRouted[P interface{ Routed() *ExecuteParams }](ps []P) (batch, rest []int) {
 	seen := make(map[[2]string]bool, len(ps))
 	for i, p := range ps {
-		if p.Route == nil || p.Status != TimerFired {
+		r := p.Routed()
+		if r == nil {
 			rest = append(rest, i)
 			continue
 		}
-		k := [2]string{p.Route.WorkflowType, p.Route.WorkflowID}
+		k := [2]string{r.WorkflowType, r.WorkflowID}
 		if seen[k] {
 			rest = append(rest, i)
 			continue
@@ -428,6 +445,11 @@ type Store interface {
 	// CompleteEffect records an attempt of a claimed effect; ErrLeaseLost when p.Worker
 	// no longer holds it.
 	CompleteEffect(ctx context.Context, p CompleteEffectParams) error
+	// CompleteEffects records several attempts at once: errs[i] is what
+	// CompleteEffect(ps[i]) would have returned, as if they were recorded one after
+	// another in some order. A store may record the deliveries of distinct instances,
+	// with the inputs routed from them, in one transaction.
+	CompleteEffects(ctx context.Context, ps []CompleteEffectParams) (errs []error)
 	// GetEffect returns an effect with its attempts; ErrNotFound when absent.
 	GetEffect(ctx context.Context, id string) (Effect, []Attempt, error)
 	// ListEffects pages effects matching the filters.

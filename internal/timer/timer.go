@@ -77,7 +77,7 @@ type Worker struct {
 	cfg   Config
 	retry worker.Retry
 	svc   *worker.Service[store.Timer]
-	batch batcher
+	batch *worker.Batcher[store.CompleteTimerParams]
 	log   *slog.Logger
 	m     *metrics
 }
@@ -111,7 +111,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:   cfg,
 		retry: worker.NewRetry(cfg.MaxAttempts, cfg.RetryInitialInterval, cfg.RetryMaxInterval, cfg.RandFunc),
 		log:   cfg.Logger.With("component", "timer"),
-		batch: batcher{store: cfg.Store},
+		batch: worker.NewBatcher(cfg.Store.CompleteTimers),
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
@@ -186,7 +186,7 @@ func (w *Worker) fire(ctx context.Context, t store.Timer) time.Time {
 		engine.ExecuteOptions{IdempotencyKey: t.ID, Source: store.SourceTimer})
 	if err == nil {
 		p.Route = &rp
-		err = w.batch.complete(ctx, p)
+		err = w.batch.Complete(ctx, p)
 	}
 	if ctx.Err() != nil {
 		return time.Time{} // hard stop: the lease expires and the timer fires later

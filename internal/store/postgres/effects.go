@@ -99,58 +99,111 @@ func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams
 	default:
 		return fmt.Errorf("postgres: complete effect: invalid status %q", p.Status)
 	}
-	now := nowOr(p.Now)
 	err := s.withTx(ctx, func(tx *batchTx) error {
-		var typ, id string
-		var deliveredAt *time.Time
-		if p.Status == store.EffectDelivered {
-			deliveredAt = &now
+		b := &pgx.Batch{}
+		var li *lockedInstance
+		route := p.Routed()
+		if route != nil {
+			// The instance before the effect row, as every path that locks both
+			// takes them, so that they never deadlock.
+			li = queueLockInstance(b, route.WorkflowType, route.WorkflowID, route.IdempotencyKey)
 		}
-		nextAttemptAt := p.NextAttemptAt
-		if nextAttemptAt.IsZero() {
-			nextAttemptAt = now
-		}
-		// The guard: only the worker holding the claim of a pending effect changes it.
-		err := tx.QueryRow(ctx, `UPDATE effects SET status = $3, attempts = attempts + 1,
-    next_attempt_at = $4, last_error = $5, delivered_at = $6, locked_by = '', locked_until = NULL,
-    updated_at = $7
-WHERE id = $1 AND locked_by = $2 AND status = 'pending'
-RETURNING workflow_type, workflow_id`,
-			p.EffectID, p.Worker, p.Status, nextAttemptAt, cleanText(p.Attempt.Error), deliveredAt, now).
-			Scan(&typ, &id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return leaseLostOrNotFound(ctx, tx, `SELECT 1 FROM effects WHERE id = $1`, p.EffectID)
-		}
-		if err != nil {
+		h := queueHolder(b, "effects", p.EffectID)
+		if err := tx.Send(ctx, b); err != nil {
 			return err
 		}
-		a := p.Attempt
-		if p.Route != nil && p.Status == store.EffectDelivered {
-			route := *p.Route
-			route.DryRun = false
-			li, err := lockInstance(ctx, tx, route.WorkflowType, route.WorkflowID, route.IdempotencyKey)
+		if err := h.check(p.Worker); err != nil {
+			return err
+		}
+		outcome := ""
+		if route != nil {
+			r := *route
+			r.DryRun = false
+			res, err := executeLocked(ctx, tx, r, *li)
 			if err != nil {
 				return err
 			}
-			res, err := executeLocked(ctx, tx, route, li)
-			if err != nil {
-				return err
-			}
-			a.RoutedOutcome = res.Input.Outcome
+			outcome = res.Input.Outcome
 		}
 		// Held, like the routed decision's writes, for the COMMIT's round trip.
-		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO effect_attempts
-    (effect_id, number, started_at, duration_ns, status_code, error, response, routed_outcome)
-VALUES ($1, (SELECT coalesce(max(number), 0) + 1 FROM effect_attempts WHERE effect_id = $1),
-    $2, $3, $4, $5, $6, $7)`,
-			p.EffectID, nowOr(a.StartedAt), int64(a.Duration), a.StatusCode, cleanText(a.Error),
-			[]byte(a.Response), a.RoutedOutcome)
+		b = &pgx.Batch{}
+		a, e := effectCompletion(p, outcome)
+		b.Queue(attemptInsert.one, a...)
+		b.Queue(effectUpdate.one, e...)
 		tx.Hold(b)
 		return nil
 	})
 	return mapErr("complete effect", err)
 }
+
+// CompleteEffects records ps as CompleteEffect would, one after another, except that
+// the deliveries with a routed input of distinct instances share one transaction
+// (completeRouted, deliverBatch).
+func (s *Store) CompleteEffects(ctx context.Context, ps []store.CompleteEffectParams) []error {
+	return completeRouted(ps, "complete effect",
+		func(batch []store.CompleteEffectParams) ([]error, error) { return s.deliverBatch(ctx, batch) },
+		func(p store.CompleteEffectParams) error { return s.CompleteEffect(ctx, p) })
+}
+
+// deliverBatch records deliveries with a routed input, of distinct instances, in one
+// transaction (routedBatch): errs[k] is ps[k]'s. When it returns an error nothing was
+// committed.
+func (s *Store) deliverBatch(ctx context.Context, ps []store.CompleteEffectParams) (errs []error, err error) {
+	items := make([]routed, len(ps))
+	for k, p := range ps {
+		items[k] = routed{id: p.EffectID, worker: p.Worker, route: *p.Route}
+	}
+	return s.routedBatch(ctx, "effects", items, func(b *pgx.Batch, inputs []*store.InputRecord) {
+		var attempts, effects [][]any
+		for k, in := range inputs {
+			if in != nil {
+				a, e := effectCompletion(ps[k], in.Outcome)
+				attempts = append(attempts, a)
+				effects = append(effects, e)
+			}
+		}
+		attemptInsert.queueMany(b, attempts)
+		effectUpdate.queueMany(b, effects)
+	})
+}
+
+// effectCompletion is the attempt row (the values of attemptInsert) and the effect row
+// (of effectUpdate) that record p, whose routed input, if any, had outcome.
+func effectCompletion(p store.CompleteEffectParams, outcome string) (attempt, effect []any) {
+	now := nowOr(p.Now)
+	next := p.NextAttemptAt
+	if next.IsZero() {
+		next = now
+	}
+	var deliveredAt *time.Time
+	if p.Status == store.EffectDelivered {
+		deliveredAt = &now
+	}
+	a := p.Attempt
+	attempt = []any{p.EffectID, nowOr(a.StartedAt), int64(a.Duration), a.StatusCode, cleanText(a.Error),
+		[]byte(a.Response), outcome}
+	effect = []any{p.EffectID, p.Status, next, cleanText(a.Error), deliveredAt, now}
+	return attempt, effect
+}
+
+// The writes that record an attempt: its row, numbered after the effect's earlier
+// ones, and the effect's next state. No guard on the effect row: the caller holds it,
+// locked, and has checked the claim.
+var (
+	attemptInsert = newRowWrite(`WITH v (effect_id, started_at, duration_ns, status_code, error, response, routed_outcome) AS (`,
+		[]string{"text", "timestamptz", "bigint", "integer", "text", "bytea", "text"}, `)
+INSERT INTO effect_attempts
+    (effect_id, number, started_at, duration_ns, status_code, error, response, routed_outcome)
+SELECT v.effect_id, coalesce((SELECT max(a.number) FROM effect_attempts a WHERE a.effect_id = v.effect_id), 0) + 1,
+    v.started_at, v.duration_ns, v.status_code, v.error, v.response, v.routed_outcome
+FROM v`)
+	effectUpdate = newRowWrite(`WITH v (id, status, next_attempt_at, last_error, delivered_at, updated_at) AS (`,
+		[]string{"text", "text", "timestamptz", "text", "timestamptz", "timestamptz"}, `)
+UPDATE effects e SET status = v.status, attempts = e.attempts + 1, next_attempt_at = v.next_attempt_at,
+    last_error = v.last_error, delivered_at = v.delivered_at, locked_by = '', locked_until = NULL,
+    updated_at = v.updated_at
+FROM v WHERE e.id = v.id`)
+)
 
 // leaseLostOrNotFound is the error of a guarded update that matched no row:
 // store.ErrNotFound when the row does not exist (query selects it by $1), else

@@ -19,14 +19,16 @@ type rowWrite struct {
 	cols      int
 }
 
-// newRowWrite builds the statements "head VALUES ($1, …) tail" and
-// "head SELECT * FROM unnest($1::types[0][], …) tail".
+// newRowWrite builds the statements "head VALUES ($1::types[0], …) tail" and
+// "head SELECT * FROM unnest($1::types[0][], …) tail". The casts type the columns of a
+// head that names them in a CTE rather than in an INSERT.
 func newRowWrite(head string, types []string, tail string) rowWrite {
 	params := make([]string, len(types))
 	arrays := make([]string, len(types))
 	for i, t := range types {
-		params[i] = "$" + strconv.Itoa(i+1)
-		arrays[i] = params[i] + "::" + t + "[]"
+		p := "$" + strconv.Itoa(i+1)
+		params[i] = p + "::" + t
+		arrays[i] = p + "::" + t + "[]"
 	}
 	return rowWrite{
 		one:  head + " VALUES (" + strings.Join(params, ", ") + ")" + tail,

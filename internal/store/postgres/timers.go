@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -163,7 +162,7 @@ RETURNING 1`,
 		// (Execute cancels timers while holding the instance), so the two never deadlock.
 		b := &pgx.Batch{}
 		li := queueLockInstance(b, p.Route.WorkflowType, p.Route.WorkflowID, p.Route.IdempotencyKey)
-		h := queueTimerHolder(b, p.TimerID)
+		h := queueHolder(b, "timers", p.TimerID)
 		if err := tx.Send(ctx, b); err != nil {
 			return err
 		}
@@ -183,45 +182,11 @@ func completionTimes(p store.CompleteTimerParams) (now, next time.Time) {
 	return now, next
 }
 
-// timerHolder is who holds a timer row, read FOR UPDATE.
-type timerHolder struct {
-	found            bool
-	status, lockedBy string
-}
-
-// queueTimerHolder queues on b the locking read of timer id's holder; the timerHolder it
-// returns is filled in once b has been sent.
-func queueTimerHolder(b *pgx.Batch, id string) *timerHolder {
-	h := &timerHolder{}
-	b.Queue(`SELECT status, locked_by FROM timers WHERE id = $1 FOR UPDATE`, id).
-		QueryRow(func(row pgx.Row) error {
-			err := row.Scan(&h.status, &h.lockedBy)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			h.found = err == nil
-			return err
-		})
-	return h
-}
-
-// check returns store.ErrNotFound when the timer is gone and store.ErrLeaseLost when
-// it is no longer worker's pending claim.
-func (h timerHolder) check(worker string) error {
-	if !h.found {
-		return store.ErrNotFound
-	}
-	if h.status != store.TimerPending || h.lockedBy != worker {
-		return store.ErrLeaseLost
-	}
-	return nil
-}
-
 // fireLocked executes a fired timer's Route against the instance li locked and holds in
 // tx the timer's completion behind the decision's writes, to go with the COMMIT. It
 // returns store.ErrNotFound or store.ErrLeaseLost (holding nothing) when h shows the
 // timer gone or no longer p.Worker's pending claim, and executeLocked's errors.
-func fireLocked(ctx context.Context, tx *batchTx, p store.CompleteTimerParams, li lockedInstance, h timerHolder) error {
+func fireLocked(ctx context.Context, tx *batchTx, p store.CompleteTimerParams, li lockedInstance, h holder) error {
 	if err := h.check(p.Worker); err != nil {
 		return err
 	}
@@ -245,109 +210,31 @@ WHERE id = $1`,
 }
 
 // CompleteTimers records ps as CompleteTimer would, one after another, except that the
-// firings (fired, with a Route) of distinct instances share one transaction of two round
-// trips, with one statement per table rather than per row: every lock and read of the
-// batch in the first, every write and the COMMIT in the second. The instances are
-// locked in (type, id) order, so batches of concurrent workers never deadlock. A firing
-// the batch refuses (lease lost, a decision error) writes nothing and gets its error;
-// when the transaction itself fails (a unique key taken, the database gone), nothing of
-// it is committed and each of its firings is recorded on its own instead, as are the
-// rest of ps.
-//
-// The firing timers' idempotency keys are not looked up, as in the SQLite store
-// (docs/decisions/0009-timer-bursts.md): a key is the timer's own id, which no earlier
-// input has unless a client chose it, and then the unique index fails the batch.
+// firings (fired, with a Route) of distinct instances share one transaction
+// (completeRouted, fireBatch).
 func (s *Store) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
-	errs := make([]error, len(ps))
-	batch, single := store.SplitFirings(ps)
-	if len(batch) < 2 || s.fireBatch(ctx, ps, batch, errs) != nil {
-		single = append(single, batch...)
-		slices.Sort(single)
-	}
-	for _, i := range single {
-		errs[i] = s.CompleteTimer(ctx, ps[i])
-	}
-	return errs
+	return completeRouted(ps, "complete timer",
+		func(batch []store.CompleteTimerParams) ([]error, error) { return s.fireBatch(ctx, batch) },
+		func(p store.CompleteTimerParams) error { return s.CompleteTimer(ctx, p) })
 }
 
-// fireBatch fires ps[batch], which are of distinct instances, in one transaction and
-// sets their errs. When it returns an error nothing was committed and errs is untouched.
-func (s *Store) fireBatch(ctx context.Context, ps []store.CompleteTimerParams, batch []int, errs []error) error {
-	batch = slices.Clone(batch)
-	slices.SortFunc(batch, func(a, b int) int {
-		ra, rb := ps[a].Route, ps[b].Route
-		return cmp.Or(cmp.Compare(ra.WorkflowType, rb.WorkflowType), cmp.Compare(ra.WorkflowID, rb.WorkflowID))
-	})
-	types, ids, timers := make([]string, len(batch)), make([]string, len(batch)), make([]string, len(batch))
-	for k, i := range batch {
-		types[k], ids[k], timers[k] = ps[i].Route.WorkflowType, ps[i].Route.WorkflowID, ps[i].TimerID
+// fireBatch records firings of distinct instances in one transaction (routedBatch):
+// errs[k] is ps[k]'s. When it returns an error nothing was committed.
+func (s *Store) fireBatch(ctx context.Context, ps []store.CompleteTimerParams) (errs []error, err error) {
+	items := make([]routed, len(ps))
+	for k, p := range ps {
+		items[k] = routed{id: p.TimerID, worker: p.Worker, route: *p.Route}
 	}
-	results := make([]error, len(batch))
-	err := s.withTx(ctx, func(tx *batchTx) error {
-		reads, err := lockBatch(ctx, tx, types, ids, timers)
-		if err != nil {
-			return err
+	return s.routedBatch(ctx, "timers", items, func(b *pgx.Batch, inputs []*store.InputRecord) {
+		var fired [][]any
+		for k, in := range inputs {
+			if in != nil {
+				now, next := completionTimes(ps[k])
+				fired = append(fired, []any{ps[k].TimerID, next, cleanText(ps[k].Error), in.Outcome, now})
+			}
 		}
-		var instances, events, inputs, fired [][]any
-		side := &pgx.Batch{}
-		for k, i := range batch {
-			p := ps[i]
-			h := reads.holders[p.TimerID]
-			if results[k] = h.check(p.Worker); results[k] != nil {
-				continue
-			}
-			r := *p.Route
-			r.DryRun = false
-			cur := reads.instances[[2]string{r.WorkflowType, r.WorkflowID}]
-			li := lockedInstance{typ: r.WorkflowType, id: r.WorkflowID, current: cur, def: reads.definition(r.WorkflowType, cur)}
-			res, err := decideLocked(ctx, r, li)
-			if err != nil {
-				results[k] = err
-				continue
-			}
-			w := res.Write
-			if w.Instance != nil {
-				row, err := instanceRow(w.Instance)
-				if err != nil {
-					return err
-				}
-				instances = append(instances, row)
-			}
-			for _, e := range w.Events {
-				row, err := eventRow(e)
-				if err != nil {
-					return err
-				}
-				events = append(events, row)
-			}
-			row, err := inputRow(w.Input)
-			if err != nil {
-				return err
-			}
-			inputs = append(inputs, row)
-			if err := queueSideRows(side, &tx.n, li, w); err != nil {
-				return err
-			}
-			now, next := completionTimes(p)
-			fired = append(fired, []any{p.TimerID, next, cleanText(p.Error), w.Input.Outcome, now})
-		}
-		b := &pgx.Batch{}
-		instanceUpsert.queueMany(b, instances)
-		eventInsert.queueMany(b, events)
-		inputInsert.queueMany(b, inputs)
-		// After the side rows: a firing that re-arms or cancels its own key still ends fired.
-		b.QueuedQueries = append(b.QueuedQueries, side.QueuedQueries...)
 		timersFired.queueMany(b, fired)
-		tx.Hold(b)
-		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for k, i := range batch {
-		errs[i] = mapErr("complete timer", results[k])
-	}
-	return nil
 }
 
 // timersFired marks timers fired, with rows of id, next_attempt_at, last_error, outcome
@@ -358,87 +245,6 @@ UPDATE timers t SET status = 'fired', attempts = t.attempts + 1, next_attempt_at
     last_error = v.last_error, outcome = v.outcome, fired_at = v.fired_at, locked_by = '',
     locked_until = NULL, updated_at = v.fired_at
 FROM v WHERE t.id = v.id`)
-
-// batchReads are the locked rows a batch of firings decides by.
-type batchReads struct {
-	instances map[[2]string]*store.Instance
-	defs      map[string]map[int]*store.Definition // by type and version
-	holders   map[string]timerHolder
-}
-
-// lockBatch locks the instances (types[k], ids[k]) in that order, then reads them,
-// their definitions (the pinned version, or the latest for an instance that does not
-// exist) and the holders of timers, locking the rows: one round trip.
-func lockBatch(ctx context.Context, tx *batchTx, types, ids, timers []string) (batchReads, error) {
-	r := batchReads{
-		instances: make(map[[2]string]*store.Instance, len(ids)),
-		defs:      map[string]map[int]*store.Definition{},
-		holders:   make(map[string]timerHolder, len(timers)),
-	}
-	b := &pgx.Batch{}
-	// unnest yields the pairs in array order, so the locks are taken in that order.
-	b.Queue(`SELECT count(pg_advisory_xact_lock(hashtextextended(t || '/' || i, 0)))
-FROM unnest($1::text[], $2::text[]) AS u(t, i)`, types, ids)
-	b.Queue(`SELECT `+prefixed("i.", instanceColumns)+` FROM instances i
-JOIN unnest($1::text[], $2::text[]) AS u(t, id) ON i.type = u.t AND i.id = u.id
-FOR UPDATE OF i`, types, ids).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			inst, err := scanInstance(rows, nil)
-			if err != nil {
-				return err
-			}
-			r.instances[[2]string{inst.Type, inst.ID}] = &inst
-		}
-		return rows.Err()
-	})
-	b.Queue(`SELECT `+definitionColumns+` FROM definitions WHERE (type, version) IN (
-    SELECT i.type, i.definition_version FROM instances i
-    JOIN unnest($1::text[], $2::text[]) AS u(t, id) ON i.type = u.t AND i.id = u.id
-    UNION
-    SELECT type, max(version) FROM definitions WHERE type = ANY($1) GROUP BY type)`, types, ids).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				d, err := scanDefinition(rows)
-				if err != nil {
-					return err
-				}
-				if r.defs[d.Type] == nil {
-					r.defs[d.Type] = map[int]*store.Definition{}
-				}
-				r.defs[d.Type][d.Version] = &d
-			}
-			return rows.Err()
-		})
-	b.Queue(`SELECT id, status, locked_by FROM timers WHERE id = ANY($1) ORDER BY id FOR UPDATE`, timers).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id string
-				h := timerHolder{found: true}
-				if err := rows.Scan(&id, &h.status, &h.lockedBy); err != nil {
-					return err
-				}
-				r.holders[id] = h
-			}
-			return rows.Err()
-		})
-	return r, tx.Send(ctx, b)
-}
-
-// definition is the definition a decision on (typ, id) is made by: the version current
-// is pinned to, or the latest of typ when current is nil; nil when there is none.
-func (r batchReads) definition(typ string, current *store.Instance) *store.Definition {
-	versions := r.defs[typ]
-	if current != nil {
-		return versions[current.DefinitionVersion]
-	}
-	var latest *store.Definition
-	for _, d := range versions {
-		if latest == nil || d.Version > latest.Version {
-			latest = d
-		}
-	}
-	return latest
-}
 
 // NextTimerAt returns the earliest time a pending timer can be claimed: the later of its
 // NextAttemptAt and its lease end. ok is false when there is none.

@@ -19,14 +19,14 @@ import (
 // dominates on the writer, is paid a few times per batch rather than once per firing.
 
 // CompleteTimers records ps as CompleteTimer would. The firings of distinct instances
-// (store.SplitFirings) share one write request with set-based reads and writes; a firing
+// (store.SplitRouted) share one write request with set-based reads and writes; a firing
 // the batch refuses (lease lost, a decision error) writes nothing and gets its error.
 // When the request fails as a whole (a unique key taken, an idempotency key already
 // used, the database gone) nothing of it is written, and each of its firings is recorded
 // on its own, as are the rest of ps.
 func (s *Store) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
 	errs := make([]error, len(ps))
-	batch, rest := store.SplitFirings(ps)
+	batch, rest := store.SplitRouted(ps)
 	if len(batch) > 1 {
 		var results []error
 		var sg signals

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ironflow/ironflow/internal/store"
@@ -129,6 +130,18 @@ func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams
 	}
 	s.notify.send(sg)
 	return nil
+}
+
+// CompleteEffects records ps as CompleteEffect would, each in its own write request,
+// sent concurrently: the writer runs them in one transaction (group commit, writer.go).
+func (s *Store) CompleteEffects(ctx context.Context, ps []store.CompleteEffectParams) []error {
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i := range ps {
+		wg.Go(func() { errs[i] = s.CompleteEffect(ctx, ps[i]) })
+	}
+	wg.Wait()
+	return errs
 }
 
 func completeEffect(ctx context.Context, tx *wtx, p store.CompleteEffectParams) (signals, error) {

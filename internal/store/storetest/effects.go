@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -332,4 +333,140 @@ func testEffectRouteError(t *testing.T, e *env) {
 	require.Zero(t, eff.Attempts)
 	require.Empty(t, attempts)
 	require.Len(t, e.inputs("order", "o-1"), 1)
+}
+
+// testEffectBatch records a mixed batch with CompleteEffects: each completion must end
+// as CompleteEffect would have left it.
+func testEffectBatch(t *testing.T, e *env) {
+	e.putWebhook("order")
+	emit := func(id string) string {
+		return e.mustExec("order", id, step{Input: "place", Effects: []string{"reserve"}}).Write.Effects[0].ID
+	}
+	a, b, twice1, twice2 := emit("o-a"), emit("o-b"), emit("o-2"), ""
+	twice2 = e.mustExec("order", "o-2", step{Effects: []string{"notify"}}).Write.Effects[0].ID
+	stolen, failing, retried, dead := emit("o-s"), emit("o-f"), emit("o-r"), emit("o-d")
+	require.Len(t, e.claimEffects("w1", e.now, 20), 8)
+
+	delivered := func(id, wid, worker string, s step) store.CompleteEffectParams {
+		s.At = e.at(time.Second)
+		return store.CompleteEffectParams{
+			EffectID: id, Worker: worker, Status: store.EffectDelivered, Now: e.at(time.Second),
+			Route:   e.routeParams("order", wid, id, s),
+			Attempt: store.Attempt{StartedAt: e.now, Duration: time.Millisecond, StatusCode: 200, Response: `{"input":{}}`},
+		}
+	}
+	boom := errors.New("decision failed")
+	fail := delivered(failing, "o-f", "w1", step{})
+	fail.Route.Decide = func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) { return nil, boom }
+	ps := []store.CompleteEffectParams{
+		delivered(a, "o-a", "w1", step{Input: "reserved", To: "reserved", Effects: []string{"ship"},
+			Timers: []store.Timer{{Key: "remind", FireAt: e.at(time.Hour), InputType: "remind"}}}),
+		delivered(b, "o-b", "w1", step{Input: "reserved", Reject: "not now"}),
+		delivered(twice1, "o-2", "w1", step{Input: "reserved", Data: `{"first":true}`}),
+		delivered(twice2, "o-2", "w1", step{Input: "notified", Data: `{"second":true}`}), // same instance
+		delivered(stolen, "o-s", "w2", step{Input: "reserved"}),                          // not w2's claim
+		fail,
+		{EffectID: retried, Worker: "w1", Status: store.EffectPending, NextAttemptAt: e.at(time.Minute), Now: e.at(time.Second),
+			Attempt: store.Attempt{StartedAt: e.now, StatusCode: 503, Error: "503 Service Unavailable"}},
+		{EffectID: dead, Worker: "w1", Status: store.EffectDead, Now: e.at(time.Second),
+			Attempt: store.Attempt{StartedAt: e.now, StatusCode: 400, Error: "400 Bad Request"}},
+	}
+	errs := e.s.CompleteEffects(e.ctx, ps)
+	require.Len(t, errs, len(ps))
+	for _, i := range []int{0, 1, 2, 3, 6, 7} {
+		require.NoError(t, errs[i], i)
+	}
+	require.ErrorIs(t, errs[4], store.ErrLeaseLost)
+	require.ErrorIs(t, errs[5], boom)
+
+	attempts := func(id string) (store.Effect, []store.Attempt) {
+		eff, as, err := e.s.GetEffect(e.ctx, id)
+		require.NoError(t, err)
+		return eff, as
+	}
+	// Delivered, with the routed input applied and its outcome on the attempt.
+	eff, as := attempts(a)
+	require.Equal(t, store.EffectDelivered, eff.Status)
+	require.Equal(t, 1, eff.Attempts)
+	require.Empty(t, eff.LockedBy)
+	require.NotNil(t, eff.DeliveredAt)
+	require.Len(t, as, 1)
+	require.Equal(t, 1, as[0].Number)
+	require.Equal(t, 200, as[0].StatusCode)
+	require.Equal(t, time.Millisecond, as[0].Duration.Truncate(time.Millisecond))
+	require.Equal(t, `{"input":{}}`, as[0].Response)
+	require.Equal(t, store.OutcomeAccepted, as[0].RoutedOutcome)
+	inst := e.instance("order", "o-a")
+	require.Equal(t, "reserved", inst.StateName)
+	require.EqualValues(t, 2, inst.Version)
+	ins := e.inputs("order", "o-a")
+	require.Len(t, ins, 2)
+	require.Equal(t, a, ins[1].IdempotencyKey)
+	require.Equal(t, store.SourceEffect, ins[1].Source)
+	require.Len(t, e.effects("order", "o-a"), 2, "the routed decision's effect")
+	require.Len(t, e.timers("order", "o-a", store.TimerPending), 1, "the routed decision's timer")
+
+	_, as = attempts(b)
+	require.Equal(t, store.OutcomeRejected, as[0].RoutedOutcome)
+	require.EqualValues(t, 1, e.instance("order", "o-b").Version)
+
+	// Both deliveries of o-2 applied, one after the other.
+	o2 := e.instance("order", "o-2")
+	require.EqualValues(t, 4, o2.Version)
+	require.JSONEq(t, `{"first":true,"second":true}`, string(o2.StateData))
+	for _, id := range []string{twice1, twice2} {
+		eff, _ := attempts(id)
+		require.Equal(t, store.EffectDelivered, eff.Status)
+	}
+
+	// The refused ones wrote nothing and keep their claim.
+	for _, id := range []string{stolen, failing} {
+		eff, as := attempts(id)
+		require.Equal(t, store.EffectPending, eff.Status)
+		require.Equal(t, "w1", eff.LockedBy)
+		require.Empty(t, as)
+	}
+	for _, id := range []string{"o-s", "o-f"} {
+		require.EqualValues(t, 1, e.instance("order", id).Version)
+	}
+
+	// The failed attempts are recorded without a route.
+	eff, as = attempts(retried)
+	require.Equal(t, store.EffectPending, eff.Status)
+	requireTime(t, e.at(time.Minute), eff.NextAttemptAt)
+	require.Equal(t, "503 Service Unavailable", eff.LastError)
+	require.Len(t, as, 1)
+	require.Equal(t, 503, as[0].StatusCode)
+	eff, as = attempts(dead)
+	require.Equal(t, store.EffectDead, eff.Status)
+	require.Len(t, as, 1)
+
+	// A second attempt of the same effect is numbered after the first. (At one minute
+	// the leases of the refused ones have expired too, and the routed decision's new
+	// effect is due.)
+	require.Len(t, e.claimEffects("w1", e.at(time.Minute), 20), 4)
+	errs = e.s.CompleteEffects(e.ctx, []store.CompleteEffectParams{
+		func() store.CompleteEffectParams {
+			p := delivered(retried, "o-r", "w1", step{Input: "reserved"})
+			p.Now = e.at(time.Minute)
+			return p
+		}(),
+		delivered(emitClaimed(e, "o-r2"), "o-r2", "w1", step{Input: "reserved"}),
+	})
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	eff, as = attempts(retried)
+	require.Equal(t, store.EffectDelivered, eff.Status)
+	require.Equal(t, 2, eff.Attempts)
+	require.Len(t, as, 2)
+	require.Equal(t, 2, as[1].Number)
+	require.Equal(t, store.OutcomeAccepted, as[1].RoutedOutcome)
+}
+
+// emitClaimed has instance id emit one effect and claims it for w1.
+func emitClaimed(e *env, id string) string {
+	e.t.Helper()
+	eff := e.mustExec("order", id, step{Effects: []string{"reserve"}}).Write.Effects[0].ID
+	require.Len(e.t, e.claimEffects("w1", e.at(time.Minute), 20), 1)
+	return eff
 }

@@ -65,6 +65,7 @@ func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
 		{"EffectRoute", testEffectRoute},
 		{"EffectRouteReplay", testEffectRouteReplay},
 		{"EffectRouteError", testEffectRouteError},
+		{"EffectBatch", testEffectBatch},
 		{"TimerScheduleReplace", testTimerScheduleReplace},
 		{"TimersInWrite", testTimersInWrite},
 		{"TimerClaimDue", testTimerClaimDue},
