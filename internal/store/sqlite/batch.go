@@ -9,64 +9,115 @@ import (
 	"github.com/ironflow/ironflow/internal/store"
 )
 
-// Batched timer firings.
+// Batched completions that execute a routed input: timer firings and effect deliveries
+// whose response routes an input back.
 //
-// A burst of due timers is a burst of decisions, each of which costs the single writer
-// some ten statements when recorded on its own (claim check, instance and definition
-// reads, instance, event and input writes, the timer update, the savepoint around it).
-// CompleteTimers records the firings of distinct instances with multi-row statements per
-// table instead (rowWrite, rows.go), in one write request: the per-statement cost, which
-// dominates on the writer, is paid a few times per batch rather than once per firing.
+// A burst of them is a burst of decisions, each of which costs the single writer some
+// ten statements when recorded on its own (claim check, instance and definition reads,
+// instance, event and input writes, the completion, the savepoint around it).
+// CompleteTimers and CompleteEffects record those of distinct instances with
+// multi-row statements per table instead (rowWrite, rows.go), in one write request: the
+// per-statement cost, which dominates on the writer, is paid a few times per batch
+// rather than once per completion.
 
-// CompleteTimers records ps as CompleteTimer would. The firings of distinct instances
-// (store.SplitRouted) share one write request with set-based reads and writes; a firing
-// the batch refuses (lease lost, a decision error) writes nothing and gets its error.
-// When the request fails as a whole (a unique key taken, an idempotency key already
-// used, the database gone) nothing of it is written, and each of its firings is recorded
-// on its own, as are the rest of ps.
-func (s *Store) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
+// completeRouted records ps as single would, except that those that execute a routed
+// input, of distinct instances (store.SplitRouted), share one write request run by
+// batch when there are at least two. A completion the batch refuses (lease lost, a
+// decision error) writes nothing and gets its error, wrapped like single's as op. When
+// the request fails as a whole (a unique key taken, an idempotency key already used,
+// the database gone) nothing of it is written, and each of its completions is recorded
+// by single instead, as are the rest of ps: concurrently, since the writer groups them
+// into one transaction anyway.
+func completeRouted[P interface{ Routed() *store.ExecuteParams }](ctx context.Context, s *Store, ps []P, op string,
+	batch func(context.Context, *wtx, []P) ([]error, signals, error), single func(P) error) []error {
 	errs := make([]error, len(ps))
-	batch, rest := store.SplitRouted(ps)
-	if len(batch) > 1 {
+	together, rest := store.SplitRouted(ps)
+	if len(together) > 1 {
+		sub := make([]P, len(together))
+		for k, i := range together {
+			sub[k] = ps[i]
+		}
 		var results []error
 		var sg signals
 		err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 			var err error
-			results, sg, err = fireBatch(ctx, tx, ps, batch)
+			results, sg, err = batch(ctx, tx, sub)
 			return err
 		})
 		if err == nil {
-			for k, i := range batch {
-				errs[i] = mapErr("complete timer", results[k])
+			for k, i := range together {
+				errs[i] = mapErr(op, results[k])
 			}
 			s.notify.send(sg)
-			batch = nil
+			together = nil
 		}
 	}
-	// On their own, concurrently: the writer still groups them into one transaction.
 	var wg sync.WaitGroup
-	for _, i := range append(rest, batch...) {
-		wg.Go(func() { errs[i] = s.CompleteTimer(ctx, ps[i]) })
+	for _, i := range append(rest, together...) {
+		wg.Go(func() { errs[i] = single(ps[i]) })
 	}
 	wg.Wait()
 	return errs
 }
 
-// fireBatch fires ps[batch], which are of distinct instances, inside tx: results[k] is
-// the result of ps[batch[k]]. An error means the batch must be rolled back.
+// CompleteTimers records ps as CompleteTimer would; the firings of distinct instances
+// share one write request (completeRouted, fireBatch).
+func (s *Store) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
+	return completeRouted(ctx, s, ps, "complete timer", fireBatch,
+		func(p store.CompleteTimerParams) error { return s.CompleteTimer(ctx, p) })
+}
+
+// fireBatch fires ps, which are of distinct instances, inside tx (routedBatch).
+func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams) ([]error, signals, error) {
+	items := make([]routed, len(ps))
+	for k, p := range ps {
+		items[k] = routed{id: p.TimerID, worker: p.Worker, route: *p.Route}
+	}
+	return routedBatch(ctx, tx, "timer", items, func(inputs []*store.InputRecord) error {
+		var fired [][]any
+		for k, in := range inputs {
+			if in == nil {
+				continue
+			}
+			p := ps[k]
+			var next any // NULL keeps the timer's own
+			if !p.NextAttemptAt.IsZero() {
+				next = toMicros(p.NextAttemptAt)
+			}
+			fired = append(fired, []any{p.TimerID, next, p.Error, in.Outcome, toMicros(nowOr(p.Now))})
+		}
+		return timersFired.exec(ctx, tx, fired)
+	})
+}
+
+// routed is one completion of a batch: the claimed row it completes (by id, held by
+// worker) and the input it executes.
+type routed struct {
+	id, worker string
+	route      store.ExecuteParams
+}
+
+// routedBatch executes the routes of items, which are of distinct instances, inside tx,
+// then calls complete with the input record each item's decision wrote (nil for an
+// item refused) to write the completions. kind ("effect" or "timer") names the claimed
+// rows, in table kind+"s". results[k] is item k's error: store.ErrNotFound or
+// store.ErrLeaseLost when its row is gone or no longer its worker's pending claim, or
+// its decision's error (such an item writes nothing). An error means the batch must be
+// rolled back.
 //
-// The firing timers' idempotency keys are not looked up: a key is the timer's own id,
-// and an input with it exists only if that timer fired before, which the holder check
-// rules out (a fired timer is no longer pending), or if a client sent an input with the
-// timer's id as its Idempotency-Key. That input's unique index then fails the batch, and
-// the firing is recorded on its own, with the usual replay.
-func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, batch []int) ([]error, signals, error) {
+// The routes' idempotency keys are not looked up: a key is the completed row's own id,
+// and an input with it exists only if that row was completed before, which the holder
+// check rules out (it is no longer pending), or if a client sent an input with the id
+// as its Idempotency-Key. That input's unique index then fails the batch, and the
+// completion is recorded on its own, with the usual replay.
+func routedBatch(ctx context.Context, tx *wtx, kind string, items []routed,
+	complete func(inputs []*store.InputRecord) error) ([]error, signals, error) {
 	var sg signals
-	holders, err := timerHolders(ctx, tx, ps, batch)
+	holders, err := readHolders(ctx, tx, kind+"s", items)
 	if err != nil {
 		return nil, sg, err
 	}
-	current, err := batchInstances(ctx, tx, ps, batch)
+	current, err := batchInstances(ctx, tx, items)
 	if err != nil {
 		return nil, sg, err
 	}
@@ -75,17 +126,17 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 		version int
 	}
 	defs := map[defKey]*store.Definition{} // read once per batch: a batch is mostly one type
-	var instances, events, inputs, fired [][]any
-	results := make([]error, len(batch))
-	for k, i := range batch {
-		p := ps[i]
-		r := *p.Route
-		h, ok := holders[p.TimerID]
+	var instances, events, inputRows [][]any
+	inputs := make([]*store.InputRecord, len(items))
+	results := make([]error, len(items))
+	for k, it := range items {
+		r := it.route
+		h, ok := holders[it.id]
 		if !ok {
-			results[k] = fmt.Errorf("timer %s: %w", p.TimerID, store.ErrNotFound)
+			results[k] = fmt.Errorf("%s %s: %w", kind, it.id, store.ErrNotFound)
 			continue
 		}
-		if err := checkClaim(p, h.status, h.lockedBy); err != nil {
+		if err := checkClaim(kind, it.id, it.worker, h.status, h.lockedBy); err != nil {
 			results[k] = err
 			continue
 		}
@@ -107,8 +158,8 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 			results[k] = err
 			continue
 		}
-		// Rare in a burst, so row by row; before the timer updates below, so a firing
-		// that re-arms its own key still ends fired.
+		// Rare in a burst, so row by row; before the completions, so a firing that
+		// re-arms its own key still ends fired.
 		rsg, err := applySideRows(ctx, tx, w)
 		if err != nil {
 			return nil, sg, err
@@ -135,21 +186,19 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, bat
 		if err != nil {
 			return nil, sg, err
 		}
-		inputs = append(inputs, args)
-		now := nowOr(p.Now)
-		var next any // NULL keeps the timer's own
-		if !p.NextAttemptAt.IsZero() {
-			next = toMicros(p.NextAttemptAt)
-		}
-		fired = append(fired, []any{p.TimerID, next, p.Error, w.Input.Outcome, toMicros(now)})
+		inputRows = append(inputRows, args)
+		inputs[k] = &w.Input
 	}
 	for _, w := range []struct {
 		write rowWrite
 		rows  [][]any
-	}{{instanceUpsert, instances}, {eventInsert, events}, {inputInsert, inputs}, {timersFired, fired}} {
+	}{{instanceUpsert, instances}, {eventInsert, events}, {inputInsert, inputRows}} {
 		if err := w.write.exec(ctx, tx, w.rows); err != nil {
 			return nil, sg, err
 		}
+	}
+	if err := complete(inputs); err != nil {
+		return nil, sg, err
 	}
 	return results, sg, nil
 }
@@ -163,33 +212,36 @@ var timersFired = newRowWrite(`WITH v(id, next_attempt_at, last_error, outcome, 
 		        locked_by = '', locked_until = NULL, updated_at = v.fired_at
 		   FROM v WHERE timers.id = v.id`)
 
-// Reads of a batch; json_each takes the list of ids as one parameter.
-const (
-	sqlTimerHolders = `SELECT id, status, locked_by FROM timers WHERE id IN (SELECT value FROM json_each(?))`
-	sqlInstancesOf  = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
-)
+// sqlInstancesOf reads instances of one type by id; json_each takes the list of ids as
+// one parameter.
+const sqlInstancesOf = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
 
-type timerHolder struct{ status, lockedBy string }
+// sqlHolders reads the status and holder of rows of table by id, like sqlInstancesOf.
+func sqlHolders(table string) string {
+	return `SELECT id, status, locked_by FROM ` + table + ` WHERE id IN (SELECT value FROM json_each(?))`
+}
 
-// timerHolders reads the status and holder of the firing timers, by id.
-func timerHolders(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, batch []int) (map[string]timerHolder, error) {
-	ids := make([]string, len(batch))
-	for k, i := range batch {
-		ids[k] = ps[i].TimerID
+type holder struct{ status, lockedBy string }
+
+// readHolders reads the status and holder of the items' claimed rows of table, by id.
+func readHolders(ctx context.Context, tx *wtx, table string, items []routed) (map[string]holder, error) {
+	ids := make([]string, len(items))
+	for k, it := range items {
+		ids[k] = it.id
 	}
 	idList, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, sqlTimerHolders, string(idList))
+	rows, err := tx.QueryContext(ctx, sqlHolders(table), string(idList))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	holders := make(map[string]timerHolder, len(batch))
+	holders := make(map[string]holder, len(items))
 	for rows.Next() {
 		var id string
-		var h timerHolder
+		var h holder
 		if err := rows.Scan(&id, &h.status, &h.lockedBy); err != nil {
 			return nil, err
 		}
@@ -198,14 +250,13 @@ func timerHolders(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, 
 	return holders, rows.Err()
 }
 
-// batchInstances reads the instances the firings are for, one statement per type.
-func batchInstances(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams, batch []int) (map[[2]string]*store.Instance, error) {
+// batchInstances reads the instances the items are for, one statement per type.
+func batchInstances(ctx context.Context, tx *wtx, items []routed) (map[[2]string]*store.Instance, error) {
 	byType := map[string][]string{}
-	for _, i := range batch {
-		r := ps[i].Route
-		byType[r.WorkflowType] = append(byType[r.WorkflowType], r.WorkflowID)
+	for _, it := range items {
+		byType[it.route.WorkflowType] = append(byType[it.route.WorkflowType], it.route.WorkflowID)
 	}
-	current := make(map[[2]string]*store.Instance, len(batch))
+	current := make(map[[2]string]*store.Instance, len(items))
 	for typ, ids := range byType {
 		idList, err := json.Marshal(ids)
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/ironflow/ironflow/internal/store"
@@ -27,12 +26,7 @@ const (
 			   ORDER BY e.next_attempt_at, e.rid
 			   LIMIT ?)
 			 RETURNING ` + effectCols
-	sqlEffectByID    = `SELECT ` + effectCols + ` FROM effects WHERE id = ?`
-	sqlInsertAttempt = `INSERT INTO effect_attempts (effect_id, number, started_at, duration_us, status_code, error, response, routed_outcome)
-		 VALUES (?, (SELECT COALESCE(MAX(number), 0) + 1 FROM effect_attempts WHERE effect_id = ?), ?, ?, ?, ?, ?, ?)`
-	sqlCompleteEffect = `UPDATE effects SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
-		        delivered_at = ?, locked_by = '', locked_until = NULL, updated_at = ?
-		 WHERE id = ?`
+	sqlEffectByID = `SELECT ` + effectCols + ` FROM effects WHERE id = ?`
 )
 
 func scanEffectRID(sc scanner) (store.Effect, int64, error) {
@@ -132,16 +126,34 @@ func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams
 	return nil
 }
 
-// CompleteEffects records ps as CompleteEffect would, each in its own write request,
-// sent concurrently: the writer runs them in one transaction (group commit, writer.go).
+// CompleteEffects records ps as CompleteEffect would; the deliveries with a routed
+// input of distinct instances share one write request (completeRouted, deliverBatch).
 func (s *Store) CompleteEffects(ctx context.Context, ps []store.CompleteEffectParams) []error {
-	errs := make([]error, len(ps))
-	var wg sync.WaitGroup
-	for i := range ps {
-		wg.Go(func() { errs[i] = s.CompleteEffect(ctx, ps[i]) })
+	return completeRouted(ctx, s, ps, "complete effect", deliverBatch,
+		func(p store.CompleteEffectParams) error { return s.CompleteEffect(ctx, p) })
+}
+
+// deliverBatch records ps, deliveries with a routed input of distinct instances,
+// inside tx (routedBatch).
+func deliverBatch(ctx context.Context, tx *wtx, ps []store.CompleteEffectParams) ([]error, signals, error) {
+	items := make([]routed, len(ps))
+	for k, p := range ps {
+		items[k] = routed{id: p.EffectID, worker: p.Worker, route: *p.Route}
 	}
-	wg.Wait()
-	return errs
+	return routedBatch(ctx, tx, "effect", items, func(inputs []*store.InputRecord) error {
+		var attempts, effects [][]any
+		for k, in := range inputs {
+			if in != nil {
+				a, e := effectCompletion(ps[k], in.Outcome)
+				attempts = append(attempts, a)
+				effects = append(effects, e)
+			}
+		}
+		if err := attemptInsert.exec(ctx, tx, attempts); err != nil {
+			return err
+		}
+		return effectUpdate.exec(ctx, tx, effects)
+	})
 }
 
 func completeEffect(ctx context.Context, tx *wtx, p store.CompleteEffectParams) (signals, error) {
@@ -153,38 +165,63 @@ func completeEffect(ctx context.Context, tx *wtx, p store.CompleteEffectParams) 
 	if err != nil {
 		return sg, err
 	}
-	if e.Status != store.EffectPending || e.LockedBy != p.Worker || p.Worker == "" {
-		return sg, fmt.Errorf("effect %s held by %q in status %s: %w", e.ID, e.LockedBy, e.Status, store.ErrLeaseLost)
+	if err := checkClaim("effect", p.EffectID, p.Worker, e.Status, e.LockedBy); err != nil {
+		return sg, err
 	}
-	now := nowOr(p.Now)
-	a := p.Attempt
-	if p.Route != nil && p.Status == store.EffectDelivered {
-		res, rsg, err := execute(ctx, tx, *p.Route)
+	outcome := ""
+	if r := p.Routed(); r != nil {
+		res, rsg, err := execute(ctx, tx, *r)
 		if err != nil {
 			return sg, err
 		}
 		sg.merge(rsg)
-		a.RoutedOutcome = res.Input.Outcome
+		outcome = res.Input.Outcome
 	}
-	if _, err := tx.ExecContext(ctx, sqlInsertAttempt,
-		e.ID, e.ID, toMicros(nowOr(a.StartedAt)), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response,
-		a.RoutedOutcome); err != nil {
+	a, u := effectCompletion(p, outcome)
+	if _, err := tx.ExecContext(ctx, attemptInsert.one(), a...); err != nil {
 		return sg, fmt.Errorf("insert attempt: %w", err)
 	}
-	next := e.NextAttemptAt
+	if _, err := tx.ExecContext(ctx, effectUpdate.one(), u...); err != nil {
+		return sg, fmt.Errorf("update effect: %w", err)
+	}
+	return sg, nil
+}
+
+// effectCompletion is the attempt row (the values of attemptInsert) and the effect row
+// (of effectUpdate) that record p, whose routed input, if any, had outcome.
+func effectCompletion(p store.CompleteEffectParams, outcome string) (attempt, effect []any) {
+	now := nowOr(p.Now)
+	var next any // NULL keeps the effect's own
 	if !p.NextAttemptAt.IsZero() {
-		next = p.NextAttemptAt
+		next = toMicros(p.NextAttemptAt)
 	}
 	var delivered *time.Time
 	if p.Status == store.EffectDelivered {
 		delivered = &now
 	}
-	if _, err := tx.ExecContext(ctx, sqlCompleteEffect,
-		p.Status, toMicros(next), a.Error, nullMicros(delivered), toMicros(now), e.ID); err != nil {
-		return sg, fmt.Errorf("update effect: %w", err)
-	}
-	return sg, nil
+	a := p.Attempt
+	attempt = []any{p.EffectID, toMicros(nowOr(a.StartedAt)), a.Duration.Microseconds(), a.StatusCode, a.Error,
+		a.Response, outcome}
+	effect = []any{p.EffectID, p.Status, next, a.Error, nullMicros(delivered), toMicros(now)}
+	return attempt, effect
 }
+
+// The writes that record an attempt: its row, numbered after the effect's earlier
+// ones, and the effect's next state. No guard on the effect row: the caller has checked
+// the claim in the same transaction.
+var (
+	attemptInsert = newRowWrite(`WITH v(effect_id, started_at, duration_us, status_code, error, response, routed_outcome) AS (`, 7, `)
+		 INSERT INTO effect_attempts (effect_id, number, started_at, duration_us, status_code, error, response, routed_outcome)
+		 SELECT v.effect_id, coalesce((SELECT max(a.number) FROM effect_attempts a WHERE a.effect_id = v.effect_id), 0) + 1,
+		        v.started_at, v.duration_us, v.status_code, v.error, v.response, v.routed_outcome
+		   FROM v`)
+	effectUpdate = newRowWrite(`WITH v(id, status, next_attempt_at, last_error, delivered_at, updated_at) AS (`, 6, `)
+		 UPDATE effects SET status = v.status, attempts = attempts + 1,
+		        next_attempt_at = coalesce(v.next_attempt_at, effects.next_attempt_at),
+		        last_error = v.last_error, delivered_at = v.delivered_at, locked_by = '', locked_until = NULL,
+		        updated_at = v.updated_at
+		   FROM v WHERE effects.id = v.id`)
+)
 
 // GetEffect returns an effect with its attempts in order; store.ErrNotFound when absent.
 func (s *Store) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {

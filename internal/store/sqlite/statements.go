@@ -34,9 +34,9 @@ var hotStatements = []string{
 	sqlInputByKey, sqlInstance, sqlLatestDefinition, sqlDefinitionVersion,
 	sqlUniqueKeyHolder, sqlInsertEffect,
 	cancelTimerKeysSQL(1), sqlInsertTimer,
-	sqlClaimEffects, sqlEffectByID, sqlInsertAttempt, sqlCompleteEffect,
+	sqlClaimEffects, sqlEffectByID,
 	sqlClaimTimers, sqlTimerByID, sqlCompleteTimer,
-	sqlTimerHolders, sqlInstancesOf,
+	sqlHolders("effects"), sqlHolders("timers"), sqlInstancesOf,
 }
 
 func init() {

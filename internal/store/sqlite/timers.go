@@ -180,11 +180,11 @@ func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) 
 	return nil
 }
 
-// checkClaim fails with store.ErrLeaseLost unless the timer p completes, found with
-// status and lockedBy, is still p.Worker's pending claim.
-func checkClaim(p store.CompleteTimerParams, status, lockedBy string) error {
-	if status != store.TimerPending || lockedBy != p.Worker || p.Worker == "" {
-		return fmt.Errorf("timer %s held by %q in status %s: %w", p.TimerID, lockedBy, status, store.ErrLeaseLost)
+// checkClaim fails with store.ErrLeaseLost unless the claimed row id of kind ("effect"
+// or "timer"), found with status and lockedBy, is still worker's pending claim.
+func checkClaim(kind, id, worker, status, lockedBy string) error {
+	if status != store.TimerPending || lockedBy != worker || worker == "" { // pending is one word for both
+		return fmt.Errorf("%s %s held by %q in status %s: %w", kind, id, lockedBy, status, store.ErrLeaseLost)
 	}
 	return nil
 }
@@ -198,7 +198,7 @@ func completeTimer(ctx context.Context, tx *wtx, p store.CompleteTimerParams) (s
 	if err != nil {
 		return sg, err
 	}
-	if err := checkClaim(p, t.Status, t.LockedBy); err != nil {
+	if err := checkClaim("timer", p.TimerID, p.Worker, t.Status, t.LockedBy); err != nil {
 		return sg, err
 	}
 	now := nowOr(p.Now)
