@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -352,6 +353,36 @@ func SplitRouted[P interface{ Routed() *ExecuteParams }](ps []P) (batch, rest []
 		batch = append(batch, i)
 	}
 	return batch, rest
+}
+
+// CompleteRouted records ps as single would, as if one after another in some order,
+// except that those that execute a routed input, of distinct instances (SplitRouted),
+// go to batch together when there are at least two: batch returns each one's error
+// (for a completion it refused, having written nothing of it), or an error of its own
+// when it recorded nothing at all. Then each of them goes to single instead, as do the
+// rest of ps; the singles run concurrently. The stores' CompleteEffects and
+// CompleteTimers are this with their batch and single paths.
+func CompleteRouted[P interface{ Routed() *ExecuteParams }](ps []P, batch func([]P) ([]error, error), single func(P) error) []error {
+	errs := make([]error, len(ps))
+	together, rest := SplitRouted(ps)
+	if len(together) > 1 {
+		sub := make([]P, len(together))
+		for k, i := range together {
+			sub[k] = ps[i]
+		}
+		if results, err := batch(sub); err == nil {
+			for k, i := range together {
+				errs[i] = results[k]
+			}
+			together = nil
+		}
+	}
+	var wg sync.WaitGroup
+	for _, i := range append(rest, together...) {
+		wg.Go(func() { errs[i] = single(ps[i]) })
+	}
+	wg.Wait()
+	return errs
 }
 
 // ListInstancesParams filters and pages instances, oldest first.

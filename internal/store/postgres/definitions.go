@@ -76,13 +76,12 @@ RETURNING `+definitionColumns, typ, latest.Version+1, bodyParam, hash, nowOr(now
 // GetDefinition returns version of typ, or the latest when version is 0.
 // ErrNotFound when absent.
 func (s *Store) GetDefinition(ctx context.Context, typ string, version int) (store.Definition, error) {
-	q := s.pool
 	var row pgx.Row
 	if version == 0 {
-		row = q.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
+		row = s.pool.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
 WHERE type = $1 ORDER BY version DESC LIMIT 1`, typ)
 	} else {
-		row = q.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
+		row = s.pool.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
 WHERE type = $1 AND version = $2`, typ, version)
 	}
 	d, err := scanDefinition(row)

@@ -100,47 +100,20 @@ func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams
 		return fmt.Errorf("postgres: complete effect: invalid status %q", p.Status)
 	}
 	err := s.withTx(ctx, func(tx *batchTx) error {
-		b := &pgx.Batch{}
-		var li *lockedInstance
-		route := p.Routed()
-		if route != nil {
-			// The instance before the effect row, as every path that locks both
-			// takes them, so that they never deadlock.
-			li = queueLockInstance(b, route.WorkflowType, route.WorkflowID, route.IdempotencyKey)
-		}
-		h := queueHolder(b, "effects", p.EffectID)
-		if err := tx.Send(ctx, b); err != nil {
-			return err
-		}
-		if err := h.check(p.Worker); err != nil {
-			return err
-		}
-		outcome := ""
-		if route != nil {
-			r := *route
-			r.DryRun = false
-			res, err := executeLocked(ctx, tx, r, *li)
-			if err != nil {
-				return err
-			}
-			outcome = res.Input.Outcome
-		}
-		// Held, like the routed decision's writes, for the COMMIT's round trip.
-		b = &pgx.Batch{}
-		a, e := effectCompletion(p, outcome)
-		b.Queue(attemptInsert.one, a...)
-		b.Queue(effectUpdate.one, e...)
-		tx.Hold(b)
-		return nil
+		return completeClaimed(ctx, tx, "effects", p.EffectID, p.Worker, p.Routed(), func(b *pgx.Batch, outcome string) {
+			a, e := effectCompletion(p, outcome)
+			b.Queue(attemptInsert.one, a...)
+			b.Queue(effectUpdate.one, e...)
+		})
 	})
 	return mapErr("complete effect", err)
 }
 
-// CompleteEffects records ps as CompleteEffect would, one after another, except that
-// the deliveries with a routed input of distinct instances share one transaction
-// (completeRouted, deliverBatch).
+// CompleteEffects records ps as CompleteEffect would; the deliveries with a routed
+// input of distinct instances share one transaction (store.CompleteRouted,
+// deliverBatch).
 func (s *Store) CompleteEffects(ctx context.Context, ps []store.CompleteEffectParams) []error {
-	return completeRouted(ps, "complete effect",
+	return store.CompleteRouted(ps,
 		func(batch []store.CompleteEffectParams) ([]error, error) { return s.deliverBatch(ctx, batch) },
 		func(p store.CompleteEffectParams) error { return s.CompleteEffect(ctx, p) })
 }
@@ -153,7 +126,7 @@ func (s *Store) deliverBatch(ctx context.Context, ps []store.CompleteEffectParam
 	for k, p := range ps {
 		items[k] = routed{id: p.EffectID, worker: p.Worker, route: *p.Route}
 	}
-	return s.routedBatch(ctx, "effects", items, func(b *pgx.Batch, inputs []*store.InputRecord) {
+	return s.routedBatch(ctx, "effect", items, func(b *pgx.Batch, inputs []*store.InputRecord) {
 		var attempts, effects [][]any
 		for k, in := range inputs {
 			if in != nil {
@@ -204,21 +177,6 @@ UPDATE effects e SET status = v.status, attempts = e.attempts + 1, next_attempt_
     updated_at = v.updated_at
 FROM v WHERE e.id = v.id`)
 )
-
-// leaseLostOrNotFound is the error of a guarded update that matched no row:
-// store.ErrNotFound when the row does not exist (query selects it by $1), else
-// store.ErrLeaseLost.
-func leaseLostOrNotFound(ctx context.Context, tx *batchTx, query, id string) error {
-	var one int
-	err := tx.QueryRow(ctx, query, id).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	return store.ErrLeaseLost
-}
 
 // GetEffect returns an effect with its attempts, oldest first; store.ErrNotFound when
 // absent.

@@ -49,35 +49,40 @@ func (h holder) check(worker string) error {
 	return nil
 }
 
-// completeRouted records ps as single would, one after another, except that those that
-// execute a routed input, of distinct instances (store.SplitRouted), are recorded
-// together by batch when there are at least two. A completion the batch refuses (lease
-// lost, a decision error) writes nothing and gets its error, wrapped like single's as
-// op. When the batch fails as a whole (a unique key taken, the database gone), nothing
-// of it is committed and each of its completions is recorded by single instead, as are
-// the rest of ps.
-func completeRouted[P interface{ Routed() *store.ExecuteParams }](ps []P, op string,
-	batch func([]P) ([]error, error), single func(P) error) []error {
-	errs := make([]error, len(ps))
-	together, rest := store.SplitRouted(ps)
-	if len(together) >= 2 {
-		sub := make([]P, len(together))
-		for k, i := range together {
-			sub[k] = ps[i]
-		}
-		if results, err := batch(sub); err == nil {
-			for k, i := range together {
-				errs[i] = mapErr(op, results[k])
-			}
-			together = nil
-		}
+// completeClaimed records, in tx, the completion of row id of table ("effects" or
+// "timers") claimed by worker. With a route it locks the route's instance first, as
+// every path that locks both does, so that they never deadlock; the row's holder is
+// read, locked, in the same round trip. It checks the claim (store.ErrNotFound,
+// store.ErrLeaseLost), executes the route, and holds what complete queues, given the
+// routed input's outcome ("" without a route), for the COMMIT's round trip.
+func completeClaimed(ctx context.Context, tx *batchTx, table, id, worker string, route *store.ExecuteParams,
+	complete func(b *pgx.Batch, outcome string)) error {
+	b := &pgx.Batch{}
+	var li *lockedInstance
+	if route != nil {
+		li = queueLockInstance(b, route.WorkflowType, route.WorkflowID, route.IdempotencyKey)
 	}
-	rest = append(rest, together...)
-	slices.Sort(rest)
-	for _, i := range rest {
-		errs[i] = single(ps[i])
+	h := queueHolder(b, table, id)
+	if err := tx.Send(ctx, b); err != nil {
+		return err
 	}
-	return errs
+	if err := h.check(worker); err != nil {
+		return err
+	}
+	outcome := ""
+	if route != nil {
+		r := *route
+		r.DryRun = false
+		res, err := executeLocked(ctx, tx, r, *li)
+		if err != nil {
+			return err
+		}
+		outcome = res.Input.Outcome
+	}
+	b = &pgx.Batch{}
+	complete(b, outcome)
+	tx.Hold(b)
+	return nil
 }
 
 // routed is one completion of a batch: the claimed row it completes (by id, held by
@@ -88,21 +93,22 @@ type routed struct {
 }
 
 // routedBatch executes the routes of items, which are of distinct instances, and
-// completes their rows of table in one transaction of two round trips, with one
+// completes their rows of kind ("effect" or "timer", in table kind+"s") in one
+// transaction of two round trips, with one
 // statement per table rather than per row: the locks and reads of the whole batch in
 // the first (lockBatch); the writes of every decision, then what complete queues, and
 // the COMMIT in the second. complete gets the input record each item's decision wrote,
-// nil for an item refused; results[k] is item k's error: store.ErrNotFound or
-// store.ErrLeaseLost when its row is gone or no longer its worker's pending claim, or
-// its decision's error (such an item writes nothing). When routedBatch returns an
-// error, nothing was committed.
+// nil for an item refused; results[k] is item k's error, mapped as the single path
+// maps it: store.ErrNotFound or store.ErrLeaseLost when its row is gone or no longer
+// its worker's pending claim, or its decision's error (such an item writes nothing).
+// When routedBatch returns an error, nothing was committed.
 //
 // The instances are locked in (type, id) order, so the batches of concurrent workers
 // never deadlock; the single-row paths also lock the instance before the claimed row.
 // The routes' idempotency keys are not looked up (docs/decisions/0009-timer-bursts.md):
 // a key is the completed row's own id, which no earlier input has unless a client
 // chose it, and then the unique index fails the batch.
-func (s *Store) routedBatch(ctx context.Context, table string, items []routed,
+func (s *Store) routedBatch(ctx context.Context, kind string, items []routed,
 	complete func(b *pgx.Batch, inputs []*store.InputRecord)) ([]error, error) {
 	order := make([]int, len(items))
 	for k := range order {
@@ -118,7 +124,7 @@ func (s *Store) routedBatch(ctx context.Context, table string, items []routed,
 	}
 	results := make([]error, len(items))
 	err := s.withTx(ctx, func(tx *batchTx) error {
-		reads, err := lockBatch(ctx, tx, table, types, ids, claimed)
+		reads, err := lockBatch(ctx, tx, kind+"s", types, ids, claimed)
 		if err != nil {
 			return err
 		}
@@ -177,6 +183,9 @@ func (s *Store) routedBatch(ctx context.Context, table string, items []routed,
 	})
 	if err != nil {
 		return nil, err
+	}
+	for k, err := range results {
+		results[k] = mapErr("complete "+kind, err)
 	}
 	return results, nil
 }

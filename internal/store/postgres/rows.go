@@ -53,14 +53,15 @@ func (w rowWrite) queueMany(b *pgx.Batch, rows [][]any) {
 	b.Queue(w.many, cols...)
 }
 
+// instanceTypes are the types of instanceColumns.
+var instanceTypes = []string{"text", "text", "integer", "text", "json", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz"}
+
 // The writes of a decision's rows, with the values of instanceRow, eventRow and inputRow.
 var (
-	instanceInsert = newRowWrite(`INSERT INTO instances (`+instanceColumns+`)`,
-		[]string{"text", "text", "integer", "text", "json", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz"}, "")
+	instanceInsert = newRowWrite(`INSERT INTO instances (`+instanceColumns+`)`, instanceTypes, "")
 	// instanceUpsert writes instances whether they exist or not: the batch of
 	// CompleteTimers, whose instances are locked.
-	instanceUpsert = newRowWrite(`INSERT INTO instances (`+instanceColumns+`)`,
-		[]string{"text", "text", "integer", "text", "json", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz"}, `
+	instanceUpsert = newRowWrite(`INSERT INTO instances (`+instanceColumns+`)`, instanceTypes, `
 ON CONFLICT (type, id) DO UPDATE SET definition_version = excluded.definition_version,
     state_name = excluded.state_name, state_data = excluded.state_data, status = excluded.status,
     version = excluded.version, unique_key = excluded.unique_key, created_at = excluded.created_at,

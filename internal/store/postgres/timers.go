@@ -136,84 +136,18 @@ func (s *Store) CompleteTimer(ctx context.Context, p store.CompleteTimerParams) 
 	default:
 		return fmt.Errorf("postgres: complete timer: invalid status %q", p.Status)
 	}
-	if p.Route == nil || p.Status != store.TimerFired {
-		now, nextAttemptAt := completionTimes(p)
-		var firedAt *time.Time
-		if p.Status == store.TimerFired {
-			firedAt = &now
-		}
-		err := s.withTx(ctx, func(tx *batchTx) error {
-			var one int
-			err := tx.QueryRow(ctx, `UPDATE timers SET status = $3, attempts = attempts + 1,
-    next_attempt_at = $4, last_error = $5, fired_at = $6, locked_by = '', locked_until = NULL,
-    updated_at = $7
-WHERE id = $1 AND locked_by = $2 AND status = 'pending'
-RETURNING 1`,
-				p.TimerID, p.Worker, p.Status, nextAttemptAt, cleanText(p.Error), firedAt, now).Scan(&one)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return leaseLostOrNotFound(ctx, tx, `SELECT 1 FROM timers WHERE id = $1`, p.TimerID)
-			}
-			return err
-		})
-		return mapErr("complete timer", err)
-	}
 	err := s.withTx(ctx, func(tx *batchTx) error {
-		// Lock the instance before the timer row, in the order Execute takes them
-		// (Execute cancels timers while holding the instance), so the two never deadlock.
-		b := &pgx.Batch{}
-		li := queueLockInstance(b, p.Route.WorkflowType, p.Route.WorkflowID, p.Route.IdempotencyKey)
-		h := queueHolder(b, "timers", p.TimerID)
-		if err := tx.Send(ctx, b); err != nil {
-			return err
-		}
-		return fireLocked(ctx, tx, p, *li, *h)
+		return completeClaimed(ctx, tx, "timers", p.TimerID, p.Worker, p.Routed(), func(b *pgx.Batch, outcome string) {
+			b.Queue(timerUpdate.one, timerCompletion(p, outcome)...)
+		})
 	})
 	return mapErr("complete timer", err)
 }
 
-// completionTimes are the time a completion is recorded at (p.Now, or now) and the
-// timer's next attempt time (p.NextAttemptAt, or that time).
-func completionTimes(p store.CompleteTimerParams) (now, next time.Time) {
-	now = nowOr(p.Now)
-	next = p.NextAttemptAt
-	if next.IsZero() {
-		next = now
-	}
-	return now, next
-}
-
-// fireLocked executes a fired timer's Route against the instance li locked and holds in
-// tx the timer's completion behind the decision's writes, to go with the COMMIT. It
-// returns store.ErrNotFound or store.ErrLeaseLost (holding nothing) when h shows the
-// timer gone or no longer p.Worker's pending claim, and executeLocked's errors.
-func fireLocked(ctx context.Context, tx *batchTx, p store.CompleteTimerParams, li lockedInstance, h holder) error {
-	if err := h.check(p.Worker); err != nil {
-		return err
-	}
-	r := *p.Route
-	r.DryRun = false
-	res, err := executeLocked(ctx, tx, r, li)
-	if err != nil {
-		return err
-	}
-	now, next := completionTimes(p)
-	// No status guard: the Route may just have cancelled this very row by re-arming or
-	// cancelling its key, and the firing still has to be recorded.
-	b := &pgx.Batch{}
-	b.Queue(`UPDATE timers SET status = 'fired', attempts = attempts + 1,
-    next_attempt_at = $2, last_error = $3, outcome = $4, fired_at = $5, locked_by = '', locked_until = NULL,
-    updated_at = $5
-WHERE id = $1`,
-		p.TimerID, next, cleanText(p.Error), res.Input.Outcome, now)
-	tx.Hold(b)
-	return nil
-}
-
-// CompleteTimers records ps as CompleteTimer would, one after another, except that the
-// firings (fired, with a Route) of distinct instances share one transaction
-// (completeRouted, fireBatch).
+// CompleteTimers records ps as CompleteTimer would; the firings (fired, with a Route)
+// of distinct instances share one transaction (store.CompleteRouted, fireBatch).
 func (s *Store) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
-	return completeRouted(ps, "complete timer",
+	return store.CompleteRouted(ps,
 		func(batch []store.CompleteTimerParams) ([]error, error) { return s.fireBatch(ctx, batch) },
 		func(p store.CompleteTimerParams) error { return s.CompleteTimer(ctx, p) })
 }
@@ -225,25 +159,40 @@ func (s *Store) fireBatch(ctx context.Context, ps []store.CompleteTimerParams) (
 	for k, p := range ps {
 		items[k] = routed{id: p.TimerID, worker: p.Worker, route: *p.Route}
 	}
-	return s.routedBatch(ctx, "timers", items, func(b *pgx.Batch, inputs []*store.InputRecord) {
-		var fired [][]any
+	return s.routedBatch(ctx, "timer", items, func(b *pgx.Batch, inputs []*store.InputRecord) {
+		var rows [][]any
 		for k, in := range inputs {
 			if in != nil {
-				now, next := completionTimes(ps[k])
-				fired = append(fired, []any{ps[k].TimerID, next, cleanText(ps[k].Error), in.Outcome, now})
+				rows = append(rows, timerCompletion(ps[k], in.Outcome))
 			}
 		}
-		timersFired.queueMany(b, fired)
+		timerUpdate.queueMany(b, rows)
 	})
 }
 
-// timersFired marks timers fired, with rows of id, next_attempt_at, last_error, outcome
-// and fired_at. No status guard, as in fireLocked.
-var timersFired = newRowWrite(`WITH v (id, next_attempt_at, last_error, outcome, fired_at) AS (`,
-	[]string{"text", "timestamptz", "text", "text", "timestamptz"}, `)
-UPDATE timers t SET status = 'fired', attempts = t.attempts + 1, next_attempt_at = v.next_attempt_at,
+// timerCompletion is the row of timerUpdate that records p, whose routed input, if any,
+// had outcome: recorded at p.Now (or now), next attempt at p.NextAttemptAt (or then).
+func timerCompletion(p store.CompleteTimerParams, outcome string) []any {
+	now := nowOr(p.Now)
+	next := p.NextAttemptAt
+	if next.IsZero() {
+		next = now
+	}
+	var firedAt *time.Time
+	if p.Status == store.TimerFired {
+		firedAt = &now
+	}
+	return []any{p.TimerID, p.Status, next, cleanText(p.Error), outcome, firedAt, now}
+}
+
+// timerUpdate records a timer's completion. No guard on the row: the caller holds it,
+// locked, and has checked the claim; and a firing's route may just have cancelled this
+// very row by re-arming or cancelling its key, and the firing still has to be recorded.
+var timerUpdate = newRowWrite(`WITH v (id, status, next_attempt_at, last_error, outcome, fired_at, updated_at) AS (`,
+	[]string{"text", "text", "timestamptz", "text", "text", "timestamptz", "timestamptz"}, `)
+UPDATE timers t SET status = v.status, attempts = t.attempts + 1, next_attempt_at = v.next_attempt_at,
     last_error = v.last_error, outcome = v.outcome, fired_at = v.fired_at, locked_by = '',
-    locked_until = NULL, updated_at = v.fired_at
+    locked_until = NULL, updated_at = v.updated_at
 FROM v WHERE t.id = v.id`)
 
 // NextTimerAt returns the earliest time a pending timer can be claimed: the later of its

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	"github.com/ironflow/ironflow/internal/store"
 )
@@ -20,51 +19,59 @@ import (
 // per-statement cost, which dominates on the writer, is paid a few times per batch
 // rather than once per completion.
 
-// completeRouted records ps as single would, except that those that execute a routed
-// input, of distinct instances (store.SplitRouted), share one write request run by
-// batch when there are at least two. A completion the batch refuses (lease lost, a
-// decision error) writes nothing and gets its error, wrapped like single's as op. When
-// the request fails as a whole (a unique key taken, an idempotency key already used,
-// the database gone) nothing of it is written, and each of its completions is recorded
-// by single instead, as are the rest of ps: concurrently, since the writer groups them
-// into one transaction anyway.
-func completeRouted[P interface{ Routed() *store.ExecuteParams }](ctx context.Context, s *Store, ps []P, op string,
-	batch func(context.Context, *wtx, []P) ([]error, signals, error), single func(P) error) []error {
-	errs := make([]error, len(ps))
-	together, rest := store.SplitRouted(ps)
-	if len(together) > 1 {
-		sub := make([]P, len(together))
-		for k, i := range together {
-			sub[k] = ps[i]
-		}
-		var results []error
-		var sg signals
-		err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
-			var err error
-			results, sg, err = batch(ctx, tx, sub)
-			return err
-		})
-		if err == nil {
-			for k, i := range together {
-				errs[i] = mapErr(op, results[k])
-			}
-			s.notify.send(sg)
-			together = nil
-		}
+// completeBatch runs batch in one write request and sends its signals after the
+// commit: the batch path of store.CompleteRouted.
+func completeBatch[P any](ctx context.Context, s *Store, ps []P,
+	batch func(context.Context, *wtx, []P) ([]error, signals, error)) ([]error, error) {
+	var results []error
+	var sg signals
+	err := s.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		var err error
+		results, sg, err = batch(ctx, tx, ps)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	var wg sync.WaitGroup
-	for _, i := range append(rest, together...) {
-		wg.Go(func() { errs[i] = single(ps[i]) })
-	}
-	wg.Wait()
-	return errs
+	s.notify.send(sg)
+	return results, nil
 }
 
 // CompleteTimers records ps as CompleteTimer would; the firings of distinct instances
-// share one write request (completeRouted, fireBatch).
+// share one write request (store.CompleteRouted, fireBatch). The others, sent
+// concurrently, share the writer's group transaction anyway.
 func (s *Store) CompleteTimers(ctx context.Context, ps []store.CompleteTimerParams) []error {
-	return completeRouted(ctx, s, ps, "complete timer", fireBatch,
+	return store.CompleteRouted(ps,
+		func(batch []store.CompleteTimerParams) ([]error, error) {
+			return completeBatch(ctx, s, batch, fireBatch)
+		},
 		func(p store.CompleteTimerParams) error { return s.CompleteTimer(ctx, p) })
+}
+
+// completeClaimed checks, in tx, that row id of kind ("effect" or "timer", in table
+// kind+"s") is still worker's pending claim (store.ErrNotFound, store.ErrLeaseLost), and
+// executes route if it is set: the single path of CompleteEffect and CompleteTimer,
+// which then write the completion given the routed input's outcome ("" without one).
+func completeClaimed(ctx context.Context, tx *wtx, kind, id, worker string, route *store.ExecuteParams) (outcome string, sg signals, err error) {
+	holders, err := readHolders(ctx, tx, kind+"s", []string{id})
+	if err != nil {
+		return "", sg, err
+	}
+	h, ok := holders[id]
+	if !ok {
+		return "", sg, fmt.Errorf("%s %s: %w", kind, id, store.ErrNotFound)
+	}
+	if err := checkClaim(kind, id, worker, h.status, h.lockedBy); err != nil {
+		return "", sg, err
+	}
+	if route == nil {
+		return "", sg, nil
+	}
+	res, sg, err := execute(ctx, tx, *route)
+	if err != nil {
+		return "", sg, err
+	}
+	return res.Input.Outcome, sg, nil
 }
 
 // fireBatch fires ps, which are of distinct instances, inside tx (routedBatch).
@@ -74,19 +81,13 @@ func fireBatch(ctx context.Context, tx *wtx, ps []store.CompleteTimerParams) ([]
 		items[k] = routed{id: p.TimerID, worker: p.Worker, route: *p.Route}
 	}
 	return routedBatch(ctx, tx, "timer", items, func(inputs []*store.InputRecord) error {
-		var fired [][]any
+		var rows [][]any
 		for k, in := range inputs {
-			if in == nil {
-				continue
+			if in != nil {
+				rows = append(rows, timerCompletion(ps[k], in.Outcome))
 			}
-			p := ps[k]
-			var next any // NULL keeps the timer's own
-			if !p.NextAttemptAt.IsZero() {
-				next = toMicros(p.NextAttemptAt)
-			}
-			fired = append(fired, []any{p.TimerID, next, p.Error, in.Outcome, toMicros(nowOr(p.Now))})
 		}
-		return timersFired.exec(ctx, tx, fired)
+		return timerUpdate.exec(ctx, tx, rows)
 	})
 }
 
@@ -113,7 +114,11 @@ type routed struct {
 func routedBatch(ctx context.Context, tx *wtx, kind string, items []routed,
 	complete func(inputs []*store.InputRecord) error) ([]error, signals, error) {
 	var sg signals
-	holders, err := readHolders(ctx, tx, kind+"s", items)
+	ids := make([]string, len(items))
+	for k, it := range items {
+		ids[k] = it.id
+	}
+	holders, err := readHolders(ctx, tx, kind+"s", ids)
 	if err != nil {
 		return nil, sg, err
 	}
@@ -200,17 +205,11 @@ func routedBatch(ctx context.Context, tx *wtx, kind string, items []routed,
 	if err := complete(inputs); err != nil {
 		return nil, sg, err
 	}
+	for k, err := range results {
+		results[k] = mapErr("complete "+kind, err)
+	}
 	return results, sg, nil
 }
-
-// timersFired marks timers fired, with rows of id, next_attempt_at (null keeps the
-// timer's own), last_error, outcome and fired_at. No status guard, as in CompleteTimer.
-var timersFired = newRowWrite(`WITH v(id, next_attempt_at, last_error, outcome, fired_at) AS (`, 5, `)
-		 UPDATE timers SET status = 'fired', attempts = attempts + 1,
-		        next_attempt_at = coalesce(v.next_attempt_at, timers.next_attempt_at),
-		        last_error = v.last_error, outcome = v.outcome, fired_at = v.fired_at,
-		        locked_by = '', locked_until = NULL, updated_at = v.fired_at
-		   FROM v WHERE timers.id = v.id`)
 
 // sqlInstancesOf reads instances of one type by id; json_each takes the list of ids as
 // one parameter.
@@ -223,12 +222,8 @@ func sqlHolders(table string) string {
 
 type holder struct{ status, lockedBy string }
 
-// readHolders reads the status and holder of the items' claimed rows of table, by id.
-func readHolders(ctx context.Context, tx *wtx, table string, items []routed) (map[string]holder, error) {
-	ids := make([]string, len(items))
-	for k, it := range items {
-		ids[k] = it.id
-	}
+// readHolders reads the status and holder of rows ids of table.
+func readHolders(ctx context.Context, tx *wtx, table string, ids []string) (map[string]holder, error) {
 	idList, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
@@ -238,7 +233,7 @@ func readHolders(ctx context.Context, tx *wtx, table string, items []routed) (ma
 		return nil, err
 	}
 	defer rows.Close()
-	holders := make(map[string]holder, len(items))
+	holders := make(map[string]holder, len(ids))
 	for rows.Next() {
 		var id string
 		var h holder

@@ -127,9 +127,13 @@ func (s *Store) CompleteEffect(ctx context.Context, p store.CompleteEffectParams
 }
 
 // CompleteEffects records ps as CompleteEffect would; the deliveries with a routed
-// input of distinct instances share one write request (completeRouted, deliverBatch).
+// input of distinct instances share one write request (store.CompleteRouted,
+// deliverBatch).
 func (s *Store) CompleteEffects(ctx context.Context, ps []store.CompleteEffectParams) []error {
-	return completeRouted(ctx, s, ps, "complete effect", deliverBatch,
+	return store.CompleteRouted(ps,
+		func(batch []store.CompleteEffectParams) ([]error, error) {
+			return completeBatch(ctx, s, batch, deliverBatch)
+		},
 		func(p store.CompleteEffectParams) error { return s.CompleteEffect(ctx, p) })
 }
 
@@ -157,25 +161,9 @@ func deliverBatch(ctx context.Context, tx *wtx, ps []store.CompleteEffectParams)
 }
 
 func completeEffect(ctx context.Context, tx *wtx, p store.CompleteEffectParams) (signals, error) {
-	var sg signals
-	e, err := scanEffect(tx.QueryRowContext(ctx, sqlEffectByID, p.EffectID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return sg, fmt.Errorf("effect %s: %w", p.EffectID, store.ErrNotFound)
-	}
+	outcome, sg, err := completeClaimed(ctx, tx, "effect", p.EffectID, p.Worker, p.Routed())
 	if err != nil {
 		return sg, err
-	}
-	if err := checkClaim("effect", p.EffectID, p.Worker, e.Status, e.LockedBy); err != nil {
-		return sg, err
-	}
-	outcome := ""
-	if r := p.Routed(); r != nil {
-		res, rsg, err := execute(ctx, tx, *r)
-		if err != nil {
-			return sg, err
-		}
-		sg.merge(rsg)
-		outcome = res.Input.Outcome
 	}
 	a, u := effectCompletion(p, outcome)
 	if _, err := tx.ExecContext(ctx, attemptInsert.one(), a...); err != nil {

@@ -34,8 +34,7 @@ var hotStatements = []string{
 	sqlInputByKey, sqlInstance, sqlLatestDefinition, sqlDefinitionVersion,
 	sqlUniqueKeyHolder, sqlInsertEffect,
 	cancelTimerKeysSQL(1), sqlInsertTimer,
-	sqlClaimEffects, sqlEffectByID,
-	sqlClaimTimers, sqlTimerByID, sqlCompleteTimer,
+	sqlClaimEffects, sqlClaimTimers,
 	sqlHolders("effects"), sqlHolders("timers"), sqlInstancesOf,
 }
 

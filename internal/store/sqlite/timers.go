@@ -30,10 +30,7 @@ const (
 			   ORDER BY next_attempt_at, rid
 			   LIMIT ?)
 			 RETURNING ` + timerCols
-	sqlTimerByID     = `SELECT ` + timerCols + ` FROM timers WHERE id = ?`
-	sqlCompleteTimer = `UPDATE timers SET status = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, outcome = ?,
-		        fired_at = ?, locked_by = '', locked_until = NULL, updated_at = ?
-		 WHERE id = ?`
+	sqlTimerByID = `SELECT ` + timerCols + ` FROM timers WHERE id = ?`
 )
 
 // cancelTimerKeysSQL cancels the pending timers with n keys of one instance.
@@ -190,39 +187,11 @@ func checkClaim(kind, id, worker, status, lockedBy string) error {
 }
 
 func completeTimer(ctx context.Context, tx *wtx, p store.CompleteTimerParams) (signals, error) {
-	var sg signals
-	t, err := scanTimer(tx.QueryRowContext(ctx, sqlTimerByID, p.TimerID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return sg, fmt.Errorf("timer %s: %w", p.TimerID, store.ErrNotFound)
-	}
+	outcome, sg, err := completeClaimed(ctx, tx, "timer", p.TimerID, p.Worker, p.Routed())
 	if err != nil {
 		return sg, err
 	}
-	if err := checkClaim("timer", p.TimerID, p.Worker, t.Status, t.LockedBy); err != nil {
-		return sg, err
-	}
-	now := nowOr(p.Now)
-	outcome := ""
-	if p.Route != nil && p.Status == store.TimerFired {
-		res, rsg, err := execute(ctx, tx, *p.Route)
-		if err != nil {
-			return sg, err
-		}
-		sg.merge(rsg)
-		outcome = res.Input.Outcome
-	}
-	next := t.NextAttemptAt
-	if !p.NextAttemptAt.IsZero() {
-		next = p.NextAttemptAt
-	}
-	var fired *time.Time
-	if p.Status == store.TimerFired {
-		fired = &now
-	}
-	// No status guard here: the Route may just have cancelled this very row by
-	// re-arming or cancelling its key, and the firing still has to be recorded.
-	if _, err := tx.ExecContext(ctx, sqlCompleteTimer,
-		p.Status, toMicros(next), p.Error, outcome, nullMicros(fired), toMicros(now), t.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, timerUpdate.one(), timerCompletion(p, outcome)...); err != nil {
 		return sg, fmt.Errorf("update timer: %w", err)
 	}
 	if p.Status == store.TimerPending {
@@ -230,6 +199,31 @@ func completeTimer(ctx context.Context, tx *wtx, p store.CompleteTimerParams) (s
 	}
 	return sg, nil
 }
+
+// timerCompletion is the row of timerUpdate that records p, whose routed input, if any,
+// had outcome.
+func timerCompletion(p store.CompleteTimerParams, outcome string) []any {
+	now := nowOr(p.Now)
+	var next any // NULL keeps the timer's own
+	if !p.NextAttemptAt.IsZero() {
+		next = toMicros(p.NextAttemptAt)
+	}
+	var fired *time.Time
+	if p.Status == store.TimerFired {
+		fired = &now
+	}
+	return []any{p.TimerID, p.Status, next, p.Error, outcome, nullMicros(fired), toMicros(now)}
+}
+
+// timerUpdate records a timer's completion. No status guard: the caller has checked
+// the claim in the same transaction, and a firing's route may just have cancelled this
+// very row by re-arming or cancelling its key, and the firing still has to be recorded.
+var timerUpdate = newRowWrite(`WITH v(id, status, next_attempt_at, last_error, outcome, fired_at, updated_at) AS (`, 7, `)
+		 UPDATE timers SET status = v.status, attempts = attempts + 1,
+		        next_attempt_at = coalesce(v.next_attempt_at, timers.next_attempt_at),
+		        last_error = v.last_error, outcome = v.outcome, fired_at = v.fired_at,
+		        locked_by = '', locked_until = NULL, updated_at = v.updated_at
+		   FROM v WHERE timers.id = v.id`)
 
 // NextTimerAt returns the earliest time a pending timer becomes claimable: its
 // NextAttemptAt, or the end of its lease when that is later. ok is false when no timer
