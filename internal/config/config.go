@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ironflow/ironflow/internal/outbox"
+	"github.com/ironflow/ironflow/internal/timer"
 	"github.com/ironflow/ironflow/internal/worker"
 )
 
@@ -82,16 +84,16 @@ type Config struct {
 	Retention time.Duration
 }
 
-// Default values, also shown by -help.
+// Default values, also shown by -help; the workers' own where they have one.
 const (
 	DefaultListenAddr           = "127.0.0.1:8080"
 	DefaultDatabaseURL          = "sqlite://data/ironflow.db"
-	DefaultWebhookTimeout       = 10 * time.Second
+	DefaultWebhookTimeout       = outbox.DefaultTimeout
 	DefaultMaxAttempts          = worker.DefaultMaxAttempts
 	DefaultRetryInitialInterval = worker.DefaultRetryInitialInterval
 	DefaultRetryMaxInterval     = worker.DefaultRetryMaxInterval
-	DefaultEffectConcurrency    = 64
-	DefaultTimerConcurrency     = 1024
+	DefaultEffectConcurrency    = outbox.DefaultConcurrency
+	DefaultTimerConcurrency     = timer.DefaultConcurrency
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultRetention            = 30 * 24 * time.Hour
 )
@@ -155,14 +157,7 @@ func settings() []setting {
 		{env: "IRONFLOW_WEBHOOK_TIMEOUT", def: DefaultWebhookTimeout.String(), usage: "timeout of one webhook delivery attempt",
 			apply: func(c *Config, v string) (err error) { c.WebhookTimeout, err = positiveDuration(v); return err }},
 		{env: "IRONFLOW_MAX_ATTEMPTS", def: strconv.Itoa(DefaultMaxAttempts), usage: "attempts before an effect or a timer is dead",
-			apply: func(c *Config, v string) error {
-				n, err := strconv.Atoi(v)
-				if err != nil || n < 1 {
-					return fmt.Errorf("%q is not a positive integer", v)
-				}
-				c.MaxAttempts = n
-				return nil
-			}},
+			apply: func(c *Config, v string) (err error) { c.MaxAttempts, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_RETRY_INITIAL_INTERVAL", def: DefaultRetryInitialInterval.String(), usage: "first backoff interval between the attempts of an effect or a timer",
 			apply: func(c *Config, v string) (err error) { c.RetryInitialInterval, err = positiveDuration(v); return err }},
 		{env: "IRONFLOW_RETRY_MAX_INTERVAL", def: DefaultRetryMaxInterval.String(), usage: "largest backoff interval between the attempts of an effect or a timer",

@@ -266,10 +266,12 @@ func (e *Engine) finish(w *store.Write, rec store.InputRecord, res Result) (*sto
 }
 
 // IsInputError reports whether err means the input itself is bad (unknown type,
-// invalid data, an expression that fails on it, an invalid id) rather than the system
-// failing: the outbox and timer workers dead-letter such inputs instead of retrying.
+// invalid data, an expression that fails on it, an invalid id, an idempotency key
+// already used for another input) rather than the system failing: the outbox and timer
+// workers dead-letter such inputs instead of retrying.
 func IsInputError(err error) bool {
-	return errors.Is(err, workflow.ErrUnknownInput) ||
+	return errors.Is(err, store.ErrIdempotencyMismatch) ||
+		errors.Is(err, workflow.ErrUnknownInput) ||
 		errors.Is(err, workflow.ErrInvalidInput) ||
 		errors.Is(err, workflow.ErrEvaluation) ||
 		errors.Is(err, ErrInvalidID) ||

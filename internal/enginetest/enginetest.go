@@ -41,6 +41,16 @@ func Backends() []Backend {
 	}
 }
 
+// ForEachBackend runs f as a parallel subtest per backend.
+func ForEachBackend(t *testing.T, f func(t *testing.T, b Backend)) {
+	for _, b := range Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			f(t, b)
+		})
+	}
+}
+
 func newSQLite(t testing.TB) Database {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ironflow.db")

@@ -255,7 +255,7 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		// bad input dead-letters the effect, a system failure retries it (the receiver
 		// will see it again; its input is keyed by the effect id).
 		p.Route = nil
-		if engine.IsInputError(err) || errors.Is(err, store.ErrIdempotencyMismatch) {
+		if engine.IsInputError(err) {
 			p.Status, p.Attempt.Error = store.EffectDead, "routed input is invalid: "+err.Error()
 		} else {
 			p.Attempt.Error = "routing the response's input failed: " + err.Error()

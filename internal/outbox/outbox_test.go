@@ -237,18 +237,9 @@ func verifyStandardWebhook(t *testing.T, secret string, h http.Header, body []by
 	return matched
 }
 
-func forEachBackend(t *testing.T, f func(t *testing.T, b enginetest.Backend)) {
-	for _, b := range enginetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			f(t, b)
-		})
-	}
-}
-
 func TestDeliverRoutesInput(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		rcv := newReceiver(t, func(int, delivery) (int, string) { return 200, reservedInput })
 		hook := e.putWebhook(rcv.URL + "/hooks")
@@ -305,7 +296,7 @@ func TestDeliverRoutesInput(t *testing.T) {
 
 func TestRetriesUntilSuccess(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		rcv := newReceiver(t, func(n int, _ delivery) (int, string) {
 			if n <= 2 {
@@ -348,7 +339,7 @@ func TestRetriesUntilSuccess(t *testing.T) {
 
 func TestDeadThenOperatorRetry(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		var healthy sync.Mutex
 		ok := false
@@ -390,7 +381,7 @@ func TestDeadThenOperatorRetry(t *testing.T) {
 
 func TestGoneDisablesEndpoint(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		var mu sync.Mutex
 		gone := true
@@ -434,7 +425,7 @@ func TestGoneDisablesEndpoint(t *testing.T) {
 
 func TestEffectsWaitForEndpoint(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		rcv := newReceiver(t, func(int, delivery) (int, string) { return 200, "thanks" })
 		e.worker(e.store, outbox.Config{})
@@ -454,7 +445,7 @@ func TestEffectsWaitForEndpoint(t *testing.T) {
 
 func TestRotationSignsWithBothSecrets(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		rcv := newReceiver(t, nil)
 		old := e.putWebhook(rcv.URL)
@@ -488,7 +479,7 @@ func TestRotationSignsWithBothSecrets(t *testing.T) {
 
 func TestInvalidRoutedInputIsDead(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		cases := map[string]string{
 			"o-undeclared": `{"input": {"type": "teleport"}}`,
@@ -555,7 +546,7 @@ func TestTwoWorkersDeliverOnce(t *testing.T) {
 // refused (lease_lost), so the attempt log and the routed input show one delivery.
 func TestLeaseExpiryAndStaleCompletion(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		release := make(chan struct{})
 		rcv := newReceiver(t, func(n int, _ delivery) (int, string) {
@@ -595,7 +586,7 @@ func TestLeaseExpiryAndStaleCompletion(t *testing.T) {
 // its claim expires and another worker delivers.
 func TestKilledWorkerLeaseExpires(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		rcv := newReceiver(t, func(n int, d delivery) (int, string) {
 			if n == 1 {

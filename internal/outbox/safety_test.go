@@ -17,7 +17,7 @@ import (
 
 func TestLoopbackRefusedUnlessAllowed(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		rcv := newReceiver(t, nil)
 		e.putWebhook(rcv.URL)
@@ -37,7 +37,7 @@ func TestLoopbackRefusedUnlessAllowed(t *testing.T) {
 
 func TestRedirectNotFollowed(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		var target atomic.Int32
 		rcv := newReceiver(t, nil)
@@ -63,7 +63,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 
 func TestSlowReceiverTimesOut(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		rcv := newReceiver(t, nil)
 		rcv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +87,7 @@ func TestSlowReceiverTimesOut(t *testing.T) {
 
 func TestOversizedResponseCapped(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
 		huge := `{"input": {"type": "reserved", "data": {"ok": true, "pad": "` + strings.Repeat("x", 1<<20) + `"}}}`
 		rcv := newReceiver(t, func(int, delivery) (int, string) { return 200, huge })

@@ -69,7 +69,7 @@ func waitState(t *testing.T, eng *engine.Engine, id, state string, within time.D
 
 func TestRealTimeStateTimeout(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		st := b.NewDatabase(t).Open(t)
 		eng := rtEngine(t, st)
 		startWorker(t, st, nil)
@@ -101,7 +101,7 @@ func TestRealTimeStateTimeout(t *testing.T) {
 
 func TestRealTimeDelayedInput(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		st := b.NewDatabase(t).Open(t)
 		eng := rtEngine(t, st)
 		startWorker(t, st, nil)
@@ -127,7 +127,7 @@ func TestRealTimeDelayedInput(t *testing.T) {
 // down); a worker started on a fresh connection to the database fires them at once.
 func TestRealTimeRestartFiresOverdue(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		db := b.NewDatabase(t)
 		before := db.Open(t)
 		eng := rtEngine(t, before)

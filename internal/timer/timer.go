@@ -92,7 +92,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = DefaultBatchSize
+		cfg.BatchSize = min(DefaultBatchSize, 16*cfg.Concurrency)
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = DefaultLease
@@ -195,7 +195,7 @@ func (w *Worker) fire(ctx context.Context, t store.Timer) time.Time {
 	if err != nil && !errors.Is(err, store.ErrLeaseLost) {
 		p.Route, p.Error, p.Now = nil, err.Error(), w.now()
 		switch {
-		case engine.IsInputError(err) || errors.Is(err, store.ErrIdempotencyMismatch):
+		case engine.IsInputError(err):
 			p.Status = store.TimerDead
 		case w.retry.Last(t.Attempts + 1):
 			p.Status = store.TimerDead

@@ -173,18 +173,9 @@ func (c *clocked) state(id string) string {
 	return v.State.Name
 }
 
-func forEachBackend(t *testing.T, f func(t *testing.T, b enginetest.Backend)) {
-	for _, b := range enginetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			f(t, b)
-		})
-	}
-}
-
 func TestStateAndTransitionTimersFire(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		c := newClocked(t, b, 3)
 		out := c.input("s-1", "place", "")
 		require.Equal(t, store.OutcomeAccepted, out.Outcome)
@@ -221,7 +212,7 @@ func TestStateAndTransitionTimersFire(t *testing.T) {
 
 func TestLeavingStateAndCancelTimers(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		c := newClocked(t, b, 3)
 		c.input("s-1", "place", "")
 		c.clock.Advance(time.Minute)
@@ -238,7 +229,7 @@ func TestLeavingStateAndCancelTimers(t *testing.T) {
 
 func TestAtTimer(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		c := newClocked(t, b, 3)
 		c.input("s-1", "place", "")
 		at := t0.Add(5*time.Minute + 30*time.Second)
@@ -261,7 +252,7 @@ func TestAtTimer(t *testing.T) {
 // again replaces it with a fresh timer whose retry state is reset.
 func TestRetryThenKeyReplacement(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		c := newClocked(t, b, 5)
 		c.input("s-1", "place", "")
 		c.store.failNext(2)
@@ -308,7 +299,7 @@ func TestRetryThenKeyReplacement(t *testing.T) {
 
 func TestDeadAndOperatorRetry(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		c := newClocked(t, b, 2)
 		c.input("s-1", "place", "")
 		c.store.failNext(100)
@@ -336,7 +327,7 @@ func TestDeadAndOperatorRetry(t *testing.T) {
 // timer at once instead of retrying.
 func TestInvalidInputIsDead(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		c := newClocked(t, b, 5)
 		_, err := c.store.ScheduleTimer(context.Background(), store.Timer{
 			ID: "t-bad", WorkflowType: shopType, WorkflowID: "s-1", Key: "bad", FireAt: t0,
@@ -357,7 +348,7 @@ func TestInvalidInputIsDead(t *testing.T) {
 // the new timer pending when its own firing is recorded.
 func TestHeartbeatRearmsItself(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		c := newClocked(t, b, 3)
 		c.input("s-1", "place", "")
 		c.input("s-1", "pay", "")
@@ -386,7 +377,7 @@ func TestHeartbeatRearmsItself(t *testing.T) {
 
 func TestDelayedInputAndOperatorCancel(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		c := newClocked(t, b, 3)
 		ctx := context.Background()
 		tv, err := c.eng.ScheduleInput(ctx, shopType, "s-new", workflow.Input{Type: "place"}, t0.Add(5*time.Second))

@@ -137,9 +137,6 @@ func (s *Service[T]) WorkerID() string { return s.cfg.WorkerID }
 
 func (s *Service[T]) now() time.Time { return s.cfg.NowFunc().UTC().Truncate(time.Microsecond) }
 
-// Wake makes the loop look for due work now.
-func (s *Service[T]) Wake() { signal(s.wakeCh) }
-
 // WakeAt makes the loop look for due work at t (at the latest; it may look earlier).
 func (s *Service[T]) WakeAt(t time.Time) {
 	if t.IsZero() {
@@ -267,7 +264,7 @@ func (s *Service[T]) RunOnce(ctx context.Context) (int, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s.cfg.ProcessFunc(ctx, it)
+			s.run(ctx, it)
 		}()
 	}
 	wg.Wait()
