@@ -186,6 +186,16 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 			r = s.input(t, "shop", "o-5", map[string]any{"type": "place", "deliver_after": "soon"}, nil)
 			requireProblem(t, r, http.StatusUnprocessableEntity, "invalid_request")
 
+			// The rotation's optional body is checked like any other; bad ones rotate nothing.
+			rotate := "/v1/workflow-types/shop/webhook/rotate-secret"
+			r = s.do(t, req{method: http.MethodPost, path: rotate,
+				body: `{"grace_period": "` + strings.Repeat("x", 2<<20) + `"}`})
+			requireProblem(t, r, http.StatusRequestEntityTooLarge, "body_too_large")
+			r = s.do(t, req{method: http.MethodPost, path: rotate, body: `{"grace_period": "1h"}`,
+				header: map[string]string{"Content-Type": "text/plain"}})
+			requireProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+			require.Equal(t, secret, s.get(t, "/v1/workflow-types/shop/webhook").JSON(t)["secret"])
+
 			// Rotation: the next delivery carries both signatures.
 			r = s.do(t, req{method: http.MethodPost, path: "/v1/workflow-types/shop/webhook/rotate-secret",
 				body: map[string]string{"grace_period": "1h"}})

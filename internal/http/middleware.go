@@ -105,21 +105,27 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
+// keyIndex returns which configured API key r's "Authorization: Bearer <key>" carries.
+// Keys are compared through their SHA-256, so the comparison takes the same time
+// whatever the key's length or content, and every key is tried.
+func (s *Server) keyIndex(r *http.Request) (int, bool) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	index := -1
+	for i, want := range s.keyHashes {
+		index = subtle.ConstantTimeSelect(subtle.ConstantTimeCompare(got[:], want[:]), i, index)
+	}
+	return index, index >= 0 && strings.EqualFold(scheme, "Bearer")
+}
+
 // authenticate requires "Authorization: Bearer <key>" with one of the configured keys
-// when there are any. Keys are compared through their SHA-256 so the comparison takes
-// the same time whatever the key's length or content, and every key is tried.
+// when there are any (keyIndex).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	if len(s.keyHashes) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		match := 0
-		for _, want := range s.keyHashes {
-			match |= subtle.ConstantTimeCompare(got[:], want[:])
-		}
-		if !strings.EqualFold(scheme, "Bearer") || match != 1 {
+		if _, ok := s.keyIndex(r); !ok {
 			s.writeError(w, r, fmt.Errorf("%w: send Authorization: Bearer <key> with a key from IRONFLOW_API_KEYS", errUnauthorized))
 			return
 		}

@@ -21,6 +21,7 @@ var (
 	errUnsupportedMediaType = errors.New("unsupported media type")
 	errBodyTooLarge         = errors.New("request body too large")
 	errUnauthorized         = errors.New("unauthorized")
+	errRateLimited          = errors.New("too many requests")
 	errRouteNotFound        = errors.New("no such route")
 	errMethodNotAllowed     = errors.New("method not allowed")
 	errNotReady             = errors.New("not ready")
@@ -77,6 +78,7 @@ func errorKinds() []errorKind {
 		{errUnauthorized, http.StatusUnauthorized, "unauthorized", "Unauthorized"},
 		{errBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large", "Request body too large"},
 		{errUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type"},
+		{errRateLimited, http.StatusTooManyRequests, "rate_limited", "Too many requests"},
 
 		{store.ErrUniqueKeyConflict, http.StatusConflict, "unique_key_conflict", "Unique key conflict"},
 		{store.ErrWrongStatus, http.StatusConflict, "wrong_status", "Wrong status"},

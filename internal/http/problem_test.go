@@ -34,6 +34,7 @@ func TestProblemFor(t *testing.T) {
 		{store.ErrInvalidCursor, 400, "invalid_cursor"},
 		{errUnauthorized, 401, "unauthorized"},
 		{errBodyTooLarge, 413, "body_too_large"},
+		{errRateLimited, 429, "rate_limited"},
 		{errUnsupportedMediaType, 415, "unsupported_media_type"},
 		{store.ErrUniqueKeyConflict, 409, "unique_key_conflict"},
 		{store.ErrWrongStatus, 409, "wrong_status"},

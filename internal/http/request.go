@@ -111,11 +111,29 @@ func isJSONMediaType(contentType string) bool {
 // readBody returns the request body after checking its media type (415), size (413)
 // and encoding (400 for invalid UTF-8 or anything that is not one JSON value).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if ct := r.Header.Get("Content-Type"); !isJSONMediaType(ct) {
-		if ct == "" {
-			ct = "none"
+	return s.readJSON(w, r, false)
+}
+
+// readOptionalBody is readBody for a body that may be left out: an empty body (with
+// any Content-Type, or none) returns nil and no error.
+func (s *Server) readOptionalBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return s.readJSON(w, r, true)
+}
+
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, optional bool) ([]byte, error) {
+	checkType := func() error {
+		if ct := r.Header.Get("Content-Type"); !isJSONMediaType(ct) {
+			if ct == "" {
+				ct = "none"
+			}
+			return fmt.Errorf("%w: Content-Type must be application/json, got %s", errUnsupportedMediaType, ct)
 		}
-		return nil, fmt.Errorf("%w: Content-Type must be application/json, got %s", errUnsupportedMediaType, ct)
+		return nil
+	}
+	if !optional { // a required body's media type is checked before it is read
+		if err := checkType(); err != nil {
+			return nil, err
+		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	var tooLarge *http.MaxBytesError
@@ -125,7 +143,17 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	case err != nil:
 		return nil, fmt.Errorf("%w: reading the body: %v", errMalformed, err)
 	case len(bytes.TrimSpace(body)) == 0:
+		if optional {
+			return nil, nil
+		}
 		return nil, fmt.Errorf("%w: the body is empty; send a JSON object", errMalformed)
+	}
+	if optional {
+		if err := checkType(); err != nil {
+			return nil, err
+		}
+	}
+	switch {
 	case !utf8.Valid(body):
 		return nil, fmt.Errorf("%w: the body is not valid UTF-8", errMalformed)
 	case !json.Valid(body):

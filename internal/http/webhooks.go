@@ -1,9 +1,6 @@
 package http
 
 import (
-	"bytes"
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -159,16 +156,11 @@ func (s *Server) handleRotateWebhookSecret(w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	var req RotateSecretRequest
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, err := s.readOptionalBody(w, r)
 	if err != nil {
-		return fmt.Errorf("%w: reading the body: %v", errMalformed, err)
+		return err
 	}
-	if len(bytes.TrimSpace(raw)) > 0 { // the body is optional
-		r.Body = io.NopCloser(bytes.NewReader(raw))
-		body, err := s.readBody(w, r)
-		if err != nil {
-			return err
-		}
+	if body != nil {
 		if err := decodeStrict(body, &req); err != nil {
 			return err
 		}
