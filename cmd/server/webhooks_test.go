@@ -156,17 +156,40 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 			require.Equal(t, "timer", path(t, s.get(t, "/v1/workflows/shop/o-2/inputs").JSON(t), "items", 2, "source"))
 
 			// A delayed input: 202 with the timer; the instance appears when it fires.
-			r = s.input(t, "shop", "o-3", map[string]any{"type": "place", "data": map[string]any{"total": 1},
-				"deliver_after": "200ms"}, nil)
+			delayed := map[string]any{"type": "place", "data": map[string]any{"total": 1}, "deliver_after": "200ms"}
+			keyed := map[string]string{"Idempotency-Key": "d-1"}
+			r = s.input(t, "shop", "o-3", delayed, keyed)
 			require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+			require.Empty(t, r.Header.Get("Idempotent-Replayed"))
 			body := r.JSON(t)
 			require.Equal(t, "scheduled", body["outcome"])
 			timerID := path(t, body, "timer", "id").(string)
+			fireAt := path(t, body, "timer", "fire_at")
 			require.NotEmpty(t, path(t, body, "timer", "key"))
-			require.NotEmpty(t, path(t, body, "timer", "fire_at"))
+			require.NotEmpty(t, fireAt)
+			// A retry with the same Idempotency-Key answers the same timer, unmoved.
+			r = s.input(t, "shop", "o-3", delayed, keyed)
+			require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+			require.Equal(t, "true", r.Header.Get("Idempotent-Replayed"))
+			require.Equal(t, timerID, path(t, r.JSON(t), "timer", "id"))
+			require.Equal(t, fireAt, path(t, r.JSON(t), "timer", "fire_at"))
 			requireProblem(t, s.get(t, "/v1/workflows/shop/o-3"), http.StatusNotFound, "workflow_not_found")
 			s.waitState(t, "shop", "o-3", "awaiting_payment")
 			require.Equal(t, "fired", s.get(t, "/v1/timers/"+timerID).JSON(t)["status"])
+			// After it fired, a retry still schedules nothing: the input is applied once.
+			r = s.input(t, "shop", "o-3", delayed, keyed)
+			require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+			require.Equal(t, "true", r.Header.Get("Idempotent-Replayed"))
+			require.Equal(t, "fired", path(t, r.JSON(t), "timer", "status"))
+			fromTimers := 0
+			for _, in := range path(t, s.get(t, "/v1/workflows/shop/o-3/inputs").JSON(t), "items").([]any) {
+				if in.(map[string]any)["source"] == "timer" {
+					fromTimers++
+				}
+			}
+			require.Equal(t, 1, fromTimers)
+			r = s.input(t, "shop", "o-3", map[string]any{"type": "place", "data": map[string]any{"total": 2}, "deliver_after": "200ms"}, keyed)
+			requireProblem(t, r, http.StatusUnprocessableEntity, "idempotency_key_reused")
 
 			// A delayed input far ahead, cancelled by an operator.
 			at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)

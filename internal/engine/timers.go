@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ironflow/ironflow/internal/store"
 	"github.com/ironflow/ironflow/internal/workflow"
@@ -23,19 +26,22 @@ const DelayedKeyPrefix = "deliver:"
 // decided when the timer fires. Errors: ErrInvalidID, ErrTypeNotFound,
 // workflow.ErrUnknownInput and workflow.ErrInvalidInput (as *workflow.ValidationError).
 func (e *Engine) ScheduleInput(ctx context.Context, typ, id string, in workflow.Input, fireAt time.Time) (TimerView, error) {
-	return e.ScheduleInputWithKey(ctx, typ, id, "", in, fireAt)
+	tv, _, err := e.ScheduleInputWithKey(ctx, typ, id, "", in, fireAt)
+	return tv, err
 }
 
-// ScheduleInputWithKey is ScheduleInput with the timer key DelayedKeyPrefix+key (a
-// generated key when key is empty): scheduling the same key again on the instance
-// replaces the pending timer instead of adding another, which makes a client's retry
-// (same Idempotency-Key) safe. Errors are those of ScheduleInput.
-func (e *Engine) ScheduleInputWithKey(ctx context.Context, typ, id, key string, in workflow.Input, fireAt time.Time) (TimerView, error) {
-	if key == "" {
-		key = e.newID()
-	}
+// delayedTimerNamespace names the timer ids derived from a client's idempotency key.
+var delayedTimerNamespace = uuid.MustParse("60b58104-eb24-44af-9577-22987e792714")
+
+// ScheduleInputWithKey is ScheduleInput with a client's idempotency key (none when
+// key is empty). The timer then has the key DelayedKeyPrefix+key and an id derived from
+// (typ, id, key), so a retry finds the timer the first request scheduled, whatever
+// became of it since (pending, fired, cancelled), and returns it with replayed set
+// instead of scheduling the input again; the same key with another input is
+// store.ErrIdempotencyMismatch. Other errors are those of ScheduleInput.
+func (e *Engine) ScheduleInputWithKey(ctx context.Context, typ, id, key string, in workflow.Input, fireAt time.Time) (tv TimerView, replayed bool, err error) {
 	if err := ValidateID(id); err != nil {
-		return TimerView{}, err
+		return TimerView{}, false, err
 	}
 	version := 0
 	cur, err := e.store.GetInstance(ctx, typ, id)
@@ -43,27 +49,56 @@ func (e *Engine) ScheduleInputWithKey(ctx context.Context, typ, id, key string, 
 	case err == nil:
 		version = cur.DefinitionVersion
 	case !errors.Is(err, store.ErrNotFound):
-		return TimerView{}, fmt.Errorf("get instance: %w", err)
+		return TimerView{}, false, fmt.Errorf("get instance: %w", err)
 	}
 	def, err := e.definition(ctx, typ, version)
 	if err != nil {
-		return TimerView{}, err
+		return TimerView{}, false, err
 	}
 	if len(in.Data) == 0 || string(in.Data) == "null" {
 		in.Data = []byte(`{}`)
 	} else if in.Data, err = compactJSON(in.Data); err != nil {
-		return TimerView{}, fmt.Errorf("%w: data is not JSON", workflow.ErrInvalidInput)
+		return TimerView{}, false, fmt.Errorf("%w: data is not JSON", workflow.ErrInvalidInput)
 	}
 	if err := def.ValidateInput(in); err != nil {
-		return TimerView{}, err
+		return TimerView{}, false, err
 	}
-	now := e.Now()
-	t := e.timerRecord(typ, id, DelayedKeyPrefix+key, fireAt.UTC().Truncate(time.Microsecond), in, now)
+	timerKey := e.newID()
+	if key != "" {
+		timerKey = key
+	}
+	t := e.timerRecord(typ, id, DelayedKeyPrefix+timerKey, fireAt.UTC().Truncate(time.Microsecond), in, e.Now())
+	if key != "" {
+		t.ID = uuid.NewSHA1(delayedTimerNamespace, []byte(typ+"\x00"+id+"\x00"+key)).String()
+		if tv, ok, err := e.scheduledBefore(ctx, t); ok || err != nil {
+			return tv, ok, err
+		}
+	}
 	saved, err := e.store.ScheduleTimer(ctx, t)
 	if err != nil {
-		return TimerView{}, fmt.Errorf("schedule timer: %w", err)
+		if key != "" { // a concurrent retry may have stored it first
+			if tv, ok, err := e.scheduledBefore(ctx, t); ok || err != nil {
+				return tv, ok, err
+			}
+		}
+		return TimerView{}, false, fmt.Errorf("schedule timer: %w", err)
 	}
-	return timerView(saved), nil
+	return timerView(saved), false, nil
+}
+
+// scheduledBefore returns the timer with t's id if an earlier request stored it (ok),
+// or store.ErrIdempotencyMismatch when that timer carries another input.
+func (e *Engine) scheduledBefore(ctx context.Context, t store.Timer) (tv TimerView, ok bool, err error) {
+	prev, err := e.store.GetTimer(ctx, t.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return TimerView{}, false, nil
+	case err != nil:
+		return TimerView{}, false, fmt.Errorf("get timer: %w", err)
+	case prev.InputType != t.InputType || !bytes.Equal(prev.InputData, t.InputData):
+		return TimerView{}, false, fmt.Errorf("%w: the Idempotency-Key scheduled another input on this workflow", store.ErrIdempotencyMismatch)
+	}
+	return timerView(prev), true, nil
 }
 
 // ListTimers pages timers filtered by status, workflow type and id, oldest first.

@@ -20,8 +20,9 @@ type ScheduledInput struct {
 }
 
 // scheduleInput stores req as a delayed input. It cannot be conditional or a dry run:
-// the decision happens when the timer fires. An Idempotency-Key names the timer, so a
-// retried request replaces the pending timer instead of adding a second one.
+// the decision happens when the timer fires. With an Idempotency-Key a retry answers
+// the timer the first request scheduled (Idempotent-Replayed: true), whatever became
+// of it, and schedules nothing.
 func (s *Server) scheduleInput(w http.ResponseWriter, r *http.Request, typ, id, key string, req InputRequest, conditional, dryRun bool) error {
 	invalid := func(path, msg string) error {
 		return &workflow.ValidationError{Err: errInvalidRequest, Errors: []workflow.FieldError{{Path: path, Message: msg}}}
@@ -49,9 +50,12 @@ func (s *Server) scheduleInput(w http.ResponseWriter, r *http.Request, typ, id, 
 		}
 		fireAt = t
 	}
-	tv, err := s.engine.ScheduleInputWithKey(r.Context(), typ, id, key, workflow.Input{Type: req.Type, Data: req.Data}, fireAt)
+	tv, replayed, err := s.engine.ScheduleInputWithKey(r.Context(), typ, id, key, workflow.Input{Type: req.Type, Data: req.Data}, fireAt)
 	if err != nil {
 		return err
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	return writeJSON(w, http.StatusAccepted, ScheduledInput{Outcome: "scheduled", Timer: tv})
 }
