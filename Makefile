@@ -59,8 +59,9 @@ docs: ## regenerate the configuration table of docs/OPERATIONS.md from internal/
 	$(GO) test -count=1 -run '^TestOperationsDocConfigReference$$' ./internal/config -update
 
 .PHONY: lint
-lint: ## go vet and the gofmt check
+lint: ## go vet (the bench/ module too: it builds on internal packages) and the gofmt check
 	$(GO) vet $(PKGS)
+	cd bench && $(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: generate

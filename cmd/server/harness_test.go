@@ -84,6 +84,9 @@ type testServer struct {
 	Key    string
 	client *http.Client
 	logs   *logSink
+	// stop shuts the server down and checks that run returned cleanly; it runs once,
+	// at cleanup at the latest.
+	stop func()
 }
 
 // backends lists the stores every end-to-end test runs against.
@@ -103,13 +106,15 @@ func databaseURL(t *testing.T, backend string) string {
 func startServer(t *testing.T, backend string, env map[string]string) *testServer {
 	t.Helper()
 	vars := map[string]string{
-		"IRONFLOW_LISTEN_ADDR":  "127.0.0.1:0",
-		"IRONFLOW_DATABASE_URL": databaseURL(t, backend),
-		"IRONFLOW_LOG_FORMAT":   "json",
-		"IRONFLOW_API_KEYS":     "test-key-1,test-key-2",
+		"IRONFLOW_LISTEN_ADDR": "127.0.0.1:0",
+		"IRONFLOW_LOG_FORMAT":  "json",
+		"IRONFLOW_API_KEYS":    "test-key-1,test-key-2",
 	}
 	for k, v := range env {
 		vars[k] = v
+	}
+	if vars["IRONFLOW_DATABASE_URL"] == "" {
+		vars["IRONFLOW_DATABASE_URL"] = databaseURL(t, backend)
 	}
 	getenv := func(k string) string { return vars[k] }
 
@@ -136,16 +141,20 @@ func startServer(t *testing.T, backend string, env map[string]string) *testServe
 		client: &http.Client{Transport: transport, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		logs:   logs,
 	}
-	t.Cleanup(func() {
-		transport.CloseIdleConnections()
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "run returned an error on shutdown")
-		case <-time.After(40 * time.Second):
-			t.Error("server did not shut down within 40s")
-		}
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			transport.CloseIdleConnections()
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err, "run returned an error on shutdown")
+			case <-time.After(40 * time.Second):
+				t.Error("server did not shut down within 40s")
+			}
+		})
+	}
+	t.Cleanup(s.stop)
 	return s
 }
 

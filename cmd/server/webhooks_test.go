@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -259,21 +258,8 @@ func TestRestartFiresOverdueTimers(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			dbURL := databaseURL(t, backend)
-			vars := map[string]string{
-				"IRONFLOW_LISTEN_ADDR": "127.0.0.1:0", "IRONFLOW_DATABASE_URL": dbURL,
-				"IRONFLOW_LOG_FORMAT": "json", "IRONFLOW_API_KEYS": "k",
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			logs := newLogSink()
-			done := make(chan error, 1)
-			go func() { done <- run(ctx, nil, func(k string) string { return vars[k] }, logs) }()
-			var addr string
-			select {
-			case addr = <-logs.addr:
-			case err := <-done:
-				t.Fatalf("server exited: %v", err)
-			}
-			first := &testServer{t: t, URL: "http://" + addr, Key: "k", client: &http.Client{Timeout: 10 * time.Second}, logs: logs}
+			env := map[string]string{"IRONFLOW_DATABASE_URL": dbURL, "IRONFLOW_API_KEYS": "k"}
+			first := startServer(t, backend, env)
 			r := first.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop", body: shopDefinition})
 			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 			for i := range 3 {
@@ -281,11 +267,10 @@ func TestRestartFiresOverdueTimers(t *testing.T) {
 					"data": map[string]any{"total": 1}, "deliver_after": "300ms"}, nil)
 				require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
 			}
-			cancel() // the server goes down before they fire
-			require.NoError(t, <-done)
+			first.stop() // the server goes down before they fire
 			time.Sleep(400 * time.Millisecond)
 
-			second := startServer(t, backend, map[string]string{"IRONFLOW_DATABASE_URL": dbURL, "IRONFLOW_API_KEYS": "k"})
+			second := startServer(t, backend, env)
 			started := time.Now()
 			for i := range 3 {
 				second.waitState(t, "shop", fmt.Sprintf("o-%d", i), "awaiting_payment")

@@ -232,6 +232,14 @@ func (s *server) start() {
 				once.Do(func() { close(listening) })
 			}
 		}
+		if err := sc.Err(); err != nil {
+			// A line the scanner cannot take ends the counting: count that as an error,
+			// so checks for no error or panic cannot pass on the unread rest.
+			s.mu.Lock()
+			s.errLogs++
+			fmt.Fprintf(s.logs, "harness: reading the server's output: %v\n", err)
+			s.mu.Unlock()
+		}
 		_, _ = io.Copy(io.Discard, out)
 		_ = cmd.Wait()
 	}()

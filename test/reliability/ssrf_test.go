@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,6 +33,9 @@ func TestSSRF(t *testing.T) {
 	// The redirector lives on 127.0.0.2, the one network the server allows.
 	rln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("cannot listen on 127.0.0.2: %v", err)
+		}
 		t.Skipf("cannot listen on 127.0.0.2: %v", err)
 	}
 	var redirects atomic.Int64
@@ -104,18 +107,10 @@ func TestSSRF(t *testing.T) {
 		}
 	}
 	require.Zero(t, hits.Load(), "the loopback receiver saw no request")
-	if contains(registered, "redirect") {
-		require.EqualValues(t, 2, redirects.Load(), "the allowed redirector was asked twice and its redirect never followed")
-	}
+	// The redirector's network is allowed, so it is registered and asked: the one check
+	// that redirects are refused must not drop out.
+	require.Contains(t, registered, "redirect")
+	require.EqualValues(t, 2, redirects.Load(), "the allowed redirector was asked twice and its redirect never followed")
 	t.Logf("SSRF: %d webhook URLs aimed at loopback; %d refused at registration, %d refused at dial time (attempts logged, effects dead); receiver hits 0",
 		len(urls), refusedAtPut, len(registered))
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }
