@@ -65,10 +65,9 @@ func webhookView(w store.Webhook, now time.Time) WebhookView {
 		UpdatedAt:    w.UpdatedAt,
 	}
 	for _, s := range w.Secrets {
-		if s.ExpiresAt != nil && !s.ExpiresAt.After(now) {
-			continue
+		if s.ActiveAt(now) {
+			v.Secrets = append(v.Secrets, WebhookSecretView{Secret: s.Secret, ExpiresAt: s.ExpiresAt})
 		}
-		v.Secrets = append(v.Secrets, WebhookSecretView{Secret: s.Secret, ExpiresAt: s.ExpiresAt})
 	}
 	if len(w.Secrets) > 0 {
 		v.Secret = w.Secrets[0].Secret
@@ -104,16 +103,26 @@ func ValidateWebhookURL(raw string) error {
 	return nil
 }
 
-// ValidateWebhookSecret checks that s is "whsec_" followed by the standard base64 of
-// 24 to 64 bytes.
-func ValidateWebhookSecret(s string) error {
+// DecodeWebhookSecret returns the key bytes of a Standard Webhooks secret, "whsec_"
+// followed by standard base64.
+func DecodeWebhookSecret(s string) ([]byte, error) {
 	b64, ok := strings.CutPrefix(s, secretPrefix)
 	if !ok {
-		return fmt.Errorf("must start with %q", secretPrefix)
+		return nil, fmt.Errorf("must start with %q", secretPrefix)
 	}
 	key, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		return fmt.Errorf("must be %q followed by standard base64", secretPrefix)
+		return nil, fmt.Errorf("must be %q followed by standard base64", secretPrefix)
+	}
+	return key, nil
+}
+
+// ValidateWebhookSecret checks that s is "whsec_" followed by the standard base64 of
+// 24 to 64 bytes.
+func ValidateWebhookSecret(s string) error {
+	key, err := DecodeWebhookSecret(s)
+	if err != nil {
+		return err
 	}
 	if len(key) < minSecretBytes || len(key) > maxSecretBytes {
 		return fmt.Errorf("must encode %d to %d bytes, not %d", minSecretBytes, maxSecretBytes, len(key))
@@ -165,7 +174,7 @@ func (e *Engine) PutWebhook(ctx context.Context, typ string, in WebhookInput) (W
 		w.Secrets = []store.WebhookSecret{{Secret: NewWebhookSecret()}}
 	default:
 		for _, s := range old.Secrets {
-			if s.ExpiresAt == nil || s.ExpiresAt.After(now) {
+			if s.ActiveAt(now) {
 				w.Secrets = append(w.Secrets, s)
 			}
 		}

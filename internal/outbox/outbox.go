@@ -337,7 +337,7 @@ func (w *Worker) attempt(ctx context.Context, e store.Effect, start time.Time) (
 	}
 	secrets := make([]string, 0, len(hook.Secrets))
 	for _, s := range hook.Secrets {
-		if s.ExpiresAt == nil || s.ExpiresAt.After(start) {
+		if s.ActiveAt(start) {
 			secrets = append(secrets, s.Secret)
 		}
 	}

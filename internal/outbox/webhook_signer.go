@@ -9,30 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// SecretPrefix starts every Standard Webhooks signing secret.
-const SecretPrefix = "whsec_"
+	"github.com/ironflow/ironflow/internal/engine"
+)
 
 // ErrInvalidSecret: a signing secret is not "whsec_" followed by standard base64.
 var ErrInvalidSecret = errors.New("invalid webhook secret")
-
-// DecodeSecret returns the key bytes of a "whsec_<base64>" secret. Errors:
-// ErrInvalidSecret.
-func DecodeSecret(secret string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(secret, SecretPrefix)
-	if !ok {
-		return nil, fmt.Errorf("%w: must start with %q", ErrInvalidSecret, SecretPrefix)
-	}
-	key, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not base64 after %q", ErrInvalidSecret, SecretPrefix)
-	}
-	if len(key) == 0 {
-		return nil, fmt.Errorf("%w: empty key", ErrInvalidSecret)
-	}
-	return key, nil
-}
 
 // Signer signs webhook deliveries as the Standard Webhooks specification says: the
 // signature of a message is v1,<base64 HMAC-SHA256 of "id.timestamp.body"> keyed with
@@ -49,9 +31,12 @@ func NewSigner(secrets ...string) (*Signer, error) {
 	}
 	s := &Signer{keys: make([][]byte, 0, len(secrets))}
 	for _, sec := range secrets {
-		k, err := DecodeSecret(sec)
+		k, err := engine.DecodeWebhookSecret(sec)
+		if err == nil && len(k) == 0 {
+			err = errors.New("empty key")
+		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %v", ErrInvalidSecret, err)
 		}
 		s.keys = append(s.keys, k)
 	}

@@ -199,6 +199,12 @@ type WebhookSecret struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
+// ActiveAt reports whether the secret still signs at t: it has no expiry, or expires
+// after t.
+func (s WebhookSecret) ActiveAt(t time.Time) bool {
+	return s.ExpiresAt == nil || s.ExpiresAt.After(t)
+}
+
 // Webhook is the endpoint every effect of a workflow type is delivered to.
 type Webhook struct {
 	WorkflowType string
