@@ -25,19 +25,38 @@ func opaqueID(r *http.Request, notFound error) (string, error) {
 	return id, nil
 }
 
-// listFilters reads the status, workflow_type, workflow_id, cursor and limit query
-// parameters of the effect and timer lists.
-func listFilters(r *http.Request) (status, typ, id, cursor string, limit int, err error) {
+// listFilters reads the filters and paging of an effect or timer list: status, cursor
+// and limit from the query, and the workflow type and id from the path when scoped (a
+// workflow's list), else from the query.
+func listFilters(r *http.Request, scoped bool) (store.ListEffectsParams, error) {
+	var p store.ListEffectsParams
 	n, err := intQuery(r, "limit", 1, engine.MaxPageSize)
 	if err != nil {
-		return "", "", "", "", 0, err
+		return p, err
 	}
-	for name, dst := range map[string]*string{"status": &status, "workflow_type": &typ, "workflow_id": &id, "cursor": &cursor} {
-		if *dst, err = textQuery(r, name); err != nil {
-			return "", "", "", "", 0, err
+	p.Limit = int(n)
+	if scoped {
+		if p.WorkflowType, p.WorkflowID, err = workflowParams(r); err != nil {
+			return p, err
+		}
+		if err := engine.ValidateID(p.WorkflowID); err != nil {
+			return p, err
 		}
 	}
-	return status, typ, id, cursor, int(n), nil
+	type query struct {
+		name string
+		dst  *string
+	}
+	queries := []query{{"status", &p.Status}, {"cursor", &p.Cursor}}
+	if !scoped {
+		queries = append(queries, query{"workflow_type", &p.WorkflowType}, query{"workflow_id", &p.WorkflowID})
+	}
+	for _, q := range queries {
+		if *q.dst, err = textQuery(r, q.name); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
 }
 
 // handleListEffects pages effects for operators.
@@ -61,12 +80,11 @@ func listFilters(r *http.Request) (status, typ, id, cursor string, limit int, er
 //	@Failure		503				{object}	Problem	"database unavailable"
 //	@Router			/v1/effects [get]
 func (s *Server) handleListEffects(w http.ResponseWriter, r *http.Request) error {
-	status, typ, id, cursor, limit, err := listFilters(r)
+	p, err := listFilters(r, false)
 	if err != nil {
 		return err
 	}
-	page, err := s.engine.ListEffects(r.Context(), store.ListEffectsParams{
-		Status: status, WorkflowType: typ, WorkflowID: id, Cursor: cursor, Limit: limit})
+	page, err := s.engine.ListEffects(r.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -94,19 +112,11 @@ func (s *Server) handleListEffects(w http.ResponseWriter, r *http.Request) error
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/effects [get]
 func (s *Server) handleListWorkflowEffects(w http.ResponseWriter, r *http.Request) error {
-	typ, id, err := workflowParams(r)
+	p, err := listFilters(r, true)
 	if err != nil {
 		return err
 	}
-	if err := engine.ValidateID(id); err != nil {
-		return err
-	}
-	status, _, _, cursor, limit, err := listFilters(r)
-	if err != nil {
-		return err
-	}
-	page, err := s.engine.ListEffects(r.Context(), store.ListEffectsParams{
-		Status: status, WorkflowType: typ, WorkflowID: id, Cursor: cursor, Limit: limit})
+	page, err := s.engine.ListEffects(r.Context(), p)
 	if err != nil {
 		return err
 	}

@@ -28,12 +28,11 @@ import (
 //	@Failure		503				{object}	Problem	"database unavailable"
 //	@Router			/v1/timers [get]
 func (s *Server) handleListTimers(w http.ResponseWriter, r *http.Request) error {
-	status, typ, id, cursor, limit, err := listFilters(r)
+	p, err := listFilters(r, false)
 	if err != nil {
 		return err
 	}
-	page, err := s.engine.ListTimers(r.Context(), store.ListTimersParams{
-		Status: status, WorkflowType: typ, WorkflowID: id, Cursor: cursor, Limit: limit})
+	page, err := s.engine.ListTimers(r.Context(), store.ListTimersParams(p))
 	if err != nil {
 		return err
 	}
@@ -61,19 +60,11 @@ func (s *Server) handleListTimers(w http.ResponseWriter, r *http.Request) error 
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/timers [get]
 func (s *Server) handleListWorkflowTimers(w http.ResponseWriter, r *http.Request) error {
-	typ, id, err := workflowParams(r)
+	p, err := listFilters(r, true)
 	if err != nil {
 		return err
 	}
-	if err := engine.ValidateID(id); err != nil {
-		return err
-	}
-	status, _, _, cursor, limit, err := listFilters(r)
-	if err != nil {
-		return err
-	}
-	page, err := s.engine.ListTimers(r.Context(), store.ListTimersParams{
-		Status: status, WorkflowType: typ, WorkflowID: id, Cursor: cursor, Limit: limit})
+	page, err := s.engine.ListTimers(r.Context(), store.ListTimersParams(p))
 	if err != nil {
 		return err
 	}
