@@ -41,9 +41,10 @@ function sum(samples, name, match = {}) {
   return total;
 }
 
-// countList counts a list through the API, up to 500 ("500+" beyond).
-async function countList(path) {
-  const page = await api(path + (path.includes('?') ? '&' : '?') + 'limit=500');
+// countList lists path through the API, up to limit rows: 500 when the list is
+// counted ("500+" beyond), fewer when only its first rows are shown.
+async function countList(path, signal, limit = 500) {
+  const page = await api(path + (path.includes('?') ? '&' : '?') + 'limit=' + limit, {signal});
   return {n: page.items.length, more: !!page.next_cursor, items: page.items};
 }
 
@@ -122,16 +123,18 @@ export async function render(ctx) {
     let pendingTimers = samples && sum(samples, 'ironflow_timers_pending');
     let deadTimers = samples && sum(samples, 'ironflow_timers_dead');
     const fmtCount = (c) => (c.more ? `${c.n}+` : String(c.n));
-    const deadList = await countList('/v1/effects?status=dead');
+    // With the gauges, the dead lists are fetched only for the ten rows shown below.
+    const shown = (gauge) => (gauge === null ? 500 : 10);
+    const deadList = await countList('/v1/effects?status=dead', ctx.signal, shown(deadEffects));
     if (deadEffects === null) deadEffects = fmtCount(deadList);
     if (pending === null) {
-      const c = await countList('/v1/effects?status=pending');
+      const c = await countList('/v1/effects?status=pending', ctx.signal);
       pending = fmtCount(c);
       if (oldest === null && c.items.length) oldest = (Date.now() - Date.parse(c.items[0].created_at)) / 1000;
     }
-    const deadTimerList = await countList('/v1/timers?status=dead');
+    const deadTimerList = await countList('/v1/timers?status=dead', ctx.signal, shown(deadTimers));
     if (deadTimers === null) deadTimers = fmtCount(deadTimerList);
-    if (pendingTimers === null) pendingTimers = fmtCount(await countList('/v1/timers?status=pending'));
+    if (pendingTimers === null) pendingTimers = fmtCount(await countList('/v1/timers?status=pending', ctx.signal));
 
     let ready = 'unknown';
     try {
@@ -179,7 +182,7 @@ export async function render(ctx) {
     try {
       await poll();
     } catch (err) {
-      ctx.fail(err);
+      if (err.name !== 'AbortError') ctx.fail(err); // aborted: the page was left
     }
   };
   await poll();
