@@ -42,6 +42,9 @@ func TestAPI(t *testing.T) {
 				"Metrics":               testMetrics,
 				"RequestIDAndAccessLog": testRequestIDAndAccessLog,
 				"OddInputsNever500":     testOddInputsNever500,
+				"QueryParameters":       testQueryParameters,
+				"SubCollections":        testSubCollections,
+				"DefinitionPaging":      testDefinitionPaging,
 			} {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
@@ -291,6 +294,9 @@ func testUniqueKeyConflict(t *testing.T, s *testServer) {
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	p := requireProblem(t, s.input(t, "order", "o-unique-2", place(10, "R-unique"), nil), http.StatusConflict, "unique_key_conflict")
 	require.Contains(t, p["detail"], "unique key")
+	require.NotContains(t, p["detail"], "sqlite")
+	require.NotContains(t, p["detail"], "postgres")
+	require.NotContains(t, p["detail"], "execute")
 	requireProblem(t, s.get(t, "/v1/workflows/order/o-unique-2"), http.StatusNotFound, "workflow_not_found")
 }
 
@@ -361,6 +367,15 @@ func testListPaging(t *testing.T, s *testServer) {
 	require.EqualValues(t, 3, path(t, b, "items", 0, "seq"))
 	require.NotContains(t, b, "next_cursor")
 	requireProblem(t, s.get(t, "/v1/workflows/"+typ+"/p-1/events?after=-1"), http.StatusBadRequest, "invalid_argument")
+	// cursor, as every list takes it: a generic paginator that follows next_cursor ends.
+	r = s.get(t, "/v1/workflows/"+typ+"/p-1/events?limit=2&cursor=2")
+	b = r.JSON(t)
+	require.Len(t, b["items"], 1)
+	require.EqualValues(t, 3, path(t, b, "items", 0, "seq"))
+	require.NotContains(t, b, "next_cursor")
+	require.Equal(t, http.StatusOK, s.get(t, "/v1/workflows/"+typ+"/p-1/events?cursor=2&after=2").Status)
+	requireProblem(t, s.get(t, "/v1/workflows/"+typ+"/p-1/events?cursor=1&after=2"), http.StatusBadRequest, "invalid_argument")
+	requireProblem(t, s.get(t, "/v1/workflows/"+typ+"/p-1/events?cursor=x"), http.StatusBadRequest, "invalid_cursor")
 
 	// Inputs page by cursor.
 	r = s.get(t, "/v1/workflows/"+typ+"/p-1/inputs?limit=2")
@@ -431,6 +446,112 @@ func testDefinitions(t *testing.T, s *testServer) {
 	requireProblem(t, s.get(t, "/v1/workflow-types/"+typ+"/versions/99"), http.StatusNotFound, "type_not_found")
 	requireProblem(t, s.get(t, "/v1/workflow-types/"+typ+"/versions/abc"), http.StatusBadRequest, "invalid_argument")
 	requireProblem(t, s.get(t, "/v1/workflow-types/"+typ+"/versions/0"), http.StatusBadRequest, "invalid_argument")
+}
+
+// testQueryParameters: an unknown query parameter, or one given twice, is a 400 on
+// every route, as an unknown body field is (DESIGN §10).
+func testQueryParameters(t *testing.T, s *testServer) {
+	require.Equal(t, http.StatusOK, s.input(t, "order", "o-query", place(1, "R-query"), nil).Status)
+	for _, p := range []string{
+		"/v1/workflows?sate=paid",
+		"/v1/workflow-types?page=2",
+		"/v1/workflow-types/order?version=1",
+		"/v1/workflow-types/order/versions?offset=1",
+		"/v1/workflow-types/order/diagram?fmt=dot",
+		"/v1/workflows/order/o-query?version=1",
+		"/v1/workflows/order/o-query/events?since=1",
+		"/v1/workflows/order/o-query/inputs?after=1",
+		"/v1/effects?state=dead",
+		"/v1/timers?type=order",
+		"/metrics?x=1",
+		"/healthz?verbose=1",
+	} {
+		requireProblem(t, s.get(t, p), http.StatusBadRequest, "unknown_query_parameter")
+	}
+	p := requireProblem(t, s.get(t, "/v1/workflows?sate=paid"), http.StatusBadRequest, "unknown_query_parameter")
+	require.Contains(t, p["detail"], `"sate"`)
+	p = requireProblem(t, s.get(t, "/v1/workflows?limit=1&limit=2"), http.StatusBadRequest, "malformed_request")
+	require.Contains(t, p["detail"], "limit")
+	r := s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/o-query/inputs?dryrun=true", body: pay(1)})
+	requireProblem(t, r, http.StatusBadRequest, "unknown_query_parameter")
+	r = s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/o-query/inputs?dry_run=true", body: pay(1)})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	// The console's static assets take cache busters.
+	require.Equal(t, http.StatusOK, s.get(t, "/ui/js/app.js?v=1").Status)
+}
+
+// testSubCollections: the lists under an instance that does not exist answer 404, not
+// an empty page, unless something is recorded for its id (a rejected first input, a
+// delayed input waiting to create it).
+func testSubCollections(t *testing.T, s *testServer) {
+	for _, sub := range []string{"events", "effects", "timers", "inputs"} {
+		requireProblem(t, s.get(t, "/v1/workflows/order/no-such-instance/"+sub), http.StatusNotFound, "workflow_not_found")
+	}
+	r := s.input(t, "order", "o-sub-rejected", pay(1), nil)
+	require.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+	r = s.get(t, "/v1/workflows/order/o-sub-rejected/inputs")
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Len(t, r.JSON(t)["items"], 1)
+	r = s.input(t, "order", "o-sub-later", map[string]any{"type": "place", "deliver_after": "1h", "data": map[string]any{"total": 1, "order_ref": "R-sub-later"}}, nil)
+	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+	r = s.get(t, "/v1/workflows/order/o-sub-later/timers")
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Len(t, r.JSON(t)["items"], 1)
+}
+
+// testDefinitionPaging: the type and version lists page with cursor and limit.
+func testDefinitionPaging(t *testing.T, s *testServer) {
+	const typ = "order_vpaging"
+	def := string(orderDefinition(t))
+	for i := range 3 {
+		body := strings.Replace(def, "Order lifecycle", fmt.Sprintf("Order lifecycle %d", i), 1)
+		r := s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/" + typ, body: body})
+		require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	}
+	var versions []any
+	cursor := ""
+	for pages := 1; ; pages++ {
+		q := url.Values{"limit": {"2"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		b := s.get(t, "/v1/workflow-types/"+typ+"/versions?"+q.Encode()).JSON(t)
+		for _, it := range b["items"].([]any) {
+			versions = append(versions, path(t, it, "version"))
+		}
+		next, ok := b["next_cursor"].(string)
+		if !ok {
+			require.Equal(t, 2, pages)
+			break
+		}
+		cursor = next
+	}
+	require.Equal(t, []any{1.0, 2.0, 3.0}, versions)
+
+	var types []string
+	cursor = ""
+	for {
+		q := url.Values{"limit": {"1"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		b := s.get(t, "/v1/workflow-types?"+q.Encode()).JSON(t)
+		require.LessOrEqual(t, len(b["items"].([]any)), 1)
+		for _, it := range b["items"].([]any) {
+			types = append(types, path(t, it, "type").(string))
+		}
+		next, ok := b["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		cursor = next
+	}
+	require.Contains(t, types, typ)
+	require.Contains(t, types, "order")
+	require.IsIncreasing(t, types)
+	requireProblem(t, s.get(t, "/v1/workflow-types?cursor=Not+A+Type"), http.StatusBadRequest, "invalid_cursor")
+	requireProblem(t, s.get(t, "/v1/workflow-types/"+typ+"/versions?cursor=0"), http.StatusBadRequest, "invalid_cursor")
+	requireProblem(t, s.get(t, "/v1/workflow-types/"+typ+"/versions?limit=501"), http.StatusBadRequest, "invalid_argument")
 }
 
 func testInvalidDefinition(t *testing.T, s *testServer) {

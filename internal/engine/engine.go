@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -185,33 +187,63 @@ func (e *Engine) GetDefinition(ctx context.Context, typ string, version int) (De
 	return definitionView(d), nil
 }
 
-// ListDefinitions returns the latest definition of every type.
-func (e *Engine) ListDefinitions(ctx context.Context) ([]DefinitionView, error) {
-	ds, err := e.store.ListDefinitions(ctx)
+// ListDefinitions pages the latest definition of every type, by name; the cursor is
+// the last type name of the previous page. Errors: ErrInvalidArgument,
+// store.ErrInvalidCursor.
+func (e *Engine) ListDefinitions(ctx context.Context, cursor string, limit int) (Page[DefinitionView], error) {
+	limit, err := checkLimit(limit)
 	if err != nil {
-		return nil, fmt.Errorf("list definitions: %w", err)
+		return Page[DefinitionView]{}, err
 	}
-	out := make([]DefinitionView, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, definitionView(d))
+	if len(cursor) > 63 || strings.Trim(cursor, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+		return Page[DefinitionView]{}, fmt.Errorf("%w: not a cursor of this list", store.ErrInvalidCursor)
 	}
-	return out, nil
+	ds, err := e.store.ListDefinitions(ctx, cursor, limit+1)
+	if err != nil {
+		return Page[DefinitionView]{}, fmt.Errorf("list definitions: %w", err)
+	}
+	return definitionPage(ds, limit, func(d store.Definition) string { return d.Type }), nil
 }
 
-// ListDefinitionVersions returns every version of typ. ErrTypeNotFound when none.
-func (e *Engine) ListDefinitionVersions(ctx context.Context, typ string) ([]DefinitionView, error) {
-	ds, err := e.store.ListDefinitionVersions(ctx, typ)
+// ListDefinitionVersions pages the versions of typ, oldest first; the cursor is the
+// last version of the previous page. Errors: ErrTypeNotFound, ErrInvalidArgument,
+// store.ErrInvalidCursor.
+func (e *Engine) ListDefinitionVersions(ctx context.Context, typ, cursor string, limit int) (Page[DefinitionView], error) {
+	limit, err := checkLimit(limit)
 	if err != nil {
-		return nil, fmt.Errorf("list definition versions: %w", err)
+		return Page[DefinitionView]{}, err
+	}
+	after := 0
+	if cursor != "" {
+		if after, err = strconv.Atoi(cursor); err != nil || after < 1 {
+			return Page[DefinitionView]{}, fmt.Errorf("%w: not a cursor of this list", store.ErrInvalidCursor)
+		}
+	}
+	ds, err := e.store.ListDefinitionVersions(ctx, typ, after, limit+1)
+	if err != nil {
+		return Page[DefinitionView]{}, fmt.Errorf("list definition versions: %w", err)
 	}
 	if len(ds) == 0 {
-		return nil, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
+		// A cursor past the last version of an existing type is an empty page.
+		if _, err := e.GetDefinition(ctx, typ, 0); err != nil {
+			return Page[DefinitionView]{}, err
+		}
 	}
-	out := make([]DefinitionView, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, definitionView(d))
+	return definitionPage(ds, limit, func(d store.Definition) string { return strconv.Itoa(d.Version) }), nil
+}
+
+// definitionPage turns up to limit+1 rows into a page of limit and the cursor of the
+// next one.
+func definitionPage(ds []store.Definition, limit int, cursor func(store.Definition) string) Page[DefinitionView] {
+	out := Page[DefinitionView]{Items: make([]DefinitionView, 0, min(len(ds), limit))}
+	for i, d := range ds {
+		if i == limit {
+			out.NextCursor = cursor(ds[i-1])
+			break
+		}
+		out.Items = append(out.Items, definitionView(d))
 	}
-	return out, nil
+	return out
 }
 
 // Diagram renders version of typ (0: latest) as Mermaid ("mermaid") or Graphviz ("dot").

@@ -46,17 +46,24 @@ type StateDocument struct {
 //	@Produce	json
 //	@Produce	application/problem+json
 //	@Security	BearerAuth
-//	@Success	200	{object}	engine.Page[engine.DefinitionView]	"the latest version of every type, by name"
-//	@Failure	401	{object}	Problem								"missing or wrong API key"
+//	@Param		cursor	query		string								false	"next_cursor of the previous page"
+//	@Param		limit	query		int									false	"page size (default 50)"	minimum(1)	maximum(500)
+//	@Success	200		{object}	engine.Page[engine.DefinitionView]	"the latest version of every type, by name"
+//	@Failure	400		{object}	Problem								"bad cursor or limit"
+//	@Failure	401		{object}	Problem								"missing or wrong API key"
 //	@Failure	429	{object}	Problem								"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure	503	{object}	Problem								"database unavailable"
 //	@Router		/v1/workflow-types [get]
 func (s *Server) handleListDefinitions(w http.ResponseWriter, r *http.Request) error {
-	defs, err := s.engine.ListDefinitions(r.Context())
+	cursor, limit, err := pageQuery(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, engine.Page[engine.DefinitionView]{Items: defs})
+	page, err := s.engine.ListDefinitions(r.Context(), cursor, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
 }
 
 // handlePutDefinition validates a definition and stores it as the type's next version.
@@ -138,8 +145,11 @@ func (s *Server) handleGetDefinition(w http.ResponseWriter, r *http.Request) err
 //	@Produce	json
 //	@Produce	application/problem+json
 //	@Security	BearerAuth
-//	@Param		type	path		string	true	"workflow type"
+//	@Param		type	path		string								true	"workflow type"
+//	@Param		cursor	query		string								false	"next_cursor of the previous page"
+//	@Param		limit	query		int									false	"page size (default 50)"	minimum(1)	maximum(500)
 //	@Success	200		{object}	engine.Page[engine.DefinitionView]	"every version, oldest first"
+//	@Failure	400		{object}	Problem								"bad cursor or limit"
 //	@Failure	401		{object}	Problem								"missing or wrong API key"
 //	@Failure	429		{object}	Problem								"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure	404		{object}	Problem								"no such workflow type"
@@ -150,11 +160,15 @@ func (s *Server) handleListDefinitionVersions(w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return err
 	}
-	defs, err := s.engine.ListDefinitionVersions(r.Context(), typ)
+	cursor, limit, err := pageQuery(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, engine.Page[engine.DefinitionView]{Items: defs})
+	page, err := s.engine.ListDefinitionVersions(r.Context(), typ, cursor, limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
 }
 
 // handleGetDefinitionVersion returns one version of a type's definition.

@@ -109,6 +109,7 @@ func (s *Server) handleListEffects(w http.ResponseWriter, r *http.Request) error
 //	@Failure		400		{object}	Problem	"bad id, status, cursor or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
 //	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
+//	@Failure		404		{object}	Problem	"no such workflow"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/effects [get]
 func (s *Server) handleListWorkflowEffects(w http.ResponseWriter, r *http.Request) error {
@@ -120,7 +121,23 @@ func (s *Server) handleListWorkflowEffects(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
+	if err := s.requireWorkflow(r, p.WorkflowType, p.WorkflowID, p.Cursor, len(page.Items) == 0); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, page)
+}
+
+// requireWorkflow turns the empty first page of a workflow's sub-collection into the
+// 404 of a workflow that does not exist, so a typo in an id is not an empty list. A
+// page with items is answered even without the instance: delayed inputs and rejected
+// first inputs belong to an id that has no instance (yet). Only an empty first page
+// costs the extra read.
+func (s *Server) requireWorkflow(r *http.Request, typ, id, cursor string, empty bool) error {
+	if !empty || cursor != "" {
+		return nil
+	}
+	_, err := s.engine.GetWorkflow(r.Context(), typ, id, 0)
+	return err
 }
 
 // handleGetEffect shows one effect with its attempt log.

@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -40,11 +41,13 @@ func TestSpecMatchesRoutes(t *testing.T) {
 	s := loadSpec(t)
 	var routed, documented []string
 	public := map[string]bool{}
+	query := map[string][]string{}
 	for _, rt := range (&Server{}).routes() {
 		p := strings.Replace(rt.pattern, "/*", "/{file}", 1)
 		key := strings.ToLower(rt.method) + " " + p
 		routed = append(routed, key)
 		public[key] = rt.public
+		query[key] = rt.query
 	}
 	for p, ops := range s.Paths {
 		for m := range ops {
@@ -72,12 +75,20 @@ func TestSpecMatchesRoutes(t *testing.T) {
 				require.NotEmpty(t, *op.Security, key)
 				require.Contains(t, op.Responses, "401", "%s needs a key, so it can answer 401", key)
 			}
-			// Every path parameter is declared.
+			// Every path parameter is declared, and the query parameters are the ones
+			// the route table lets through.
 			declared := map[string]bool{}
+			var inQuery []string
 			for _, prm := range op.Parameters {
-				if prm["in"] == "path" {
+				switch prm["in"] {
+				case "path":
 					declared[prm["name"].(string)] = true
+				case "query":
+					inQuery = append(inQuery, prm["name"].(string))
 				}
+			}
+			if !slices.Contains(query[key], anyQuery) {
+				require.ElementsMatch(t, query[key], inQuery, "%s: query parameters of the route table and the spec", key)
 			}
 			for _, m := range params.FindAllStringSubmatch(p, -1) {
 				require.True(t, declared[m[1]], "%s: path parameter %s undeclared", key, m[1])

@@ -16,15 +16,16 @@ import (
 // Errors of the HTTP layer itself. Handlers wrap them with a detail message; the
 // mapping table below turns them into statuses like every other sentinel.
 var (
-	errMalformed            = errors.New("malformed request")
-	errInvalidRequest       = errors.New("invalid request")
-	errUnsupportedMediaType = errors.New("unsupported media type")
-	errBodyTooLarge         = errors.New("request body too large")
-	errUnauthorized         = errors.New("unauthorized")
-	errRateLimited          = errors.New("too many requests")
-	errRouteNotFound        = errors.New("no such route")
-	errMethodNotAllowed     = errors.New("method not allowed")
-	errNotReady             = errors.New("not ready")
+	errMalformed             = errors.New("malformed request")
+	errUnknownQueryParameter = errors.New("unknown query parameter")
+	errInvalidRequest        = errors.New("invalid request")
+	errUnsupportedMediaType  = errors.New("unsupported media type")
+	errBodyTooLarge          = errors.New("request body too large")
+	errUnauthorized          = errors.New("unauthorized")
+	errRateLimited           = errors.New("too many requests")
+	errRouteNotFound         = errors.New("no such route")
+	errMethodNotAllowed      = errors.New("method not allowed")
+	errNotReady              = errors.New("not ready")
 )
 
 // Problem is an RFC 9457 problem details body, sent as application/problem+json for
@@ -72,6 +73,7 @@ func errorKinds() []errorKind {
 		{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed"},
 
 		{errMalformed, http.StatusBadRequest, "malformed_request", "Malformed request"},
+		{errUnknownQueryParameter, http.StatusBadRequest, "unknown_query_parameter", "Unknown query parameter"},
 		{engine.ErrInvalidID, http.StatusBadRequest, "invalid_id", "Invalid workflow id"},
 		{engine.ErrInvalidArgument, http.StatusBadRequest, "invalid_argument", "Invalid argument"},
 		{store.ErrInvalidCursor, http.StatusBadRequest, "invalid_cursor", "Invalid cursor"},
@@ -107,8 +109,13 @@ func problemFor(err error) (p Problem, internal bool) {
 			continue
 		}
 		p = Problem{Type: k.typ, Title: k.title, Status: k.status, Detail: clip(err.Error())}
-		if k.status == http.StatusServiceUnavailable {
+		switch {
+		case k.status == http.StatusServiceUnavailable:
 			p.Detail = "the database is unavailable or the request timed out; retry later"
+		case errors.Is(err, store.ErrUniqueKeyConflict):
+			// The store's message names its backend and the holder's row; the client
+			// gets what it can act on.
+			p.Detail = "another running instance of this workflow type holds the same unique key; the key is free again once that instance ends"
 		}
 		var ve *workflow.ValidationError
 		if errors.As(err, &ve) {

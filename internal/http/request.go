@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -67,6 +69,37 @@ func validTypeName(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkQuery wraps h so that a request with a query parameter outside allowed (the
+// route's declaration in the route table), or with one given more than once, is a 400
+// problem naming it. Query strings that do not parse are refused the same way, so a
+// handler never sees a parameter it did not declare.
+func checkQuery(allowed []string, h handlerFunc) handlerFunc {
+	if slices.Contains(allowed, anyQuery) {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.URL.RawQuery == "" {
+			return h(w, r)
+		}
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return fmt.Errorf("%w: the query string does not parse: %v", errMalformed, err)
+		}
+		names := slices.Sorted(maps.Keys(q))
+		for _, name := range names {
+			switch {
+			case !slices.Contains(allowed, name) && len(allowed) == 0:
+				return fmt.Errorf("%w: %q; this operation takes no query parameters", errUnknownQueryParameter, name)
+			case !slices.Contains(allowed, name):
+				return fmt.Errorf("%w: %q; this operation takes %s", errUnknownQueryParameter, name, strings.Join(allowed, ", "))
+			case len(q[name]) > 1:
+				return fmt.Errorf("%w: query parameter %s is given %d times", errMalformed, name, len(q[name]))
+			}
+		}
+		return h(w, r)
+	}
 }
 
 // textQuery returns a query parameter after checking that it is text a database can
@@ -259,6 +292,19 @@ func intQuery(r *http.Request, name string, lo, hi int64) (int64, error) {
 		return 0, fmt.Errorf("%w: query parameter %s must be an integer from %d to %d", engine.ErrInvalidArgument, name, lo, hi)
 	}
 	return n, nil
+}
+
+// pageQuery reads the cursor and limit every list takes (limit 0 when absent: the
+// engine's default). Errors: engine.ErrInvalidArgument.
+func pageQuery(r *http.Request) (cursor string, limit int, err error) {
+	n, err := intQuery(r, "limit", 1, engine.MaxPageSize)
+	if err != nil {
+		return "", 0, err
+	}
+	if cursor, err = textQuery(r, "cursor"); err != nil {
+		return "", 0, err
+	}
+	return cursor, int(n), nil
 }
 
 // boolQuery parses an optional boolean query parameter; false when absent.

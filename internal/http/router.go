@@ -143,54 +143,67 @@ type route struct {
 	method  string
 	pattern string
 	// public routes need no API key.
-	public  bool
+	public bool
+	// query names every query parameter the handler reads. Any other parameter, or one
+	// given twice, is a 400 problem before the handler runs (DESIGN §10: an unknown
+	// query parameter is refused as an unknown body field is), so a typo like ?sate=
+	// never silently lists everything. A route that reads none leaves it nil;
+	// anyQuery is only for the static assets of /docs and /ui.
+	query   []string
 	handler handlerFunc
 }
 
-// routes is THE route table. Add a route here and give its handler swag annotations;
-// a test checks that every route is in openapi/ and vice versa.
+// anyQuery lets a route take any query parameter: browsers add cache busters to
+// asset URLs. No API route may use it.
+const anyQuery = "*"
+
+// routes is THE route table. To add a route: add it here with every query parameter its
+// handler reads, and give the handler swag annotations declaring the same parameters;
+// TestSpecMatchesRoutes checks that routes, methods and query parameters here and in
+// openapi/ agree.
 func (s *Server) routes() []route {
+	page := func(extra ...string) []string { return append(extra, "cursor", "limit") }
 	return []route{
 		// Operations.
-		{http.MethodGet, "/healthz", true, s.handleHealthz},
-		{http.MethodGet, "/readyz", true, s.handleReadyz},
-		{http.MethodGet, "/metrics", false, s.handleMetrics},
-		{http.MethodGet, "/openapi.json", true, s.handleOpenAPI},
-		{http.MethodGet, "/docs", true, s.handleDocsRedirect},
-		{http.MethodGet, "/docs/*", true, s.handleDocs},
-		{http.MethodGet, "/ui", true, s.handleUIRedirect},
-		{http.MethodGet, "/ui/*", true, s.handleUI},
+		{http.MethodGet, "/healthz", true, nil, s.handleHealthz},
+		{http.MethodGet, "/readyz", true, nil, s.handleReadyz},
+		{http.MethodGet, "/metrics", false, nil, s.handleMetrics},
+		{http.MethodGet, "/openapi.json", true, nil, s.handleOpenAPI},
+		{http.MethodGet, "/docs", true, []string{anyQuery}, s.handleDocsRedirect},
+		{http.MethodGet, "/docs/*", true, []string{anyQuery}, s.handleDocs},
+		{http.MethodGet, "/ui", true, []string{anyQuery}, s.handleUIRedirect},
+		{http.MethodGet, "/ui/*", true, []string{anyQuery}, s.handleUI},
 
 		// Workflow types.
-		{http.MethodGet, "/v1/workflow-types", false, s.handleListDefinitions},
-		{http.MethodPut, "/v1/workflow-types/{type}", false, s.handlePutDefinition},
-		{http.MethodGet, "/v1/workflow-types/{type}", false, s.handleGetDefinition},
-		{http.MethodGet, "/v1/workflow-types/{type}/versions", false, s.handleListDefinitionVersions},
-		{http.MethodGet, "/v1/workflow-types/{type}/versions/{version}", false, s.handleGetDefinitionVersion},
-		{http.MethodGet, "/v1/workflow-types/{type}/diagram", false, s.handleDiagram},
+		{http.MethodGet, "/v1/workflow-types", false, page(), s.handleListDefinitions},
+		{http.MethodPut, "/v1/workflow-types/{type}", false, nil, s.handlePutDefinition},
+		{http.MethodGet, "/v1/workflow-types/{type}", false, nil, s.handleGetDefinition},
+		{http.MethodGet, "/v1/workflow-types/{type}/versions", false, page(), s.handleListDefinitionVersions},
+		{http.MethodGet, "/v1/workflow-types/{type}/versions/{version}", false, nil, s.handleGetDefinitionVersion},
+		{http.MethodGet, "/v1/workflow-types/{type}/diagram", false, []string{"format", "version"}, s.handleDiagram},
 
 		// Workflows.
-		{http.MethodGet, "/v1/workflows", false, s.handleListWorkflows},
-		{http.MethodPost, "/v1/workflows/{type}/inputs", false, s.handleInputNewWorkflow},
-		{http.MethodPost, "/v1/workflows/{type}/{id}/inputs", false, s.handleInput},
-		{http.MethodGet, "/v1/workflows/{type}/{id}", false, s.handleGetWorkflow},
-		{http.MethodGet, "/v1/workflows/{type}/{id}/events", false, s.handleListEvents},
-		{http.MethodGet, "/v1/workflows/{type}/{id}/inputs", false, s.handleListInputs},
+		{http.MethodGet, "/v1/workflows", false, page("type", "state", "status"), s.handleListWorkflows},
+		{http.MethodPost, "/v1/workflows/{type}/inputs", false, []string{"dry_run"}, s.handleInputNewWorkflow},
+		{http.MethodPost, "/v1/workflows/{type}/{id}/inputs", false, []string{"dry_run"}, s.handleInput},
+		{http.MethodGet, "/v1/workflows/{type}/{id}", false, []string{"at_version"}, s.handleGetWorkflow},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/events", false, page("after"), s.handleListEvents},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/inputs", false, page(), s.handleListInputs},
 
 		// Webhooks, effects and timers.
-		{http.MethodPut, "/v1/workflow-types/{type}/webhook", false, s.handlePutWebhook},
-		{http.MethodGet, "/v1/workflow-types/{type}/webhook", false, s.handleGetWebhook},
-		{http.MethodDelete, "/v1/workflow-types/{type}/webhook", false, s.handleDeleteWebhook},
-		{http.MethodPost, "/v1/workflow-types/{type}/webhook/rotate-secret", false, s.handleRotateWebhookSecret},
-		{http.MethodGet, "/v1/workflows/{type}/{id}/effects", false, s.handleListWorkflowEffects},
-		{http.MethodGet, "/v1/workflows/{type}/{id}/timers", false, s.handleListWorkflowTimers},
-		{http.MethodGet, "/v1/effects", false, s.handleListEffects},
-		{http.MethodGet, "/v1/effects/{id}", false, s.handleGetEffect},
-		{http.MethodPost, "/v1/effects/{id}/retry", false, s.handleRetryEffect},
-		{http.MethodGet, "/v1/timers", false, s.handleListTimers},
-		{http.MethodGet, "/v1/timers/{id}", false, s.handleGetTimer},
-		{http.MethodDelete, "/v1/timers/{id}", false, s.handleCancelTimer},
-		{http.MethodPost, "/v1/timers/{id}/retry", false, s.handleRetryTimer},
+		{http.MethodPut, "/v1/workflow-types/{type}/webhook", false, nil, s.handlePutWebhook},
+		{http.MethodGet, "/v1/workflow-types/{type}/webhook", false, nil, s.handleGetWebhook},
+		{http.MethodDelete, "/v1/workflow-types/{type}/webhook", false, nil, s.handleDeleteWebhook},
+		{http.MethodPost, "/v1/workflow-types/{type}/webhook/rotate-secret", false, nil, s.handleRotateWebhookSecret},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/effects", false, page("status"), s.handleListWorkflowEffects},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/timers", false, page("status"), s.handleListWorkflowTimers},
+		{http.MethodGet, "/v1/effects", false, page("status", "workflow_type", "workflow_id"), s.handleListEffects},
+		{http.MethodGet, "/v1/effects/{id}", false, nil, s.handleGetEffect},
+		{http.MethodPost, "/v1/effects/{id}/retry", false, nil, s.handleRetryEffect},
+		{http.MethodGet, "/v1/timers", false, page("status", "workflow_type", "workflow_id"), s.handleListTimers},
+		{http.MethodGet, "/v1/timers/{id}", false, nil, s.handleGetTimer},
+		{http.MethodDelete, "/v1/timers/{id}", false, nil, s.handleCancelTimer},
+		{http.MethodPost, "/v1/timers/{id}/retry", false, nil, s.handleRetryTimer},
 	}
 }
 
@@ -214,7 +227,7 @@ func (s *Server) router() http.Handler {
 	}))
 	limit := s.rateLimit(s.rateLimitPerSecond)
 	for _, rt := range s.routes() {
-		var h http.Handler = s.adapt(rt.handler)
+		var h http.Handler = s.adapt(checkQuery(rt.query, rt.handler))
 		if !rt.public {
 			h = s.authenticate(h)
 			if limit != nil {

@@ -57,6 +57,7 @@ func (s *Server) handleListTimers(w http.ResponseWriter, r *http.Request) error 
 //	@Failure		400		{object}	Problem	"bad id, status, cursor or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
 //	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
+//	@Failure		404		{object}	Problem	"no such workflow, and no delayed input waiting for it"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/timers [get]
 func (s *Server) handleListWorkflowTimers(w http.ResponseWriter, r *http.Request) error {
@@ -66,6 +67,9 @@ func (s *Server) handleListWorkflowTimers(w http.ResponseWriter, r *http.Request
 	}
 	page, err := s.engine.ListTimers(r.Context(), store.ListTimersParams(p))
 	if err != nil {
+		return err
+	}
+	if err := s.requireWorkflow(r, p.WorkflowType, p.WorkflowID, p.Cursor, len(page.Items) == 0); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, page)

@@ -248,6 +248,27 @@ func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) error
 	return writeJSON(w, http.StatusOK, v)
 }
 
+// eventsCursor reads where a page of an instance's events starts: cursor (the
+// next_cursor of the previous page, as every list takes it) or its older spelling
+// after=<seq>. Both name a seq; sending both is a 400 unless they agree.
+func eventsCursor(r *http.Request) (int64, error) {
+	after, err := intQuery(r, "after", 0, 1<<62)
+	if err != nil {
+		return 0, err
+	}
+	if r.URL.Query().Get("cursor") == "" {
+		return after, nil
+	}
+	cursor, err := intQuery(r, "cursor", 0, 1<<62)
+	if err != nil {
+		return 0, fmt.Errorf("%w: not a cursor of this list", store.ErrInvalidCursor)
+	}
+	if r.URL.Query().Has("after") && after != cursor {
+		return 0, fmt.Errorf("%w: after %d and cursor %d disagree; send one of them", engine.ErrInvalidArgument, after, cursor)
+	}
+	return cursor, nil
+}
+
 func workflowParams(r *http.Request) (typ, id string, err error) {
 	if typ, err = typeParam(r); err != nil {
 		return "", "", err
@@ -262,17 +283,18 @@ func workflowParams(r *http.Request) (typ, id string, err error) {
 //
 //	@ID			listEvents
 //	@Summary		List a workflow's events
-//	@Description	The history in order. Page with after=<seq> (next_cursor is the last seq of the page).
+//	@Description	The history in order, paged with cursor and limit like every list (after=<seq> is the older spelling of cursor).
 //	@Tags			workflows
 //	@Produce		json
 //	@Produce		application/problem+json
 //	@Security		BearerAuth
 //	@Param			type	path		string	true	"workflow type"
 //	@Param			id		path		string	true	"instance id, percent-encoded"
-//	@Param			after	query		int		false	"only events with a greater seq"	minimum(0)
-//	@Param			limit	query		int		false	"page size (default 50)"			minimum(1)	maximum(500)
+//	@Param			cursor	query		string	false	"next_cursor of the previous page"
+//	@Param			after	query		int		false	"only events with a greater seq (the same as cursor)"	minimum(0)
+//	@Param			limit	query		int		false	"page size (default 50)"								minimum(1)	maximum(500)
 //	@Success		200		{object}	engine.Page[engine.EventView]
-//	@Failure		400		{object}	Problem	"bad id, after or limit"
+//	@Failure		400		{object}	Problem	"bad id, cursor, after or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
 //	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404		{object}	Problem	"no such workflow"
@@ -283,7 +305,7 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	after, err := intQuery(r, "after", 0, 1<<62)
+	after, err := eventsCursor(r)
 	if err != nil {
 		return err
 	}
@@ -315,6 +337,7 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request) error 
 //	@Failure		400		{object}	Problem	"bad id, cursor or limit"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
 //	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
+//	@Failure		404		{object}	Problem	"no such workflow, and no input recorded for it"
 //	@Failure		503		{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows/{type}/{id}/inputs [get]
 func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error {
@@ -332,6 +355,9 @@ func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error 
 	}
 	page, err := s.engine.ListInputs(r.Context(), typ, id, cursor, int(limit))
 	if err != nil {
+		return err
+	}
+	if err := s.requireWorkflow(r, typ, id, cursor, len(page.Items) == 0); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, page)

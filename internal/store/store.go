@@ -445,10 +445,12 @@ type Store interface {
 	// GetDefinition returns version of typ, or the latest when version is 0.
 	// ErrNotFound when absent.
 	GetDefinition(ctx context.Context, typ string, version int) (Definition, error)
-	// ListDefinitions returns the latest version of every type, by type name.
-	ListDefinitions(ctx context.Context) ([]Definition, error)
-	// ListDefinitionVersions returns every version of typ, oldest first.
-	ListDefinitionVersions(ctx context.Context, typ string) ([]Definition, error)
+	// ListDefinitions returns the latest version of up to limit types named after
+	// afterType ("" for the first), by type name.
+	ListDefinitions(ctx context.Context, afterType string, limit int) ([]Definition, error)
+	// ListDefinitionVersions returns up to limit versions of typ after afterVersion,
+	// oldest first.
+	ListDefinitionVersions(ctx context.Context, typ string, afterVersion, limit int) ([]Definition, error)
 
 	// Execute locks the instance (creating the lock when it does not exist), checks
 	// idempotency and the expected version, calls p.Decide and commits its Write with the

@@ -91,17 +91,18 @@ WHERE type = $1 AND version = $2`, typ, version)
 	return d, nil
 }
 
-// ListDefinitions returns the latest version of every type, by type name.
-func (s *Store) ListDefinitions(ctx context.Context) ([]store.Definition, error) {
+// ListDefinitions returns the latest version of up to limit types named after
+// afterType, by type name.
+func (s *Store) ListDefinitions(ctx context.Context, afterType string, limit int) ([]store.Definition, error) {
 	return s.listDefinitions(ctx, "list definitions", `SELECT DISTINCT ON (type) `+definitionColumns+`
-FROM definitions ORDER BY type, version DESC`)
+FROM definitions WHERE type > $1 ORDER BY type, version DESC LIMIT $2`, afterType, limit)
 }
 
-// ListDefinitionVersions returns every version of typ, oldest first (empty when the
-// type is unknown).
-func (s *Store) ListDefinitionVersions(ctx context.Context, typ string) ([]store.Definition, error) {
+// ListDefinitionVersions returns up to limit versions of typ after afterVersion, oldest
+// first (empty when there are none).
+func (s *Store) ListDefinitionVersions(ctx context.Context, typ string, afterVersion, limit int) ([]store.Definition, error) {
 	return s.listDefinitions(ctx, "list definition versions", `SELECT `+definitionColumns+`
-FROM definitions WHERE type = $1 ORDER BY version`, typ)
+FROM definitions WHERE type = $1 AND version > $2 ORDER BY version LIMIT $3`, typ, afterVersion, limit)
 }
 
 func (s *Store) listDefinitions(ctx context.Context, op, query string, args ...any) ([]store.Definition, error) {

@@ -90,19 +90,21 @@ func getDefinition(ctx context.Context, q querier, typ string, version int) (sto
 	return scanDefinition(q.QueryRowContext(ctx, sqlDefinitionVersion, typ, version))
 }
 
-// ListDefinitions returns the latest version of every type, ordered by type name.
-func (s *Store) ListDefinitions(ctx context.Context) ([]store.Definition, error) {
+// ListDefinitions returns the latest version of up to limit types named after
+// afterType, ordered by type name.
+func (s *Store) ListDefinitions(ctx context.Context, afterType string, limit int) ([]store.Definition, error) {
 	return s.queryDefinitions(ctx, "list definitions",
 		`SELECT `+definitionCols+` FROM definitions d
-		 WHERE version = (SELECT MAX(version) FROM definitions WHERE type = d.type)
-		 ORDER BY type`)
+		 WHERE type > ? AND version = (SELECT MAX(version) FROM definitions WHERE type = d.type)
+		 ORDER BY type LIMIT ?`, afterType, limit)
 }
 
-// ListDefinitionVersions returns every version of typ, oldest first; an empty list when
-// the type has none.
-func (s *Store) ListDefinitionVersions(ctx context.Context, typ string) ([]store.Definition, error) {
+// ListDefinitionVersions returns up to limit versions of typ after afterVersion,
+// oldest first; an empty list when there are none.
+func (s *Store) ListDefinitionVersions(ctx context.Context, typ string, afterVersion, limit int) ([]store.Definition, error) {
 	return s.queryDefinitions(ctx, "list definition versions",
-		`SELECT `+definitionCols+` FROM definitions WHERE type = ? ORDER BY version`, typ)
+		`SELECT `+definitionCols+` FROM definitions WHERE type = ? AND version > ? ORDER BY version LIMIT ?`,
+		typ, afterVersion, limit)
 }
 
 func (s *Store) queryDefinitions(ctx context.Context, op, query string, args ...any) ([]store.Definition, error) {

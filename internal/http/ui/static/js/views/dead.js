@@ -1,6 +1,6 @@
 // Dead letters: dead effects and dead timers across every type, with Retry buttons.
 
-import {api, q} from '../api.js';
+import {all, api, q} from '../api.js';
 import {badge, h, notice, replace, section, table} from '../dom.js';
 import {time} from '../format.js';
 import {link, navigate} from '../nav.js';
@@ -28,7 +28,7 @@ function pagedTable(ctx, {path, headers, row, empty, testid}) {
 }
 
 export async function render(ctx) {
-  const {items: types} = await api('/v1/workflow-types', {signal: ctx.signal});
+  const types = await all('/v1/workflow-types', {signal: ctx.signal});
   const typeSel = h('select', {'aria-label': 'type', onchange: () => navigate(link(['dead'], {type: typeSel.value}))},
     h('option', {value: ''}, 'every type'),
     types.map((t) => h('option', {value: t.type, selected: t.type === ctx.query.get('type')}, t.type)));

@@ -21,10 +21,10 @@ async function load(type, id, signal) {
   }
   // Inputs are listed even when no instance exists: a rejected first input leaves
   // its record, which is exactly what someone asking "where is my order?" needs.
-  const inputs = await all(`${base}/inputs`, {signal});
+  const inputs = await optional(all(`${base}/inputs`, {signal}), []);
   if (!instance) return {instance, inputs, events: [], effects: [], timers: []};
   const [events, effects, timers, def] = await Promise.all([
-    all(`${base}/events`, {param: 'after', signal}),
+    all(`${base}/events`, {signal}),
     optional(all(`${base}/effects`, {signal}), []),
     optional(all(`${base}/timers`, {signal}), []),
     optional(api(`/v1/workflow-types/${encodeURIComponent(type)}/versions/${instance.definition_version}`, {signal})),

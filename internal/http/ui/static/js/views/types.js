@@ -1,6 +1,6 @@
 // Workflow types: the list, and one type with its diagram, versions and webhook.
 
-import {api, optional} from '../api.js';
+import {all, api, optional} from '../api.js';
 import {h, jsonBlock, notice, replace, section, table} from '../dom.js';
 import {time} from '../format.js';
 import {diagram} from '../diagram.js';
@@ -14,7 +14,7 @@ export function stateNames(def) {
 }
 
 export async function renderList(ctx) {
-  const {items} = await api('/v1/workflow-types', {signal: ctx.signal});
+  const items = await all('/v1/workflow-types', {signal: ctx.signal});
   const rows = items.map((d) => h('tr', {},
     h('td', {}, h('a', {href: link(['types', d.type]), 'data-testid': `type-${d.type}`}, d.type)),
     h('td', {}, d.definition?.description || ''),
@@ -33,19 +33,18 @@ export async function renderList(ctx) {
 export async function renderType(ctx) {
   const {type} = ctx.params;
   const [versions, webhook] = await Promise.all([
-    api(`${typePath(type)}/versions`, {signal: ctx.signal}),
+    all(`${typePath(type)}/versions`, {limit: 50, signal: ctx.signal}),
     optional(api(`${typePath(type)}/webhook`, {signal: ctx.signal})),
   ]);
-  const all = versions.items;
-  const latest = all[all.length - 1];
+  const latest = versions[versions.length - 1];
   const wanted = Number(ctx.query.get('version')) || latest.version;
-  const shown = all.find((v) => v.version === wanted) || latest;
+  const shown = versions.find((v) => v.version === wanted) || latest;
   const def = shown.definition || {};
 
   const picker = h('select', {
     'aria-label': 'version',
     onchange: (e) => navigate(link(['types', type], {version: e.target.value})),
-  }, [...all].reverse().map((v) => h('option', {value: v.version, selected: v.version === shown.version},
+  }, [...versions].reverse().map((v) => h('option', {value: v.version, selected: v.version === shown.version},
     `v${v.version}${v.version === latest.version ? ' (latest)' : ''} — ${new Date(v.created_at).toLocaleString()}`)));
 
   const states = stateNames(def).map((name) => {
@@ -74,7 +73,7 @@ export async function renderType(ctx) {
       h('div', {},
         section('States', table(['state', 'accepts', 'timers'], states)),
         section('Webhook', hook))),
-    section('Versions', table(['version', 'defined', 'states', ''], [...all].reverse().map((v) => h('tr', {},
+    section('Versions', table(['version', 'defined', 'states', ''], [...versions].reverse().map((v) => h('tr', {},
       h('td', {}, `v${v.version}`),
       h('td', {}, time(v.created_at)),
       h('td', {}, stateNames(v.definition).join(', ')),

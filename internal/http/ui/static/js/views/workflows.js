@@ -1,7 +1,7 @@
 // Instances: filters (type, state, status), id search and cursor paging over
 // GET /v1/workflows.
 
-import {ApiError, api, q, wf} from '../api.js';
+import {ApiError, all, api, q, wf} from '../api.js';
 import {badge, h, notice, replace, table} from '../dom.js';
 import {time} from '../format.js';
 import {link, navigate} from '../nav.js';
@@ -18,7 +18,7 @@ export async function render(ctx) {
     limit: ctx.query.get('limit') || '50',
     cursor: ctx.query.get('cursor') || '',
   };
-  const {items: types} = await api('/v1/workflow-types', {signal: ctx.signal});
+  const types = await all('/v1/workflow-types', {signal: ctx.signal});
   const def = types.find((t) => t.type === f.type)?.definition;
 
   const typeSel = h('select', {name: 'type', 'aria-label': 'type'},
