@@ -159,8 +159,7 @@ func TestTwoServersFireEachTimerOnce(t *testing.T) {
 	st1, st2 := db.Open(t), db.Open(t)
 	eng := rtEngine(t, st1)
 	reg1, reg2 := prometheus.NewRegistry(), prometheus.NewRegistry()
-	startWorker(t, st1, reg1)
-	startWorker(t, st2, reg2)
+	w1, w2 := startWorker(t, st1, reg1), startWorker(t, st2, reg2)
 
 	const n = 200
 	due := time.Now().Add(300 * time.Millisecond)
@@ -174,6 +173,9 @@ func TestTwoServersFireEachTimerOnce(t *testing.T) {
 		// The delayed starts, then the 300ms state timeouts they scheduled.
 		return len(page.Items) == 2*n
 	}, 20*time.Second, 10*time.Millisecond)
+	// A firing is recorded in the store before its metric: stop the workers, which
+	// waits for the firings in flight, before counting.
+	stopWorkers(t, w1, w2)
 	fired1, fired2 := counter(t, reg1, "fired"), counter(t, reg2, "fired")
 	require.Equal(t, float64(2*n), fired1+fired2, "each timer fired exactly once")
 	require.Zero(t, counter(t, reg1, "lease_lost")+counter(t, reg2, "lease_lost"))
@@ -200,17 +202,22 @@ func TestTwoServersShareABurst(t *testing.T) {
 		}
 	}
 	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
+	workers := make([]*timer.Worker, 0, len(regs))
 	for j, st := range []store.Store{st1, st2} {
 		w, err := timer.New(timer.Config{Store: st, Engine: engine.New(engine.Config{Store: st}), Registerer: regs[j]})
 		require.NoError(t, err)
 		require.NoError(t, w.Start(context.Background()))
 		t.Cleanup(func() { require.NoError(t, w.Stop(context.Background())) })
+		workers = append(workers, w)
 	}
 	require.Eventually(t, func() bool {
 		stats, err := st1.Stats(context.Background(), time.Now())
 		require.NoError(t, err)
 		return stats.PendingTimers == 0
 	}, 30*time.Second, 10*time.Millisecond)
+	// No timer is pending once the last batch committed, but that batch's firings
+	// record their metrics only afterwards: stop the workers, which waits for them.
+	stopWorkers(t, workers...)
 	for _, result := range []string{"retry", "error", "dead", "lease_lost"} {
 		require.Zero(t, counter(t, regs[0], result)+counter(t, regs[1], result), result)
 	}
@@ -219,6 +226,17 @@ func TestTwoServersShareABurst(t *testing.T) {
 		v, err := eng.GetWorkflow(context.Background(), "burst", fmt.Sprintf("o-%d", i), 0)
 		require.NoError(t, err)
 		require.EqualValues(t, per, v.Version)
+	}
+}
+
+// stopWorkers stops ws and waits for their firings in flight, so that every firing the
+// store recorded has been counted in the metrics too.
+func stopWorkers(t *testing.T, ws ...*timer.Worker) {
+	t.Helper()
+	for _, w := range ws {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		require.NoError(t, w.Stop(ctx))
+		cancel()
 	}
 }
 
