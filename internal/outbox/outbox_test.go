@@ -147,6 +147,14 @@ func (e *env) worker(st store.Store, cfg outbox.Config) *outbox.Worker {
 	return w
 }
 
+// stop stops w and waits for its deliveries in flight to finish, metrics included.
+func (e *env) stop(w *outbox.Worker) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(e.t, w.Stop(ctx))
+}
+
 func (e *env) putWebhook(url string) engine.WebhookView {
 	e.t.Helper()
 	v, _, err := e.eng.PutWebhook(context.Background(), orderType, engine.WebhookInput{URL: url})
@@ -244,7 +252,7 @@ func TestDeliverRoutesInput(t *testing.T) {
 		rcv := newReceiver(t, func(int, delivery) (int, string) { return 200, reservedInput })
 		hook := e.putWebhook(rcv.URL + "/hooks")
 		reg := prometheus.NewRegistry()
-		e.worker(e.store, outbox.Config{Registerer: reg})
+		w := e.worker(e.store, outbox.Config{Registerer: reg})
 
 		effectID := e.place("o-1")
 		v := e.waitEffect(effectID, store.EffectDelivered)
@@ -288,6 +296,9 @@ func TestDeliverRoutesInput(t *testing.T) {
 		require.Len(t, routed, 1)
 		require.Equal(t, effectID, routed[0].IdempotencyKey)
 
+		// The delivery is recorded in the store before its metric: stopping the worker
+		// waits for the delivery in flight.
+		e.stop(w)
 		n, err := testutilCount(reg, "ironflow_webhook_deliveries_total", "delivered")
 		require.NoError(t, err)
 		require.Equal(t, 1.0, n)
