@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/ironflow/ironflow/internal/store/postgres"
 	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 )
 
@@ -92,11 +93,12 @@ type testServer struct {
 // backends lists the stores every end-to-end test runs against.
 var backends = []string{"sqlite", "postgres"}
 
-// databaseURL returns a fresh database of the given backend for one test.
+// databaseURL returns an empty database of the given backend for one test (on
+// PostgreSQL a migrated one from pgtest's pool).
 func databaseURL(t *testing.T, backend string) string {
 	t.Helper()
 	if backend == "postgres" {
-		return pgtest.NewDatabaseURL(t)
+		return pgtest.MigratedDatabaseURL(t, postgres.Migrate)
 	}
 	return "sqlite://" + filepath.Join(t.TempDir(), "ironflow.db")
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 )
 
 func envFunc(vars map[string]string) func(string) string {
@@ -22,7 +24,11 @@ func TestRunMigrate(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			var out bytes.Buffer
-			env := envFunc(map[string]string{"IRONFLOW_DATABASE_URL": databaseURL(t, backend)})
+			dbURL := "sqlite://" + filepath.Join(t.TempDir(), "ironflow.db")
+			if backend == "postgres" {
+				dbURL = pgtest.NewDatabaseURL(t) // no migration has touched it
+			}
+			env := envFunc(map[string]string{"IRONFLOW_DATABASE_URL": dbURL})
 			require.NoError(t, run(context.Background(), []string{"migrate"}, env, &out))
 			require.Contains(t, out.String(), "migrations applied")
 			// Idempotent.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ironflow/ironflow/internal/store/postgres"
 	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 )
 
@@ -284,7 +285,7 @@ func TestRestartFiresOverdueTimers(t *testing.T) {
 // exactly once between them.
 func TestTwoServersShareTimers(t *testing.T) {
 	t.Parallel()
-	dbURL := pgtest.NewDatabaseURL(t)
+	dbURL := pgtest.MigratedDatabaseURL(t, postgres.Migrate)
 	env := map[string]string{"IRONFLOW_DATABASE_URL": dbURL}
 	a := startServer(t, "postgres", env)
 	b := startServer(t, "postgres", env)

@@ -34,7 +34,7 @@ var backends = []struct {
 		return s
 	}},
 	{"postgres", func(t testing.TB) store.Store {
-		s, err := postgres.Open(context.Background(), pgtest.NewDatabaseURL(t))
+		s, err := postgres.Open(context.Background(), pgtest.MigratedDatabaseURL(t, postgres.Migrate))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = s.Close() })
 		return s

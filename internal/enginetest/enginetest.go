@@ -20,8 +20,9 @@ import (
 type Backend struct {
 	// Name is "sqlite" or "postgres", for subtest names.
 	Name string
-	// NewDatabase creates a fresh, empty database and returns how to open it; it
-	// skips the test (fails under CI) when the backend is unreachable.
+	// NewDatabase gives the test a database of its own with no rows (on PostgreSQL a
+	// migrated one from pgtest's pool) and returns how to open it; it skips the test
+	// (fails under CI) when the backend is unreachable.
 	NewDatabase func(t testing.TB) Database
 }
 
@@ -69,7 +70,7 @@ func newSQLite(t testing.TB) Database {
 
 func newPostgres(t testing.TB) Database {
 	t.Helper()
-	url := pgtest.NewDatabaseURL(t)
+	url := pgtest.MigratedDatabaseURL(t, postgres.Migrate)
 	return Database{URL: url, Open: func(t testing.TB) store.Store {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", to count rows
 
+	"github.com/ironflow/ironflow/internal/store/postgres"
 	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 )
 
@@ -89,12 +90,12 @@ const (
 // backends are the stores every test that can runs on.
 var backends = []string{"sqlite", "postgres"}
 
-// newDatabaseURL returns a fresh database of backend for one test: a file in a temp dir
-// or a new database on the shared test PostgreSQL server.
+// newDatabaseURL returns an empty database of backend for one test: a file in a temp
+// dir, or a migrated database from pgtest's pool on the shared test PostgreSQL server.
 func newDatabaseURL(t *testing.T, backend string) string {
 	t.Helper()
 	if backend == "postgres" {
-		return pgtest.NewDatabaseURL(t)
+		return pgtest.MigratedDatabaseURL(t, postgres.Migrate)
 	}
 	return "sqlite://" + filepath.Join(t.TempDir(), "ironflow.db")
 }

@@ -22,7 +22,7 @@ import (
 func TestBatchTxFailuresLeaveConnectionsClean(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.NewDatabaseURL(t)+"&pool_max_conns=2")
+	s, err := Open(ctx, pgtest.MigratedDatabaseURL(t, Migrate)+"&pool_max_conns=2")
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 

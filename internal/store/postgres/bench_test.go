@@ -18,7 +18,7 @@ import (
 // BenchmarkExecute measures accepted inputs, each appending one event and one effect, on
 // many instances in parallel (the first input of each instance creates it).
 func BenchmarkExecute(b *testing.B) {
-	url := pgtest.NewDatabaseURL(b)
+	url := pgtest.MigratedDatabaseURL(b, postgres.Migrate)
 	ctx := context.Background()
 	s, err := postgres.Open(ctx, url)
 	require.NoError(b, err)

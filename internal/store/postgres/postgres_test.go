@@ -19,10 +19,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// newStore opens a store on a fresh database of its own.
+// newStore opens a store on an empty database of its own.
 func newStore(t *testing.T) *postgres.Store {
 	t.Helper()
-	url := pgtest.NewDatabaseURL(t)
+	url := pgtest.MigratedDatabaseURL(t, postgres.Migrate)
 	s, err := postgres.Open(context.Background(), url)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
@@ -116,7 +116,7 @@ func TestResponseByteForByte(t *testing.T) {
 // the store reconnected, then notifications as before.
 func TestListenReconnects(t *testing.T) {
 	t.Parallel()
-	url := pgtest.NewDatabaseURL(t)
+	url := pgtest.MigratedDatabaseURL(t, postgres.Migrate)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := postgres.Open(ctx, url)

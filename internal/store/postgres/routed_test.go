@@ -15,7 +15,7 @@ import (
 func TestRoutedBatchesCommitAsBatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.NewDatabaseURL(t))
+	s, err := Open(ctx, pgtest.MigratedDatabaseURL(t, Migrate))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	storetest.RoutedBatches(t, s, 20,

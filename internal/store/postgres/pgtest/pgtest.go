@@ -1,5 +1,7 @@
-// Package pgtest gives tests a fresh, empty PostgreSQL database of their own on the
-// server named by IRONFLOW_TEST_DATABASE_URL.
+// Package pgtest gives tests a PostgreSQL database of their own on the server named by
+// IRONFLOW_TEST_DATABASE_URL: a migrated one with empty tables from a pool shared by
+// every test process (MigratedDatabaseURL), or a brand-new empty one for tests of the
+// migrations themselves (NewDatabaseURL).
 package pgtest
 
 import (
@@ -33,6 +35,10 @@ func AdminURL() string {
 // not block it) when the test and its subtests have finished. Register what connects to
 // it after calling NewDatabaseURL, so it is closed before the drop.
 //
+// Creating and dropping a database costs far more than a test of the store; use it only
+// where the test needs a database no migration has touched (tests of the migrations)
+// or one it leaves broken. Everything else takes MigratedDatabaseURL.
+//
 // When the server cannot be reached the test is skipped, or fails when the environment
 // variable CI is set.
 func NewDatabaseURL(t testing.TB) string {
@@ -40,13 +46,7 @@ func NewDatabaseURL(t testing.TB) string {
 	admin := AdminURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("pgtest: PostgreSQL unreachable (set IRONFLOW_TEST_DATABASE_URL): %v", err)
-		}
-		t.Skipf("pgtest: PostgreSQL unreachable (set IRONFLOW_TEST_DATABASE_URL): %v", err)
-	}
+	conn := connectAdmin(ctx, t, admin)
 	defer func() { _ = conn.Close(context.Background()) }()
 
 	name := "ironflow_test_" + randomSuffix(t)
@@ -71,6 +71,20 @@ func NewDatabaseURL(t testing.TB) string {
 		t.Fatalf("pgtest: %v", err)
 	}
 	return u
+}
+
+// connectAdmin connects to the admin database, skipping the test (failing it under CI)
+// when the server cannot be reached.
+func connectAdmin(ctx context.Context, t testing.TB, admin string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("pgtest: PostgreSQL unreachable (set IRONFLOW_TEST_DATABASE_URL): %v", err)
+		}
+		t.Skipf("pgtest: PostgreSQL unreachable (set IRONFLOW_TEST_DATABASE_URL): %v", err)
+	}
+	return conn
 }
 
 func randomSuffix(t testing.TB) string {
