@@ -32,8 +32,8 @@ const (
 	shutdownTimeout = 30 * time.Second
 )
 
-// service is a long-running part of the server (the HTTP server, the effect and timer
-// workers). start launches it and returns; a fatal error later is reported through
+// service is a long-running part of the server (the HTTP server, the retention, effect
+// and timer workers). start launches it and returns; a fatal error later is reported through
 // fail. stop finishes in-flight work, or abandons it when ctx ends. Services stop in
 // the reverse order of their start.
 type service struct {
@@ -75,6 +75,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Gatherer:     reg,
 		Metrics:      metrics,
 		RateLimit:    cfg.RateLimit,
+		ReadyFunc:    st.Ping,
 	})
 
 	effects, err := effectService(cfg, st, eng, reg, log)
@@ -85,10 +86,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	pruning, err := retentionService(cfg, st, log)
+	if err != nil {
+		return err
+	}
 	services := []service{
-		// Workers (effects, timers) go before the HTTP server so that they stop after
-		// it: no request is left without the workers its effects need.
-		retentionService(cfg.Retention, st, log),
+		// Workers (retention, effects, timers) go before the HTTP server so that they
+		// stop after it: no request is left without the workers its effects need.
+		pruning,
 		effects,
 		timers,
 		httpService(cfg, api, log),

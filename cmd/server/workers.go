@@ -10,6 +10,7 @@ import (
 	"github.com/ironflow/ironflow/internal/config"
 	"github.com/ironflow/ironflow/internal/engine"
 	"github.com/ironflow/ironflow/internal/outbox"
+	"github.com/ironflow/ironflow/internal/retention"
 	"github.com/ironflow/ironflow/internal/store"
 	"github.com/ironflow/ironflow/internal/timer"
 )
@@ -58,6 +59,19 @@ func timerService(cfg config.Config, st store.Store, eng *engine.Engine, reg pro
 	}
 	return service{
 		name:  "timers",
+		start: func(ctx context.Context, _ func(error)) error { return w.Start(ctx) },
+		stop:  w.Stop,
+	}, nil
+}
+
+// retentionService runs the worker that prunes what is older than cfg.Retention.
+func retentionService(cfg config.Config, st store.Store, log *slog.Logger) (service, error) {
+	w, err := retention.New(retention.Config{Store: st, Retention: cfg.Retention, Logger: log})
+	if err != nil {
+		return service{}, fmt.Errorf("retention worker: %w", err)
+	}
+	return service{
+		name:  "retention",
 		start: func(ctx context.Context, _ func(error)) error { return w.Start(ctx) },
 		stop:  w.Stop,
 	}, nil
