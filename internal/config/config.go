@@ -20,10 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ironflow/ironflow/internal/outbox"
-	"github.com/ironflow/ironflow/internal/timer"
-	"github.com/ironflow/ironflow/internal/worker"
 )
 
 // ErrInvalid is wrapped by every validation error Load returns.
@@ -84,16 +80,19 @@ type Config struct {
 	Retention time.Duration
 }
 
-// Default values, also shown by -help; the workers' own where they have one.
+// Default values, also shown by -help. The server's workers take every setting from
+// the Config, so these are the defaults an operator sees; the worker packages' own
+// defaults, for a zero field, are only for their direct users (tests, benchmarks), and
+// the server's tests check that the two agree.
 const (
 	DefaultListenAddr           = "127.0.0.1:8080"
 	DefaultDatabaseURL          = "sqlite://data/ironflow.db"
-	DefaultWebhookTimeout       = outbox.DefaultTimeout
-	DefaultMaxAttempts          = worker.DefaultMaxAttempts
-	DefaultRetryInitialInterval = worker.DefaultRetryInitialInterval
-	DefaultRetryMaxInterval     = worker.DefaultRetryMaxInterval
-	DefaultEffectConcurrency    = outbox.DefaultConcurrency
-	DefaultTimerConcurrency     = timer.DefaultConcurrency
+	DefaultWebhookTimeout       = 10 * time.Second
+	DefaultMaxAttempts          = 10
+	DefaultRetryInitialInterval = time.Second
+	DefaultRetryMaxInterval     = 10 * time.Minute
+	DefaultEffectConcurrency    = 64
+	DefaultTimerConcurrency     = 1024
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultRetention            = 30 * 24 * time.Hour
 )
