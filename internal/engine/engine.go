@@ -93,9 +93,6 @@ func New(cfg Config) *Engine {
 	return e
 }
 
-// Store returns the engine's store.
-func (e *Engine) Store() store.Store { return e.store }
-
 // Now returns the engine clock's current time, truncated to the microsecond every store
 // keeps.
 func (e *Engine) Now() time.Time { return e.now().UTC().Truncate(time.Microsecond) }

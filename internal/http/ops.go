@@ -29,7 +29,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, Status{Status: "ok"})
 }
 
-// handleReadyz answers 200 when the store answers and its migrations are applied.
+// handleReadyz answers 200 when the readiness function reports nothing wrong (the
+// server's: the store answers and its migrations are applied).
 //
 //	@ID			readyz
 //	@Security
@@ -42,9 +43,12 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 //	@Failure		503	{object}	Problem	"database unreachable or not migrated"
 //	@Router			/readyz [get]
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	if s.ready == nil {
+		return writeJSON(w, http.StatusOK, Status{Status: "ready"})
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.readyTimeout)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.ready(ctx); err != nil {
 		s.log.WarnContext(r.Context(), "not ready", "error", err)
 		return fmt.Errorf("%w: %w", errNotReady, err)
 	}

@@ -32,6 +32,7 @@
 package http
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -45,7 +46,6 @@ import (
 
 	"github.com/ironflow/ironflow/internal/engine"
 	"github.com/ironflow/ironflow/internal/http/ui"
-	"github.com/ironflow/ironflow/internal/store"
 )
 
 // Config wires a Server.
@@ -64,7 +64,11 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Metrics records HTTP requests; a private registry's when nil.
 	Metrics *Metrics
-	// ReadyTimeout bounds the store check of /readyz; 2 s when zero.
+	// ReadyFunc tells /readyz whether the server can do its work (cmd/server passes the
+	// store's Ping: the database answers and its migrations are applied); an error is
+	// 503. When nil, /readyz answers 200 like /healthz.
+	ReadyFunc func(ctx context.Context) error
+	// ReadyTimeout bounds one ReadyFunc call; 2 s when zero.
 	ReadyTimeout time.Duration
 	// RateLimit is the number of requests per second each API key (or, without a valid
 	// key, each client IP) may make to the authenticated routes; 0 is no limit.
@@ -74,7 +78,7 @@ type Config struct {
 // Server is the HTTP API. Create it with New; it is an http.Handler.
 type Server struct {
 	engine       *engine.Engine
-	store        store.Store
+	ready        func(ctx context.Context) error
 	log          *slog.Logger
 	keyHashes    [][sha256.Size]byte
 	maxBody      int64
@@ -94,7 +98,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		engine:       cfg.Engine,
-		store:        cfg.Engine.Store(),
+		ready:        cfg.ReadyFunc,
 		log:          cfg.Logger,
 		maxBody:      cfg.MaxBodyBytes,
 		gatherer:     cfg.Gatherer,
