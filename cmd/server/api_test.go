@@ -244,7 +244,7 @@ func testIfMatch(t *testing.T, s *testServer) {
 
 func testDryRun(t *testing.T, s *testServer) {
 	id := "o-dry"
-	r := s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/" + id + "/inputs?dry_run=true", body: place(10, "R-dry")})
+	r := s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/" + id + "/inputs?dry_run=true", Body: place(10, "R-dry")})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	require.Equal(t, "accepted", r.JSON(t)["outcome"])
 	require.Equal(t, "awaiting_payment", path(t, r.JSON(t), "workflow", "state", "name"))
@@ -257,17 +257,17 @@ func testDryRun(t *testing.T, s *testServer) {
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 
 	// A dry-run rejection is a 409 too.
-	r = s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/" + id + "/inputs?dry_run=true", body: pay(1)})
+	r = s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/" + id + "/inputs?dry_run=true", Body: pay(1)})
 	require.Equal(t, http.StatusConflict, r.Status)
 	r = s.get(t, "/v1/workflows/order/"+id+"/inputs")
 	require.Len(t, r.JSON(t)["items"], 1)
 
-	requireProblem(t, s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/" + id + "/inputs?dry_run=maybe", body: pay(1)}),
+	requireProblem(t, s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/" + id + "/inputs?dry_run=maybe", Body: pay(1)}),
 		http.StatusBadRequest, "invalid_argument")
 }
 
 func testServerMadeID(t *testing.T, s *testServer) {
-	r := s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/inputs", body: place(5, "R-auto-1")})
+	r := s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/inputs", Body: place(5, "R-auto-1")})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	id := path(t, r.JSON(t), "workflow", "id").(string)
 	u, err := uuid.Parse(id)
@@ -278,15 +278,15 @@ func testServerMadeID(t *testing.T, s *testServer) {
 
 	// With an Idempotency-Key the id is derived from it, so a retry replays.
 	key := map[string]string{"Idempotency-Key": "create-auto-2"}
-	first := s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/inputs", body: place(5, "R-auto-2"), header: key})
+	first := s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/inputs", Body: place(5, "R-auto-2"), Header: key})
 	require.Equal(t, http.StatusOK, first.Status, "%s", first.Body)
-	again := s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/inputs", body: place(5, "R-auto-2"), header: key})
+	again := s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/inputs", Body: place(5, "R-auto-2"), Header: key})
 	require.Equal(t, http.StatusOK, again.Status)
 	require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
 	require.Equal(t, first.Header.Get("Location"), again.Header.Get("Location"))
 	require.Equal(t, string(first.Body), string(again.Body))
 
-	requireProblem(t, s.do(t, req{method: http.MethodPost, path: "/v1/workflows/nope/inputs", body: place(5, "x")}), http.StatusNotFound, "type_not_found")
+	requireProblem(t, s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/nope/inputs", Body: place(5, "x")}), http.StatusNotFound, "type_not_found")
 }
 
 func testUniqueKeyConflict(t *testing.T, s *testServer) {
@@ -395,7 +395,7 @@ func testDefinitions(t *testing.T, s *testServer) {
 	s.defineOrder(t, typ)
 
 	// An identical PUT makes no version.
-	r := s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/" + typ, body: def})
+	r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/" + typ, Body: def})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	require.EqualValues(t, 1, r.JSON(t)["version"])
 	require.Empty(t, r.Header.Get("Location"))
@@ -404,7 +404,7 @@ func testDefinitions(t *testing.T, s *testServer) {
 	require.Equal(t, http.StatusOK, s.input(t, typ, "v-1", place(10, "R-v"), nil).Status)
 
 	changed := strings.Replace(string(def), "Order lifecycle", "Order lifecycle, v2", 1)
-	r = s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/" + typ, body: changed})
+	r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/" + typ, Body: changed})
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	require.Equal(t, "/v1/workflow-types/"+typ+"/versions/2", r.Header.Get("Location"))
 	b := r.JSON(t)
@@ -472,9 +472,9 @@ func testQueryParameters(t *testing.T, s *testServer) {
 	require.Contains(t, p["detail"], `"sate"`)
 	p = requireProblem(t, s.get(t, "/v1/workflows?limit=1&limit=2"), http.StatusBadRequest, "malformed_request")
 	require.Contains(t, p["detail"], "limit")
-	r := s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/o-query/inputs?dryrun=true", body: pay(1)})
+	r := s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/o-query/inputs?dryrun=true", Body: pay(1)})
 	requireProblem(t, r, http.StatusBadRequest, "unknown_query_parameter")
-	r = s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/o-query/inputs?dry_run=true", body: pay(1)})
+	r = s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/o-query/inputs?dry_run=true", Body: pay(1)})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	// The console's static assets take cache busters.
 	require.Equal(t, http.StatusOK, s.get(t, "/ui/js/app.js?v=1").Status)
@@ -505,7 +505,7 @@ func testDefinitionPaging(t *testing.T, s *testServer) {
 	def := string(orderDefinition(t))
 	for i := range 3 {
 		body := strings.Replace(def, "Order lifecycle", fmt.Sprintf("Order lifecycle %d", i), 1)
-		r := s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/" + typ, body: body})
+		r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/" + typ, Body: body})
 		require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	}
 	var versions []any
@@ -556,7 +556,7 @@ func testDefinitionPaging(t *testing.T, s *testServer) {
 
 func testInvalidDefinition(t *testing.T, s *testServer) {
 	bad := `{"initial_state": "nowhere", "inputs": {"go": {}}, "states": {"a": {"on": {"go": {"to": "missing", "data": "1 +"}}}}}`
-	p := requireProblem(t, s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/broken", body: bad}),
+	p := requireProblem(t, s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/broken", Body: bad}),
 		http.StatusUnprocessableEntity, "invalid_definition")
 	errs := p["errors"].([]any)
 	require.GreaterOrEqual(t, len(errs), 2, "every problem is listed: %v", errs)
@@ -567,7 +567,7 @@ func testInvalidDefinition(t *testing.T, s *testServer) {
 	requireProblem(t, s.get(t, "/v1/workflow-types/broken"), http.StatusNotFound, "type_not_found")
 
 	// A bad type name.
-	requireProblem(t, s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/Not-Valid", body: orderDefinition(t)}),
+	requireProblem(t, s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/Not-Valid", Body: orderDefinition(t)}),
 		http.StatusUnprocessableEntity, "invalid_definition")
 }
 
@@ -622,31 +622,31 @@ func testBodyErrors(t *testing.T, s *testServer) {
 		typ    string
 		detail string
 	}{
-		"malformed JSON":   {req{body: `{"type": "place",`}, 400, "malformed_request", "not valid JSON"},
-		"not an object":    {req{body: `[1, 2]`}, 400, "malformed_request", "object"},
-		"invalid UTF-8":    {req{body: []byte("{\"type\": \"pl\xffce\"}")}, 400, "malformed_request", "UTF-8"},
-		"trailing data":    {req{body: `{"type": "place"} {}`}, 400, "malformed_request", "JSON"},
-		"unknown field":    {req{body: `{"type": "place", "colour": "red"}`}, 400, "malformed_request", `"colour"`},
-		"wrong field type": {req{body: `{"type": 7}`}, 400, "malformed_request", `"type"`},
-		"empty body":       {req{body: ``}, 400, "malformed_request", "empty"},
-		"too large":        {req{body: `{"type": "place", "data": {"pad": "` + strings.Repeat("x", 70000) + `"}}`}, 413, "body_too_large", "65536"},
-		"text/plain":       {req{body: `{"type": "place"}`, header: map[string]string{"Content-Type": "text/plain"}}, 415, "unsupported_media_type", "application/json"},
-		"form encoded":     {req{body: `type=place`, header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type", "application/json"},
-		"no content type":  {req{body: `{"type": "place"}`, noCType: true}, 415, "unsupported_media_type", "none"},
-		"latin-1 charset":  {req{body: `{"type": "place"}`, header: map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}}, 415, "unsupported_media_type", "application/json"},
+		"malformed JSON":   {req{Body: `{"type": "place",`}, 400, "malformed_request", "not valid JSON"},
+		"not an object":    {req{Body: `[1, 2]`}, 400, "malformed_request", "object"},
+		"invalid UTF-8":    {req{Body: []byte("{\"type\": \"pl\xffce\"}")}, 400, "malformed_request", "UTF-8"},
+		"trailing data":    {req{Body: `{"type": "place"} {}`}, 400, "malformed_request", "JSON"},
+		"unknown field":    {req{Body: `{"type": "place", "colour": "red"}`}, 400, "malformed_request", `"colour"`},
+		"wrong field type": {req{Body: `{"type": 7}`}, 400, "malformed_request", `"type"`},
+		"empty body":       {req{Body: ``}, 400, "malformed_request", "empty"},
+		"too large":        {req{Body: `{"type": "place", "data": {"pad": "` + strings.Repeat("x", 70000) + `"}}`}, 413, "body_too_large", "65536"},
+		"text/plain":       {req{Body: `{"type": "place"}`, Header: map[string]string{"Content-Type": "text/plain"}}, 415, "unsupported_media_type", "application/json"},
+		"form encoded":     {req{Body: `type=place`, Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type", "application/json"},
+		"no content type":  {req{Body: `{"type": "place"}`, ContentType: "-"}, 415, "unsupported_media_type", "none"},
+		"latin-1 charset":  {req{Body: `{"type": "place"}`, Header: map[string]string{"Content-Type": "application/json; charset=iso-8859-1"}}, 415, "unsupported_media_type", "application/json"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			tc.r.method, tc.r.path = http.MethodPost, in
+			tc.r.Method, tc.r.Path = http.MethodPost, in
 			p := requireProblem(t, s.do(t, tc.r), tc.status, tc.typ)
 			require.Contains(t, p["detail"], tc.detail)
 		})
 	}
 	// +json media types and an explicit UTF-8 charset are JSON.
-	r := s.do(t, req{method: http.MethodPost, path: in, body: place(1, "R-body"), header: map[string]string{"Content-Type": "application/vnd.order+json; charset=UTF-8"}})
+	r := s.do(t, req{Method: http.MethodPost, Path: in, Body: place(1, "R-body"), Header: map[string]string{"Content-Type": "application/vnd.order+json; charset=UTF-8"}})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	// The definition route checks bodies the same way.
-	requireProblem(t, s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/body_check", body: `{"initial_state": `}), 400, "malformed_request")
-	requireProblem(t, s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/body_check", body: `{}`, header: map[string]string{"Content-Type": "text/yaml"}}), 415, "unsupported_media_type")
+	requireProblem(t, s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/body_check", Body: `{"initial_state": `}), 400, "malformed_request")
+	requireProblem(t, s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/body_check", Body: `{}`, Header: map[string]string{"Content-Type": "text/yaml"}}), 415, "unsupported_media_type")
 }
 
 func testPercentEncodedIDs(t *testing.T, s *testServer) {
@@ -670,39 +670,39 @@ func testPercentEncodedIDs(t *testing.T, s *testServer) {
 		})
 	}
 	// The server-made Location is escaped too.
-	r := s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/inputs", body: place(1, "R-pct-loc"), header: map[string]string{"Idempotency-Key": "a/b c"}})
+	r := s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/inputs", Body: place(1, "R-pct-loc"), Header: map[string]string{"Idempotency-Key": "a/b c"}})
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	require.Equal(t, http.StatusOK, s.get(t, r.Header.Get("Location")).Status)
 }
 
 func testAuth(t *testing.T, s *testServer) {
 	for _, p := range []string{"/v1/workflow-types", "/v1/workflows", "/v1/workflows/order/o-1", "/metrics", "/v1/workflow-types/order/diagram"} {
-		r := s.do(t, req{method: http.MethodGet, path: p, noAuth: true})
+		r := s.do(t, req{Method: http.MethodGet, Path: p, NoAuth: true})
 		requireProblem(t, r, http.StatusUnauthorized, "unauthorized")
 		require.Equal(t, `Bearer realm="ironflow"`, r.Header.Get("WWW-Authenticate"))
 	}
 	for _, h := range []string{"Bearer wrong", "Bearer ", "Basic dGVzdC1rZXktMTo=", "test-key-1", "Bearer test-key-1x"} {
-		r := s.do(t, req{method: http.MethodGet, path: "/v1/workflow-types", noAuth: true, header: map[string]string{"Authorization": h}})
+		r := s.do(t, req{Method: http.MethodGet, Path: "/v1/workflow-types", NoAuth: true, Header: map[string]string{"Authorization": h}})
 		requireProblem(t, r, http.StatusUnauthorized, "unauthorized")
 	}
 	// Writes are refused before the body is looked at.
-	requireProblem(t, s.do(t, req{method: http.MethodPost, path: "/v1/workflows/order/o-auth/inputs", body: place(1, "x"), noAuth: true}),
+	requireProblem(t, s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/order/o-auth/inputs", Body: place(1, "x"), NoAuth: true}),
 		http.StatusUnauthorized, "unauthorized")
 	// Either configured key works; the scheme is case-insensitive.
 	for _, h := range []string{"Bearer test-key-1", "Bearer test-key-2", "bearer test-key-2"} {
-		r := s.do(t, req{method: http.MethodGet, path: "/v1/workflow-types", noAuth: true, header: map[string]string{"Authorization": h}})
+		r := s.do(t, req{Method: http.MethodGet, Path: "/v1/workflow-types", NoAuth: true, Header: map[string]string{"Authorization": h}})
 		require.Equal(t, http.StatusOK, r.Status, h)
 	}
 	// Open routes.
 	for _, p := range []string{"/healthz", "/readyz", "/openapi.json", "/docs/index.html"} {
-		r := s.do(t, req{method: http.MethodGet, path: p, noAuth: true})
+		r := s.do(t, req{Method: http.MethodGet, Path: p, NoAuth: true})
 		require.Equal(t, http.StatusOK, r.Status, p)
 	}
 }
 
 func testNotFound(t *testing.T, s *testServer) {
 	requireProblem(t, s.get(t, "/v1/nothing-here"), http.StatusNotFound, "not_found")
-	r := s.do(t, req{method: http.MethodDelete, path: "/v1/workflow-types/order"})
+	r := s.do(t, req{Method: http.MethodDelete, Path: "/v1/workflow-types/order"})
 	requireProblem(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
 	require.Equal(t, "GET, PUT", r.Header.Get("Allow"))
 	requireProblem(t, s.get(t, "/v1/workflow-types/nope"), http.StatusNotFound, "type_not_found")
@@ -765,7 +765,7 @@ func testMetrics(t *testing.T, s *testServer) {
 }
 
 func testRequestIDAndAccessLog(t *testing.T, s *testServer) {
-	r := s.do(t, req{method: http.MethodGet, path: "/v1/workflows/order/no-such-id", header: map[string]string{"X-Request-Id": "trace-me-123"}})
+	r := s.do(t, req{Method: http.MethodGet, Path: "/v1/workflows/order/no-such-id", Header: map[string]string{"X-Request-Id": "trace-me-123"}})
 	require.Equal(t, "trace-me-123", r.Header.Get("X-Request-Id"))
 	require.Equal(t, "trace-me-123", r.JSON(t)["request_id"])
 	require.Equal(t, "/v1/workflows/order/no-such-id", r.JSON(t)["instance"])
@@ -812,10 +812,10 @@ func testOddInputsNever500(t *testing.T, s *testServer) {
 		r := s.get(t, p)
 		require.Less(t, r.Status, 500, "%s: %s", p, r.Body)
 	}
-	r := s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/nul", body: strings.Replace(string(orderDefinition(t)), "Order lifecycle", `Order\u0000lifecycle`, 1)})
+	r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/nul", Body: strings.Replace(string(orderDefinition(t)), "Order lifecycle", `Order\u0000lifecycle`, 1)})
 	requireProblem(t, r, http.StatusUnprocessableEntity, "invalid_request")
 	r = s.input(t, "order", "odd-nul", `{"type":"place","data":{"total":1,"order_ref":"nul\u0000"}}`, nil)
 	requireProblem(t, r, http.StatusUnprocessableEntity, "invalid_request")
-	r = s.do(t, req{method: http.MethodPost, path: "/v1/workflows/%00/inputs", body: place(1, "x")})
+	r = s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/%00/inputs", Body: place(1, "x")})
 	requireProblem(t, r, http.StatusNotFound, "type_not_found")
 }

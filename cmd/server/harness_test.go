@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/ironflow/ironflow/internal/apitest"
 	"github.com/ironflow/ironflow/internal/store/postgres"
 	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 )
@@ -80,11 +80,11 @@ func (l *logSink) find(msg string) []map[string]any {
 
 // testServer is a real server started by run in-process.
 type testServer struct {
-	t      *testing.T
-	URL    string
-	Key    string
-	client *http.Client
-	logs   *logSink
+	t    *testing.T
+	URL  string
+	Key  string
+	api  *apitest.Client
+	logs *logSink
 	// stop shuts the server down and checks that run returned cleanly; it runs once,
 	// at cleanup at the latest.
 	stop func()
@@ -135,18 +135,18 @@ func startServer(t *testing.T, backend string, env map[string]string) *testServe
 		cancel()
 		t.Fatal("server did not log its address within 30s")
 	}
-	transport := &http.Transport{}
+	key := strings.Split(vars["IRONFLOW_API_KEYS"], ",")[0]
 	s := &testServer{
-		t:      t,
-		URL:    "http://" + addr,
-		Key:    strings.Split(vars["IRONFLOW_API_KEYS"], ",")[0],
-		client: &http.Client{Transport: transport, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		logs:   logs,
+		t:    t,
+		URL:  "http://" + addr,
+		Key:  key,
+		api:  apitest.New("http://"+addr, apitest.Options{Key: key}),
+		logs: logs,
 	}
 	var once sync.Once
 	s.stop = func() {
 		once.Do(func() {
-			transport.CloseIdleConnections()
+			s.api.Close()
 			cancel()
 			select {
 			case err := <-done:
@@ -160,73 +160,27 @@ func startServer(t *testing.T, backend string, env map[string]string) *testServe
 	return s
 }
 
-// response is a read HTTP response.
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+// req and response are the shared test client's request and response.
+type (
+	req      = apitest.Request
+	response = apitest.Response
+)
 
-// JSON decodes the body into a generic map.
-func (r response) JSON(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(r.Body, &m), "body: %s", r.Body)
-	return m
-}
-
-// req is one request to send.
-type req struct {
-	method  string
-	path    string // already escaped
-	body    any    // string and []byte are sent as is, anything else as JSON
-	header  map[string]string
-	noAuth  bool
-	noCType bool
-}
-
+// do sends r to the server with its first API key unless r.NoAuth.
 func (s *testServer) do(t *testing.T, r req) response {
 	t.Helper()
-	var body io.Reader
-	switch b := r.body.(type) {
-	case nil:
-	case string:
-		body = strings.NewReader(b)
-	case []byte:
-		body = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		require.NoError(t, err)
-		body = bytes.NewReader(raw)
-	}
-	hr, err := http.NewRequest(r.method, s.URL+r.path, body)
-	require.NoError(t, err)
-	if body != nil && !r.noCType {
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	if !r.noAuth {
-		hr.Header.Set("Authorization", "Bearer "+s.Key)
-	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
-	resp, err := s.client.Do(hr)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return s.api.Do(t, r)
 }
 
 func (s *testServer) get(t *testing.T, path string) response {
 	t.Helper()
-	return s.do(t, req{method: http.MethodGet, path: path})
+	return s.api.Get(t, path)
 }
 
 // input posts an input to an instance.
 func (s *testServer) input(t *testing.T, typ, escapedID string, body any, header map[string]string) response {
 	t.Helper()
-	return s.do(t, req{method: http.MethodPost, path: "/v1/workflows/" + typ + "/" + escapedID + "/inputs", body: body, header: header})
+	return s.do(t, req{Method: http.MethodPost, Path: "/v1/workflows/" + typ + "/" + escapedID + "/inputs", Body: body, Header: header})
 }
 
 // orderDefinition is examples/order.json, the DESIGN §3 example.
@@ -240,7 +194,7 @@ func orderDefinition(t *testing.T) []byte {
 // defineOrder stores the order example as type typ.
 func (s *testServer) defineOrder(t *testing.T, typ string) {
 	t.Helper()
-	r := s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/" + typ, body: orderDefinition(t)})
+	r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/" + typ, Body: orderDefinition(t)})
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 }
 

@@ -101,14 +101,14 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 			t.Parallel()
 			s := startServer(t, backend, map[string]string{"IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
 			rcv := newHookReceiver(t)
-			r := s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop", body: shopDefinition})
+			r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shop", Body: shopDefinition})
 			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 
 			r = s.get(t, "/v1/workflow-types/shop/webhook")
 			requireProblem(t, r, http.StatusNotFound, "webhook_not_found")
-			r = s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop/webhook", body: map[string]string{"url": "ftp://x"}})
+			r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shop/webhook", Body: map[string]string{"url": "ftp://x"}})
 			requireProblem(t, r, http.StatusUnprocessableEntity, "invalid_webhook")
-			r = s.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop/webhook", body: map[string]string{"url": rcv.URL}})
+			r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shop/webhook", Body: map[string]string{"url": rcv.URL}})
 			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 			hook := r.JSON(t)
 			secret := hook["secret"].(string)
@@ -135,7 +135,7 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 				one := s.get(t, "/v1/effects/"+id).JSON(t)
 				require.Equal(t, "accepted", path(t, one, "attempts", 0, "routed_outcome"))
 				require.EqualValues(t, 200, path(t, one, "attempts", 0, "status_code"))
-				requireProblem(t, s.do(t, req{method: http.MethodPost, path: "/v1/effects/" + id + "/retry"}),
+				requireProblem(t, s.do(t, req{Method: http.MethodPost, Path: "/v1/effects/" + id + "/retry"}),
 					http.StatusConflict, "wrong_status")
 			}
 			r = s.get(t, "/v1/workflows/shop/o-1/timers")
@@ -196,10 +196,10 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 			r = s.input(t, "shop", "o-4", map[string]any{"type": "place", "data": map[string]any{"total": 1}, "deliver_at": at}, nil)
 			require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
 			later := path(t, r.JSON(t), "timer", "id").(string)
-			r = s.do(t, req{method: http.MethodDelete, path: "/v1/timers/" + later})
+			r = s.do(t, req{Method: http.MethodDelete, Path: "/v1/timers/" + later})
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			require.Equal(t, "cancelled", r.JSON(t)["status"])
-			requireProblem(t, s.do(t, req{method: http.MethodDelete, path: "/v1/timers/" + later}), http.StatusConflict, "wrong_status")
+			requireProblem(t, s.do(t, req{Method: http.MethodDelete, Path: "/v1/timers/" + later}), http.StatusConflict, "wrong_status")
 			requireProblem(t, s.get(t, "/v1/timers/nope"), http.StatusNotFound, "timer_not_found")
 			requireProblem(t, s.get(t, "/v1/effects/nope"), http.StatusNotFound, "effect_not_found")
 
@@ -211,17 +211,17 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 
 			// The rotation's optional body is checked like any other; bad ones rotate nothing.
 			rotate := "/v1/workflow-types/shop/webhook/rotate-secret"
-			r = s.do(t, req{method: http.MethodPost, path: rotate,
-				body: `{"grace_period": "` + strings.Repeat("x", 2<<20) + `"}`})
+			r = s.do(t, req{Method: http.MethodPost, Path: rotate,
+				Body: `{"grace_period": "` + strings.Repeat("x", 2<<20) + `"}`})
 			requireProblem(t, r, http.StatusRequestEntityTooLarge, "body_too_large")
-			r = s.do(t, req{method: http.MethodPost, path: rotate, body: `{"grace_period": "1h"}`,
-				header: map[string]string{"Content-Type": "text/plain"}})
+			r = s.do(t, req{Method: http.MethodPost, Path: rotate, Body: `{"grace_period": "1h"}`,
+				Header: map[string]string{"Content-Type": "text/plain"}})
 			requireProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 			require.Equal(t, secret, s.get(t, "/v1/workflow-types/shop/webhook").JSON(t)["secret"])
 
 			// Rotation: the next delivery carries both signatures.
-			r = s.do(t, req{method: http.MethodPost, path: "/v1/workflow-types/shop/webhook/rotate-secret",
-				body: map[string]string{"grace_period": "1h"}})
+			r = s.do(t, req{Method: http.MethodPost, Path: "/v1/workflow-types/shop/webhook/rotate-secret",
+				Body: map[string]string{"grace_period": "1h"}})
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			newSecret := r.JSON(t)["secret"].(string)
 			require.NotEqual(t, secret, newSecret)
@@ -261,7 +261,7 @@ func TestRestartFiresOverdueTimers(t *testing.T) {
 			dbURL := databaseURL(t, backend)
 			env := map[string]string{"IRONFLOW_DATABASE_URL": dbURL, "IRONFLOW_API_KEYS": "k"}
 			first := startServer(t, backend, env)
-			r := first.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop", body: shopDefinition})
+			r := first.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shop", Body: shopDefinition})
 			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 			for i := range 3 {
 				r = first.input(t, "shop", fmt.Sprintf("o-%d", i), map[string]any{"type": "place",
@@ -289,7 +289,7 @@ func TestTwoServersShareTimers(t *testing.T) {
 	env := map[string]string{"IRONFLOW_DATABASE_URL": dbURL}
 	a := startServer(t, "postgres", env)
 	b := startServer(t, "postgres", env)
-	r := a.do(t, req{method: http.MethodPut, path: "/v1/workflow-types/shop", body: shopDefinition})
+	r := a.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shop", Body: shopDefinition})
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	const n = 60
 	at := time.Now().Add(500 * time.Millisecond).UTC().Format(time.RFC3339Nano)

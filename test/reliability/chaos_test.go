@@ -40,14 +40,14 @@ func TestReceiverChaos(t *testing.T) {
 				"IRONFLOW_RETRY_MAX_INTERVAL":     maxInterval.String(),
 			})
 			c := newClient(srv.URL, 30*time.Second)
-			defer c.close()
+			defer c.Close()
 			c.putDefinition(t, "chaos", tickDefinition(true))
 			c.putWebhook(t, "chaos", rcv.URL)
 
 			n := pick(60, 300)
 			for k := range n {
-				r := c.must(t, request{method: http.MethodPost, path: fmt.Sprintf("/v1/workflows/chaos/c-%d/inputs", k),
-					body: `{"type":"tick","data":{"n":1}}`})
+				r := c.Do(t, request{Method: http.MethodPost, Path: fmt.Sprintf("/v1/workflows/chaos/c-%d/inputs", k),
+					Body: `{"type":"tick","data":{"n":1}}`})
 				require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			}
 			waitFor(t, 90*time.Second, "every effect delivered or dead", func() bool {
@@ -63,9 +63,9 @@ func TestReceiverChaos(t *testing.T) {
 			late := 0
 			lateAfter := map[receiverMode]int{}
 			for _, id := range ids {
-				r := c.get(t, "/v1/effects/"+id)
+				r := c.Get(t, "/v1/effects/"+id)
 				require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-				eff := r.json(t)
+				eff := r.JSON(t)
 				log := byEffect[id]
 				got, _ := eff["attempts"].([]any)
 				require.Len(t, got, len(log), "effect %s: the attempt log has every delivery the receiver saw", id)

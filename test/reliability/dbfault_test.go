@@ -24,7 +24,7 @@ func TestDatabaseFaults(t *testing.T) {
 	dbURL := pg.createDatabase("ironflow")
 	srv := startServer(t, dbURL, nil)
 	c := newClient(srv.URL, 30*time.Second)
-	defer c.close()
+	defer c.Close()
 	c.putDefinition(t, "tick", tickDefinition(false))
 
 	probe := startReadyProbe(srv.URL)

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", to count rows
 
+	"github.com/ironflow/ironflow/internal/apitest"
 	"github.com/ironflow/ironflow/internal/store/postgres"
 	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 )
@@ -354,130 +355,26 @@ func (s *server) dumpLogs(n int) {
 	s.t.Logf("last %d log lines of %s:\n%s", len(lines), s.name, strings.Join(lines, "\n"))
 }
 
-// response is a read HTTP response.
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+// request and response are the shared test client's.
+type (
+	request  = apitest.Request
+	response = apitest.Response
+)
 
-func (r response) json(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(r.Body, &m), "body: %s", r.Body)
-	return m
-}
-
-// request is one request to send; body is sent as is when a string or []byte, as JSON
-// otherwise.
-type request struct {
-	method string
-	path   string // escaped, may hold a query
-	body   any
-	header map[string]string
-	noAuth bool
-	// contentType overrides application/json; "-" sends none.
-	contentType string
-	// raw sends path byte for byte, even when it is not a valid URL path.
-	raw bool
-}
-
-// apiClient talks to one server (or any URL base) with a bounded timeout.
+// apiClient talks to one server (or any URL base) with a bounded timeout, with the
+// first API key.
 type apiClient struct {
-	base string
-	key  string
-	hc   *http.Client
+	*apitest.Client
 }
 
 func newClient(base string, timeout time.Duration) *apiClient {
-	return &apiClient{
-		base: base,
-		key:  apiKey,
-		hc: &http.Client{
-			Timeout:       timeout,
-			Transport:     &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-}
-
-func (c *apiClient) close() { c.hc.CloseIdleConnections() }
-
-// send sends r and returns the response, or the transport error.
-func (c *apiClient) send(ctx context.Context, r request) (response, error) {
-	var body io.Reader
-	switch b := r.body.(type) {
-	case nil:
-	case string:
-		body = strings.NewReader(b)
-	case []byte:
-		body = bytes.NewReader(b)
-	case io.Reader:
-		body = b
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			return response{}, err
-		}
-		body = bytes.NewReader(raw)
-	}
-	target := c.base + r.path
-	if r.raw {
-		target = c.base + "/"
-	}
-	hr, err := http.NewRequestWithContext(ctx, r.method, target, body)
-	if err != nil {
-		return response{}, err
-	}
-	if r.raw {
-		hr.URL.Opaque = "//" + hr.URL.Host + r.path
-	}
-	if body != nil {
-		switch r.contentType {
-		case "":
-			hr.Header.Set("Content-Type", "application/json")
-		case "-":
-		default:
-			hr.Header.Set("Content-Type", r.contentType)
-		}
-	}
-	if !r.noAuth {
-		hr.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	for k, v := range r.header {
-		hr.Header[k] = []string{v} // as given: no canonicalisation of odd names
-	}
-	resp, err := c.hc.Do(hr)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return response{}, err
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
-}
-
-// must sends r and fails the test on a transport error.
-func (c *apiClient) must(t *testing.T, r request) response {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := c.send(ctx, r)
-	require.NoError(t, err, "%s %s", r.method, r.path)
-	return resp
-}
-
-func (c *apiClient) get(t *testing.T, path string) response {
-	t.Helper()
-	return c.must(t, request{method: http.MethodGet, path: path})
+	return &apiClient{apitest.New(base, apitest.Options{Key: apiKey, Timeout: timeout})}
 }
 
 // putDefinition stores a definition and requires 200 or 201.
 func (c *apiClient) putDefinition(t *testing.T, typ string, def any) {
 	t.Helper()
-	r := c.must(t, request{method: http.MethodPut, path: "/v1/workflow-types/" + typ, body: def})
+	r := c.Do(t, request{Method: http.MethodPut, Path: "/v1/workflow-types/" + typ, Body: def})
 	require.Contains(t, []int{http.StatusOK, http.StatusCreated}, r.Status, "PUT definition %s: %s", typ, r.Body)
 }
 
@@ -504,7 +401,7 @@ func (c *apiClient) listAll(t *testing.T, path string) []map[string]any {
 		if cursor != "" {
 			p += "&cursor=" + cursor
 		}
-		r := c.get(t, p)
+		r := c.Get(t, p)
 		require.Equal(t, http.StatusOK, r.Status, "GET %s: %s", p, r.Body)
 		var page struct {
 			Items []map[string]any `json:"items"`

@@ -30,25 +30,25 @@ func hostileAttacks() []attack {
 	const in = "/v1/workflows/order/o-1/inputs"
 	valid := `{"type":"pay","data":{"amount":1}}`
 	huge := strings.Repeat("x", 900<<10)
-	post := func(path string, body any) request { return request{method: http.MethodPost, path: path, body: body} }
-	get := func(path string) request { return request{method: http.MethodGet, path: path} }
+	post := func(path string, body any) request { return request{Method: http.MethodPost, Path: path, Body: body} }
+	get := func(path string) request { return request{Method: http.MethodGet, Path: path} }
 	withHeader := func(r request, k, v string) request {
-		if r.header == nil {
-			r.header = map[string]string{}
+		if r.Header == nil {
+			r.Header = map[string]string{}
 		}
-		r.header[k] = v
+		r.Header[k] = v
 		return r
 	}
-	noAuth := func(r request) request { r.noAuth = true; return r }
-	rawPath := func(r request) request { r.raw = true; return r }
-	ctype := func(r request, ct string) request { r.contentType = ct; return r }
+	noAuth := func(r request) request { r.NoAuth = true; return r }
+	rawPath := func(r request) request { r.Raw = true; return r }
+	ctype := func(r request, ct string) request { r.ContentType = ct; return r }
 	bad := base64.RawURLEncoding.EncodeToString([]byte(`{"rid":-1,"x":"' OR 1=1 --"}`))
 
 	return []attack{
 		// Sizes.
 		{"oversized body", post(in, `{"type":"pay","data":{"pad":"`+strings.Repeat("a", 2<<20)+`"}}`), 413},
 		{"oversized body without length", post(in, io.MultiReader(strings.NewReader(`{"type":"pay","data":{"pad":"`+strings.Repeat("a", 2<<20)+`"}}`))), 413},
-		{"oversized definition", request{method: http.MethodPut, path: "/v1/workflow-types/big", body: `{"pad":"` + strings.Repeat("a", 2<<20) + `"}`}, 413},
+		{"oversized definition", request{Method: http.MethodPut, Path: "/v1/workflow-types/big", Body: `{"pad":"` + strings.Repeat("a", 2<<20) + `"}`}, 413},
 		{"huge string as input type", post(in, `{"type":"`+huge+`"}`), 422},
 		{"huge string in data", post(in, `{"type":"pay","data":{"note":"`+huge+`"}}`), 422},
 		{"huge id", post("/v1/workflows/order/"+strings.Repeat("i", 20000)+"/inputs", valid), 400},
@@ -60,9 +60,9 @@ func hostileAttacks() []attack {
 		{"deep nesting (arrays)", post(in, `{"type":"pay","data":{"a":`+nested(200000, `[`, `]`)+`}}`), 400},
 		{"deep nesting over the depth limit", post(in, `{"type":"nope","data":`+nested(5000, `{"a":`, `}`)+`}`), 400},
 		{"deep nesting under the limit, bad input", post(in, `{"type":"nope","data":`+nested(60, `{"a":`, `}`)+`}`), 422},
-		{"deep nesting in a definition", request{method: http.MethodPut, path: "/v1/workflow-types/deep", body: `{"initial_state":"a","states":` + nested(100000, `{"a":`, `}`) + `}`}, 400},
-		{"deep schema in a definition", request{method: http.MethodPut, path: "/v1/workflow-types/deep", body: `{"initial_state":"a","states":{"a":{"terminal":true}},"inputs":{"x":{"schema":` + nested(3000, `{"not":`, `}`) + `}}}`}, 400},
-		{"deep nesting in a definition under the limit", request{method: http.MethodPut, path: "/v1/workflow-types/deep", body: `{"initial_state":"a","states":{"a":{"terminal":true}},"inputs":{"x":{"schema":` + nested(55, `{"not":`, `}`) + `}}}`}, 0},
+		{"deep nesting in a definition", request{Method: http.MethodPut, Path: "/v1/workflow-types/deep", Body: `{"initial_state":"a","states":` + nested(100000, `{"a":`, `}`) + `}`}, 400},
+		{"deep schema in a definition", request{Method: http.MethodPut, Path: "/v1/workflow-types/deep", Body: `{"initial_state":"a","states":{"a":{"terminal":true}},"inputs":{"x":{"schema":` + nested(3000, `{"not":`, `}`) + `}}}`}, 400},
+		{"deep nesting in a definition under the limit", request{Method: http.MethodPut, Path: "/v1/workflow-types/deep", Body: `{"initial_state":"a","states":{"a":{"terminal":true}},"inputs":{"x":{"schema":` + nested(55, `{"not":`, `}`) + `}}}`}, 0},
 
 		// Encoding.
 		{"invalid UTF-8 body", post(in, []byte("{\"type\":\"pay\",\"data\":{\"a\":\"\xff\xfe\"}}")), 400},
@@ -76,7 +76,7 @@ func hostileAttacks() []attack {
 		{"empty body", post(in, ``), 400},
 		{"unknown field", post(in, `{"type":"pay","data":{"amount":1},"admin":true}`), 400},
 		{"wrong field type", post(in, `{"type":["pay"]}`), 400},
-		{"unknown field in definition", request{method: http.MethodPut, path: "/v1/workflow-types/extra", body: `{"initial_state":"a","states":{"a":{"terminal":true}},"owner":"root"}`}, 0},
+		{"unknown field in definition", request{Method: http.MethodPut, Path: "/v1/workflow-types/extra", Body: `{"initial_state":"a","states":{"a":{"terminal":true}},"owner":"root"}`}, 0},
 
 		// Ids.
 		{"control character in id", post("/v1/workflows/order/a%00b/inputs", valid), 400},
@@ -90,8 +90,8 @@ func hostileAttacks() []attack {
 		{"SQL in list filter", get("/v1/workflows?type=" + url.QueryEscape("order' OR '1'='1")), 200},
 		{"path traversal in id", get("/v1/workflows/order/..%2F..%2F..%2Fetc%2Fpasswd"), 404},
 		{"path traversal in path", get("/v1/workflows/../../etc/passwd"), 404},
-		{"path traversal in type", request{method: http.MethodPut, path: "/v1/workflow-types/..%2F..%2Ftmp%2Fx", body: orderDefinitionText}, 422},
-		{"upper-case type", request{method: http.MethodPut, path: "/v1/workflow-types/Order", body: orderDefinitionText}, 0},
+		{"path traversal in type", request{Method: http.MethodPut, Path: "/v1/workflow-types/..%2F..%2Ftmp%2Fx", Body: orderDefinitionText}, 422},
+		{"upper-case type", request{Method: http.MethodPut, Path: "/v1/workflow-types/Order", Body: orderDefinitionText}, 0},
 		{"swagger traversal", get("/docs/..%2F..%2F..%2Fetc%2Fpasswd"), 0},
 
 		// Paging.
@@ -123,7 +123,7 @@ func hostileAttacks() []attack {
 		{"bad dry_run", post(in+"?dry_run=maybe", valid), 400},
 		{"negative expected_version", post(in, `{"type":"pay","data":{"amount":1},"expected_version":-1}`), 422},
 		{"method override ignored", withHeader(post("/v1/workflows/order/o-1", valid), "X-HTTP-Method-Override", "DELETE"), 405},
-		{"DELETE is not a route", request{method: http.MethodDelete, path: "/v1/workflows/order/o-1"}, 405},
+		{"DELETE is not a route", request{Method: http.MethodDelete, Path: "/v1/workflows/order/o-1"}, 405},
 
 		// Authentication.
 		{"no Authorization", noAuth(post(in, valid)), 401},
@@ -162,31 +162,31 @@ func TestHostileInput(t *testing.T) {
 			dbURL := newDatabaseURL(t, backend)
 			srv := startServer(t, dbURL, nil)
 			c := newClient(srv.URL, 30*time.Second)
-			defer c.close()
+			defer c.Close()
 
 			c.putDefinition(t, "order", orderDefinition(t))
-			r := c.must(t, request{method: http.MethodPost, path: "/v1/workflows/order/o-1/inputs",
-				body: `{"type":"place","data":{"total":40,"order_ref":"r-1"}}`})
+			r := c.Do(t, request{Method: http.MethodPost, Path: "/v1/workflows/order/o-1/inputs",
+				Body: `{"type":"place","data":{"total":40,"order_ref":"r-1"}}`})
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 
 			// An id that looks like SQL is only text: stored and read back verbatim.
 			sqlID := `o'; DROP TABLE instances; --`
-			r = c.must(t, request{method: http.MethodPost, path: "/v1/workflows/order/" + url.PathEscape(sqlID) + "/inputs",
-				body: `{"type":"place","data":{"total":1,"order_ref":"r'); DELETE FROM inputs;--"}}`})
+			r = c.Do(t, request{Method: http.MethodPost, Path: "/v1/workflows/order/" + url.PathEscape(sqlID) + "/inputs",
+				Body: `{"type":"place","data":{"total":1,"order_ref":"r'); DELETE FROM inputs;--"}}`})
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-			r = c.get(t, "/v1/workflows/order/"+url.PathEscape(sqlID))
+			r = c.Get(t, "/v1/workflows/order/"+url.PathEscape(sqlID))
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-			require.Equal(t, sqlID, r.json(t)["id"])
+			require.Equal(t, sqlID, r.JSON(t)["id"])
 
 			before := tableCounts(t, dbURL)
 			for _, a := range hostileAttacks() {
 				start := time.Now()
-				resp, err := c.send(t.Context(), a.req)
+				resp, err := c.Send(t.Context(), a.req)
 				require.NoError(t, err, a.name)
 				if d := time.Since(start); d > time.Second {
 					t.Logf("slow: %s took %s", a.name, d)
 				}
-				require.Lessf(t, resp.Status, 500, "%s: %s %s answered %d: %.300s", a.name, a.req.method, a.req.path, resp.Status, resp.Body)
+				require.Lessf(t, resp.Status, 500, "%s: %s %s answered %d: %.300s", a.name, a.req.Method, a.req.Path, resp.Status, resp.Body)
 				switch {
 				case a.want == http.StatusOK:
 					require.Equalf(t, a.want, resp.Status, "%s: %.300s", a.name, resp.Body)
@@ -198,7 +198,7 @@ func TestHostileInput(t *testing.T) {
 				}
 				// Go's HTTP server itself answers requests it cannot parse (a bad escape in
 				// the path, an oversized header) in text/plain before any handler runs.
-				if !a.req.raw && resp.Status != http.StatusRequestHeaderFieldsTooLarge && !strings.HasPrefix(a.req.path, "/docs") {
+				if !a.req.Raw && resp.Status != http.StatusRequestHeaderFieldsTooLarge && !strings.HasPrefix(a.req.Path, "/docs") {
 					require.Equalf(t, "application/problem+json", resp.Header.Get("Content-Type"), "%s: %.300s", a.name, resp.Body)
 				}
 			}
@@ -206,9 +206,9 @@ func TestHostileInput(t *testing.T) {
 			require.Equal(t, before, after, "a hostile request wrote something")
 
 			// The instance the attacks aimed at is untouched.
-			r = c.get(t, "/v1/workflows/order/o-1")
+			r = c.Get(t, "/v1/workflows/order/o-1")
 			require.Equal(t, http.StatusOK, r.Status)
-			require.EqualValues(t, 1, r.json(t)["version"])
+			require.EqualValues(t, 1, r.JSON(t)["version"])
 			errs, panics := srv.logCounts()
 			require.Zero(t, panics, "the server logged a panic")
 			require.Zero(t, errs, "the server logged an error")

@@ -12,8 +12,8 @@ import (
 // putWebhook registers url as the endpoint of typ.
 func (c *apiClient) putWebhook(t *testing.T, typ, url string) {
 	t.Helper()
-	r := c.must(t, request{method: http.MethodPut, path: "/v1/workflow-types/" + typ + "/webhook",
-		body: map[string]string{"url": url}})
+	r := c.Do(t, request{Method: http.MethodPut, Path: "/v1/workflow-types/" + typ + "/webhook",
+		Body: map[string]string{"url": url}})
 	require.Contains(t, []int{http.StatusOK, http.StatusCreated}, r.Status, "PUT webhook: %s", r.Body)
 }
 
@@ -58,7 +58,7 @@ func TestKillNineUnderLoad(t *testing.T) {
 				"IRONFLOW_MAX_ATTEMPTS":           "1000",
 			})
 			c := newClient(srv.URL, 30*time.Second)
-			defer c.close()
+			defer c.Close()
 			c.putDefinition(t, "kill", tickDefinition(true))
 			c.putWebhook(t, "kill", rcv.URL)
 

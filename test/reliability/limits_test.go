@@ -16,12 +16,12 @@ func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, newDatabaseURL(t, "sqlite"), map[string]string{"IRONFLOW_RATE_LIMIT": "5"})
 	c := newClient(srv.URL, 10*time.Second)
-	defer c.close()
+	defer c.Close()
 
 	statuses := map[int]int{}
 	var limited response
 	for range 20 {
-		r := c.get(t, "/v1/workflows")
+		r := c.Get(t, "/v1/workflows")
 		statuses[r.Status]++
 		if r.Status == http.StatusTooManyRequests {
 			limited = r
@@ -31,23 +31,23 @@ func TestRateLimit(t *testing.T) {
 	require.LessOrEqual(t, statuses[200], 10, "at most 5 per window (two windows at most): %v", statuses)
 	require.GreaterOrEqual(t, statuses[429], 10, "%v", statuses)
 	require.Equal(t, "application/problem+json", limited.Header.Get("Content-Type"))
-	require.Equal(t, "rate_limited", limited.json(t)["type"])
+	require.Equal(t, "rate_limited", limited.JSON(t)["type"])
 	require.NotEmpty(t, limited.Header.Get("Retry-After"))
 
 	// Another key has its own budget; health checks have none.
 	c2 := newClient(srv.URL, 10*time.Second)
-	c2.key = apiKey2
-	defer c2.close()
-	require.Equal(t, http.StatusOK, c2.get(t, "/v1/workflows").Status)
+	c2.Key = apiKey2
+	defer c2.Close()
+	require.Equal(t, http.StatusOK, c2.Get(t, "/v1/workflows").Status)
 	for range 20 {
-		require.Equal(t, http.StatusOK, c.must(t, request{method: http.MethodGet, path: "/healthz", noAuth: true}).Status)
+		require.Equal(t, http.StatusOK, c.Do(t, request{Method: http.MethodGet, Path: "/healthz", NoAuth: true}).Status)
 	}
 
 	// Guessing keys is limited per IP.
 	unauth := map[int]int{}
 	for range 20 {
-		r := c.must(t, request{method: http.MethodGet, path: "/v1/workflows", noAuth: true,
-			header: map[string]string{"Authorization": "Bearer guess"}})
+		r := c.Do(t, request{Method: http.MethodGet, Path: "/v1/workflows", NoAuth: true,
+			Header: map[string]string{"Authorization": "Bearer guess"}})
 		unauth[r.Status]++
 	}
 	require.Equal(t, 20, unauth[401]+unauth[429], "%v", unauth)
@@ -55,7 +55,7 @@ func TestRateLimit(t *testing.T) {
 
 	// The window passes.
 	time.Sleep(2100 * time.Millisecond)
-	require.Equal(t, http.StatusOK, c.get(t, "/v1/workflows").Status)
+	require.Equal(t, http.StatusOK, c.Get(t, "/v1/workflows").Status)
 	t.Logf("rate limit 5/s: %d answered, %d limited (429); other key and /healthz unaffected; guesses: %v", statuses[200], statuses[429], unauth)
 }
 
@@ -77,10 +77,10 @@ func TestRetention(t *testing.T) {
 			dbURL := newDatabaseURL(t, backend)
 			srv := startServer(t, dbURL, map[string]string{"IRONFLOW_RETENTION": "2s"})
 			c := newClient(srv.URL, 10*time.Second)
-			defer c.close()
+			defer c.Close()
 			c.putDefinition(t, "ret", retentionDefinition)
 			for _, in := range []struct{ id, typ string }{{"a", "start"}, {"a", "go"}, {"b", "start"}} {
-				r := c.must(t, request{method: http.MethodPost, path: "/v1/workflows/ret/" + in.id + "/inputs", body: `{"type":"` + in.typ + `"}`})
+				r := c.Do(t, request{Method: http.MethodPost, Path: "/v1/workflows/ret/" + in.id + "/inputs", Body: `{"type":"` + in.typ + `"}`})
 				require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			}
 			require.EqualValues(t, 3, queryInt(t, dbURL, "SELECT count(*) FROM inputs"))
@@ -93,9 +93,9 @@ func TestRetention(t *testing.T) {
 			require.Empty(t, c.listAll(t, "/v1/workflows/ret/a/inputs"))
 			require.Len(t, c.listAll(t, "/v1/workflows/ret/b/inputs"), 1, "a running instance keeps its inputs")
 			require.Len(t, c.listAll(t, "/v1/workflows/ret/a/events"), 2, "events are never pruned")
-			r := c.get(t, "/v1/workflows/ret/a")
+			r := c.Get(t, "/v1/workflows/ret/a")
 			require.Equal(t, http.StatusOK, r.Status)
-			require.Equal(t, "completed", r.json(t)["status"])
+			require.Equal(t, "completed", r.JSON(t)["status"])
 			require.NotEmpty(t, srv.logLines("pruned"))
 		})
 	}

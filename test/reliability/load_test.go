@@ -90,7 +90,7 @@ func runLoad(ctx context.Context, t *testing.T, o loadOpts, drainTimeout time.Du
 		go func() {
 			defer wg.Done()
 			c := newClient("", o.timeout)
-			defer c.close()
+			defer c.Close()
 			drainCtx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			go func() {
@@ -115,12 +115,12 @@ func runLoad(ctx context.Context, t *testing.T, o loadOpts, drainTimeout time.Du
 					st.resent.Add(1)
 				}
 				bases := o.bases()
-				c.base = bases[rand.IntN(len(bases))]
+				c.BaseURL = bases[rand.IntN(len(bases))]
 				start := time.Now()
 				rctx, rcancel := context.WithTimeout(drainCtx, o.timeout)
-				resp, err := c.send(rctx, request{method: http.MethodPost, path: "/v1/workflows/" + o.typ + "/" + inst + "/inputs",
-					body:   fmt.Sprintf(`{"type":"tick","data":{"n":%d}}`, n),
-					header: map[string]string{"Idempotency-Key": key}})
+				resp, err := c.Send(rctx, request{Method: http.MethodPost, Path: "/v1/workflows/" + o.typ + "/" + inst + "/inputs",
+					Body:   fmt.Sprintf(`{"type":"tick","data":{"n":%d}}`, n),
+					Header: map[string]string{"Idempotency-Key": key}})
 				rcancel()
 				lat := time.Since(start)
 				for {
@@ -229,9 +229,9 @@ func verifyHistory(t *testing.T, c *apiClient, typ string, st *loadStats) histor
 		for _, k := range st.acked[id] {
 			require.Equal(t, 1, byKey[k], "%s: key %s was answered 200 but is in the history %d times", id, k, byKey[k])
 		}
-		wf := c.get(t, "/v1/workflows/"+typ+"/"+id)
+		wf := c.Get(t, "/v1/workflows/"+typ+"/"+id)
 		require.Equal(t, http.StatusOK, wf.Status, "%s", wf.Body)
-		version := int64(wf.json(t)["version"].(float64))
+		version := int64(wf.JSON(t)["version"].(float64))
 		events := listEvents(t, c, typ, id)
 		require.Len(t, events, int(version), "%s: version %d but %d events", id, version, len(events))
 		for i, ev := range events {
@@ -249,7 +249,7 @@ func listEvents(t *testing.T, c *apiClient, typ, id string) []map[string]any {
 	var out []map[string]any
 	after := 0
 	for {
-		r := c.get(t, fmt.Sprintf("/v1/workflows/%s/%s/events?limit=500&after=%d", typ, id, after))
+		r := c.Get(t, fmt.Sprintf("/v1/workflows/%s/%s/events?limit=500&after=%d", typ, id, after))
 		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 		var page struct {
 			Items []map[string]any `json:"items"`
@@ -277,7 +277,7 @@ func startReadyProbe(base string) *readyProbe {
 	c := newClient(base, 10*time.Second)
 	go func() {
 		defer close(p.done)
-		defer c.close()
+		defer c.Close()
 		for {
 			select {
 			case <-p.stop:
@@ -285,7 +285,7 @@ func startReadyProbe(base string) *readyProbe {
 			case <-time.After(50 * time.Millisecond):
 			}
 			start := time.Now()
-			resp, err := c.send(context.Background(), request{method: http.MethodGet, path: "/readyz", noAuth: true})
+			resp, err := c.Send(context.Background(), request{Method: http.MethodGet, Path: "/readyz", NoAuth: true})
 			d := time.Since(start)
 			status := resp.Status
 			if err != nil {

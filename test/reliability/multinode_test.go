@@ -46,7 +46,7 @@ func TestThreeServersOneKilled(t *testing.T) {
 		servers = append(servers, startServerProc(t, dbURL, serverOpts{name: "server" + itoa(i+1), env: env}))
 	}
 	c := newClient(servers[0].URL, 30*time.Second)
-	defer c.close()
+	defer c.Close()
 	c.putDefinition(t, "multi", tickDefinition(true, "300ms"))
 	c.putWebhook(t, "multi", rcv.URL)
 

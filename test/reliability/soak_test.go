@@ -75,7 +75,7 @@ func TestSoak(t *testing.T) {
 		"IRONFLOW_LOG_LEVEL":       "warn",
 	})
 	c := newClient(srv.URL, 30*time.Second)
-	defer c.close()
+	defer c.Close()
 	c.putDefinition(t, "soak", soakDefinition)
 	c.putWebhook(t, "soak", rcv.URL)
 
@@ -92,17 +92,17 @@ func TestSoak(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			dc := newClient(srv.URL, 30*time.Second)
-			defer dc.close()
+			defer dc.Close()
 			for n := range jobs {
 				inst, step := n/5, n%5
 				typ := "tick"
 				if step == 4 {
 					typ = "stop"
 				}
-				resp, err := dc.send(context.Background(), request{method: http.MethodPost,
-					path:   fmt.Sprintf("/v1/workflows/soak/s-%d/inputs", inst),
-					body:   fmt.Sprintf(`{"type":%q,"data":{"n":%d}}`, typ, step),
-					header: map[string]string{"Idempotency-Key": fmt.Sprintf("k-%d", n)}})
+				resp, err := dc.Send(context.Background(), request{Method: http.MethodPost,
+					Path:   fmt.Sprintf("/v1/workflows/soak/s-%d/inputs", inst),
+					Body:   fmt.Sprintf(`{"type":%q,"data":{"n":%d}}`, typ, step),
+					Header: map[string]string{"Idempotency-Key": fmt.Sprintf("k-%d", n)}})
 				sent.Add(1)
 				switch {
 				case err != nil:
@@ -218,7 +218,7 @@ loop:
 // series only).
 func scrapeMetrics(t *testing.T, c *apiClient) map[string]float64 {
 	t.Helper()
-	r := c.get(t, "/metrics")
+	r := c.Get(t, "/metrics")
 	require.Equal(t, http.StatusOK, r.Status)
 	out := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(r.Body))

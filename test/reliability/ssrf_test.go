@@ -63,21 +63,21 @@ func TestSSRF(t *testing.T) {
 		"IRONFLOW_WEBHOOK_TIMEOUT":        "2s",
 	})
 	c := newClient(srv.URL, 30*time.Second)
-	defer c.close()
+	defer c.Close()
 
 	refusedAtPut := 0
 	var registered []string
 	for name, u := range urls {
 		typ := "ssrf_" + name
 		c.putDefinition(t, typ, tickDefinition(true))
-		r := c.must(t, request{method: http.MethodPut, path: "/v1/workflow-types/" + typ + "/webhook", body: map[string]string{"url": u}})
+		r := c.Do(t, request{Method: http.MethodPut, Path: "/v1/workflow-types/" + typ + "/webhook", Body: map[string]string{"url": u}})
 		require.Less(t, r.Status, 500, "%s: %s", name, r.Body)
 		if r.Status >= 400 {
 			refusedAtPut++
 			continue
 		}
 		registered = append(registered, name)
-		r = c.must(t, request{method: http.MethodPost, path: "/v1/workflows/" + typ + "/w/inputs", body: `{"type":"tick","data":{"n":1}}`})
+		r = c.Do(t, request{Method: http.MethodPost, Path: "/v1/workflows/" + typ + "/w/inputs", Body: `{"type":"tick","data":{"n":1}}`})
 		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	}
 	for _, name := range registered {
@@ -91,9 +91,9 @@ func TestSSRF(t *testing.T) {
 			eff = items[0]
 			return true
 		})
-		r := c.get(t, "/v1/effects/"+eff["id"].(string))
+		r := c.Get(t, "/v1/effects/"+eff["id"].(string))
 		require.Equal(t, http.StatusOK, r.Status)
-		attempts := r.json(t)["attempts"].([]any)
+		attempts := r.JSON(t)["attempts"].([]any)
 		require.Len(t, attempts, 2, name)
 		for _, a := range attempts {
 			a := a.(map[string]any)

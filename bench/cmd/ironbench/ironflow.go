@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ironflow/ironflow/internal/apitest"
 	"github.com/ironflow/ironflow/internal/engine"
 	ironhttp "github.com/ironflow/ironflow/internal/http"
 	"github.com/ironflow/ironflow/internal/outbox"
@@ -48,8 +47,7 @@ type ironServer struct {
 	eng    *engine.Engine
 	worker *outbox.Worker
 	srv    *http.Server
-	base   string
-	client *http.Client
+	api    *apitest.Client
 }
 
 // startIronflow opens the store (dsn: a postgres URL, or a SQLite file path), registers
@@ -77,11 +75,8 @@ func startIronflow(ctx context.Context, backend, dsn, sinkURL string) (*ironServ
 	}
 	s := &ironServer{
 		store: st, eng: eng,
-		srv:  &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
-		base: "http://" + ln.Addr().String(),
-		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-			MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute,
-		}},
+		srv: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
+		api: apitest.New("http://"+ln.Addr().String(), apitest.Options{Timeout: time.Minute, IdleConnsPerHost: 1024}),
 	}
 	go func() { _ = s.srv.Serve(ln) }()
 	if _, err := s.call(ctx, http.MethodPut, "/v1/workflow-types/bench", benchDefinition, http.StatusCreated, http.StatusOK); err != nil {
@@ -118,29 +113,18 @@ func (s *ironServer) close() {
 	if s.worker != nil {
 		_ = s.worker.Stop(ctx)
 	}
-	s.client.CloseIdleConnections()
+	s.api.Close()
 	_ = s.store.Close()
 }
 
 // call sends one request and checks the status is one of want.
 func (s *ironServer) call(ctx context.Context, method, path, body string, want ...int) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.base+path, bytes.NewBufferString(body))
-	if err != nil {
-		return nil, err
+	r := apitest.Request{Method: method, Path: path}
+	if body != "" {
+		r.Body = body
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, w := range want {
-		if resp.StatusCode == w {
-			return b, nil
-		}
-	}
-	return b, fmt.Errorf("%s %s: status %d: %.300s", method, path, resp.StatusCode, b)
+	resp, err := s.api.Expect(ctx, r, want...)
+	return resp.Body, err
 }
 
 // input posts one input to instance id.
