@@ -3,8 +3,9 @@
 // effect outbox with its delivery attempts, timers and webhook endpoints.
 //
 // The Store interface uses standard-library types only and imports nothing else of this
-// module. Two implementations exist: store/sqlite (the embedded default) and
-// store/postgres. Both must pass the conformance suite in store/storetest.
+// module. One implementation exists, store/sqlstore, which writes the protocol once
+// over a driver per backend: store/sqlite (the embedded default) and store/postgres.
+// Both must pass the conformance suite in store/storetest.
 //
 // A Store owns its transactions. Callers that need to decide inside a transaction pass
 // a DecideFunc: the store locks the instance, loads it, calls the function and writes

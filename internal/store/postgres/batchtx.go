@@ -24,9 +24,22 @@ type batchTx struct {
 	conn  *pgxpool.Conn
 	begun bool // BEGIN has been sent
 	held  []*pgx.QueuedQuery
-	// n is what the transaction's writes would have notified; withTx sends it after the
-	// commit (notify.go).
-	n notifications
+}
+
+// withTx runs fn in one batchTx on a pooled connection and commits when it returns
+// nil. On any error the transaction is rolled back, even when ctx has ended, so the
+// connection goes back clean.
+func (d *driver) withTx(ctx context.Context, fn func(tx *batchTx) error) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	tx := &batchTx{conn: conn}
+	defer tx.end(ctx)
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.commit(ctx)
 }
 
 // Hold queues b's statements to be sent, in order, before whatever is sent next on tx,

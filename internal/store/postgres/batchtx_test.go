@@ -22,7 +22,7 @@ import (
 func TestBatchTxFailuresLeaveConnectionsClean(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.MigratedDatabaseURL(t, Migrate)+"&pool_max_conns=2")
+	s, d, err := open(ctx, pgtest.MigratedDatabaseURL(t, Migrate)+"&pool_max_conns=2")
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 
@@ -65,7 +65,7 @@ func TestBatchTxFailuresLeaveConnectionsClean(t *testing.T) {
 	}
 
 	var rows, placeholders, effects int
-	require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status = ''),
+	require.NoError(t, d.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status = ''),
     (SELECT count(*) FROM effects) FROM instances`).Scan(&rows, &placeholders, &effects))
 	require.Equal(t, 1, rows)
 	require.Zero(t, placeholders)
@@ -75,7 +75,7 @@ func TestBatchTxFailuresLeaveConnectionsClean(t *testing.T) {
 	defer cancel()
 	var inTx int
 	for range 2 { // every connection of the pool
-		c, err := s.pool.Acquire(ctx)
+		c, err := d.pool.Acquire(ctx)
 		require.NoError(t, err)
 		defer c.Release()
 		require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus())

@@ -37,47 +37,28 @@ func channelTopic(channel string) (store.Topic, bool) {
 }
 
 // listener owns one dedicated connection (outside the pool) that LISTENs on both
-// channels and fans notifications out to subscribers. It starts with the first Listen
+// channels and hands notifications to the store's wake. It starts with the first Listen
 // and reconnects with backoff when the connection drops; after a reconnect it wakes
-// every subscriber, since notifications sent meanwhile were lost.
+// every topic, since notifications sent meanwhile were lost.
 type listener struct {
 	cfg *pgx.ConnConfig
 
 	mu      sync.Mutex
-	subs    map[store.Topic]map[*subscription]struct{}
 	started bool
 	closed  bool
 	cancel  context.CancelFunc // stops the run loop
 	done    chan struct{}      // closed when the run loop has exited
 }
 
-type subscription struct {
-	ch   chan struct{}
-	stop func() bool // unregisters the context.AfterFunc
-}
-
 func newListener(cfg *pgx.ConnConfig) *listener {
-	return &listener{cfg: cfg, subs: make(map[store.Topic]map[*subscription]struct{})}
+	return &listener{cfg: cfg}
 }
 
-// Listen returns a channel that receives a (coalesced) signal after every commit, in this
-// or any process sharing the database, that adds or re-enables work of topic, and after
-// the store's LISTEN connection was re-established (notifications may have been missed
-// meanwhile). The channel is closed when ctx ends or the store is closed. The first call
-// connects the LISTEN connection and returns an error wrapping store.ErrUnavailable when
-// that fails; once Listen has returned, no notification committed later is missed.
-func (s *Store) Listen(ctx context.Context, topic store.Topic) (<-chan struct{}, error) {
-	if topic != store.TopicEffects && topic != store.TopicTimers {
-		return nil, fmt.Errorf("postgres: listen: unknown topic %q", topic)
-	}
-	if err := s.listener.start(ctx); err != nil {
-		return nil, mapErr("listen", err)
-	}
-	return s.listener.subscribe(ctx, topic)
-}
-
-// start connects and starts the run loop unless it runs already.
-func (l *listener) start(ctx context.Context) error {
+// Listen connects the LISTEN connection and starts delivering notifications to wake,
+// unless it runs already. Once it has returned, no notification committed later is
+// missed.
+func (d *driver) Listen(ctx context.Context, wake func(...store.Topic)) error {
+	l := d.listener
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -95,7 +76,7 @@ func (l *listener) start(ctx context.Context) error {
 	l.started = true
 	l.cancel = cancel
 	l.done = make(chan struct{})
-	go l.run(runCtx, conn)
+	go l.run(runCtx, conn, wake)
 	return nil
 }
 
@@ -118,14 +99,14 @@ func closeConn(conn *pgx.Conn) {
 }
 
 // run waits for notifications until ctx ends, reconnecting when the connection breaks.
-func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
+func (l *listener) run(ctx context.Context, conn *pgx.Conn, wake func(...store.Topic)) {
 	defer close(l.done)
 	backoff := listenBackoffMin
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err == nil {
 			if topic, ok := channelTopic(n.Channel); ok {
-				l.signal(topic)
+				wake(topic)
 			}
 			continue
 		}
@@ -152,62 +133,15 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 			}
 		}
 		backoff = listenBackoffMin
-		l.signal(store.TopicEffects, store.TopicTimers)
+		wake(store.TopicEffects, store.TopicTimers)
 	}
 }
 
-func (l *listener) subscribe(ctx context.Context, topic store.Topic) (<-chan struct{}, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return nil, fmt.Errorf("postgres: listen: %w: store closed", store.ErrUnavailable)
-	}
-	sub := &subscription{ch: make(chan struct{}, 1)}
-	if l.subs[topic] == nil {
-		l.subs[topic] = make(map[*subscription]struct{})
-	}
-	l.subs[topic][sub] = struct{}{}
-	// AfterFunc rather than a goroutine per subscriber: nothing runs until ctx ends.
-	sub.stop = context.AfterFunc(ctx, func() { l.unsubscribe(topic, sub) })
-	return sub.ch, nil
-}
-
-func (l *listener) unsubscribe(topic store.Topic, sub *subscription) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.subs[topic][sub]; ok {
-		delete(l.subs[topic], sub)
-		close(sub.ch)
-	}
-}
-
-// signal wakes every subscriber of the topics; a subscriber that has not consumed its
-// last signal yet keeps that one (coalescing).
-func (l *listener) signal(topics ...store.Topic) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, t := range topics {
-		for sub := range l.subs[t] {
-			select {
-			case sub.ch <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
-// close stops the run loop, waits for it and closes every subscriber's channel.
+// close stops the run loop and waits for it.
 func (l *listener) close() {
 	l.mu.Lock()
 	l.closed = true
 	cancel, done := l.cancel, l.done
-	for t, subs := range l.subs {
-		for sub := range subs {
-			sub.stop()
-			close(sub.ch)
-		}
-		delete(l.subs, t)
-	}
 	l.mu.Unlock()
 	if cancel != nil {
 		cancel()

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
 )
 
 // notifyTimeout bounds one NOTIFY sent after a commit.
@@ -15,8 +17,8 @@ const notifyTimeout = 5 * time.Second
 // A NOTIFY inside a transaction makes its commit take Postgres's global notify-queue
 // lock, which serialises every committing transaction that notified: with 32 clients it
 // halved the input throughput (docs/BENCHMARKS.md). No transaction of the store NOTIFYs in
-// itself. The transaction (batchTx) records what its writes would have
-// notified, and after the commit the notifier sends it, coalesced: one NOTIFY
+// itself. After the commit the store hands what its writes added to Notify, and the
+// notifier sends it, coalesced: one NOTIFY
 // statement in flight per store, carrying every channel poked while the previous one
 // was on its way. Listeners are woken a round trip after the commit instead of at it;
 // if the process dies in between, workers find the rows at their next poll, as they
@@ -25,23 +27,27 @@ type notifier struct {
 	pool *pgxpool.Pool
 
 	mu      sync.Mutex
-	pending notifications
+	pending sqlstore.Topics
 	running bool
 	closed  bool
 	wg      sync.WaitGroup
 }
 
-func (n *notifier) poke(x notifications) {
-	if !x.effects && !x.timers {
-		return
-	}
+// Notify queues t for the notifier; the NOTIFY comes back to this process's LISTEN
+// connection too, so the store need not wake its own listeners.
+func (d *driver) Notify(t sqlstore.Topics) (wakeHere bool) {
+	d.notifier.poke(t)
+	return false
+}
+
+func (n *notifier) poke(x sqlstore.Topics) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
 		return
 	}
-	n.pending.effects = n.pending.effects || x.effects
-	n.pending.timers = n.pending.timers || x.timers
+	n.pending.Effects = n.pending.Effects || x.Effects
+	n.pending.Timers = n.pending.Timers || x.Timers
 	if !n.running {
 		n.running = true
 		n.wg.Add(1)
@@ -54,18 +60,18 @@ func (n *notifier) flush() {
 	for {
 		n.mu.Lock()
 		x := n.pending
-		n.pending = notifications{}
-		if (!x.effects && !x.timers) || n.closed {
+		n.pending = sqlstore.Topics{}
+		if (!x.Effects && !x.Timers) || n.closed {
 			n.running = false
 			n.mu.Unlock()
 			return
 		}
 		n.mu.Unlock()
 		b := &pgx.Batch{}
-		if x.effects {
+		if x.Effects {
 			b.Queue(`SELECT pg_notify('` + channelEffects + `', '')`)
 		}
-		if x.timers {
+		if x.Timers {
 			b.Queue(`SELECT pg_notify('` + channelTimers + `', '')`)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)

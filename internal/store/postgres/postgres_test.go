@@ -88,30 +88,6 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	require.NoError(t, s.Close(), "Close is idempotent")
 }
 
-// TestResponseByteForByte checks that an input's response survives storage unchanged
-// (key order and whitespace included), since idempotent replays return it verbatim.
-func TestResponseByteForByte(t *testing.T) {
-	t.Parallel()
-	s := newStore(t)
-	ctx := context.Background()
-	response := json.RawMessage(`{"z": 1,  "a":[2, 1]}`)
-	decide := func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
-		return &store.Write{Input: store.InputRecord{
-			Type: "go", Outcome: store.OutcomeRejected, Reason: "no", Response: response,
-			RequestHash: "h", CreatedAt: time.Now(),
-		}}, nil
-	}
-	p := store.ExecuteParams{WorkflowType: "t", WorkflowID: "i", IdempotencyKey: "k", RequestHash: "h", Decide: decide}
-	_, err := s.Execute(ctx, p)
-	require.NoError(t, err)
-	res, err := s.Execute(ctx, p)
-	require.NoError(t, err)
-	require.True(t, res.Replayed)
-	require.Equal(t, string(response), string(res.Input.Response))
-	_, err = s.GetInstance(ctx, "t", "i")
-	require.ErrorIs(t, err, store.ErrNotFound, "a rejected first input leaves no instance")
-}
-
 // TestListenReconnects kills the LISTEN connection's backend and expects a wake after
 // the store reconnected, then notifications as before.
 func TestListenReconnects(t *testing.T) {

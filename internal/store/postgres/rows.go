@@ -1,13 +1,14 @@
 package postgres
 
 import (
-	"fmt"
+	"encoding/json"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
 )
 
 // rowWrite is an INSERT of rows of fixed columns: one row by VALUES, many rows by
@@ -37,9 +38,15 @@ func newRowWrite(head string, types []string, tail string) rowWrite {
 	}
 }
 
-// queueMany queues on b the write of rows (none: nothing), each of w.cols values.
-func (w rowWrite) queueMany(b *pgx.Batch, rows [][]any) {
-	if len(rows) == 0 {
+func (w rowWrite) queueOne(b *pgx.Batch, row []any) { b.Queue(w.one, row...) }
+
+// queue queues on b the write of rows (none: nothing), each of w.cols values.
+func (w rowWrite) queue(b *pgx.Batch, rows [][]any) {
+	switch len(rows) {
+	case 0:
+		return
+	case 1:
+		w.queueOne(b, rows[0])
 		return
 	}
 	cols := make([]any, w.cols)
@@ -53,14 +60,21 @@ func (w rowWrite) queueMany(b *pgx.Batch, rows [][]any) {
 	b.Queue(w.many, cols...)
 }
 
+func mapRows[T any](xs []T, row func(T) []any) [][]any {
+	rows := make([][]any, len(xs))
+	for i, x := range xs {
+		rows[i] = row(x)
+	}
+	return rows
+}
+
 // instanceTypes are the types of instanceColumns.
 var instanceTypes = []string{"text", "text", "integer", "text", "json", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz"}
 
-// The writes of a decision's rows, with the values of instanceRow, eventRow and inputRow.
+// The writes of the protocol's rows, with the values of the row functions below.
 var (
 	instanceInsert = newRowWrite(`INSERT INTO instances (`+instanceColumns+`)`, instanceTypes, "")
-	// instanceUpsert writes instances whether they exist or not: the batch of
-	// CompleteTimers, whose instances are locked.
+	// instanceUpsert writes the instances of a batch, new or not.
 	instanceUpsert = newRowWrite(`INSERT INTO instances (`+instanceColumns+`)`, instanceTypes, `
 ON CONFLICT (type, id) DO UPDATE SET definition_version = excluded.definition_version,
     state_name = excluded.state_name, state_data = excluded.state_data, status = excluded.status,
@@ -70,37 +84,74 @@ ON CONFLICT (type, id) DO UPDATE SET definition_version = excluded.definition_ve
 		[]string{"text", "text", "bigint", "text", "text", "text", "json", "text", "text", "timestamptz"}, "")
 	inputInsert = newRowWrite(`INSERT INTO inputs (`+inputColumns+`)`,
 		[]string{"text", "text", "text", "text", "text", "text", "json", "text", "text", "text", "bigint", "bytea", "timestamptz"}, "")
+	// An attempt is numbered after the effect's earlier ones.
+	attemptInsert = newRowWrite(`WITH v (effect_id, started_at, duration_ns, status_code, error, response, routed_outcome) AS (`,
+		[]string{"text", "timestamptz", "bigint", "integer", "text", "bytea", "text"}, `)
+INSERT INTO effect_attempts
+    (effect_id, number, started_at, duration_ns, status_code, error, response, routed_outcome)
+SELECT v.effect_id, coalesce((SELECT max(a.number) FROM effect_attempts a WHERE a.effect_id = v.effect_id), 0) + 1,
+    v.started_at, v.duration_ns, v.status_code, v.error, v.response, v.routed_outcome
+FROM v`)
+	effectUpdate = newRowWrite(`WITH v (id, status, next_attempt_at, last_error, delivered_at, updated_at) AS (`,
+		[]string{"text", "text", "timestamptz", "text", "timestamptz", "timestamptz"}, `)
+UPDATE effects e SET status = v.status, attempts = e.attempts + 1, next_attempt_at = v.next_attempt_at,
+    last_error = v.last_error, delivered_at = v.delivered_at, locked_by = '', locked_until = NULL,
+    updated_at = v.updated_at
+FROM v WHERE e.id = v.id`)
+	timerUpdate = newRowWrite(`WITH v (id, status, next_attempt_at, last_error, outcome, fired_at, updated_at) AS (`,
+		[]string{"text", "text", "timestamptz", "text", "text", "timestamptz", "timestamptz"}, `)
+UPDATE timers t SET status = v.status, attempts = t.attempts + 1, next_attempt_at = v.next_attempt_at,
+    last_error = v.last_error, outcome = v.outcome, fired_at = v.fired_at, locked_by = '',
+    locked_until = NULL, updated_at = v.updated_at
+FROM v WHERE t.id = v.id`)
 )
 
-// instanceRow is in as the values of instanceColumns.
-func instanceRow(in *store.Instance) ([]any, error) {
-	data, err := jsonParam(in.StateData)
-	if err != nil {
-		return nil, fmt.Errorf("instance state data: %w", err)
-	}
-	return []any{in.Type, in.ID, in.DefinitionVersion, in.StateName, data,
-		in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt}, nil
+func instanceRow(in *store.Instance) []any {
+	return []any{in.Type, in.ID, in.DefinitionVersion, in.StateName, jsonParam(in.StateData),
+		in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt}
 }
 
-// eventRow is e as the values of eventColumns.
-func eventRow(e store.Event) ([]any, error) {
-	data, err := jsonParam(e.Data)
-	if err != nil {
-		return nil, fmt.Errorf("event %d data: %w", e.Seq, err)
-	}
-	return []any{e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, data, e.InputType, e.InputID, e.RecordedAt}, nil
+func eventRow(e store.Event) []any {
+	return []any{e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, jsonParam(e.Data), e.InputType, e.InputID, e.RecordedAt}
 }
 
-// inputRow is in as the values of inputColumns.
-func inputRow(in store.InputRecord) ([]any, error) {
-	data, err := jsonParam(in.Data)
-	if err != nil {
-		return nil, fmt.Errorf("input data: %w", err)
-	}
+// inputRow keeps the response byte for byte (bytea): a replay returns it verbatim.
+func inputRow(in store.InputRecord) []any {
 	var response []byte
 	if in.Response != nil {
 		response = []byte(in.Response)
 	}
-	return []any{in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, data,
-		in.Source, in.Outcome, cleanText(in.Reason), in.Version, response, in.CreatedAt}, nil
+	return []any{in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, jsonParam(in.Data),
+		in.Source, in.Outcome, in.Reason, in.Version, response, in.CreatedAt}
+}
+
+func attemptRow(c sqlstore.EffectCompletion) []any {
+	a := c.Attempt
+	return []any{a.EffectID, a.StartedAt, int64(a.Duration), a.StatusCode, a.Error, []byte(a.Response), a.RoutedOutcome}
+}
+
+func effectCompletionRow(c sqlstore.EffectCompletion) []any {
+	return []any{c.ID, c.Status, c.NextAttemptAt, c.Attempt.Error, c.DeliveredAt, c.Now}
+}
+
+func timerCompletionRow(c sqlstore.TimerCompletion) []any {
+	return []any{c.ID, c.Status, c.NextAttemptAt, c.Error, c.Outcome, c.FiredAt, c.Now}
+}
+
+// jsonParam is a compacted JSON value as a json parameter: NULL when empty; a string,
+// not []byte, which pgx sends as JSON text to both json and jsonb.
+func jsonParam(raw json.RawMessage) any {
+	if raw == nil {
+		return nil
+	}
+	return string(raw)
+}
+
+// prefixed qualifies every column of a comma-separated column list with prefix ("e.").
+func prefixed(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,10 +16,8 @@ import (
 // cannot see (a pruned effect's attempts are unreachable through the Store).
 func TestPruneTakesAttemptsWithTheirEffect(t *testing.T) {
 	t.Parallel()
+	s, d := openDriver(t)
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "ironflow.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	old := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Microsecond)
 	res, err := s.Execute(ctx, store.ExecuteParams{WorkflowType: "t", WorkflowID: "i",
 		Decide: func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
@@ -41,7 +38,7 @@ func TestPruneTakesAttemptsWithTheirEffect(t *testing.T) {
 	require.NoError(t, s.CompleteEffect(ctx, store.CompleteEffectParams{EffectID: res.Write.Effects[0].ID, Worker: "w",
 		Status: store.EffectDelivered, Now: old, Attempt: store.Attempt{StartedAt: old, StatusCode: 200}}))
 	attempts := func() (n int) {
-		require.NoError(t, s.r.QueryRowContext(ctx, `SELECT count(*) FROM effect_attempts`).Scan(&n))
+		require.NoError(t, d.r.QueryRowContext(ctx, `SELECT count(*) FROM effect_attempts`).Scan(&n))
 		return n
 	}
 	require.Equal(t, 1, attempts())

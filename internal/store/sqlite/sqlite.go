@@ -1,22 +1,24 @@
-// Package sqlite is the embedded default store.Store: one SQLite file (modernc.org/sqlite,
-// pure Go) in WAL mode, written through a single connection and read through a pool.
+// Package sqlite is the driver of the embedded default SQL store (store/sqlstore): one
+// SQLite file (modernc.org/sqlite, pure Go) in WAL mode, written through a single
+// connection and read through a pool. It supplies SQL and transaction shape only.
 //
 // SQLite allows one writer at a time per database file. Rather than letting many
 // connections race for the write lock and back off on SQLITE_BUSY, every write goes
-// through one connection whose transactions begin with BEGIN IMMEDIATE, so writers queue
-// in database/sql (honouring their context) and a transaction never has to upgrade a
-// read lock to a write lock halfway. Readers use a separate pool and, thanks to WAL,
-// never wait for the writer. Consequently inputs to different instances are serialised
-// here; the Postgres store is the one that lets them run in parallel. To make the
-// serialised writes cheap, one writer goroutine runs every write waiting for it in one
-// transaction, a savepoint each, and commits once (group commit, writer.go), with the
-// hot statements prepared once on the writer connection (statements.go).
+// through one connection whose transactions begin with BEGIN IMMEDIATE, and one writer
+// goroutine runs every write waiting for it in one transaction, a savepoint each, and
+// commits once (group commit, writer.go), with the hot statements prepared once
+// (statements.go). Readers use a separate pool and, thanks to WAL, never wait for the
+// writer. A decision is made outside the writer (protocol.go): its instance is locked
+// in process, read on the reader pool and decided, and only its rows go to the writer,
+// which checks that what was read is unchanged; so a slow decision holds up no other
+// write, and inputs to different instances wait for each other only while their rows
+// are written.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,13 +29,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/golang-migrate/migrate/v4"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
-	"github.com/golang-migrate/migrate/v4/source/iofs"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
 	"github.com/ironflow/ironflow/migrations"
 )
 
@@ -41,34 +42,39 @@ import (
 // sharing the file before SQLite reports SQLITE_BUSY (mapped to store.ErrUnavailable).
 const busyTimeoutMillis = 5000
 
-// defaultLimit is the page size of lists and claims when the caller passes none.
-const defaultLimit = 50
+// Store is the SQLite store: the SQL store over this package's driver.
+type Store = sqlstore.Store
 
-// Store is the SQLite implementation of store.Store. Create it with Open.
-type Store struct {
-	w      *sql.DB // the single writer connection (BEGIN IMMEDIATE)
-	r      *sql.DB // the reader pool
-	notify *broker
+// driver is the sqlstore.Driver of SQLite.
+type driver struct {
+	w     *sql.DB // the single writer connection (BEGIN IMMEDIATE)
+	r     *sql.DB // the reader pool
+	read  reader  // r with the decision path's reads prepared
+	locks sqlstore.KeyLocks
 
-	stmts    map[string]*sql.Stmt // hotStatements prepared on w
-	writes   chan *writeReq       // to the writer goroutine; unbuffered
-	quit     chan struct{}        // closed by Close: the writer goroutine stops
-	quitOnce sync.Once
-	loopDone chan struct{} // closed when the writer goroutine has stopped
+	stmts     map[string]*sql.Stmt // hotStatements prepared on w
+	writes    chan *writeReq       // to the writer goroutine; unbuffered
+	quit      chan struct{}        // closed by Close: the writer goroutine stops
+	quitOnce  sync.Once
+	loopDone  chan struct{} // closed when the writer goroutine has stopped
+	closeOnce sync.Once
 }
-
-var _ store.Store = (*Store)(nil)
 
 // Open opens (creating it and its parent directory when missing) the database file at
 // path, applies the embedded migrations and returns the store. Errors wrap
 // store.ErrUnavailable when the file cannot be opened or is locked by another process.
 func Open(ctx context.Context, path string) (*Store, error) {
+	s, _, err := open(ctx, path)
+	return s, err
+}
+
+func open(ctx context.Context, path string) (*Store, *driver, error) {
 	if err := Migrate(ctx, path); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+		return nil, nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -77,24 +83,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		_ = w.Close()
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+		return nil, nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	stmts, err := prepareStatements(ctx, w)
+	stmts, err := prepareStatements(ctx, w, hotStatements)
 	if err != nil {
-		return nil, errors.Join(err, w.Close(), r.Close())
+		return nil, nil, errors.Join(err, w.Close(), r.Close())
 	}
-	s := &Store{
-		w: w, r: r, notify: newBroker(), stmts: stmts,
+	rstmts, err := prepareStatements(ctx, r, readStatements)
+	if err != nil {
+		return nil, nil, errors.Join(err, closeStatements(stmts), w.Close(), r.Close())
+	}
+	d := &driver{
+		w: w, r: r, read: reader{db: r, stmts: rstmts}, stmts: stmts,
 		writes: make(chan *writeReq), quit: make(chan struct{}), loopDone: make(chan struct{}),
 	}
-	go s.writeLoop()
-	if err := s.Ping(ctx); err != nil {
-		_ = s.Close()
-		return nil, err
-	}
-	return s, nil
+	go d.writeLoop()
+	s, err := sqlstore.Open(ctx, d)
+	return s, d, err
 }
 
 // Migrate applies the embedded SQLite migrations to the database file at path, creating
@@ -114,27 +121,13 @@ func Migrate(ctx context.Context, path string) error {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	// The migrate driver owns db from here: m.Close closes it.
+	// The migrate driver owns db from here: closing it closes db.
 	drv, err := migratesqlite.WithInstance(db, &migratesqlite.Config{})
 	if err != nil {
 		_ = db.Close()
 		return mapErr("migrate", err)
 	}
-	src, err := iofs.New(migrations.SQLite, "sqlite")
-	if err != nil {
-		_ = drv.Close()
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	m, err := migrate.NewWithInstance("iofs", src, "sqlite", drv)
-	if err != nil {
-		_ = drv.Close()
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return mapErr("migrate", err)
-	}
-	return nil
+	return mapErr("migrate", sqlstore.Migrate(ctx, (&driver{}).Migrations(), "sqlite", drv))
 }
 
 // dsn builds the driver name of one pool. Both pools wait busyTimeoutMillis for locks
@@ -161,103 +154,70 @@ func dsn(path string, writer bool) string {
 	return path + "?" + q.Encode()
 }
 
-// Ping reports whether the database answers and every embedded migration is applied.
-// It returns an error wrapping store.ErrUnavailable otherwise.
-func (s *Store) Ping(ctx context.Context) error {
-	want, err := latestMigration()
-	if err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
-	}
-	var version int64
-	var dirty bool
-	err = s.r.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&version, &dirty)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: ping: %w: no migrations applied", store.ErrUnavailable)
-	}
-	if err != nil {
-		return mapErr("ping", err)
-	}
-	if dirty || version != want {
-		return fmt.Errorf("sqlite: ping: %w: schema at version %d (dirty %t), want %d",
-			store.ErrUnavailable, version, dirty, want)
-	}
-	return nil
+// SchemaVersion reads golang-migrate's bookkeeping table.
+func (d *driver) SchemaVersion(ctx context.Context) (version int64, dirty bool, err error) {
+	err = d.r.QueryRowContext(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&version, &dirty)
+	return version, dirty, err
 }
 
-// latestMigration returns the highest version among the embedded migrations.
-func latestMigration() (int64, error) {
-	entries, err := fs.ReadDir(migrations.SQLite, "sqlite")
-	if err != nil {
-		return 0, err
-	}
-	var latest int64
-	for _, e := range entries {
-		head, _, ok := strings.Cut(e.Name(), "_")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseInt(head, 10, 64)
-		if err != nil {
-			continue
-		}
-		latest = max(latest, v)
-	}
-	return latest, nil
+// Migrations are the "sqlite" directory of the embedded migrations.
+func (d *driver) Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations.SQLite, "sqlite")
+	return sub
 }
 
-// Close closes every Listen channel, waits for the write group in progress (if any) to
-// finish, stops the writer goroutine and closes both connection pools. Writes that had
-// not reached the writer fail with store.ErrUnavailable.
-func (s *Store) Close() error {
-	s.notify.close()
-	s.stopWriter()
-	return errors.Join(closeStatements(s.stmts), s.w.Close(), s.r.Close())
+// Notify does nothing: another process sharing the file is not signalled (its workers
+// poll), and this process's listeners are woken by the store.
+func (d *driver) Notify(sqlstore.Topics) (wakeHere bool) { return true }
+
+// Listen has nothing to start: only commits of this process wake its listeners.
+func (d *driver) Listen(context.Context, func(...store.Topic)) error { return nil }
+
+// Close waits for the write group in progress (if any) to finish, stops the writer
+// goroutine and closes both connection pools. Writes that had not reached the writer
+// fail with store.ErrUnavailable.
+func (d *driver) Close() error {
+	var err error
+	d.closeOnce.Do(func() {
+		d.stopWriter()
+		err = errors.Join(closeStatements(d.stmts), closeStatements(d.read.stmts), d.w.Close(), d.r.Close())
+	})
+	return err
 }
 
-// decideError carries an error returned by a DecideFunc through the transaction so the
-// store can hand it back unchanged.
-type decideError struct{ err error }
+func (d *driver) Name() string { return "sqlite" }
 
-func (e decideError) Error() string { return e.err.Error() }
-func (e decideError) Unwrap() error { return e.err }
+// mapErr is the store's error mapping for Open and Migrate, which have no store yet.
+func mapErr(op string, err error) error { return sqlstore.OpError(&driver{}, op, err) }
 
-// mapErr turns an error at the edge of a method into what callers branch on: a
-// DecideFunc's error unchanged, the store sentinels wrapped with the operation, and
-// driver failures that mean the database cannot be used as store.ErrUnavailable.
-func mapErr(op string, err error) error {
-	if err == nil {
+// Sentinel maps sql.ErrNoRows to store.ErrNotFound, driver failures that mean the
+// database cannot be used to store.ErrUnavailable, and a violation of the unique-key or
+// idempotency index to store.ErrUniqueKeyConflict or store.ErrIdempotencyMismatch.
+func (d *driver) Sentinel(err error) error {
+	var se *msqlite.Error
+	msg := err.Error()
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case errors.Is(err, sql.ErrConnDone), errors.Is(err, sqldriver.ErrBadConn),
+		strings.Contains(msg, "sql: database is closed"), strings.Contains(msg, "sql: statement is closed"):
+		return store.ErrUnavailable
+	case !errors.As(err, &se):
 		return nil
 	}
-	var de decideError
-	if errors.As(err, &de) {
-		return de.err
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
+		sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOTADB,
+		sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PROTOCOL:
+		return store.ErrUnavailable
 	}
-	if isUnavailable(err) {
-		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
+	if isUniqueViolation(err) && strings.Contains(msg, "idempotency_key") {
+		return store.ErrIdempotencyMismatch
 	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
-}
-
-func isUnavailable(err error) bool {
-	if errors.Is(err, store.ErrUnavailable) {
-		return false // already wrapped
+	if isUniqueViolation(err) && strings.Contains(msg, "unique_key") {
+		return store.ErrUniqueKeyConflict
 	}
-	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
-		return true
-	}
-	if strings.Contains(err.Error(), "sql: database is closed") {
-		return true
-	}
-	var se *msqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
-			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOTADB,
-			sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PROTOCOL:
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // isUniqueViolation reports whether err is a UNIQUE or PRIMARY KEY constraint failure.

@@ -1,4 +1,4 @@
-package sqlite_test
+package sqlite
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ironflow/ironflow/internal/store"
-	"github.com/ironflow/ironflow/internal/store/sqlite"
 	"github.com/ironflow/ironflow/internal/store/storetest"
 )
 
@@ -18,38 +17,31 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// open opens a store on a fresh file in a temporary directory, closed at cleanup.
-func open(t *testing.T) *sqlite.Store {
+// openDriver opens a store on a fresh file in a temporary directory, closed at cleanup.
+func openDriver(t *testing.T) (*Store, *driver) {
 	t.Helper()
-	s := openUnclosed(t)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-	return s
-}
-
-// openUnclosed opens a store on a fresh file; the test closes it.
-func openUnclosed(t *testing.T) *sqlite.Store {
-	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "data", "ironflow.db"))
+	s, d, err := open(context.Background(), filepath.Join(t.TempDir(), "data", "ironflow.db"))
 	require.NoError(t, err)
-	return s
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s, d
 }
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	// SQLite has one writer per file, so inputs to different instances wait for each
-	// other (briefly): the suite checks for no deadlock instead of no waiting.
-	storetest.RunWith(t, func(t *testing.T) store.Store { return open(t) },
-		storetest.RunOptions{SingleWriter: true})
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, _ := openDriver(t)
+		return s
+	})
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "nested", "dir", "ironflow.db")
-	require.NoError(t, sqlite.Migrate(context.Background(), path))
-	require.NoError(t, sqlite.Migrate(context.Background(), path))
+	require.NoError(t, Migrate(context.Background(), path))
+	require.NoError(t, Migrate(context.Background(), path))
 	_, err := os.Stat(path)
 	require.NoError(t, err)
-	s, err := sqlite.Open(context.Background(), path)
+	s, err := Open(context.Background(), path)
 	require.NoError(t, err)
 	require.NoError(t, s.Ping(context.Background()))
 	require.NoError(t, s.Close())
@@ -57,7 +49,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 
 func TestClosedStoreIsUnavailable(t *testing.T) {
 	t.Parallel()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ironflow.db"))
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "ironflow.db"))
 	require.NoError(t, err)
 	ch, err := s.Listen(context.Background(), store.TopicEffects)
 	require.NoError(t, err)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
 )
 
 // Prepared statements on the writer.
@@ -26,16 +28,21 @@ const (
 	sqlRelease    = `RELEASE request`
 )
 
-// hotStatements are the statement texts prepared on the writer: the savepoints and
-// what Execute, CompleteEffect, CompleteTimer(s), ClaimEffects, ClaimTimers and
-// ScheduleTimer run. Any other text still works, compiled on each call.
+// hotStatements are the statement texts prepared on the writer: the savepoints, the
+// check of what a decision read (protocol.go), the writes of its rows and the claims.
+// Any other text still works, compiled on each call.
 var hotStatements = []string{
 	sqlSavepoint, sqlRollbackTo, sqlRelease,
-	sqlInputByKey, sqlInstance, sqlLatestDefinition, sqlDefinitionVersion,
-	sqlUniqueKeyHolder, sqlInsertEffect,
-	cancelTimerKeysSQL(1), sqlInsertTimer,
+	sqlInstanceVersions, sqlHolders(sqlstore.TableEffects), sqlHolders(sqlstore.TableTimers),
+	sqlUniqueKeyHolder, sqlInsertEffect, cancelTimerKeysSQL(1), sqlInsertTimer,
 	sqlClaimEffects, sqlClaimTimers,
-	sqlHolders("effects"), sqlHolders("timers"), sqlInstancesOf,
+}
+
+// readStatements are the statement texts prepared on the reader pool: what a decision
+// reads (protocol.go).
+var readStatements = []string{
+	sqlInputByKey, sqlInstance, sqlInstancesOf, sqlLatestDefinition, sqlDefinitionVersion,
+	sqlHolders(sqlstore.TableEffects), sqlHolders(sqlstore.TableTimers),
 }
 
 func init() {
@@ -44,10 +51,10 @@ func init() {
 	}
 }
 
-// prepareStatements prepares hotStatements on db.
-func prepareStatements(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error) {
-	stmts := make(map[string]*sql.Stmt, len(hotStatements))
-	for _, q := range hotStatements {
+// prepareStatements prepares texts on db.
+func prepareStatements(ctx context.Context, db *sql.DB, texts []string) (map[string]*sql.Stmt, error) {
+	stmts := make(map[string]*sql.Stmt, len(texts))
+	for _, q := range texts {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			return nil, errors.Join(mapErr("prepare", fmt.Errorf("%.40q: %w", q, err)), closeStatements(stmts))
@@ -69,14 +76,39 @@ func closeStatements(stmts map[string]*sql.Stmt) error {
 // runs the prepared form of a statement when there is one.
 type wtx struct {
 	tx       *sql.Tx
-	prepared map[string]*sql.Stmt // the Store's, read-only after Open
+	prepared map[string]*sql.Stmt // the driver's, read-only after Open
 	bound    map[string]*sql.Stmt // prepared statements bound to tx, reused by the group
 }
 
-var _ querier = (*wtx)(nil)
+// querier is the reader or the writer's *wtx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
 
-func (s *Store) newWtx(tx *sql.Tx) *wtx {
-	return &wtx{tx: tx, prepared: s.stmts, bound: make(map[string]*sql.Stmt)}
+// reader is the reader pool as a querier that runs the prepared form of a statement
+// when there is one (a statement prepared on a *sql.DB serves every connection).
+type reader struct {
+	db    *sql.DB
+	stmts map[string]*sql.Stmt
+}
+
+func (r reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := r.stmts[query]; st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return r.db.QueryContext(ctx, query, args...)
+}
+
+func (r reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := r.stmts[query]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return r.db.QueryRowContext(ctx, query, args...)
+}
+
+func (d *driver) newWtx(tx *sql.Tx) *wtx {
+	return &wtx{tx: tx, prepared: d.stmts, bound: make(map[string]*sql.Stmt)}
 }
 
 // stmt returns the prepared statement for query bound to the transaction, or nil.

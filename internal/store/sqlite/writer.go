@@ -69,14 +69,14 @@ var errClosed = fmt.Errorf("%w: store closed", store.ErrUnavailable)
 // which would wait for itself. The returned error is fn's own (with decideError for a
 // DecideFunc's), ctx.Err() when ctx ended before fn ran, errClosed, or the error of the
 // group's BEGIN, savepoint or COMMIT.
-func (s *Store) inTx(ctx context.Context, fn writeFunc) error {
+func (d *driver) inTx(ctx context.Context, fn writeFunc) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	r := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
 	select {
-	case s.writes <- r:
-	case <-s.quit:
+	case d.writes <- r:
+	case <-d.quit:
 		return errClosed
 	case <-ctx.Done():
 		return ctx.Err()
@@ -100,33 +100,33 @@ func (s *Store) inTx(ctx context.Context, fn writeFunc) error {
 // writeLoop is the writer goroutine: it collects a group, runs it, and repeats until
 // Close. Requests are taken from an unbuffered channel, so "every request waiting" is
 // every caller blocked sending, and none can be left inside a buffer at Close.
-func (s *Store) writeLoop() {
-	defer close(s.loopDone)
+func (d *driver) writeLoop() {
+	defer close(d.loopDone)
 	group := make([]*writeReq, 0, maxGroup)
 	for {
 		select {
-		case r := <-s.writes:
+		case r := <-d.writes:
 			group = append(group, r)
-		case <-s.quit:
+		case <-d.quit:
 			return
 		}
 	collect:
 		for len(group) < maxGroup {
 			select {
-			case r := <-s.writes:
+			case r := <-d.writes:
 				group = append(group, r)
 			default:
 				break collect
 			}
 		}
-		s.runGroup(group)
+		d.runGroup(group)
 		clear(group) // let answered requests be collected
 		group = group[:0]
 	}
 }
 
 // runGroup runs the requests of one group in one transaction and answers every one.
-func (s *Store) runGroup(group []*writeReq) {
+func (d *driver) runGroup(group []*writeReq) {
 	live := make([]*writeReq, 0, len(group))
 	for _, r := range group {
 		if !r.state.CompareAndSwap(reqQueued, reqRunning) {
@@ -143,14 +143,14 @@ func (s *Store) runGroup(group []*writeReq) {
 	}
 
 	// Background: the transaction belongs to the group, not to any one caller.
-	tx, err := s.w.BeginTx(context.Background(), nil)
+	tx, err := d.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, r := range live {
 			r.done <- writeResult{err: err}
 		}
 		return
 	}
-	t := s.newWtx(tx)
+	t := d.newWtx(tx)
 	results := make([]writeResult, len(live))
 	var broken error // the transaction can no longer be committed
 	for i, r := range live {
@@ -222,7 +222,7 @@ func callFn(ctx context.Context, t *wtx, fn writeFunc) (res writeResult) {
 
 // stopWriter stops the writer goroutine after the group it is running, if any. Writes
 // that have not reached it get errClosed.
-func (s *Store) stopWriter() {
-	s.quitOnce.Do(func() { close(s.quit) })
-	<-s.loopDone
+func (d *driver) stopWriter() {
+	d.quitOnce.Do(func() { close(d.quit) })
+	<-d.loopDone
 }

@@ -12,15 +12,31 @@ import (
 	"github.com/ironflow/ironflow/internal/store"
 )
 
-// RoutedBatches checks a store's batches of routed completions directly, which the
-// conformance suite cannot: CompleteEffects and CompleteTimers fall back to one
-// transaction per completion when a batch fails, so their cases pass even with a
-// broken batch. It stores n instances that each emitted an effect and n due timers of
+// batcher is a store whose batches of routed completions can be run directly: the batch
+// paths of CompleteEffects and CompleteTimers (store.CompleteRouted).
+type batcher interface {
+	DeliverBatch(ctx context.Context, ps []store.CompleteEffectParams) ([]error, error)
+	FireBatch(ctx context.Context, ps []store.CompleteTimerParams) ([]error, error)
+}
+
+// testRoutedBatches checks a store's batches of routed completions directly, which the
+// other cases cannot: CompleteEffects and CompleteTimers fall back to one transaction
+// per completion when a batch fails, so their cases pass even with a broken batch. It
+// runs more completions than the largest chunk of a multi-row write.
+func testRoutedBatches(t *testing.T, e *env) {
+	b, ok := e.s.(batcher)
+	require.True(t, ok, "the store runs its batches of routed completions directly")
+	routedBatches(t, e.s, 70,
+		func(ps []store.CompleteEffectParams) ([]error, error) { return b.DeliverBatch(e.ctx, ps) },
+		func(ps []store.CompleteTimerParams) ([]error, error) { return b.FireBatch(e.ctx, ps) })
+}
+
+// routedBatches stores n instances that each emitted an effect and n due timers of
 // other instances, claims them all, and passes deliveries and firings with a routed
 // input to deliver and fire, which must record them as one batch each and return the
 // batch's per-completion errors; every completion must then be recorded as
 // CompleteEffect and CompleteTimer would have.
-func RoutedBatches(t *testing.T, s store.Store, n int,
+func routedBatches(t *testing.T, s store.Store, n int,
 	deliver func([]store.CompleteEffectParams) ([]error, error),
 	fire func([]store.CompleteTimerParams) ([]error, error)) {
 	t.Helper()

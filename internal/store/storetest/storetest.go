@@ -18,26 +18,9 @@ import (
 // cleanup with t.
 type NewStoreFunc func(t *testing.T) store.Store
 
-// RunOptions describes what an implementation cannot promise, so the suite checks the
-// weaker guarantee instead.
-type RunOptions struct {
-	// SingleWriter is set by stores that serialise all write transactions (SQLite allows
-	// one writer per database file). Inputs to different instances then do wait for each
-	// other; the suite checks that a blocked input delays, but never deadlocks, an input
-	// to another instance, instead of checking that it does not wait.
-	SingleWriter bool
-}
-
-// Run runs the whole conformance suite against the stores newStore opens, with the full
-// guarantees (RunOptions zero).
+// Run runs the whole conformance suite against the stores newStore opens. Every test
+// runs in parallel on its own store.
 func Run(t *testing.T, newStore NewStoreFunc) {
-	t.Helper()
-	RunWith(t, newStore, RunOptions{})
-}
-
-// RunWith runs the whole conformance suite with opts. Every test runs in parallel on its
-// own store.
-func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
 	t.Helper()
 	tests := []struct {
 		name string
@@ -56,7 +39,7 @@ func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
 		{"UniqueKey", testUniqueKey},
 		{"SnapshotEqualsReplay", testSnapshotEqualsReplay},
 		{"ConcurrentInputsOneInstance", testConcurrentInputsOneInstance},
-		{"DifferentInstances", func(t *testing.T, e *env) { testDifferentInstances(t, e, opts) }},
+		{"DifferentInstances", testDifferentInstances},
 		{"EffectsAtomic", testEffectsAtomic},
 		{"ClaimNeedsActiveWebhook", testClaimNeedsActiveWebhook},
 		{"ClaimLimit", testClaimLimit},
@@ -76,6 +59,13 @@ func RunWith(t *testing.T, newStore NewStoreFunc, opts RunOptions) {
 		{"TimerStaleWorker", testTimerStaleWorker},
 		{"TimerBatch", testTimerBatch},
 		{"TimerBatchLarge", testTimerBatchLarge},
+		{"RoutedBatches", testRoutedBatches},
+		{"ClaimAtLeaseEnd", testClaimAtLeaseEnd},
+		{"RetryWithoutNextAttempt", testRetryWithoutNextAttempt},
+		{"RotateToCurrentSecret", testRotateToCurrentSecret},
+		{"InstanceVersionMustBeLastSeq", testInstanceVersionMustBeLastSeq},
+		{"CompletedAtFilledIn", testCompletedAtFilledIn},
+		{"ResponseByteForByte", testResponseByteForByte},
 		{"TimerClaimAhead", testTimerClaimAhead},
 		{"Webhooks", testWebhooks},
 		{"WebhookRotation", testWebhookRotation},

@@ -1,0 +1,154 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
+)
+
+// Begin runs fn in one batchTx: Load is the first round trip (with BEGIN), Write holds
+// its statements for the second, which carries the COMMIT. serial changes nothing: the
+// instances are locked from Load to the commit anyway.
+func (d *driver) Begin(ctx context.Context, _ bool, fn func(sqlstore.Tx) error) error {
+	return d.withTx(ctx, func(tx *batchTx) error { return fn(protocolTx{tx}) })
+}
+
+type protocolTx struct{ tx *batchTx }
+
+// Load locks the instances with a transaction-scoped advisory lock on a hash of each
+// key, which every writer of an instance takes first, whether or not the instance exists
+// yet (so a new instance needs no placeholder row: decision 0008), in r's order; then,
+// after the locks (a new statement, so a new snapshot in READ COMMITTED, which sees what
+// a transaction we waited for committed), reads the instances, their definitions, the
+// earlier inputs and the claimed rows' holders, locking the rows. One round trip.
+func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore.Snapshot, error) {
+	snap := &sqlstore.Snapshot{Instances: map[sqlstore.Key]*store.Instance{}, Earlier: map[sqlstore.Key]*store.InputRecord{},
+		Holders: map[string]sqlstore.Holder{}}
+	b := &pgx.Batch{}
+	types, ids := make([]string, len(r.Instances)), make([]string, len(r.Instances))
+	for k, key := range r.Instances {
+		types[k], ids[k] = key.Type, key.ID
+	}
+	collectInstances := func(rows pgx.Rows) error {
+		for rows.Next() {
+			inst, err := scanInstance(rows, nil)
+			if err != nil {
+				return err
+			}
+			snap.Instances[sqlstore.Key{Type: inst.Type, ID: inst.ID}] = &inst
+		}
+		return rows.Err()
+	}
+	collectDefinitions := func(rows pgx.Rows) error {
+		for rows.Next() {
+			d, err := scanDefinition(rows)
+			if err != nil {
+				return err
+			}
+			snap.AddDefinition(d)
+		}
+		return rows.Err()
+	}
+	switch len(r.Instances) {
+	case 0:
+	case 1: // the statements of one input, whose plans are the simplest
+		// A type name never contains '/', so type/id is unambiguous.
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, types[0], ids[0])
+		b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE type = $1 AND id = $2 FOR UPDATE`, types[0], ids[0]).
+			Query(collectInstances)
+		b.Queue(`SELECT `+definitionColumns+` FROM definitions
+WHERE type = $1 AND version = coalesce(
+    (SELECT definition_version FROM instances WHERE type = $1 AND id = $2),
+    (SELECT max(version) FROM definitions WHERE type = $1))`, types[0], ids[0]).Query(collectDefinitions)
+	default:
+		// unnest yields the pairs in array order, so the locks are taken in that order.
+		b.Queue(`SELECT count(pg_advisory_xact_lock(hashtextextended(t || '/' || i, 0)))
+FROM unnest($1::text[], $2::text[]) AS u(t, i)`, types, ids)
+		b.Queue(`SELECT `+prefixed("i.", instanceColumns)+` FROM instances i
+JOIN unnest($1::text[], $2::text[]) AS u(t, id) ON i.type = u.t AND i.id = u.id
+FOR UPDATE OF i`, types, ids).Query(collectInstances)
+		b.Queue(`SELECT `+definitionColumns+` FROM definitions WHERE (type, version) IN (
+    SELECT i.type, i.definition_version FROM instances i
+    JOIN unnest($1::text[], $2::text[]) AS u(t, id) ON i.type = u.t AND i.id = u.id
+    UNION
+    SELECT type, max(version) FROM definitions WHERE type = ANY($1) GROUP BY type)`, types, ids).
+			Query(collectDefinitions)
+	}
+	for k, key := range r.IdempotencyKeys {
+		b.Queue(`SELECT `+inputColumns+` FROM inputs
+WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, k.Type, k.ID, key).
+			QueryRow(func(row pgx.Row) error {
+				in, err := scanInput(row, nil)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil
+				}
+				snap.Earlier[k] = &in
+				return err
+			})
+	}
+	if len(r.Claimed) > 0 {
+		b.Queue(`SELECT id, status, locked_by FROM `+r.Table+` WHERE id = ANY($1) ORDER BY id FOR UPDATE`, r.Claimed).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var id string
+					var h sqlstore.Holder
+					if err := rows.Scan(&id, &h.Status, &h.LockedBy); err != nil {
+						return err
+					}
+					snap.Holders[id] = h
+				}
+				return rows.Err()
+			})
+	}
+	return snap, p.tx.Send(ctx, b)
+}
+
+// Write holds the statements that write rows, one per table (unnest) where a batch has
+// several, to be sent with the COMMIT.
+func (p protocolTx) Write(_ context.Context, r *sqlstore.Rows) error {
+	b := &pgx.Batch{}
+	if len(r.Created)+len(r.Updated) == 1 {
+		for _, in := range r.Created {
+			instanceInsert.queueOne(b, instanceRow(in))
+		}
+		for _, in := range r.Updated {
+			b.Queue(`UPDATE instances SET definition_version = $3, state_name = $4, state_data = $5,
+    status = $6, version = $7, unique_key = $8, created_at = $9, updated_at = $10, completed_at = $11
+WHERE type = $1 AND id = $2`, instanceRow(in)...)
+		}
+	} else {
+		instanceUpsert.queue(b, mapRows(r.Instances(), instanceRow))
+	}
+	eventInsert.queue(b, mapRows(r.Events, eventRow))
+	inputInsert.queue(b, mapRows(r.Inputs, inputRow))
+	for _, e := range r.Effects {
+		b.Queue(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
+    next_attempt_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9)`,
+			e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, jsonParam(e.Payload), e.NextAttemptAt, e.CreatedAt, e.UpdatedAt)
+	}
+	for _, c := range r.Cancels {
+		b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $4
+WHERE workflow_type = $1 AND workflow_id = $2 AND key = ANY($3) AND status = 'pending'`, c.Type, c.ID, c.Keys, c.At)
+	}
+	for _, t := range r.Timers {
+		queueInsertTimer(b, t)
+	}
+	attemptInsert.queue(b, mapRows(r.EffectCompletions, attemptRow))
+	effectUpdate.queue(b, mapRows(r.EffectCompletions, effectCompletionRow))
+	timerUpdate.queue(b, mapRows(r.TimerCompletions, timerCompletionRow))
+	p.tx.Hold(b)
+	return nil
+}
+
+func queueInsertTimer(b *pgx.Batch, t store.Timer) {
+	b.Queue(`INSERT INTO timers (id, workflow_type, workflow_id, key, fire_at, input_type, input_data,
+    status, attempts, next_attempt_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11)`,
+		t.ID, t.WorkflowType, t.WorkflowID, t.Key, t.FireAt, t.InputType, jsonParam(t.InputData),
+		t.Status, t.NextAttemptAt, t.CreatedAt, t.UpdatedAt)
+}

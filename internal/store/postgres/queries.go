@@ -1,0 +1,290 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
+)
+
+// The one-statement methods of the driver.
+
+func (d *driver) PutDefinition(ctx context.Context, typ string, next func(*store.Definition) *store.Definition) (def store.Definition, err error) {
+	err = d.withTx(ctx, func(tx *batchTx) error {
+		var latest *store.Definition
+		b := &pgx.Batch{}
+		// Concurrent PUTs of one type are serialised by a lock on the type.
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('ironflow.definition:' || $1, 0))`, typ)
+		b.Queue(`SELECT `+definitionColumns+` FROM definitions WHERE type = $1 ORDER BY version DESC LIMIT 1`, typ).
+			QueryRow(func(row pgx.Row) error {
+				d, err := scanDefinition(row)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil
+				}
+				latest = &d
+				return err
+			})
+		if err := tx.Send(ctx, b); err != nil {
+			return err
+		}
+		if n := next(latest); n != nil {
+			def, err = scanDefinition(tx.QueryRow(ctx, `INSERT INTO definitions (type, version, body, hash, created_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING `+definitionColumns, n.Type, n.Version, jsonParam(n.Body), n.Hash, n.CreatedAt))
+			return err
+		}
+		def = *latest
+		return nil
+	})
+	return def, err
+}
+
+func (d *driver) GetDefinition(ctx context.Context, typ string, version int) (store.Definition, error) {
+	if version == 0 {
+		return scanDefinition(d.pool.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
+WHERE type = $1 ORDER BY version DESC LIMIT 1`, typ))
+	}
+	return scanDefinition(d.pool.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
+WHERE type = $1 AND version = $2`, typ, version))
+}
+
+func (d *driver) ListDefinitions(ctx context.Context, afterType string, limit int) ([]store.Definition, error) {
+	rows, err := d.pool.Query(ctx, `SELECT DISTINCT ON (type) `+definitionColumns+`
+FROM definitions WHERE type > $1 ORDER BY type, version DESC LIMIT $2`, afterType, limit)
+	return collect(rows, err, scanDefinition)
+}
+
+func (d *driver) ListDefinitionVersions(ctx context.Context, typ string, afterVersion, limit int) ([]store.Definition, error) {
+	rows, err := d.pool.Query(ctx, `SELECT `+definitionColumns+`
+FROM definitions WHERE type = $1 AND version > $2 ORDER BY version LIMIT $3`, typ, afterVersion, limit)
+	return collect(rows, err, scanDefinition)
+}
+
+func (d *driver) GetInstance(ctx context.Context, typ, id string) (store.Instance, error) {
+	return scanInstance(d.pool.QueryRow(ctx, `SELECT `+instanceColumns+` FROM instances WHERE type = $1 AND id = $2`, typ, id), nil)
+}
+
+func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams, after int64, limit int) ([]sqlstore.Listed[store.Instance], error) {
+	var f filters
+	// Always true now that instances are locked without placeholder rows (decision
+	// 0008), but it lets the list use the partial indexes migration 000002 made.
+	f.conds = append(f.conds, "status <> ''")
+	f.addIf("type = ?", p.Type)
+	f.addIf("state_name = ?", p.State)
+	f.addStatus(p.Status, store.StatusRunning, store.StatusCompleted)
+	return list(ctx, d, "instances", instanceColumns, f, after, limit, scanInstance)
+}
+
+func (d *driver) ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error) {
+	rows, err := d.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+WHERE workflow_type = $1 AND workflow_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`, typ, id, afterSeq, limit)
+	return collect(rows, err, scanEvent)
+}
+
+func (d *driver) ListInputs(ctx context.Context, typ, id string, after int64, limit int) ([]sqlstore.Listed[store.InputRecord], error) {
+	var f filters
+	f.add("workflow_type = ?", typ)
+	f.add("workflow_id = ?", id)
+	return list(ctx, d, "inputs", inputColumns, f, after, limit, scanInput)
+}
+
+func (d *driver) PutWebhook(ctx context.Context, w store.Webhook, secrets string) (store.Webhook, error) {
+	return scanWebhook(d.pool.QueryRow(ctx, `INSERT INTO webhooks (workflow_type, url, secrets, status, created_at, updated_at)
+VALUES ($1, $2, $3, 'active', $4, $5)
+ON CONFLICT (workflow_type) DO UPDATE
+SET url = excluded.url, secrets = excluded.secrets, status = 'active', updated_at = excluded.updated_at
+RETURNING `+webhookColumns, w.WorkflowType, w.URL, secrets, w.CreatedAt, w.UpdatedAt))
+}
+
+func (d *driver) GetWebhook(ctx context.Context, typ string) (store.Webhook, error) {
+	return scanWebhook(d.pool.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE workflow_type = $1`, typ))
+}
+
+func (d *driver) DeleteWebhook(ctx context.Context, typ string) (bool, error) {
+	ct, err := d.pool.Exec(ctx, `DELETE FROM webhooks WHERE workflow_type = $1`, typ)
+	return ct.RowsAffected() > 0, err
+}
+
+func (d *driver) SetWebhookStatus(ctx context.Context, typ, status string, now time.Time) (bool, error) {
+	ct, err := d.pool.Exec(ctx, `UPDATE webhooks SET status = $2, updated_at = $3 WHERE workflow_type = $1`, typ, status, now)
+	return ct.RowsAffected() > 0, err
+}
+
+func (d *driver) RotateWebhookSecret(ctx context.Context, typ string, now time.Time, rotate func(store.Webhook) (string, error)) (store.Webhook, error) {
+	var out store.Webhook
+	err := d.withTx(ctx, func(tx *batchTx) error {
+		w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE workflow_type = $1 FOR UPDATE`, typ))
+		if err != nil {
+			return err
+		}
+		secrets, err := rotate(w)
+		if err != nil {
+			return err
+		}
+		out, err = scanWebhook(tx.QueryRow(ctx, `UPDATE webhooks SET secrets = $2, updated_at = $3
+WHERE workflow_type = $1 RETURNING `+webhookColumns, typ, secrets, now))
+		return err
+	})
+	return out, err
+}
+
+func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error) {
+	rows, err := d.pool.Query(ctx, `
+WITH due AS (
+    SELECT f.id FROM effects f
+    WHERE f.status = 'pending' AND f.next_attempt_at <= $3
+      AND (f.locked_until IS NULL OR f.locked_until <= $3)
+      AND EXISTS (SELECT 1 FROM webhooks w WHERE w.workflow_type = f.workflow_type AND w.status = 'active')
+    ORDER BY f.next_attempt_at
+    LIMIT $4
+    FOR UPDATE OF f SKIP LOCKED
+)
+UPDATE effects e SET locked_by = $1, locked_until = $2
+FROM due WHERE e.id = due.id
+RETURNING `+prefixed("e.", effectColumns), p.Worker, p.LeaseExpiry, p.Now, limit)
+	return collect(rows, err, noRID(scanEffect))
+}
+
+func (d *driver) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {
+	var e store.Effect
+	var attempts []store.Attempt
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+effectColumns+` FROM effects WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
+		var err error
+		e, err = scanEffect(row, nil)
+		return err
+	})
+	b.Queue(`SELECT effect_id, number, started_at, duration_ns, status_code, error, response, routed_outcome
+FROM effect_attempts WHERE effect_id = $1 ORDER BY number`, id).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var a store.Attempt
+			var dur int64
+			var response []byte
+			if err := rows.Scan(&a.EffectID, &a.Number, &a.StartedAt, &dur, &a.StatusCode, &a.Error,
+				&response, &a.RoutedOutcome); err != nil {
+				return err
+			}
+			a.StartedAt, a.Duration, a.Response = a.StartedAt.UTC(), time.Duration(dur), string(response)
+			attempts = append(attempts, a)
+		}
+		return rows.Err()
+	})
+	return e, attempts, d.pool.SendBatch(ctx, b).Close()
+}
+
+func (d *driver) ListEffects(ctx context.Context, p store.ListEffectsParams, after int64, limit int) ([]sqlstore.Listed[store.Effect], error) {
+	var f filters
+	f.addStatus(p.Status, store.EffectPending, store.EffectDelivered, store.EffectDead)
+	f.addIf("workflow_type = ?", p.WorkflowType)
+	f.addIf("workflow_id = ?", p.WorkflowID)
+	return list(ctx, d, "effects", effectColumns, f, after, limit, scanEffect)
+}
+
+func (d *driver) RetryEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
+	return noMatch(scanEffect(d.pool.QueryRow(ctx, `UPDATE effects SET status = 'pending', attempts = 0,
+    next_attempt_at = $2, locked_by = '', locked_until = NULL, updated_at = $2
+WHERE id = $1 AND status = 'dead' RETURNING `+effectColumns, id, now), nil))
+}
+
+func (d *driver) RowStatus(ctx context.Context, table, id string) (string, error) {
+	var status string
+	err := d.pool.QueryRow(ctx, `SELECT status FROM `+table+` WHERE id = $1`, id).Scan(&status)
+	return status, err
+}
+
+// lockInstance queues the lock Load takes on an instance.
+func lockInstance(b *pgx.Batch, typ, id string) {
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, typ, id)
+}
+
+func (d *driver) ScheduleTimer(ctx context.Context, t store.Timer) error {
+	return d.withTx(ctx, func(tx *batchTx) error {
+		b := &pgx.Batch{}
+		lockInstance(b, t.WorkflowType, t.WorkflowID)
+		b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $4
+WHERE workflow_type = $1 AND workflow_id = $2 AND key = $3 AND status = 'pending'`,
+			t.WorkflowType, t.WorkflowID, t.Key, t.UpdatedAt)
+		queueInsertTimer(b, t)
+		tx.Hold(b) // sent with the COMMIT
+		return nil
+	})
+}
+
+func (d *driver) ClaimTimers(ctx context.Context, p store.ClaimParams, limit int) ([]store.Timer, error) {
+	rows, err := d.pool.Query(ctx, `
+WITH due AS (
+    SELECT id FROM timers
+    WHERE status = 'pending' AND next_attempt_at <= $5
+      AND (locked_until IS NULL OR locked_until <= $3)
+    ORDER BY next_attempt_at
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE timers t SET locked_by = $1, locked_until = $2
+FROM due WHERE t.id = due.id
+RETURNING `+prefixed("t.", timerColumns), p.Worker, p.LeaseExpiry, p.Now, limit, p.Due())
+	return collect(rows, err, noRID(scanTimer))
+}
+
+func (d *driver) NextTimerAt(ctx context.Context) (*time.Time, error) {
+	var at *time.Time
+	err := d.pool.QueryRow(ctx, `SELECT min(greatest(next_attempt_at, coalesce(locked_until, next_attempt_at)))
+FROM timers WHERE status = 'pending'`).Scan(&at)
+	return at, err
+}
+
+func (d *driver) GetTimer(ctx context.Context, id string) (store.Timer, error) {
+	return scanTimer(d.pool.QueryRow(ctx, `SELECT `+timerColumns+` FROM timers WHERE id = $1`, id), nil)
+}
+
+func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after int64, limit int) ([]sqlstore.Listed[store.Timer], error) {
+	var f filters
+	f.addStatus(p.Status, store.TimerPending, store.TimerFired, store.TimerCancelled, store.TimerDead)
+	f.addIf("workflow_type = ?", p.WorkflowType)
+	f.addIf("workflow_id = ?", p.WorkflowID)
+	return list(ctx, d, "timers", timerColumns, f, after, limit, scanTimer)
+}
+
+func (d *driver) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
+	return noMatch(scanTimer(d.pool.QueryRow(ctx, `UPDATE timers SET status = 'cancelled', locked_by = '',
+    locked_until = NULL, updated_at = $2
+WHERE id = $1 AND status = 'pending' RETURNING `+timerColumns, id, now), nil))
+}
+
+func (d *driver) RetryTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
+	var t store.Timer
+	err := d.withTx(ctx, func(tx *batchTx) error {
+		// Lock the instance first, as every decision and ScheduleTimer do before they
+		// schedule a key, so one scheduling this key concurrently cannot collide with it.
+		var typ, wid string
+		if err := tx.QueryRow(ctx, `SELECT workflow_type, workflow_id FROM timers WHERE id = $1`, id).Scan(&typ, &wid); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		lockInstance(b, typ, wid)
+		if err := tx.Send(ctx, b); err != nil {
+			return err
+		}
+		var err error
+		t, err = noMatch(scanTimer(tx.QueryRow(ctx, `UPDATE timers SET status = 'pending', attempts = 0,
+    next_attempt_at = $2, locked_by = '', locked_until = NULL, updated_at = $2
+WHERE id = $1 AND status = 'dead' RETURNING `+timerColumns, id, now), nil))
+		if isUniqueViolation(err, "timers_pending_key") {
+			return errors.Join(store.ErrWrongStatus, errors.New("another pending timer of the instance has the same key"))
+		}
+		return err
+	})
+	return t, err
+}
+
+// noMatch turns the no-row error of a status-guarded UPDATE … RETURNING into
+// sqlstore.ErrNoMatch.
+func noMatch[T any](v T, err error) (T, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, sqlstore.ErrNoMatch
+	}
+	return v, err
+}

@@ -1,0 +1,371 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
+)
+
+// The one-statement methods of the driver: reads on the reader pool, writes in the
+// writer's group transaction.
+
+// PutDefinition runs on the writer, which serialises concurrent PUTs of a type.
+func (d *driver) PutDefinition(ctx context.Context, typ string, next func(*store.Definition) *store.Definition) (def store.Definition, err error) {
+	err = d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		var latest *store.Definition
+		if l, err := scanDefinition(tx.QueryRowContext(ctx, sqlLatestDefinition, typ)); err == nil {
+			latest = &l
+		} else if !errors.Is(err, errNoRows) {
+			return err
+		}
+		n := next(latest)
+		if n == nil {
+			def = *latest
+			return nil
+		}
+		def = *n
+		_, err := tx.ExecContext(ctx, `INSERT INTO definitions (`+definitionCols+`) VALUES (?, ?, ?, ?, ?)`,
+			n.Type, n.Version, jsonText(n.Body), n.Hash, toMicros(n.CreatedAt))
+		return err
+	})
+	return def, err
+}
+
+func (d *driver) GetDefinition(ctx context.Context, typ string, version int) (store.Definition, error) {
+	if version == 0 {
+		return scanDefinition(d.read.QueryRowContext(ctx, sqlLatestDefinition, typ))
+	}
+	return scanDefinition(d.read.QueryRowContext(ctx, sqlDefinitionVersion, typ, version))
+}
+
+func (d *driver) ListDefinitions(ctx context.Context, afterType string, limit int) ([]store.Definition, error) {
+	return collect(ctx, d.r, `SELECT `+definitionCols+` FROM definitions d
+		 WHERE type > ? AND version = (SELECT MAX(version) FROM definitions WHERE type = d.type)
+		 ORDER BY type LIMIT ?`, []any{afterType, limit}, definitionRow)
+}
+
+func (d *driver) ListDefinitionVersions(ctx context.Context, typ string, afterVersion, limit int) ([]store.Definition, error) {
+	return collect(ctx, d.r, `SELECT `+definitionCols+` FROM definitions WHERE type = ? AND version > ? ORDER BY version LIMIT ?`,
+		[]any{typ, afterVersion, limit}, definitionRow)
+}
+
+func definitionRow(sc scanner, _ *int64) (store.Definition, error) { return scanDefinition(sc) }
+
+func (d *driver) GetInstance(ctx context.Context, typ, id string) (store.Instance, error) {
+	return scanInstance(d.read.QueryRowContext(ctx, sqlInstance, typ, id), nil)
+}
+
+func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams, after int64, limit int) ([]sqlstore.Listed[store.Instance], error) {
+	var f filter
+	f.eq("type", p.Type)
+	f.eq("state_name", p.State)
+	f.eq("status", p.Status)
+	return list(ctx, d, "instances", instanceCols, f, after, limit, scanInstance)
+}
+
+func (d *driver) ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error) {
+	return collect(ctx, d.r, `SELECT `+eventCols+` FROM events
+		 WHERE workflow_type = ? AND workflow_id = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{typ, id, afterSeq, limit}, scanEvent)
+}
+
+func (d *driver) ListInputs(ctx context.Context, typ, id string, after int64, limit int) ([]sqlstore.Listed[store.InputRecord], error) {
+	f := filter{conds: []string{"workflow_type = ? AND workflow_id = ?"}, args: []any{typ, id}}
+	return list(ctx, d, "inputs", inputCols, f, after, limit, scanInput)
+}
+
+func (d *driver) PutWebhook(ctx context.Context, w store.Webhook, secrets string) (store.Webhook, error) {
+	var out store.Webhook
+	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		var err error
+		out, err = scanWebhook(tx.QueryRowContext(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?, ?, ?, 'active', ?, ?)
+			 ON CONFLICT (workflow_type) DO UPDATE SET
+			   url = excluded.url, secrets = excluded.secrets, status = 'active', updated_at = excluded.updated_at
+			 RETURNING `+webhookCols, w.WorkflowType, w.URL, secrets, toMicros(w.CreatedAt), toMicros(w.UpdatedAt)))
+		return err
+	})
+	return out, err
+}
+
+func (d *driver) GetWebhook(ctx context.Context, typ string) (store.Webhook, error) {
+	return scanWebhook(d.r.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE workflow_type = ?`, typ))
+}
+
+func (d *driver) DeleteWebhook(ctx context.Context, typ string) (bool, error) {
+	return d.exec(ctx, `DELETE FROM webhooks WHERE workflow_type = ?`, typ)
+}
+
+func (d *driver) SetWebhookStatus(ctx context.Context, typ, status string, now time.Time) (bool, error) {
+	return d.exec(ctx, `UPDATE webhooks SET status = ?, updated_at = ? WHERE workflow_type = ?`, status, toMicros(now), typ)
+}
+
+// exec runs one write statement and reports whether it changed a row.
+func (d *driver) exec(ctx context.Context, query string, args ...any) (bool, error) {
+	var n int64
+	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	return n > 0, err
+}
+
+func (d *driver) RotateWebhookSecret(ctx context.Context, typ string, now time.Time, rotate func(store.Webhook) (string, error)) (store.Webhook, error) {
+	var out store.Webhook
+	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		w, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE workflow_type = ?`, typ))
+		if err != nil {
+			return err
+		}
+		secrets, err := rotate(w)
+		if err != nil {
+			return err
+		}
+		out, err = scanWebhook(tx.QueryRowContext(ctx,
+			`UPDATE webhooks SET secrets = ?, updated_at = ? WHERE workflow_type = ? RETURNING `+webhookCols,
+			secrets, toMicros(now), typ))
+		return err
+	})
+	return out, err
+}
+
+// Statements of claims, prepared on the writer (statements.go).
+const (
+	sqlClaimEffects = `UPDATE effects SET locked_by = ?, locked_until = ?
+			 WHERE rid IN (
+			   SELECT e.rid FROM effects e
+			   JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
+			   WHERE e.status = 'pending' AND e.next_attempt_at <= ?
+			     AND (e.locked_until IS NULL OR e.locked_until <= ?)
+			   ORDER BY e.next_attempt_at, e.rid
+			   LIMIT ?)
+			 RETURNING ` + effectCols
+	sqlClaimTimers = `UPDATE timers SET locked_by = ?, locked_until = ?
+			 WHERE rid IN (
+			   SELECT rid FROM timers
+			   WHERE status = 'pending' AND next_attempt_at <= ?
+			     AND (locked_until IS NULL OR locked_until <= ?)
+			   ORDER BY next_attempt_at, rid
+			   LIMIT ?)
+			 RETURNING ` + timerCols
+)
+
+func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error) {
+	return claim(ctx, d, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now), toMicros(p.Now), limit}, scanEffect)
+}
+
+func (d *driver) ClaimTimers(ctx context.Context, p store.ClaimParams, limit int) ([]store.Timer, error) {
+	return claim(ctx, d, sqlClaimTimers, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Due()), toMicros(p.Now), limit}, scanTimer)
+}
+
+func claim[T any](ctx context.Context, d *driver, query string, args []any, scan func(scanner, *int64) (T, error)) ([]T, error) {
+	var claimed []T
+	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		var err error
+		claimed, err = collect(ctx, tx, query, args, scan)
+		return err
+	})
+	return claimed, err
+}
+
+func (d *driver) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {
+	e, err := scanEffect(d.r.QueryRowContext(ctx, `SELECT `+effectCols+` FROM effects WHERE id = ?`, id), nil)
+	if err != nil {
+		return store.Effect{}, nil, err
+	}
+	attempts, err := collect(ctx, d.r, `SELECT effect_id, number, started_at, duration_us, status_code, error,
+		 response, routed_outcome FROM effect_attempts WHERE effect_id = ? ORDER BY number`, []any{id},
+		func(sc scanner, _ *int64) (store.Attempt, error) {
+			var a store.Attempt
+			var dur int64
+			err := sc.Scan(&a.EffectID, &a.Number, micros{&a.StartedAt}, &dur, &a.StatusCode, &a.Error, &a.Response,
+				&a.RoutedOutcome)
+			a.Duration = time.Duration(dur) * time.Microsecond
+			return a, err
+		})
+	return e, attempts, err
+}
+
+func (d *driver) ListEffects(ctx context.Context, p store.ListEffectsParams, after int64, limit int) ([]sqlstore.Listed[store.Effect], error) {
+	var f filter
+	f.eq("status", p.Status)
+	f.eq("workflow_type", p.WorkflowType)
+	f.eq("workflow_id", p.WorkflowID)
+	return list(ctx, d, "effects", effectCols, f, after, limit, scanEffect)
+}
+
+func (d *driver) RetryEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
+	return update(ctx, d, `UPDATE effects SET status = 'pending', attempts = 0, next_attempt_at = ?1, locked_by = '',
+		 locked_until = NULL, updated_at = ?1 WHERE id = ?2 AND status = 'dead' RETURNING `+effectCols, scanEffect, toMicros(now), id)
+}
+
+func (d *driver) RowStatus(ctx context.Context, table, id string) (string, error) {
+	var status string
+	err := d.r.QueryRowContext(ctx, `SELECT status FROM `+table+` WHERE id = ?`, id).Scan(&status)
+	return status, err
+}
+
+// ScheduleTimer cancels and inserts on the writer, which serialises it with every
+// write of the instance's timers.
+func (d *driver) ScheduleTimer(ctx context.Context, t store.Timer) error {
+	return d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := cancelTimerKeys(ctx, tx, t.WorkflowType, t.WorkflowID, []string{t.Key}, t.UpdatedAt); err != nil {
+			return err
+		}
+		return insertTimer(ctx, tx, t)
+	})
+}
+
+func (d *driver) NextTimerAt(ctx context.Context) (*time.Time, error) {
+	var at *time.Time
+	err := d.r.QueryRowContext(ctx,
+		`SELECT MIN(MAX(next_attempt_at, COALESCE(locked_until, 0))) FROM timers WHERE status = 'pending'`).
+		Scan(nullableMicros{&at})
+	return at, err
+}
+
+func (d *driver) GetTimer(ctx context.Context, id string) (store.Timer, error) {
+	return scanTimer(d.r.QueryRowContext(ctx, `SELECT `+timerCols+` FROM timers WHERE id = ?`, id), nil)
+}
+
+func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after int64, limit int) ([]sqlstore.Listed[store.Timer], error) {
+	var f filter
+	f.eq("status", p.Status)
+	f.eq("workflow_type", p.WorkflowType)
+	f.eq("workflow_id", p.WorkflowID)
+	return list(ctx, d, "timers", timerCols, f, after, limit, scanTimer)
+}
+
+func (d *driver) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
+	return update(ctx, d, `UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = ?1
+		 WHERE id = ?2 AND status = 'pending' RETURNING `+timerCols, scanTimer, toMicros(now), id)
+}
+
+// RetryTimer runs on the writer, which serialises it with every write of the instance's
+// timers.
+func (d *driver) RetryTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
+	t, err := update(ctx, d, `UPDATE timers SET status = 'pending', attempts = 0, next_attempt_at = ?1, locked_by = '',
+		 locked_until = NULL, updated_at = ?1 WHERE id = ?2 AND status = 'dead' RETURNING `+timerCols, scanTimer, toMicros(now), id)
+	if isUniqueViolation(err) {
+		// A dead timer's key was scheduled again meanwhile; the newer timer wins.
+		return t, fmt.Errorf("%w: another pending timer of the instance has the same key", store.ErrWrongStatus)
+	}
+	return t, err
+}
+
+// update runs a status-guarded UPDATE … RETURNING one row on the writer;
+// sqlstore.ErrNoMatch when it matched none.
+func update[T any](ctx context.Context, d *driver, query string, scan func(scanner, *int64) (T, error), args ...any) (T, error) {
+	var v T
+	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		var err error
+		v, err = scan(tx.QueryRowContext(ctx, query, args...), nil)
+		if errors.Is(err, errNoRows) {
+			return sqlstore.ErrNoMatch
+		}
+		return err
+	})
+	return v, err
+}
+
+// pruneQueries delete one batch each, of ?1 before, at most ?2 rows. A delivered
+// effect's attempts go with it (ON DELETE CASCADE; the writer enforces foreign keys).
+var pruneQueries = []string{
+	`DELETE FROM effects WHERE id IN (
+    SELECT id FROM effects WHERE status = 'delivered' AND delivered_at < ?1
+    ORDER BY delivered_at, id LIMIT ?2)`,
+	`DELETE FROM timers WHERE id IN (
+    SELECT id FROM timers WHERE status IN ('fired', 'cancelled') AND updated_at < ?1
+    ORDER BY updated_at, id LIMIT ?2)`,
+	`DELETE FROM inputs WHERE id IN (
+    SELECT i.id FROM inputs i JOIN instances w ON w.type = i.workflow_type AND w.id = i.workflow_id
+    WHERE w.status = 'completed' AND w.completed_at < ?1 AND i.created_at < ?1
+    ORDER BY i.rid LIMIT ?2)`,
+	`DELETE FROM inputs WHERE id IN (
+    SELECT i.id FROM inputs i WHERE i.created_at < ?1 AND NOT EXISTS (
+        SELECT 1 FROM instances w WHERE w.type = i.workflow_type AND w.id = i.workflow_id)
+    ORDER BY i.rid LIMIT ?2)`,
+}
+
+func (d *driver) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
+	var n int64
+	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		for _, q := range pruneQueries {
+			res, err := tx.ExecContext(ctx, q, toMicros(before), batch)
+			if err != nil {
+				return err
+			}
+			c, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += c
+		}
+		return nil
+	})
+	return n, err
+}
+
+func (d *driver) Stats(ctx context.Context) (store.Stats, error) {
+	var st store.Stats
+	err := d.r.QueryRowContext(ctx,
+		`SELECT
+		   (SELECT COUNT(*) FROM effects WHERE status = 'pending'),
+		   (SELECT MIN(created_at) FROM effects WHERE status = 'pending'),
+		   (SELECT COUNT(*) FROM effects WHERE status = 'dead'),
+		   (SELECT COUNT(*) FROM timers WHERE status = 'pending'),
+		   (SELECT COUNT(*) FROM timers WHERE status = 'dead')`).
+		Scan(&st.PendingEffects, nullableMicros{&st.OldestPendingEffect}, &st.DeadEffects, &st.PendingTimers, &st.DeadTimers)
+	return st, err
+}
+
+// filter accumulates an AND-ed WHERE clause.
+type filter struct {
+	conds []string
+	args  []any
+}
+
+func (f *filter) eq(col, v string) {
+	if v != "" {
+		f.conds = append(f.conds, col+" = ?")
+		f.args = append(f.args, v)
+	}
+}
+
+// list runs a keyset query over table's rid after after, oldest first, up to limit rows.
+func list[T any](ctx context.Context, d *driver, table, cols string, f filter, after int64, limit int,
+	scan func(scanner, *int64) (T, error)) ([]sqlstore.Listed[T], error) {
+	f.conds = append(f.conds, "rid > ?")
+	f.args = append(f.args, after, limit)
+	return collect(ctx, d.r, `SELECT rid, `+cols+` FROM `+table+` WHERE `+strings.Join(f.conds, " AND ")+
+		` ORDER BY rid LIMIT ?`, f.args, func(sc scanner, _ *int64) (sqlstore.Listed[T], error) {
+		var l sqlstore.Listed[T]
+		var err error
+		l.Item, err = scan(sc, &l.RID)
+		return l, err
+	})
+}
+
+// collect scans every row of a query with scan.
+func collect[T any](ctx context.Context, q querier, query string, args []any, scan func(scanner, *int64) (T, error)) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

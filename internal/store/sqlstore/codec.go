@@ -1,0 +1,120 @@
+package sqlstore
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ironflow/ironflow/internal/store"
+)
+
+// DefaultLimit is the page size of lists and claims when the caller passes none.
+const DefaultLimit = 50
+
+// PageLimit is limit, or DefaultLimit when limit <= 0.
+func PageLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultLimit
+	}
+	return limit
+}
+
+// Cursors are the base64 of the last row's identity (rid): opaque to callers and stable
+// under inserts.
+
+func encodeCursor(rid int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(rid, 10)))
+}
+
+func decodeCursor(c string) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, store.ErrInvalidCursor
+	}
+	rid, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || rid < 0 {
+		return 0, store.ErrInvalidCursor
+	}
+	return rid, nil
+}
+
+// listPage asks list for one row more than the page holds and returns the page, with the
+// cursor of the next one when there is more.
+func listPage[T any](s *Store, op, cursor string, limit int, list func(after int64, limit int) ([]Listed[T], error)) (store.Page[T], error) {
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return store.Page[T]{}, s.mapErr(op, err)
+	}
+	limit = PageLimit(limit)
+	rows, err := list(after, limit+1)
+	if err != nil {
+		return store.Page[T]{}, s.mapErr(op, err)
+	}
+	page := store.Page[T]{Items: make([]T, 0, min(len(rows), limit))}
+	for i, r := range rows {
+		if i == limit {
+			page.Next = encodeCursor(rows[i-1].RID)
+			break
+		}
+		page.Items = append(page.Items, r.Item)
+	}
+	return page, nil
+}
+
+// compact compacts a JSON value for storage; an empty value is stored as NULL (nil).
+func compact(raw json.RawMessage) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("invalid json: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// CleanText makes s storable in any text column: valid UTF-8 without NUL bytes. Error
+// messages and reasons may quote arbitrary bytes.
+func CleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// nowOr returns t in UTC, or the current time when t is zero. Records the engine builds
+// carry their own times; this only fills what a caller left out.
+func nowOr(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t.UTC()
+}
+
+// orTime returns t, or fallback when t is zero.
+func orTime(t, fallback time.Time) time.Time {
+	if t.IsZero() {
+		return fallback
+	}
+	return t
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// NewID returns a time-ordered UUIDv7 for rows the caller did not name.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
