@@ -246,7 +246,9 @@ type Write struct {
 // exist yet) and returns what to write. def is the definition the decision is made by,
 // read in the same transaction: the version current is pinned to, or the latest version
 // of the type when current is nil; nil when the type has no definition. An error aborts
-// the transaction and is returned unchanged by the store.
+// the transaction and is returned unchanged by the store. A store that decides outside
+// its write lock (SQLite) calls it again, on the new state, when the instance changed
+// before the write, so it must be pure.
 type DecideFunc func(ctx context.Context, current *Instance, def *Definition) (*Write, error)
 
 // ExecuteParams describes one input to decide and record.
