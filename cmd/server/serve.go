@@ -16,15 +16,17 @@ import (
 	"github.com/ironflow/ironflow/internal/engine"
 	ironhttp "github.com/ironflow/ironflow/internal/http"
 	"github.com/ironflow/ironflow/internal/worker"
+	"github.com/ironflow/ironflow/internal/workflow"
 )
 
 // HTTP server limits: a slow or hostile client cannot hold a connection or memory for
-// long. Bodies are bounded separately (IRONFLOW_MAX_BODY_BYTES).
+// long. Bodies (IRONFLOW_MAX_BODY_BYTES), the number of connections and their idle
+// time (IRONFLOW_MAX_CONNS, IRONFLOW_MAX_CONNS_PER_CLIENT, IRONFLOW_IDLE_TIMEOUT) are
+// settings.
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 30 * time.Second
 	writeTimeout      = 60 * time.Second
-	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
 
 	// shutdownTimeout bounds the graceful shutdown: in-flight requests and worker
@@ -66,6 +68,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Store:               st,
 		Logger:              log,
 		ObserveDecisionFunc: metrics.ObserveDecision,
+		Limits:              workflow.Limits{MaxDataBytes: cfg.MaxDataBytes},
+		DecisionTimeout:     cfg.DecisionTimeout,
 	})
 	api := ironhttp.New(ironhttp.Config{
 		Engine:       eng,
@@ -150,14 +154,16 @@ func runServices(ctx context.Context, log *slog.Logger, services []service) erro
 // httpService listens on cfg.ListenAddr and serves h. It logs the bound address
 // ("listening", addr=…), which is how tests that listen on port 0 find the server.
 func httpService(cfg config.Config, h http.Handler, log *slog.Logger) service {
+	limiter := ironhttp.NewConnLimiter(cfg.MaxConns, cfg.MaxConnsPerClient)
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnState:         limiter.ConnState,
 	}
 	return service{
 		name: "http",
@@ -167,6 +173,7 @@ func httpService(cfg config.Config, h http.Handler, log *slog.Logger) service {
 			if err != nil {
 				return err
 			}
+			ln = limiter.Listener(ln)
 			log.Info("listening",
 				slog.String("addr", ln.Addr().String()),
 				slog.String("docs", "http://"+ln.Addr().String()+"/docs"),

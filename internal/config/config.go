@@ -78,6 +78,18 @@ type Config struct {
 	// Retention is how long delivered effects, fired and cancelled timers and the
 	// inputs of completed instances are kept before they are pruned.
 	Retention time.Duration
+	// MaxDataBytes caps every expression result, event data, effect payload and the
+	// state data of an instance (422 too_large beyond).
+	MaxDataBytes int
+	// DecisionTimeout is the wall-clock budget of one decision's expressions.
+	DecisionTimeout time.Duration
+	// MaxConns bounds the open client connections of the HTTP server; at the bound an
+	// idle keep-alive connection is closed to make room, or the new one is refused.
+	MaxConns int
+	// MaxConnsPerClient bounds the open connections of one client address.
+	MaxConnsPerClient int
+	// IdleTimeout is how long a keep-alive connection may wait for its next request.
+	IdleTimeout time.Duration
 }
 
 // Default values, also shown by -help. The server's workers take every setting from
@@ -95,6 +107,11 @@ const (
 	DefaultTimerConcurrency     = 1024
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultRetention            = 30 * 24 * time.Hour
+	DefaultMaxDataBytes         = 256 << 10
+	DefaultDecisionTimeout      = time.Second
+	DefaultMaxConns             = 2048
+	DefaultMaxConnsPerClient    = 256
+	DefaultIdleTimeout          = 30 * time.Second
 )
 
 // setting is one configuration knob: its environment variable, the flag that mirrors
@@ -203,6 +220,21 @@ func settings() []setting {
 		{env: "IRONFLOW_RETENTION", def: DefaultRetention.String(),
 			usage: "how long delivered effects, fired and cancelled timers and completed instances' inputs are kept",
 			apply: func(c *Config, v string) (err error) { c.Retention, err = positiveDuration(v); return err }},
+		{env: "IRONFLOW_MAX_DATA_BYTES", def: strconv.Itoa(DefaultMaxDataBytes),
+			usage: "largest expression result, event data, effect payload and instance state data in bytes of JSON (422 too_large beyond)",
+			apply: func(c *Config, v string) (err error) { c.MaxDataBytes, err = positiveInt(v); return err }},
+		{env: "IRONFLOW_DECISION_TIMEOUT", def: DefaultDecisionTimeout.String(),
+			usage: "wall-clock budget of one decision's expressions (422 evaluation_failed beyond)",
+			apply: func(c *Config, v string) (err error) { c.DecisionTimeout, err = positiveDuration(v); return err }},
+		{env: "IRONFLOW_MAX_CONNS", def: strconv.Itoa(DefaultMaxConns),
+			usage: "open client connections of the HTTP server; at the bound an idle keep-alive connection makes room, else a new one is closed",
+			apply: func(c *Config, v string) (err error) { c.MaxConns, err = positiveInt(v); return err }},
+		{env: "IRONFLOW_MAX_CONNS_PER_CLIENT", def: strconv.Itoa(DefaultMaxConnsPerClient),
+			usage: "open connections of one client IP address; more are closed at once",
+			apply: func(c *Config, v string) (err error) { c.MaxConnsPerClient, err = positiveInt(v); return err }},
+		{env: "IRONFLOW_IDLE_TIMEOUT", def: DefaultIdleTimeout.String(),
+			usage: "how long a keep-alive connection may wait for its next request",
+			apply: func(c *Config, v string) (err error) { c.IdleTimeout, err = positiveDuration(v); return err }},
 	}
 }
 
@@ -288,6 +320,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	if len(problems) == 0 {
 		if err := c.checkExposure(); err != nil {
 			problems = append(problems, err.Error())
+		}
+		if c.MaxConnsPerClient > c.MaxConns {
+			problems = append(problems, fmt.Sprintf("IRONFLOW_MAX_CONNS_PER_CLIENT (%d) is larger than IRONFLOW_MAX_CONNS (%d)", c.MaxConnsPerClient, c.MaxConns))
 		}
 		if c.RetryMaxInterval < c.RetryInitialInterval {
 			problems = append(problems, fmt.Sprintf("IRONFLOW_RETRY_MAX_INTERVAL (%s) is shorter than IRONFLOW_RETRY_INITIAL_INTERVAL (%s)",

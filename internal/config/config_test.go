@@ -36,6 +36,11 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel:             slog.LevelInfo,
 		MaxBodyBytes:         1 << 20,
 		Retention:            30 * 24 * time.Hour,
+		MaxDataBytes:         256 << 10,
+		DecisionTimeout:      time.Second,
+		MaxConns:             2048,
+		MaxConnsPerClient:    256,
+		IdleTimeout:          30 * time.Second,
 	}, c)
 }
 

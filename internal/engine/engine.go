@@ -52,7 +52,15 @@ type Config struct {
 	// ObserveDecisionFunc, if set, is called after every decided input with its
 	// outcome and the time the decision took (for metrics).
 	ObserveDecisionFunc func(workflowType, inputType, outcome string, d time.Duration)
+	// Limits bound what one decision may produce (workflow.Limits; zero: defaults).
+	Limits workflow.Limits
+	// DecisionTimeout is the wall-clock budget of one decision's expressions;
+	// DefaultDecisionTimeout when zero.
+	DecisionTimeout time.Duration
 }
+
+// DefaultDecisionTimeout is the default wall-clock budget of one decision.
+const DefaultDecisionTimeout = time.Second
 
 // Engine executes inputs and answers queries. It is safe for concurrent use.
 type Engine struct {
@@ -61,9 +69,20 @@ type Engine struct {
 	newID   func() string
 	log     *slog.Logger
 	observe func(workflowType, inputType, outcome string, d time.Duration)
+	limits  workflow.Limits
+	budget  time.Duration
 
-	mu   sync.RWMutex
-	defs map[defKey]*workflow.Definition // immutable once stored, so cached forever
+	mu        sync.RWMutex
+	defs      map[defKey]*workflow.Definition // immutable once stored, so cached forever
+	compiling map[defKey]*compileCall         // first uses in progress
+}
+
+// compileCall is one definition being compiled; concurrent first uses of the same
+// version wait for it instead of compiling it again.
+type compileCall struct {
+	done chan struct{}
+	def  *workflow.Definition
+	err  error
 }
 
 type defKey struct {
@@ -78,8 +97,14 @@ func New(cfg Config) *Engine {
 		now:     cfg.NowFunc,
 		newID:   cfg.NewIDFunc,
 		log:     cfg.Logger,
-		observe: cfg.ObserveDecisionFunc,
-		defs:    make(map[defKey]*workflow.Definition),
+		observe:   cfg.ObserveDecisionFunc,
+		limits:    cfg.Limits,
+		budget:    cfg.DecisionTimeout,
+		defs:      make(map[defKey]*workflow.Definition),
+		compiling: make(map[defKey]*compileCall),
+	}
+	if e.budget <= 0 {
+		e.budget = DefaultDecisionTimeout
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -135,7 +160,8 @@ func (e *Engine) definition(ctx context.Context, typ string, version int) (*work
 }
 
 // compiled returns the compiled form of a stored definition, parsing it on first use:
-// versions are immutable, so each is compiled once per process.
+// versions are immutable, so each is compiled once per process, and concurrent first
+// uses share that one compilation.
 func (e *Engine) compiled(stored store.Definition) (*workflow.Definition, error) {
 	key := defKey{stored.Type, stored.Version}
 	e.mu.RLock()
@@ -144,20 +170,41 @@ func (e *Engine) compiled(stored store.Definition) (*workflow.Definition, error)
 	if ok {
 		return d, nil
 	}
-	d, err := workflow.Parse(stored.Type, stored.Body)
-	if err != nil {
-		return nil, fmt.Errorf("stored definition %s v%d: %w", stored.Type, stored.Version, err)
+	e.mu.Lock()
+	if d, ok := e.defs[key]; ok {
+		e.mu.Unlock()
+		return d, nil
+	}
+	if c, ok := e.compiling[key]; ok {
+		e.mu.Unlock()
+		<-c.done
+		return c.def, c.err
+	}
+	c := &compileCall{done: make(chan struct{})}
+	e.compiling[key] = c
+	e.mu.Unlock()
+
+	c.def, c.err = workflow.ParseWithLimits(stored.Type, stored.Body, e.limits)
+	if c.err != nil {
+		c.def, c.err = nil, fmt.Errorf("stored definition %s v%d: %w", stored.Type, stored.Version, c.err)
 	}
 	e.mu.Lock()
-	e.defs[key] = d
+	if c.err == nil {
+		e.defs[key] = c.def
+	}
+	delete(e.compiling, key)
 	e.mu.Unlock()
-	return d, nil
+	close(c.done)
+	return c.def, c.err
 }
 
 // PutDefinition validates body and stores it as the next version of typ unless it is
 // identical to the latest. Errors: *workflow.ValidationError (ErrInvalidDefinition).
+// The compiled definition is kept for the version, so its first input compiles
+// nothing.
 func (e *Engine) PutDefinition(ctx context.Context, typ string, body []byte) (DefinitionView, bool, error) {
-	if _, err := workflow.Parse(typ, body); err != nil {
+	def, err := workflow.ParseWithLimits(typ, body, e.limits)
+	if err != nil {
 		return DefinitionView{}, false, err
 	}
 	compact, err := compactJSON(body)
@@ -169,6 +216,11 @@ func (e *Engine) PutDefinition(ctx context.Context, typ string, body []byte) (De
 	if err != nil {
 		return DefinitionView{}, false, fmt.Errorf("put definition: %w", err)
 	}
+	e.mu.Lock()
+	if _, ok := e.defs[defKey{d.Type, d.Version}]; !ok {
+		e.defs[defKey{d.Type, d.Version}] = def
+	}
+	e.mu.Unlock()
 	return definitionView(d), created, nil
 }
 

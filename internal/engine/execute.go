@@ -46,7 +46,7 @@ type Outcome struct {
 // store.ErrVersionMismatch, store.ErrIdempotencyMismatch, store.ErrUniqueKeyConflict,
 // and store errors.
 func (e *Engine) Execute(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions) (Outcome, error) {
-	p, err := e.Params(typ, id, in, opts)
+	p, err := e.params(ctx, typ, id, in, opts)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -66,6 +66,13 @@ func (e *Engine) Execute(ctx context.Context, typ, id string, in workflow.Input,
 // timer workers pass them as the Route of a completion, so a routed input is decided in
 // the same transaction that completes the effect or timer. Errors: ErrInvalidID.
 func (e *Engine) Params(typ, id string, in workflow.Input, opts ExecuteOptions) (store.ExecuteParams, error) {
+	return e.params(nil, typ, id, in, opts)
+}
+
+// params is Params for a request whose context is reqCtx (nil for none): the decision
+// is abandoned when either reqCtx or the context the store decides under ends, since
+// a store may decide under a context of its own that outlives the request.
+func (e *Engine) params(reqCtx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions) (store.ExecuteParams, error) {
 	if err := ValidateID(id); err != nil {
 		return store.ExecuteParams{}, err
 	}
@@ -88,8 +95,15 @@ func (e *Engine) Params(typ, id string, in workflow.Input, opts ExecuteOptions) 
 		RequestHash:     requestHash(in),
 		ExpectedVersion: opts.ExpectedVersion,
 		DryRun:          opts.DryRun,
-		Decide: func(_ context.Context, cur *store.Instance, def *store.Definition) (*store.Write, error) {
-			return e.decide(typ, id, in, opts, cur, def)
+		Decide: func(ctx context.Context, cur *store.Instance, def *store.Definition) (*store.Write, error) {
+			if reqCtx != nil && reqCtx.Done() != nil {
+				var cancel context.CancelCauseFunc
+				ctx, cancel = context.WithCancelCause(ctx)
+				defer cancel(nil)
+				stop := context.AfterFunc(reqCtx, func() { cancel(context.Cause(reqCtx)) })
+				defer stop()
+			}
+			return e.decide(ctx, typ, id, in, opts, cur, def)
 		},
 	}, nil
 }
@@ -105,8 +119,9 @@ func requestHash(in workflow.Input) string {
 // decide runs inside the store's transaction with the instance locked; stored is the
 // definition the store read for it (pinned or latest), nil when the type has none. It
 // does no I/O, so a decision never waits for a second database connection while its
-// transaction holds one.
-func (e *Engine) decide(typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, error) {
+// transaction holds one. Its expressions stop when ctx ends (an error wrapping
+// ctx.Err()) or when they overrun the decision's time budget (ErrEvaluation).
+func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, error) {
 	if stored == nil {
 		return nil, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
 	}
@@ -146,14 +161,22 @@ func (e *Engine) decide(typ, id string, in workflow.Input, opts ExecuteOptions, 
 		state workflow.State
 		dec   workflow.Decision
 	)
+	budget, cancel := context.WithTimeoutCause(ctx, e.budget, errOverBudget)
+	defer cancel()
 	if cur == nil {
 		state = def.InitialState()
-		dec, err = workflow.DecideNew(def, ref, in, now)
+		dec, err = workflow.DecideNewContext(budget, def, ref, in, now)
 	} else {
 		state = workflow.State{Name: cur.StateName, Data: cur.StateData}
-		dec, err = workflow.Decide(def, ref, state, in, now)
+		dec, err = workflow.DecideContext(budget, def, ref, state, in, now)
 	}
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(context.Cause(budget), errOverBudget) {
+			return nil, &workflow.ValidationError{Err: workflow.ErrEvaluation, Errors: []workflow.FieldError{{
+				Path:    "",
+				Message: fmt.Sprintf("the decision's expressions ran longer than its budget of %s", e.budget),
+			}}}
+		}
 		return nil, err
 	}
 	if !dec.Accepted {
@@ -235,6 +258,9 @@ func (e *Engine) decide(typ, id string, in workflow.Input, opts ExecuteOptions, 
 	return e.finish(w, rec, res)
 }
 
+// errOverBudget is the cause of a decision's context when its time budget ran out.
+var errOverBudget = errors.New("decision over its time budget")
+
 func (e *Engine) timerRecord(typ, id, key string, fireAt time.Time, in workflow.Input, now time.Time) store.Timer {
 	data := in.Data
 	if len(data) == 0 {
@@ -274,6 +300,7 @@ func IsInputError(err error) bool {
 		errors.Is(err, workflow.ErrUnknownInput) ||
 		errors.Is(err, workflow.ErrInvalidInput) ||
 		errors.Is(err, workflow.ErrEvaluation) ||
+		errors.Is(err, workflow.ErrTooLarge) ||
 		errors.Is(err, ErrInvalidID) ||
 		errors.Is(err, ErrTypeNotFound) ||
 		errors.Is(err, store.ErrUniqueKeyConflict)

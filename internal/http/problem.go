@@ -91,6 +91,7 @@ func errorKinds() []errorKind {
 		{workflow.ErrUnknownInput, http.StatusUnprocessableEntity, "unknown_input", "Undeclared input type"},
 		{workflow.ErrInvalidInput, http.StatusUnprocessableEntity, "invalid_input", "Invalid input"},
 		{workflow.ErrEvaluation, http.StatusUnprocessableEntity, "evaluation_failed", "Expression evaluation failed"},
+		{workflow.ErrTooLarge, http.StatusUnprocessableEntity, "too_large", "Too large"},
 		{store.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused", "Idempotency key reused with a different request"},
 		{errInvalidRequest, http.StatusUnprocessableEntity, "invalid_request", "Invalid request"},
 

@@ -19,6 +19,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/workflow"
 )
 
 // routeOnEscapedPath makes chi match routes against the escaped path, so that a path
@@ -195,6 +196,16 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, optional bool)
 		return nil, fmt.Errorf("%w: JSON strings must not contain \\u0000", errInvalidRequest)
 	case jsonDepth(body) > maxJSONDepth:
 		return nil, fmt.Errorf("%w: JSON nested deeper than %d levels", errMalformed, maxJSONDepth)
+	}
+	// A duplicate key or a number beyond float64 is refused before anything decodes
+	// the body: a decision would see one of the duplicates and the stored event both,
+	// and a huge number costs the JSON Schema validator seconds.
+	if err := workflow.CheckJSON(body); err != nil {
+		var je *workflow.JSONError
+		if errors.As(err, &je) {
+			return nil, &workflow.ValidationError{Err: errMalformed, Errors: []workflow.FieldError{{Path: je.Path, Message: je.Message}}}
+		}
+		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	return body, nil
 }

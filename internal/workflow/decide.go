@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -68,7 +69,15 @@ type Timer struct {
 // nor enters it, so its state timers are left alone. Use DecideNew for the input
 // that creates an instance.
 func Decide(d *Definition, wf Ref, state State, in Input, now time.Time) (Decision, error) {
-	return decide(d, wf, state, in, now, false)
+	return decide(context.Background(), d, wf, state, in, now, false)
+}
+
+// DecideContext is Decide that stops evaluating expressions once ctx is done: a
+// decision whose client went away, or that overran its time budget, is abandoned
+// with an error wrapping ctx.Err(). ctx changes nothing else: the decision stays
+// pure.
+func DecideContext(ctx context.Context, d *Definition, wf Ref, state State, in Input, now time.Time) (Decision, error) {
+	return decide(ctx, d, wf, state, in, now, false)
 }
 
 // DecideNew decides the input that creates instance wf: it runs from
@@ -78,13 +87,18 @@ func Decide(d *Definition, wf Ref, state State, in Input, now time.Time) (Decisi
 // never existed) while the target state's timers are scheduled. Errors are those
 // of Decide. A rejected first input creates nothing.
 func DecideNew(d *Definition, wf Ref, in Input, now time.Time) (Decision, error) {
+	return DecideNewContext(context.Background(), d, wf, in, now)
+}
+
+// DecideNewContext is DecideNew abandoned once ctx is done, as DecideContext.
+func DecideNewContext(ctx context.Context, d *Definition, wf Ref, in Input, now time.Time) (Decision, error) {
 	if d == nil {
 		return Decision{}, fmt.Errorf("decide: nil definition: %w", ErrInvalidDefinition)
 	}
-	return decide(d, wf, d.InitialState(), in, now, true)
+	return decide(ctx, d, wf, d.InitialState(), in, now, true)
 }
 
-func decide(d *Definition, wf Ref, state State, in Input, now time.Time, creating bool) (Decision, error) {
+func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, now time.Time, creating bool) (Decision, error) {
 	if d == nil {
 		return Decision{}, fmt.Errorf("decide: nil definition: %w", ErrInvalidDefinition)
 	}
@@ -112,7 +126,7 @@ func decide(d *Definition, wf Ref, state State, in Input, now time.Time, creatin
 	if !ok {
 		return reject("input '%s' is not accepted in state '%s'", in.Type, state.Name)
 	}
-	act := newActivation(wf, state.Name, stateCEL, in.Type, inCEL, now)
+	act := newActivation(ctx, d.limits, wf, state.Name, stateCEL, in.Type, inCEL, now)
 	var b *branch
 	for _, cand := range h.branches {
 		if cand.cond == nil {
@@ -149,6 +163,8 @@ func decide(d *Definition, wf Ref, state State, in Input, now time.Time, creatin
 		}
 	} else if ev.Data, err = defaultEventData(inRaw); err != nil {
 		return Decision{}, err
+	} else if max := d.limits.maxDataBytes(); len(ev.Data) > max {
+		return Decision{}, tooLarge("/data", "the input data, recorded as the event data,", len(ev.Data), max)
 	}
 
 	dec := Decision{Accepted: true, Event: ev}
@@ -186,6 +202,9 @@ func decide(d *Definition, wf Ref, state State, in Input, now time.Time, creatin
 	if dec.NewState, err = Evolve(state, ev); err != nil {
 		return Decision{}, err
 	}
+	if max := d.limits.maxDataBytes(); len(dec.NewState.Data) > max {
+		return Decision{}, tooLarge("/state/data", "the state data after the event", len(dec.NewState.Data), max)
+	}
 	dec.Completed = d.IsTerminal(to)
 	return dec, nil
 }
@@ -216,7 +235,7 @@ func (d *Definition) UniqueKey(wf Ref, in Input, now time.Time) (key string, ok 
 	if err != nil {
 		return "", false, &ValidationError{Err: ErrInvalidInput, Errors: []FieldError{{Path: "/data", Message: err.Error()}}}
 	}
-	key, ok, err = d.uniqueKey.evalString(newActivation(wf, d.initial, map[string]any{}, in.Type, c, now))
+	key, ok, err = d.uniqueKey.evalString(newActivation(context.Background(), d.limits, wf, d.initial, map[string]any{}, in.Type, c, now))
 	if err != nil || key == "" {
 		return "", false, err
 	}
@@ -238,16 +257,9 @@ func (d *Definition) checkInput(in Input) (json.RawMessage, any, error) {
 		return &ValidationError{Err: ErrInvalidInput, Errors: p.list}
 	}
 	var p problems
-	v, err := decodeValue(raw)
-	if err != nil {
-		p.add("/data", "invalid JSON: %v", err)
+	v, ok := def.checkData(&p, "/data", raw)
+	if !ok {
 		return nil, nil, invalid(p)
-	}
-	if def.schema != nil {
-		validateAgainst(def.schema, &p, "/data", v)
-		if len(p.list) > 0 {
-			return nil, nil, invalid(p)
-		}
 	}
 	c, err := compactJSON(raw)
 	if err != nil {

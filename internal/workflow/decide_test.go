@@ -414,7 +414,7 @@ func TestDecideBadArguments(t *testing.T) {
 		{"undeclared input", st("new", `{}`), in("refund", `{}`), ErrUnknownInput, nil},
 		{"data fails schema", st("new", `{}`), in("place", `{"total": 1}`), ErrInvalidInput, []string{"/data"}},
 		{"data not JSON", st("new", `{}`), in("place", `{"total": `), ErrInvalidInput, []string{"/data"}},
-		{"number out of range", st("new", `{}`), in("place", `{"total": 1e999, "order_ref": "x"}`), ErrInvalidInput, []string{"/data"}},
+		{"number out of range", st("new", `{}`), in("place", `{"total": 1e999, "order_ref": "x"}`), ErrInvalidInput, []string{"/data/total"}},
 		{"unknown state", st("lost", `{}`), in("pay", `{"amount": 1}`), ErrInvalidState, nil},
 		{"state data not an object", st("awaiting_payment", `[]`), in("pay", `{"amount": 1}`), ErrInvalidState, nil},
 		{"state data not JSON", st("awaiting_payment", `{`), in("pay", `{"amount": 1}`), ErrInvalidState, nil},

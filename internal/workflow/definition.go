@@ -19,12 +19,14 @@ type Definition struct {
 	inputOrder  []string
 	states      map[string]*stateDef
 	stateOrder  []string
+	limits      Limits
 }
 
 type inputDef struct {
 	name        string
 	description string
 	schema      *jsonschema.Schema // nil: any data
+	fanout      int                // of schema (schemaFanout)
 }
 
 type stateDef struct {

@@ -21,6 +21,11 @@ var (
 	// a wrong result type, the cost limit). It comes inside a *ValidationError whose
 	// path points at the expression in the definition.
 	ErrEvaluation = errors.New("expression evaluation failed")
+	// ErrTooLarge means a decision would produce more JSON than its limit allows:
+	// an expression result, the event data, an effect payload or the state data
+	// after the event (Limits.MaxDataBytes). It comes inside a *ValidationError
+	// whose path points at the expression, or at "/data" or "/state".
+	ErrTooLarge = errors.New("too large")
 	// ErrInvalidState means the state handed to Decide cannot belong to the
 	// definition: an unknown state name or data that is not a JSON object. It is a
 	// bug or a definition/version mix-up in the caller, never the client's fault.

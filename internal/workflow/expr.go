@@ -1,18 +1,22 @@
 package workflow
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/overloads"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/interpreter"
 )
 
 // Limits that keep a hostile definition from costing the server more than a
@@ -26,6 +30,9 @@ const (
 	maxEvalCost       = 100_000 // runtime cost units of one evaluation
 	maxDecisionCost   = 250_000 // runtime cost units of all evaluations of one decision
 	maxValueDepth     = 1000    // nesting of a CEL result turned into JSON
+	// interruptEvery is how many comprehension iterations run between two looks at
+	// the decision's context, so an abandoned or overdue decision stops promptly.
+	interruptEvery = 100
 )
 
 // resultKind is what an expression must evaluate to.
@@ -112,7 +119,10 @@ func compileExpr(env *cel.Env, p *problems, path, src string, want resultKind) *
 		p.add(path, "expression must evaluate to a %s, not %s", want, cel.FormatCELType(ast.OutputType()))
 		return nil
 	}
-	prg, err := env.Program(ast, cel.CostLimit(maxEvalCost))
+	prg, err := env.Program(ast,
+		cel.CostLimit(maxEvalCost),
+		cel.CostTrackerOptions(sizeCosts()...),
+		cel.InterruptCheckFrequency(interruptEvery))
 	if err != nil {
 		p.add(path, "invalid expression: %v", err)
 		return nil
@@ -139,17 +149,115 @@ func outputMatches(t *cel.Type, want resultKind) bool {
 	return false
 }
 
-// activation holds the CEL variables of one decision and the cost its
-// evaluations have spent so far: besides each expression's own limit, a decision
-// has a total budget, so a transition with many expensive effects cannot
-// multiply the worst case.
-type activation struct {
-	vars  map[string]any
-	spent uint64
+// sizeCosts make comparisons cost what they touch. cel-go counts "==" and "!="
+// by the shallow size of the smaller operand and "in" by the number of list
+// elements, so comparing two long lists of long strings, over and over in a
+// macro, ran for seconds under the cost limit. Here each costs the deep size of
+// its operands (deepSize), counted no further than the expression's limit.
+func sizeCosts() []interpreter.CostTrackerOption {
+	pair := func(args []ref.Val, _ ref.Val) *uint64 {
+		if len(args) != 2 {
+			return nil
+		}
+		c := 1 + deepSize(args[0], maxEvalCost) + deepSize(args[1], maxEvalCost)
+		return &c
+	}
+	return []interpreter.CostTrackerOption{
+		interpreter.OverloadCostTracker(overloads.Equals, pair),
+		interpreter.OverloadCostTracker(overloads.NotEquals, pair),
+		interpreter.OverloadCostTracker(overloads.InList, pair),
+	}
 }
 
-func newActivation(wf Ref, state string, stateData any, inType string, inData any, now time.Time) *activation {
-	return &activation{vars: map[string]any{
+// Cost units deepSize charges per list element and per map entry. A unit of
+// cel-go's own cost is one evaluation step, roughly a tenth of a microsecond;
+// comparing a map entry (a lookup in the other map through reflection) takes
+// about a microsecond, a list element a fifth of that.
+const (
+	listElemCost = 2
+	mapEntryCost = 10
+)
+
+// deepSize is what comparing v costs: listElemCost per list element,
+// mapEntryCost per map entry, a tenth of the length of a string or bytes
+// (cel-go's traversal factor), one for a scalar. It stops counting at limit.
+func deepSize(v ref.Val, limit uint64) uint64 {
+	// Input and state data reach CEL as the Go values jsonToCEL made: size those
+	// directly, without a CEL value per element.
+	switch nv := v.Value().(type) {
+	case map[string]any, []any:
+		return nativeSize(nv, limit)
+	}
+	switch x := v.(type) {
+	case types.String:
+		return uint64(len(x))/10 + 1
+	case types.Bytes:
+		return uint64(len(x))/10 + 1
+	case traits.Lister:
+		n, ok := x.Size().(types.Int)
+		if !ok {
+			return 1
+		}
+		total := uint64(1)
+		for i := types.Int(0); i < n && total < limit; i++ {
+			total += listElemCost + deepSize(x.Get(i), limit-total)
+		}
+		return total
+	case traits.Mapper:
+		total := uint64(1)
+		it := x.Iterator()
+		for it.HasNext() == types.True && total < limit {
+			k := it.Next()
+			total += mapEntryCost + deepSize(k, limit-total)
+			if total < limit {
+				total += deepSize(x.Get(k), limit-total)
+			}
+		}
+		return total
+	}
+	return 1
+}
+
+// nativeSize is deepSize of a value jsonToCEL made.
+func nativeSize(v any, limit uint64) uint64 {
+	switch x := v.(type) {
+	case string:
+		return uint64(len(x))/10 + 1
+	case []any:
+		total := uint64(1)
+		for _, e := range x {
+			if total >= limit {
+				break
+			}
+			total += listElemCost + nativeSize(e, limit-total)
+		}
+		return total
+	case map[string]any:
+		total := uint64(1)
+		for k, e := range x {
+			if total >= limit {
+				break
+			}
+			total += mapEntryCost + uint64(len(k))/10 + nativeSize(e, limit-total)
+		}
+		return total
+	}
+	return 1
+}
+
+// activation holds the CEL variables of one decision, its context and limits,
+// and the cost its evaluations have spent so far: besides each expression's own
+// limit, a decision has a total budget, so a transition with many expensive
+// effects cannot multiply the worst case.
+type activation struct {
+	ctx      context.Context
+	vars     map[string]any
+	spent    uint64
+	maxBytes int
+}
+
+func newActivation(ctx context.Context, lim Limits, wf Ref, state string, stateData any, inType string, inData any, now time.Time) *activation {
+	return &activation{ctx: ctx, maxBytes: lim.maxDataBytes(), vars: map[string]any{
 		"input":    map[string]any{"type": inType, "data": inData},
 		"state":    map[string]any{"name": state, "data": stateData},
 		"workflow": map[string]any{"type": wf.Type, "id": wf.ID},
@@ -163,11 +271,16 @@ func (e *expr) eval(act *activation) (ref.Val, error) {
 	if act.spent >= maxDecisionCost {
 		return nil, e.fail("the decision's expressions exceeded their total cost limit of %d", maxDecisionCost)
 	}
-	out, det, err := e.prg.Eval(act.vars)
+	out, det, err := e.prg.ContextEval(act.ctx, act.vars)
 	if det != nil && det.ActualCost() != nil {
 		act.spent += *det.ActualCost()
 	}
 	if err != nil {
+		if ctxErr := act.ctx.Err(); ctxErr != nil {
+			// Abandoned (the client went away) or over the wall-clock budget: the
+			// caller tells which, so the context's error passes through unwrapped.
+			return nil, fmt.Errorf("%s: evaluation interrupted: %w", e.path, ctxErr)
+		}
 		return nil, e.fail("%v", err)
 	}
 	if types.IsError(out) {
@@ -231,7 +344,11 @@ func (e *expr) evalObject(act *activation) (json.RawMessage, error) {
 	if _, ok := out.(traits.Mapper); !ok {
 		return nil, e.fail("expression must evaluate to a map, not %s", out.Type().TypeName())
 	}
-	v, err := celToJSON(out, 0)
+	budget := &byteBudget{left: act.maxBytes}
+	v, err := celToJSON(out, 0, budget)
+	if errors.Is(err, errOverBudget) {
+		return nil, e.tooLarge(act.maxBytes)
+	}
 	if err != nil {
 		return nil, e.fail("%v", err)
 	}
@@ -239,13 +356,40 @@ func (e *expr) evalObject(act *activation) (json.RawMessage, error) {
 	if err != nil {
 		return nil, e.fail("result is not JSON: %v", err)
 	}
+	if len(b) > act.maxBytes {
+		return nil, e.tooLarge(act.maxBytes)
+	}
 	return b, nil
 }
 
-// celToJSON turns a CEL value into something encoding/json marshals.
-func celToJSON(v ref.Val, depth int) (any, error) {
+func (e *expr) tooLarge(limit int) error {
+	return &ValidationError{Err: ErrTooLarge, Errors: []FieldError{{Path: e.path,
+		Message: fmt.Sprintf("the result is larger than %d bytes of JSON, the limit of every expression result", limit)}}}
+}
+
+// byteBudget counts down the JSON bytes a result may still take while celToJSON
+// builds it, so an expression that repeats one large value many times fails as
+// soon as the result outgrows the limit, before anything that size is built.
+type byteBudget struct{ left int }
+
+var errOverBudget = errors.New("result over the size limit")
+
+func (b *byteBudget) spend(n int) error {
+	b.left -= n
+	if b.left < 0 {
+		return errOverBudget
+	}
+	return nil
+}
+
+// celToJSON turns a CEL value into something encoding/json marshals, charging
+// budget about the bytes each part takes as JSON.
+func celToJSON(v ref.Val, depth int, budget *byteBudget) (any, error) {
 	if depth > maxValueDepth {
 		return nil, errors.New("result is nested too deeply")
+	}
+	if err := budget.spend(approxJSONSize(v)); err != nil {
+		return nil, err
 	}
 	switch x := v.(type) {
 	case types.Null:
@@ -274,7 +418,7 @@ func celToJSON(v ref.Val, depth int) (any, error) {
 		if !x.HasValue() {
 			return nil, nil
 		}
-		return celToJSON(x.GetValue(), depth+1)
+		return celToJSON(x.GetValue(), depth+1, budget)
 	case *types.Err:
 		return nil, x
 	case traits.Mapper:
@@ -291,7 +435,10 @@ func celToJSON(v ref.Val, depth int) (any, error) {
 			default:
 				return nil, fmt.Errorf("map key of type %s cannot be a JSON object key", k.Type().TypeName())
 			}
-			val, err := celToJSON(x.Get(k), depth+1)
+			if err := budget.spend(len(key) + 3); err != nil {
+				return nil, err
+			}
+			val, err := celToJSON(x.Get(k), depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -305,7 +452,7 @@ func celToJSON(v ref.Val, depth int) (any, error) {
 		}
 		out := make([]any, 0, int(n))
 		for i := types.Int(0); i < n; i++ {
-			val, err := celToJSON(x.Get(i), depth+1)
+			val, err := celToJSON(x.Get(i), depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -314,6 +461,27 @@ func celToJSON(v ref.Val, depth int) (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("a %s cannot be turned into JSON", v.Type().TypeName())
+}
+
+// approxJSONSize is about the bytes v itself adds to a JSON document, not counting
+// what a list or map holds (celToJSON charges that as it goes): a string's
+// length and quotes, a key's share for map entries, a number's digits.
+func approxJSONSize(v ref.Val) int {
+	switch x := v.(type) {
+	case types.String:
+		return len(x) + 3 // quotes and a separator
+	case types.Bytes:
+		return base64.StdEncoding.EncodedLen(len(x)) + 3
+	case types.Int:
+		return len(strconv.FormatInt(int64(x), 10)) + 1
+	case traits.Mapper:
+		if n, ok := x.Size().(types.Int); ok {
+			return 2 + int(n) // braces, a colon per entry (keys are charged as strings)
+		}
+	case traits.Lister:
+		return 2
+	}
+	return 8
 }
 
 // jsonToCEL turns a value decoded with json.Number into the native shape CEL

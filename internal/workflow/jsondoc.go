@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 )
 
 // member is one key of a JSON object, in document order.
@@ -135,4 +137,248 @@ func compactJSON(raw []byte) (json.RawMessage, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Bounds of a JSON number CheckJSON accepts. A longer literal or a larger exponent
+// is no float64 a workflow could mean, and turning it into an exact rational, as
+// JSON Schema keywords such as minimum do, costs time that grows with both.
+const (
+	maxNumberLen   = 400
+	maxExponentLen = 4
+)
+
+// CheckJSON checks a valid JSON document for what encoding/json accepts but a
+// decision must not see: an object with the same key twice (the decision would
+// see one value and the stored event both) and a number outside the float64
+// range (too large, or not zero yet too small for a float64), longer than 400
+// characters, or with an exponent of more than 4 digits. The error names the
+// first such value by its JSON pointer. Call it on a document json.Valid
+// accepts; on anything else it returns an error too.
+func CheckJSON(doc []byte) error {
+	_, err := scanJSON(doc)
+	return err
+}
+
+// scanJSON is CheckJSON that also counts the document's values.
+func scanJSON(doc []byte) (values int, err error) {
+	s := &jsonScanner{doc: doc}
+	s.space()
+	if err := s.value(); err != nil {
+		return 0, err
+	}
+	s.space()
+	if s.i != len(s.doc) {
+		return 0, errors.New("invalid JSON: data after the top-level value")
+	}
+	return s.values, nil
+}
+
+// JSONError is what CheckJSON found wrong and where: Path is a JSON pointer into
+// the document ("" for the document itself).
+type JSONError struct {
+	Path    string
+	Message string
+}
+
+// Error returns the message after the path.
+func (e *JSONError) Error() string {
+	if e.Path == "" {
+		return e.Message
+	}
+	return e.Path + ": " + e.Message
+}
+
+// jsonScanner walks a JSON document byte by byte; valid input is assumed, and any
+// surprise is reported as invalid JSON. It keeps the path to the current value as
+// segments and builds a pointer only for an error.
+type jsonScanner struct {
+	doc    []byte
+	i      int
+	values int
+	path   []pathSeg
+}
+
+// pathSeg is an object key, or an array index when isIndex.
+type pathSeg struct {
+	key     string
+	index   int
+	isIndex bool
+}
+
+var errScanInvalid = errors.New("invalid JSON")
+
+func (s *jsonScanner) fail(format string, args ...any) error {
+	tokens := make([]string, len(s.path))
+	for i, seg := range s.path {
+		if seg.isIndex {
+			tokens[i] = strconv.Itoa(seg.index)
+		} else {
+			tokens[i] = seg.key
+		}
+	}
+	return &JSONError{Path: pointer("", tokens...), Message: fmt.Sprintf(format, args...)}
+}
+
+func (s *jsonScanner) space() {
+	for s.i < len(s.doc) {
+		switch s.doc[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *jsonScanner) value() error {
+	s.values++
+	if s.i >= len(s.doc) {
+		return errScanInvalid
+	}
+	switch c := s.doc[s.i]; {
+	case c == '{':
+		return s.object()
+	case c == '[':
+		return s.array()
+	case c == '"':
+		_, err := s.str()
+		return err
+	case c == 't' || c == 'n':
+		s.i += 4
+	case c == 'f':
+		s.i += 5
+	default:
+		return s.number()
+	}
+	return nil
+}
+
+func (s *jsonScanner) array() error {
+	s.i++ // [
+	s.space()
+	if s.i < len(s.doc) && s.doc[s.i] == ']' {
+		s.i++
+		return nil
+	}
+	s.path = append(s.path, pathSeg{isIndex: true})
+	defer func() { s.path = s.path[:len(s.path)-1] }()
+	for n := 0; ; n++ {
+		s.path[len(s.path)-1].index = n
+		s.space()
+		if err := s.value(); err != nil {
+			return err
+		}
+		s.space()
+		if s.i >= len(s.doc) {
+			return errScanInvalid
+		}
+		s.i++
+		if s.doc[s.i-1] == ']' {
+			return nil
+		}
+	}
+}
+
+func (s *jsonScanner) object() error {
+	s.i++ // {
+	s.space()
+	if s.i < len(s.doc) && s.doc[s.i] == '}' {
+		s.i++
+		return nil
+	}
+	seen := map[string]struct{}{}
+	s.path = append(s.path, pathSeg{})
+	defer func() { s.path = s.path[:len(s.path)-1] }()
+	for {
+		s.space()
+		key, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.path[len(s.path)-1].key = key
+		if _, dup := seen[key]; dup {
+			return s.fail("duplicate key %q", key)
+		}
+		seen[key] = struct{}{}
+		s.space()
+		s.i++ // :
+		s.space()
+		if err := s.value(); err != nil {
+			return err
+		}
+		s.space()
+		if s.i >= len(s.doc) {
+			return errScanInvalid
+		}
+		s.i++
+		if s.doc[s.i-1] == '}' {
+			return nil
+		}
+	}
+}
+
+// str reads a string and returns its value; escapes are decoded only when present,
+// so "a" and "\u0061" are the same key.
+func (s *jsonScanner) str() (string, error) {
+	if s.i >= len(s.doc) || s.doc[s.i] != '"' {
+		return "", errScanInvalid
+	}
+	start, escaped := s.i, false
+	for s.i++; s.i < len(s.doc); s.i++ {
+		switch s.doc[s.i] {
+		case '\\':
+			escaped = true
+			s.i++
+		case '"':
+			s.i++
+			raw := s.doc[start:s.i]
+			if !escaped {
+				return string(raw[1 : len(raw)-1]), nil
+			}
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return "", errScanInvalid
+			}
+			return v, nil
+		}
+	}
+	return "", errScanInvalid
+}
+
+func (s *jsonScanner) number() error {
+	start := s.i
+	mantissaNonZero, exp := false, -1
+	for ; s.i < len(s.doc); s.i++ {
+		c := s.doc[s.i]
+		switch {
+		case c >= '1' && c <= '9':
+			if exp < 0 {
+				mantissaNonZero = true
+			}
+		case c == 'e' || c == 'E':
+			exp = s.i + 1
+		case c == '0' || c == '-' || c == '+' || c == '.':
+		default:
+			goto done
+		}
+	}
+done:
+	lit := string(s.doc[start:s.i])
+	if lit == "" {
+		return errScanInvalid
+	}
+	if len(lit) > maxNumberLen {
+		return s.fail("number is %d characters long; the limit is %d", len(lit), maxNumberLen)
+	}
+	if exp >= 0 {
+		digits := strings.TrimLeft(strings.TrimLeft(lit[exp-start:], "+-"), "0")
+		if len(digits) > maxExponentLen {
+			return s.fail("number %s is outside the range of a 64-bit float", lit)
+		}
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || (f == 0 && mantissaNonZero) {
+		return s.fail("number %s is outside the range of a 64-bit float", lit)
+	}
+	return nil
 }

@@ -81,6 +81,26 @@ func Parse(typ string, body []byte) (*Definition, error) {
 	return ps.d, nil
 }
 
+// maxDefinitionExprBytes bounds the CEL source of one definition, all
+// expressions together. Type-checking a long chain of comparisons costs time that
+// grows with the square of its length (about 0.1 s for one 4 KiB chain), so a
+// megabyte of them kept a PUT busy for half a minute.
+const maxDefinitionExprBytes = 32 << 10
+
+// compileExpr compiles one expression of the definition unless the definition's
+// expressions together exceed maxDefinitionExprBytes.
+func (ps *parser) compileExpr(path, src string, want resultKind) *expr {
+	ps.exprBytes += len(src)
+	if ps.exprBytes > maxDefinitionExprBytes {
+		if !ps.exprOver {
+			ps.p.add(path, "the definition's expressions add up to more than %d bytes, the limit", maxDefinitionExprBytes)
+			ps.exprOver = true
+		}
+		return nil
+	}
+	return compileExpr(ps.env, &ps.p, path, src, want)
+}
+
 type cancelRef struct{ path, key string }
 
 type parser struct {
@@ -90,6 +110,8 @@ type parser struct {
 	timerKeys  map[string]bool     // every timer key defined anywhere
 	cancelRefs []cancelRef         // every cancel_timers entry
 	edges      map[string][]string // state → target states
+	exprBytes  int                 // CEL source compiled so far
+	exprOver   bool                // exprBytes passed the limit (reported once)
 }
 
 // fields splits an object into known members, reporting unknown ones.
@@ -157,7 +179,7 @@ func (ps *parser) parse(body []byte) {
 	}
 	if raw, ok := f["unique_key"]; ok {
 		if s, ok := ps.str("/unique_key", raw); ok {
-			ps.d.uniqueKey = compileExpr(ps.env, &ps.p, "/unique_key", s, wantString)
+			ps.d.uniqueKey = ps.compileExpr("/unique_key", s, wantString)
 		}
 	}
 	for _, ref := range ps.cancelRefs {
@@ -196,7 +218,7 @@ func (ps *parser) parseInputs(raw json.RawMessage) {
 			in.description, _ = ps.str(pointer(path, "description"), raw)
 		}
 		if raw, ok := f["schema"]; ok {
-			in.schema = compileSchema(&ps.p, pointer(path, "schema"), m.key, raw)
+			in.schema, in.fanout = compileSchema(&ps.p, pointer(path, "schema"), m.key, raw)
 		}
 	}
 }
@@ -333,7 +355,7 @@ func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList boo
 		if !inList {
 			ps.p.add(pointer(path, "if"), "if is only allowed in a list of branches")
 		} else if s, ok := ps.str(pointer(path, "if"), raw); ok {
-			b.cond = compileExpr(ps.env, &ps.p, pointer(path, "if"), s, wantBool)
+			b.cond = ps.compileExpr(pointer(path, "if"), s, wantBool)
 			if b.cond == nil {
 				// Keep the branch guarded so a broken if does not also report
 				// the branches after it as unreachable.
@@ -376,7 +398,7 @@ func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList boo
 	}
 	if raw, ok := f["data"]; ok {
 		if s, ok := ps.str(pointer(path, "data"), raw); ok {
-			b.data = compileExpr(ps.env, &ps.p, pointer(path, "data"), s, wantObject)
+			b.data = ps.compileExpr(pointer(path, "data"), s, wantObject)
 		}
 	}
 	if raw, ok := f["effects"]; ok {
@@ -421,7 +443,7 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 		}
 		if raw, ok := f["payload"]; ok {
 			if s, ok := ps.str(pointer(ePath, "payload"), raw); ok {
-				eff.payload = compileExpr(ps.env, &ps.p, pointer(ePath, "payload"), s, wantObject)
+				eff.payload = ps.compileExpr(pointer(ePath, "payload"), s, wantObject)
 			}
 		}
 		out = append(out, eff)
@@ -483,7 +505,7 @@ func (ps *parser) parseTimers(path string, raw json.RawMessage) []*timerDef {
 			}
 		default:
 			if s, ok := ps.str(pointer(tPath, "at"), rawAt); ok {
-				t.at = compileExpr(ps.env, &ps.p, pointer(tPath, "at"), s, wantTimestamp)
+				t.at = ps.compileExpr(pointer(tPath, "at"), s, wantTimestamp)
 			}
 		}
 		if raw, ok := f["input"]; ok {
@@ -526,13 +548,8 @@ func (ps *parser) parseTimerInput(t *timerDef, path string, raw json.RawMessage)
 		}
 		t.inputData, data = c, c
 	}
-	if declared && in.schema != nil {
-		v, err := decodeValue(data)
-		if err != nil {
-			ps.p.add(pointer(path, "data"), "invalid JSON: %v", err)
-			return
-		}
-		validateAgainst(in.schema, &ps.p, pointer(path, "data"), v)
+	if declared {
+		in.checkData(&ps.p, pointer(path, "data"), data)
 	}
 }
 

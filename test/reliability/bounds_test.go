@@ -1,0 +1,263 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The tests in this file each replay one attack of the security probe (issue 15) and
+// check two things: what the attacker gets, and that another client's writes stay as
+// fast meanwhile as when the server is idle.
+
+// probeSamples is how many writes each latency measurement sends; its p99 is the
+// second slowest.
+const probeSamples = 150
+
+// fastFloor is the smallest idle p99 the comparison uses: on a shared machine an idle
+// p99 of a few milliseconds doubles with any scheduling hiccup, while every attack
+// here delayed other clients by seconds before its limit existed.
+const fastFloor = 25 * time.Millisecond
+
+// floodPause is the attacker's pause between two attacks: one attacker repeating an
+// attack back to back, leaving the server's CPU to others now and then, as a client
+// does that retries an answer it does not like.
+const floodPause = 100 * time.Millisecond
+
+// bystander is another client (its own API key) writing to its own workflow type.
+type bystander struct {
+	c   *apiClient
+	typ string
+	n   int
+}
+
+func newBystander(t *testing.T, srv *server) *bystander {
+	t.Helper()
+	c := newClient(srv.URL, 30*time.Second)
+	c.key = apiKey2
+	t.Cleanup(c.close)
+	c.putDefinition(t, "bystander", tickDefinition(false))
+	return &bystander{c: c, typ: "bystander"}
+}
+
+// p99 sends probeSamples accepted inputs, one at a time, each to a new instance,
+// and returns their p99 latency.
+func (b *bystander) p99(t *testing.T) time.Duration {
+	t.Helper()
+	lat := make([]time.Duration, 0, probeSamples)
+	for range probeSamples {
+		b.n++
+		start := time.Now()
+		r := b.c.must(t, request{method: http.MethodPost, path: fmt.Sprintf("/v1/workflows/%s/b-%d/inputs", b.typ, b.n),
+			body: `{"type":"tick","data":{"n":1}}`})
+		lat = append(lat, time.Since(start))
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	}
+	slices.Sort(lat)
+	return lat[len(lat)*99/100]
+}
+
+// flood repeats an attack from a few goroutines until stopped, counting statuses.
+type flood struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	status map[int]int
+	sample response
+	errs   int
+}
+
+// startFlood sends next(i) from workers goroutines, pausing pause between requests.
+func startFlood(c *apiClient, workers int, pause time.Duration, next func(i int) request) *flood {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &flood{cancel: cancel, status: map[int]int{}}
+	for w := range workers {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			for i := w; ctx.Err() == nil; i += workers {
+				r, err := c.send(ctx, next(i))
+				f.mu.Lock()
+				if err != nil {
+					if ctx.Err() == nil {
+						f.errs++
+					}
+				} else {
+					f.status[r.Status]++
+					f.sample = r
+				}
+				f.mu.Unlock()
+				select {
+				case <-ctx.Done():
+				case <-time.After(pause):
+				}
+			}
+		}()
+	}
+	return f
+}
+
+// stop ends the flood and returns the statuses it got and one response.
+func (f *flood) stop() (map[int]int, response, int) {
+	f.cancel()
+	f.wg.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status, f.sample, f.errs
+}
+
+// requireBystanderFast measures the bystander's p99 idle, then while attack runs,
+// and requires the second within 2× of the first (with fastFloor). The machine is
+// shared, so a failed comparison is measured once more, idle and attacked, before it
+// counts. attack starts the attack and returns the function that stops it.
+func requireBystanderFast(t *testing.T, b *bystander, attack func() (stop func())) {
+	t.Helper()
+	var idle, during time.Duration
+	for try := range 2 {
+		idle = b.p99(t)
+		stop := attack()
+		during = b.p99(t)
+		stop()
+		t.Logf("bystander p99: idle %s, under attack %s (try %d)", idle.Round(time.Microsecond), during.Round(time.Microsecond), try+1)
+		if during <= 2*max(idle, fastFloor) {
+			return
+		}
+	}
+	require.LessOrEqual(t, during, 2*max(idle, fastFloor), "another client's writes slowed down: p99 %s under attack, %s idle", during, idle)
+}
+
+// inputOf is an input request body of type typ with data (raw JSON).
+func inputOf(typ, data string) string { return `{"type":"` + typ + `","data":` + data + `}` }
+
+// requireProblem checks a problem+json answer's status, type and first error path.
+func requireProblem(t *testing.T, r response, status int, typ, path string) {
+	t.Helper()
+	require.Equal(t, status, r.Status, "%s", r.Body)
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	p := r.json(t)
+	require.Equal(t, typ, p["type"], "%s", r.Body)
+	if path != "" {
+		errs, _ := p["errors"].([]any)
+		require.NotEmpty(t, errs, "%s", r.Body)
+		require.Equal(t, path, errs[0].(map[string]any)["path"], "%s", r.Body)
+	}
+}
+
+// TestBoundedInputs: numbers beyond float64 and duplicate keys are 400 before any
+// schema runs; a schema of 18 levels of $ref and anyOf is refused at PUT (with or
+// without a timer whose input the PUT would validate); CEL that compares long lists
+// in a macro stops at its cost limit; an expression whose result repeats a large
+// string is 422 too_large; a megabyte of long || chains is refused at PUT. For each,
+// another client's writes stay fast while the attack repeats.
+func TestBoundedInputs(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newDatabaseURL(t, "sqlite"), nil)
+	c := newClient(srv.URL, 60*time.Second)
+	defer c.close()
+	b := newBystander(t, srv)
+
+	c.putDefinition(t, "numbers", `{"initial_state":"s","inputs":{"go":{"schema":{"type":"object",
+	  "properties":{"n":{"minimum":0},"a":{"items":{"minimum":0}}}}}},"states":{"s":{"on":{"go":{"to":"s"}}}}}`)
+	c.putDefinition(t, "compare", `{"initial_state":"s","inputs":{"go":{}},"states":{"s":{"on":{"go":{"to":"s",
+	  "data":"{'same': input.data.r.all(i, input.data.a == input.data.b)}"}}}}}`)
+	c.putDefinition(t, "repeat", `{"initial_state":"s","inputs":{"go":{}},"states":{"s":{"on":{"go":{"to":"s",
+	  "data":"{'x': input.data.r.map(i, input.data.r.map(j, input.data.s))}"}}}}}`)
+
+	// One element per list, so cel-go's own cost counts each comparison as 1, while
+	// comparing the objects in it touches 2,000 keys.
+	var keys []string
+	for i := range 2000 {
+		keys = append(keys, fmt.Sprintf(`"k%d":0`, i))
+	}
+	bigObject := "{" + strings.Join(keys, ",") + "}"
+	nums := func(n int, s string) string { return "[" + strings.TrimSuffix(strings.Repeat(s+",", n), ",") + "]" }
+	chains := func() string {
+		var terms []string
+		for i := 0; len(strings.Join(terms, " || ")) < 3900; i++ {
+			terms = append(terms, fmt.Sprintf("input.data.a == %d", i))
+		}
+		cond := strings.Join(terms, " || ")
+		var branches []string
+		for range 100 {
+			branches = append(branches, `{"if":"`+cond+`","to":"s"}`)
+		}
+		var ins, ons []string
+		for k := range 2 {
+			ins = append(ins, fmt.Sprintf(`"i%d":{}`, k))
+			ons = append(ons, fmt.Sprintf(`"i%d":[%s]`, k, strings.Join(branches, ",")))
+		}
+		return `{"initial_state":"s","inputs":{` + strings.Join(ins, ",") + `},"states":{"s":{"on":{` + strings.Join(ons, ",") + `}}}}`
+	}()
+	require.Less(t, len(chains), 1<<20)
+
+	cases := []struct {
+		name   string
+		req    request
+		status int
+		typ    string
+		path   string
+	}{
+		{"number beyond float64 against minimum", request{method: http.MethodPost, path: "/v1/workflows/numbers/n-1/inputs",
+			body: inputOf("go", `{"n":1e1000001}`)}, 400, "malformed_request", "/data/n"},
+		{"250 numbers 1e999999", request{method: http.MethodPost, path: "/v1/workflows/numbers/n-2/inputs",
+			body: inputOf("go", `{"a":`+nums(250, "1e999999")+`}`)}, 400, "malformed_request", "/data/a/0"},
+		{"tiny number 1e-999999", request{method: http.MethodPost, path: "/v1/workflows/numbers/n-3/inputs",
+			body: inputOf("go", `{"n":1e-999999}`)}, 400, "malformed_request", "/data/n"},
+		{"duplicate keys", request{method: http.MethodPost, path: "/v1/workflows/numbers/n-4/inputs",
+			body: `{"type":"go","data":{"n":1,"n":-1}}`}, 400, "malformed_request", "/data/n"},
+		{"18 levels of $ref and anyOf", request{method: http.MethodPut, path: "/v1/workflow-types/refs",
+			body: `{"initial_state":"s","inputs":{"go":{"schema":` + refChain(18) + `}},"states":{"s":{"on":{"go":{"to":"s"}}}}}`},
+			422, "invalid_definition", "/inputs/go/schema"},
+		{"18 levels of $ref and anyOf with a timer input", request{method: http.MethodPut, path: "/v1/workflow-types/refs",
+			body: `{"initial_state":"s","inputs":{"go":{"schema":` + refChain(18) + `}},"states":{"s":{
+			  "timers":[{"key":"t","after":"1h","input":{"type":"go","data":{"a":1}}}],"on":{"go":{"to":"s"}}}}}`},
+			422, "invalid_definition", "/inputs/go/schema"},
+		{"all() comparing large values", request{method: http.MethodPost, path: "/v1/workflows/compare/c-1/inputs",
+			body: inputOf("go", `{"r":`+nums(5000, "0")+`,"a":[`+bigObject+`],"b":[`+bigObject+`]}`)},
+			422, "evaluation_failed", "/states/s/on/go/data"},
+		{"map(map()) of a large string", request{method: http.MethodPost, path: "/v1/workflows/repeat/r-1/inputs",
+			body: inputOf("go", `{"r":`+nums(15, "0")+`,"s":"`+strings.Repeat("x", 900_000)+`"}`)},
+			422, "too_large", "/states/s/on/go/data"},
+		{"a megabyte of || chains", request{method: http.MethodPut, path: "/v1/workflow-types/chains", body: chains},
+			422, "invalid_definition", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			r := c.must(t, tc.req)
+			took := time.Since(start)
+			requireProblem(t, r, tc.status, tc.typ, tc.path)
+			require.Less(t, took, 5*time.Second, "refused promptly")
+			requireBystanderFast(t, b, func() func() {
+				f := startFlood(c, 1, floodPause, func(int) request { return tc.req })
+				return func() {
+					statuses, _, errs := f.stop()
+					require.Zero(t, errs)
+					for st := range statuses {
+						require.Equal(t, tc.status, st, "%v", statuses)
+					}
+				}
+			})
+		})
+	}
+	_, panics := srv.logCounts()
+	require.Zero(t, panics)
+}
+
+// refChain is a JSON Schema of n $defs levels, each anyOf of two $refs to the next:
+// validating one value against it applied 2^n subschemas.
+func refChain(n int) string {
+	var defs []string
+	for i := range n {
+		defs = append(defs, fmt.Sprintf(`"d%d":{"anyOf":[{"$ref":"#/$defs/d%d"},{"$ref":"#/$defs/d%d"}]}`, i, i+1, i+1))
+	}
+	defs = append(defs, fmt.Sprintf(`"d%d":{"type":"object","minProperties":100}`, n))
+	return `{"$ref":"#/$defs/d0","$defs":{` + strings.Join(defs, ",") + `}}`
+}
