@@ -217,7 +217,8 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 			r = s.do(t, req{Method: http.MethodPost, Path: rotate, Body: `{"grace_period": "1h"}`,
 				Header: map[string]string{"Content-Type": "text/plain"}})
 			requireProblem(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
-			require.Equal(t, secret, s.get(t, "/v1/workflow-types/shop/webhook").JSON(t)["secret"])
+			require.Equal(t, "whsec_…"+secret[len(secret)-4:], s.get(t, "/v1/workflow-types/shop/webhook").JSON(t)["secret"],
+				"reads mask the secret")
 
 			// Rotation: the next delivery carries both signatures.
 			r = s.do(t, req{Method: http.MethodPost, Path: "/v1/workflow-types/shop/webhook/rotate-secret",

@@ -6,9 +6,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ironflow/ironflow/internal/config"
+	"github.com/ironflow/ironflow/internal/engine"
 	"github.com/ironflow/ironflow/internal/outbox"
 	"github.com/ironflow/ironflow/internal/timer"
 	"github.com/ironflow/ironflow/internal/worker"
+	"github.com/ironflow/ironflow/internal/workflow"
 )
 
 // TestConfigDefaultsAreTheWorkers: the defaults an operator sees (config) are the ones a
@@ -22,4 +24,6 @@ func TestConfigDefaultsAreTheWorkers(t *testing.T) {
 	require.Equal(t, worker.DefaultMaxAttempts, config.DefaultMaxAttempts)
 	require.Equal(t, worker.DefaultRetryInitialInterval, config.DefaultRetryInitialInterval)
 	require.Equal(t, worker.DefaultRetryMaxInterval, config.DefaultRetryMaxInterval)
+	require.Equal(t, workflow.DefaultMaxDataBytes, config.DefaultMaxDataBytes)
+	require.Equal(t, engine.DefaultDecisionTimeout, config.DefaultDecisionTimeout)
 }

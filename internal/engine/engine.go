@@ -93,10 +93,10 @@ type defKey struct {
 // New returns an Engine over cfg.Store.
 func New(cfg Config) *Engine {
 	e := &Engine{
-		store:   cfg.Store,
-		now:     cfg.NowFunc,
-		newID:   cfg.NewIDFunc,
-		log:     cfg.Logger,
+		store:     cfg.Store,
+		now:       cfg.NowFunc,
+		newID:     cfg.NewIDFunc,
+		log:       cfg.Logger,
 		observe:   cfg.ObserveDecisionFunc,
 		limits:    cfg.Limits,
 		budget:    cfg.DecisionTimeout,

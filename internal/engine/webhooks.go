@@ -37,6 +37,9 @@ var (
 )
 
 // WebhookSecretView is one signing secret; ExpiresAt is set on a rotated-out secret.
+// Secret is shown in full only in the answer that made it (a registration that
+// generated it, a rotation); every other answer masks it ("whsec_…" and its last four
+// characters).
 type WebhookSecretView struct {
 	Secret    string     `json:"secret" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
@@ -45,9 +48,11 @@ type WebhookSecretView struct {
 // WebhookView is a workflow type's webhook endpoint as the API shows it.
 type WebhookView struct {
 	WorkflowType string `json:"workflow_type" example:"order"`
-	URL          string `json:"url" example:"https://example.com/hooks/ironflow"`
-	Status       string `json:"status" example:"active" enums:"active,disabled"`
-	// Secret is the newest secret, the one a receiver should be given.
+	// URL is the endpoint with any password in it replaced by "xxxxx".
+	URL    string `json:"url" example:"https://example.com/hooks/ironflow"`
+	Status string `json:"status" example:"active" enums:"active,disabled"`
+	// Secret is the newest secret, the one a receiver should be given: in full in the
+	// answer that made it, masked in every other.
 	Secret string `json:"secret" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
 	// Secrets are every secret that signs deliveries now, newest first.
 	Secrets   []WebhookSecretView `json:"secrets"`
@@ -55,10 +60,18 @@ type WebhookView struct {
 	UpdatedAt time.Time           `json:"updated_at"`
 }
 
-func webhookView(w store.Webhook, now time.Time) WebhookView {
+// webhookView shows w as of now with every secret masked but made, the one secret
+// this request created ("" for none).
+func webhookView(w store.Webhook, now time.Time, made string) WebhookView {
+	show := func(s string) string {
+		if s == made {
+			return s
+		}
+		return MaskSecret(s)
+	}
 	v := WebhookView{
 		WorkflowType: w.WorkflowType,
-		URL:          w.URL,
+		URL:          RedactURL(w.URL),
 		Status:       w.Status,
 		Secrets:      []WebhookSecretView{},
 		CreatedAt:    w.CreatedAt,
@@ -66,13 +79,33 @@ func webhookView(w store.Webhook, now time.Time) WebhookView {
 	}
 	for _, s := range w.Secrets {
 		if s.ActiveAt(now) {
-			v.Secrets = append(v.Secrets, WebhookSecretView{Secret: s.Secret, ExpiresAt: s.ExpiresAt})
+			v.Secrets = append(v.Secrets, WebhookSecretView{Secret: show(s.Secret), ExpiresAt: s.ExpiresAt})
 		}
 	}
 	if len(w.Secrets) > 0 {
-		v.Secret = w.Secrets[0].Secret
+		v.Secret = show(w.Secrets[0].Secret)
 	}
 	return v
+}
+
+// MaskSecret returns a webhook secret as reads show it: its prefix and last four
+// characters, enough to tell secrets apart and nothing to sign with.
+func MaskSecret(s string) string {
+	if len(s) <= len(secretPrefix)+8 {
+		return secretPrefix + "…"
+	}
+	return secretPrefix + "…" + s[len(s)-4:]
+}
+
+// RedactURL returns raw with the password of its user info, if any, replaced by
+// "xxxxx"; a URL that does not parse is returned as its scheme and host only, or
+// nothing.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Redacted()
 }
 
 // NewWebhookSecret returns a fresh "whsec_" secret of 32 random bytes.
@@ -167,11 +200,13 @@ func (e *Engine) PutWebhook(ctx context.Context, typ string, in WebhookInput) (W
 		return WebhookView{}, false, fmt.Errorf("get webhook: %w", err)
 	}
 	w := store.Webhook{WorkflowType: typ, URL: in.URL, CreatedAt: now, UpdatedAt: now}
+	made := "" // a secret generated here is shown once, in this answer
 	switch {
 	case in.Secret != "":
 		w.Secrets = []store.WebhookSecret{{Secret: in.Secret}}
 	case created || len(old.Secrets) == 0:
-		w.Secrets = []store.WebhookSecret{{Secret: NewWebhookSecret()}}
+		made = NewWebhookSecret()
+		w.Secrets = []store.WebhookSecret{{Secret: made}}
 	default:
 		for _, s := range old.Secrets {
 			if s.ActiveAt(now) {
@@ -189,7 +224,7 @@ func (e *Engine) PutWebhook(ctx context.Context, typ string, in WebhookInput) (W
 	if !created && old.Status == store.WebhookDisabled {
 		e.log.Info("webhook re-enabled", "workflow_type", typ)
 	}
-	return webhookView(saved, now), created, nil
+	return webhookView(saved, now, made), created, nil
 }
 
 // GetWebhook returns the endpoint of typ. Errors: ErrWebhookNotFound.
@@ -201,7 +236,7 @@ func (e *Engine) GetWebhook(ctx context.Context, typ string) (WebhookView, error
 	if err != nil {
 		return WebhookView{}, fmt.Errorf("get webhook: %w", err)
 	}
-	return webhookView(w, e.Now()), nil
+	return webhookView(w, e.Now(), ""), nil
 }
 
 // DeleteWebhook removes the endpoint of typ; its effects stay pending until an endpoint
@@ -240,5 +275,5 @@ func (e *Engine) RotateWebhookSecret(ctx context.Context, typ, secret string, gr
 		return WebhookView{}, fmt.Errorf("rotate webhook secret: %w", err)
 	}
 	e.log.Info("webhook secret rotated", "workflow_type", typ, "grace_period", grace.String())
-	return webhookView(w, now), nil
+	return webhookView(w, now, secret), nil
 }

@@ -32,7 +32,9 @@ func NewConnLimiter(max, perClient int) *ConnLimiter {
 }
 
 // Listener wraps ln so that every accepted connection counts against the limits.
-func (l *ConnLimiter) Listener(ln net.Listener) net.Listener { return &limitedListener{Listener: ln, l: l} }
+func (l *ConnLimiter) Listener(ln net.Listener) net.Listener {
+	return &limitedListener{Listener: ln, l: l}
+}
 
 // ConnState tracks which connections are idle between requests; set it as the
 // http.Server's ConnState.

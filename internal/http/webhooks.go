@@ -30,7 +30,7 @@ type RotateSecretRequest struct {
 //
 //	@ID			putWebhook
 //	@Summary		Register a workflow type's webhook
-//	@Description	Every effect of the type is POSTed to url as a Standard Webhooks message (headers webhook-id, webhook-timestamp, webhook-signature). Without a secret a new endpoint gets a generated whsec_ secret (shown in the answer) and an existing one keeps its secrets; a given secret replaces them all at once (use rotate-secret for a graceful change). A PUT also re-enables an endpoint that a 410 answer disabled; effects that waited are then delivered. 201 when the endpoint is new.
+//	@Description	Every effect of the type is POSTed to url as a Standard Webhooks message (headers webhook-id, webhook-timestamp, webhook-signature). Without a secret a new endpoint gets a generated whsec_ secret, shown in full in this answer only (every later read masks it) and an existing one keeps its secrets; a given secret replaces them all at once (use rotate-secret for a graceful change). A PUT also re-enables an endpoint that a 410 answer disabled; effects that waited are then delivered. 201 when the endpoint is new.
 //	@Tags			webhooks
 //	@Accept			json
 //	@Produce		json
@@ -77,7 +77,7 @@ func (s *Server) handlePutWebhook(w http.ResponseWriter, r *http.Request) error 
 //
 //	@ID			getWebhook
 //	@Summary		Get a workflow type's webhook
-//	@Description	The URL, whether it is active or disabled (after a 410 answer), and the secrets that sign deliveries now (the newest first; a rotated-out secret shows when it stops).
+//	@Description	The URL, whether it is active or disabled (after a 410 answer), and the secrets that sign deliveries now (the newest first; a rotated-out secret shows when it stops), masked as whsec_… and their last four characters: a secret is shown in full only in the answer that made it. A password in the URL shows as xxxxx.
 //	@Tags			webhooks
 //	@Produce		json
 //	@Produce		application/problem+json
@@ -132,7 +132,7 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) err
 //
 //	@ID			rotateWebhookSecret
 //	@Summary		Rotate a webhook's signing secret
-//	@Description	The new secret (generated unless given) signs every delivery from now on; the previous secrets keep signing too until grace_period (default 24h) has passed, so webhook-signature carries one v1 entry per secret and receivers can switch without missing a message. The body is optional.
+//	@Description	The new secret (generated unless given) signs every delivery from now on; the previous secrets keep signing too until grace_period (default 24h) has passed, so webhook-signature carries one v1 entry per secret and receivers can switch without missing a message. The answer shows the new secret in full, the only time it is shown; the older ones are masked. The body is optional.
 //	@Tags			webhooks
 //	@Accept			json
 //	@Produce		json

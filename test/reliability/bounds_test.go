@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -41,8 +42,8 @@ type bystander struct {
 func newBystander(t *testing.T, srv *server) *bystander {
 	t.Helper()
 	c := newClient(srv.URL, 30*time.Second)
-	c.key = apiKey2
-	t.Cleanup(c.close)
+	c.Key = apiKey2
+	t.Cleanup(c.Close)
 	c.putDefinition(t, "bystander", tickDefinition(false))
 	return &bystander{c: c, typ: "bystander"}
 }
@@ -55,8 +56,8 @@ func (b *bystander) p99(t *testing.T) time.Duration {
 	for range probeSamples {
 		b.n++
 		start := time.Now()
-		r := b.c.must(t, request{method: http.MethodPost, path: fmt.Sprintf("/v1/workflows/%s/b-%d/inputs", b.typ, b.n),
-			body: `{"type":"tick","data":{"n":1}}`})
+		r := b.c.Do(t, request{Method: http.MethodPost, Path: fmt.Sprintf("/v1/workflows/%s/b-%d/inputs", b.typ, b.n),
+			Body: `{"type":"tick","data":{"n":1}}`})
 		lat = append(lat, time.Since(start))
 		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	}
@@ -83,7 +84,7 @@ func startFlood(c *apiClient, workers int, pause time.Duration, next func(i int)
 		go func() {
 			defer f.wg.Done()
 			for i := w; ctx.Err() == nil; i += workers {
-				r, err := c.send(ctx, next(i))
+				r, err := c.Send(ctx, next(i))
 				f.mu.Lock()
 				if err != nil {
 					if ctx.Err() == nil {
@@ -141,7 +142,7 @@ func requireProblem(t *testing.T, r response, status int, typ, path string) {
 	t.Helper()
 	require.Equal(t, status, r.Status, "%s", r.Body)
 	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
-	p := r.json(t)
+	p := r.JSON(t)
 	require.Equal(t, typ, p["type"], "%s", r.Body)
 	if path != "" {
 		errs, _ := p["errors"].([]any)
@@ -160,7 +161,7 @@ func TestBoundedInputs(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, newDatabaseURL(t, "sqlite"), nil)
 	c := newClient(srv.URL, 60*time.Second)
-	defer c.close()
+	defer c.Close()
 	b := newBystander(t, srv)
 
 	c.putDefinition(t, "numbers", `{"initial_state":"s","inputs":{"go":{"schema":{"type":"object",
@@ -204,34 +205,34 @@ func TestBoundedInputs(t *testing.T) {
 		typ    string
 		path   string
 	}{
-		{"number beyond float64 against minimum", request{method: http.MethodPost, path: "/v1/workflows/numbers/n-1/inputs",
-			body: inputOf("go", `{"n":1e1000001}`)}, 400, "malformed_request", "/data/n"},
-		{"250 numbers 1e999999", request{method: http.MethodPost, path: "/v1/workflows/numbers/n-2/inputs",
-			body: inputOf("go", `{"a":`+nums(250, "1e999999")+`}`)}, 400, "malformed_request", "/data/a/0"},
-		{"tiny number 1e-999999", request{method: http.MethodPost, path: "/v1/workflows/numbers/n-3/inputs",
-			body: inputOf("go", `{"n":1e-999999}`)}, 400, "malformed_request", "/data/n"},
-		{"duplicate keys", request{method: http.MethodPost, path: "/v1/workflows/numbers/n-4/inputs",
-			body: `{"type":"go","data":{"n":1,"n":-1}}`}, 400, "malformed_request", "/data/n"},
-		{"18 levels of $ref and anyOf", request{method: http.MethodPut, path: "/v1/workflow-types/refs",
-			body: `{"initial_state":"s","inputs":{"go":{"schema":` + refChain(18) + `}},"states":{"s":{"on":{"go":{"to":"s"}}}}}`},
+		{"number beyond float64 against minimum", request{Method: http.MethodPost, Path: "/v1/workflows/numbers/n-1/inputs",
+			Body: inputOf("go", `{"n":1e1000001}`)}, 400, "malformed_request", "/data/n"},
+		{"250 numbers 1e999999", request{Method: http.MethodPost, Path: "/v1/workflows/numbers/n-2/inputs",
+			Body: inputOf("go", `{"a":`+nums(250, "1e999999")+`}`)}, 400, "malformed_request", "/data/a/0"},
+		{"tiny number 1e-999999", request{Method: http.MethodPost, Path: "/v1/workflows/numbers/n-3/inputs",
+			Body: inputOf("go", `{"n":1e-999999}`)}, 400, "malformed_request", "/data/n"},
+		{"duplicate keys", request{Method: http.MethodPost, Path: "/v1/workflows/numbers/n-4/inputs",
+			Body: `{"type":"go","data":{"n":1,"n":-1}}`}, 400, "malformed_request", "/data/n"},
+		{"18 levels of $ref and anyOf", request{Method: http.MethodPut, Path: "/v1/workflow-types/refs",
+			Body: `{"initial_state":"s","inputs":{"go":{"schema":` + refChain(18) + `}},"states":{"s":{"on":{"go":{"to":"s"}}}}}`},
 			422, "invalid_definition", "/inputs/go/schema"},
-		{"18 levels of $ref and anyOf with a timer input", request{method: http.MethodPut, path: "/v1/workflow-types/refs",
-			body: `{"initial_state":"s","inputs":{"go":{"schema":` + refChain(18) + `}},"states":{"s":{
+		{"18 levels of $ref and anyOf with a timer input", request{Method: http.MethodPut, Path: "/v1/workflow-types/refs",
+			Body: `{"initial_state":"s","inputs":{"go":{"schema":` + refChain(18) + `}},"states":{"s":{
 			  "timers":[{"key":"t","after":"1h","input":{"type":"go","data":{"a":1}}}],"on":{"go":{"to":"s"}}}}}`},
 			422, "invalid_definition", "/inputs/go/schema"},
-		{"all() comparing large values", request{method: http.MethodPost, path: "/v1/workflows/compare/c-1/inputs",
-			body: inputOf("go", `{"r":`+nums(5000, "0")+`,"a":[`+bigObject+`],"b":[`+bigObject+`]}`)},
+		{"all() comparing large values", request{Method: http.MethodPost, Path: "/v1/workflows/compare/c-1/inputs",
+			Body: inputOf("go", `{"r":`+nums(5000, "0")+`,"a":[`+bigObject+`],"b":[`+bigObject+`]}`)},
 			422, "evaluation_failed", "/states/s/on/go/data"},
-		{"map(map()) of a large string", request{method: http.MethodPost, path: "/v1/workflows/repeat/r-1/inputs",
-			body: inputOf("go", `{"r":`+nums(15, "0")+`,"s":"`+strings.Repeat("x", 900_000)+`"}`)},
+		{"map(map()) of a large string", request{Method: http.MethodPost, Path: "/v1/workflows/repeat/r-1/inputs",
+			Body: inputOf("go", `{"r":`+nums(15, "0")+`,"s":"`+strings.Repeat("x", 900_000)+`"}`)},
 			422, "too_large", "/states/s/on/go/data"},
-		{"a megabyte of || chains", request{method: http.MethodPut, path: "/v1/workflow-types/chains", body: chains},
+		{"a megabyte of || chains", request{Method: http.MethodPut, Path: "/v1/workflow-types/chains", Body: chains},
 			422, "invalid_definition", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			r := c.must(t, tc.req)
+			r := c.Do(t, tc.req)
 			took := time.Since(start)
 			requireProblem(t, r, tc.status, tc.typ, tc.path)
 			require.Less(t, took, 5*time.Second, "refused promptly")
@@ -260,4 +261,64 @@ func refChain(n int) string {
 	}
 	defs = append(defs, fmt.Sprintf(`"d%d":{"type":"object","minProperties":100}`, n))
 	return `{"$ref":"#/$defs/d0","$defs":{` + strings.Join(defs, ",") + `}}`
+}
+
+// TestSecretsShownOnce: a webhook's secret is shown in full only in the answer that
+// made it (a registration that generated it, a rotation); every read masks the
+// secrets and the password of the URL, and reading repeatedly slows no one.
+func TestSecretsShownOnce(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, newDatabaseURL(t, "sqlite"), nil)
+	c := newClient(srv.URL, 30*time.Second)
+	defer c.Close()
+	b := newBystander(t, srv)
+	c.putDefinition(t, "hooked", tickDefinition(true))
+	hook := "/v1/workflow-types/hooked/webhook"
+
+	r := c.Do(t, request{Method: http.MethodPut, Path: hook, Body: map[string]string{"url": "http://alice:s3cret@127.0.0.1:9/hooks"}})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	made := r.JSON(t)
+	secret, _ := made["secret"].(string)
+	require.Regexp(t, `^whsec_[A-Za-z0-9+/]{40,}=*$`, secret, "the answer that made it shows the secret")
+	require.NotContains(t, string(r.Body), "s3cret")
+	masked := "whsec_…" + secret[len(secret)-4:]
+
+	read := func() map[string]any {
+		r := c.Get(t, hook)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		require.NotContains(t, string(r.Body), secret)
+		require.NotContains(t, string(r.Body), "s3cret")
+		return r.JSON(t)
+	}
+	got := read()
+	require.Equal(t, masked, got["secret"])
+	require.Equal(t, "http://alice:xxxxx@127.0.0.1:9/hooks", got["url"])
+
+	r = c.Do(t, request{Method: http.MethodPost, Path: hook + "/rotate-secret", Body: map[string]string{"grace_period": "1h"}})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	rotated := r.JSON(t)
+	newSecret, _ := rotated["secret"].(string)
+	require.Regexp(t, `^whsec_[A-Za-z0-9+/]{40,}=*$`, newSecret, "the rotation shows the secret it made")
+	require.NotContains(t, string(r.Body), secret, "the rotation masks the older secret")
+	got = read()
+	require.NotContains(t, fmt.Sprint(got), newSecret)
+	secrets, _ := got["secrets"].([]any)
+	require.Len(t, secrets, 2)
+	require.Equal(t, "whsec_…"+newSecret[len(newSecret)-4:], secrets[0].(map[string]any)["secret"])
+	require.Equal(t, masked, secrets[1].(map[string]any)["secret"])
+
+	// A PUT that keeps the secrets shows none of them.
+	r = c.Do(t, request{Method: http.MethodPut, Path: hook, Body: map[string]string{"url": "http://127.0.0.1:9/other"}})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.NotContains(t, string(r.Body), newSecret)
+
+	requireBystanderFast(t, b, func() func() {
+		f := startFlood(c, 1, floodPause/10, func(int) request { return request{Method: http.MethodGet, Path: hook} })
+		return func() {
+			statuses, sample, errs := f.stop()
+			require.Zero(t, errs)
+			require.Equal(t, []int{http.StatusOK}, slices.Collect(maps.Keys(statuses)))
+			require.NotContains(t, string(sample.Body), newSecret)
+		}
+	})
 }
