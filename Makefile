@@ -65,14 +65,16 @@ lint: ## go vet (the bench/ module too: it builds on internal packages) and the 
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: generate
-generate: ## regenerate the OpenAPI spec in openapi/ from the swag annotations in internal/http
-	$(GO) tool swag init --quiet --generalInfo router.go \
+generate: ## regenerate openapi/openapi.json (OpenAPI 3.1) from the swag annotations in internal/http
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) tool swag init --quiet --generalInfo router.go --requiredByDefault \
 		--dir internal/http,internal/engine,internal/workflow \
-		--overridesFile .swaggo --output openapi --outputTypes json,yaml
+		--overridesFile .swaggo --output "$$tmp" --outputTypes json && \
+	$(GO) run ./openapi/gen -in "$$tmp/swagger.json" -out openapi/openapi.json
 
 .PHONY: lint-openapi
-lint-openapi: ## validate openapi/swagger.json with Redocly CLI (needs npx and the npm registry)
-	npx --yes @redocly/cli@2.77.0 lint openapi/swagger.json
+lint-openapi: ## lint openapi/openapi.json with Redocly CLI (redocly.yaml; needs npx and the npm registry)
+	npx --yes @redocly/cli@2.77.0 lint openapi/openapi.json
 
 .PHONY: bench
 bench: ## ironbench: ironflow vs the SQL ceiling, DBOS and River in one run (< 15 min); rewrites its block of docs/BENCHMARKS.md

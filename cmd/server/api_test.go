@@ -722,8 +722,15 @@ func testOperationsAndDocs(t *testing.T, s *testServer) {
 	r = s.get(t, "/openapi.json")
 	require.Equal(t, http.StatusOK, r.Status)
 	spec := r.JSON(t)
-	require.Equal(t, "2.0", spec["swagger"])
+	require.Equal(t, "3.1.0", spec["openapi"])
 	require.Contains(t, spec["paths"], "/v1/workflows/{type}/{id}/inputs")
+	require.NotContains(t, spec["paths"], "/docs")
+	require.NotContains(t, spec["paths"], "/ui/{file}")
+
+	// Swagger UI's own doc.json is the spec, never a 500.
+	r = s.get(t, "/docs/doc.json")
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, "3.1.0", r.JSON(t)["openapi"])
 
 	for _, p := range []string{"/docs", "/docs/"} {
 		r = s.get(t, p)
@@ -735,6 +742,12 @@ func testOperationsAndDocs(t *testing.T, s *testServer) {
 	require.Contains(t, r.Header.Get("Content-Type"), "text/html")
 	require.Contains(t, string(r.Body), "/openapi.json")
 	require.NotContains(t, string(r.Body), "https://", "no CDN: the UI works offline")
+	require.Regexp(t, `persistAuthorization:\s+false`, string(r.Body), "the key is not kept in localStorage")
+	csp := r.Header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "default-src 'none'")
+	require.Contains(t, csp, "script-src 'self' 'sha256-", "the inline configuration script by its hash, no other inline script")
+	require.Contains(t, csp, "connect-src 'self'", "a key typed into the page reaches no other origin")
+	require.NotContains(t, csp, "unsafe-eval")
 	r = s.get(t, "/docs/swagger-ui-bundle.js")
 	require.Equal(t, http.StatusOK, r.Status)
 	require.Greater(t, len(r.Body), 100000)

@@ -169,7 +169,13 @@ type (
 // do sends r to the server with its first API key unless r.NoAuth.
 func (s *testServer) do(t *testing.T, r req) response {
 	t.Helper()
-	return s.api.Do(t, r)
+	resp := s.api.Do(t, r)
+	if !r.Raw {
+		hr, err := http.NewRequest(r.Method, s.api.BaseURL+r.Path, nil)
+		require.NoError(t, err)
+		checkAgainstSpec(t, hr, resp.Status, resp.Header, resp.Body)
+	}
+	return resp
 }
 
 func (s *testServer) get(t *testing.T, path string) response {

@@ -16,9 +16,9 @@ type WorkflowView struct {
 	State             workflow.State `json:"state"`
 	Status            string         `json:"status" example:"running" enums:"running,completed"`
 	Version           int64          `json:"version" example:"1"`
-	CreatedAt         time.Time      `json:"created_at"`
-	UpdatedAt         time.Time      `json:"updated_at"`
-	CompletedAt       *time.Time     `json:"completed_at"`
+	CreatedAt         time.Time      `json:"created_at" format:"date-time"`
+	UpdatedAt         time.Time      `json:"updated_at" format:"date-time"`
+	CompletedAt       *time.Time     `json:"completed_at" format:"date-time" extensions:"x-nullable"`
 }
 
 // EventView is one history entry as the API shows it.
@@ -29,7 +29,7 @@ type EventView struct {
 	To         string          `json:"to" example:"awaiting_payment"`
 	Data       json.RawMessage `json:"data" swaggertype:"object"`
 	InputType  string          `json:"input_type" example:"place"`
-	RecordedAt time.Time       `json:"recorded_at"`
+	RecordedAt time.Time       `json:"recorded_at" format:"date-time"`
 }
 
 // EffectRef names an effect an accepted input emitted.
@@ -41,7 +41,7 @@ type EffectRef struct {
 // TimerRef is a timer an accepted input scheduled.
 type TimerRef struct {
 	Key    string    `json:"key" example:"payment_timeout"`
-	FireAt time.Time `json:"fire_at"`
+	FireAt time.Time `json:"fire_at" format:"date-time"`
 }
 
 // TimerChanges lists the timers a decision scheduled and the keys it cancelled.
@@ -61,7 +61,7 @@ type Rejection struct {
 type Result struct {
 	Outcome   string        `json:"outcome" example:"accepted" enums:"accepted,rejected,already_completed"`
 	Rejection *Rejection    `json:"rejection,omitempty"`
-	Workflow  *WorkflowView `json:"workflow"`
+	Workflow  *WorkflowView `json:"workflow" extensions:"x-nullable"`
 	Events    []EventView   `json:"events,omitempty"`
 	Effects   []EffectRef   `json:"effects,omitempty"`
 	Timers    *TimerChanges `json:"timers,omitempty"`
@@ -77,7 +77,7 @@ type InputView struct {
 	Outcome        string          `json:"outcome" example:"accepted" enums:"accepted,rejected,already_completed"`
 	Reason         string          `json:"reason,omitempty"`
 	Version        int64           `json:"version" example:"2"`
-	CreatedAt      time.Time       `json:"created_at"`
+	CreatedAt      time.Time       `json:"created_at" format:"date-time"`
 }
 
 // DefinitionView is one version of a workflow type's definition.
@@ -85,7 +85,7 @@ type DefinitionView struct {
 	Type       string          `json:"type" example:"order"`
 	Version    int             `json:"version" example:"1"`
 	Definition json.RawMessage `json:"definition" swaggertype:"object"`
-	CreatedAt  time.Time       `json:"created_at"`
+	CreatedAt  time.Time       `json:"created_at" format:"date-time"`
 }
 
 func workflowView(in *store.Instance) *WorkflowView {
@@ -145,11 +145,11 @@ type EffectView struct {
 	Payload       json.RawMessage `json:"payload" swaggertype:"object"`
 	Status        string          `json:"status" example:"pending" enums:"pending,delivered,dead"`
 	Attempts      int             `json:"attempt_count" example:"0"`
-	NextAttemptAt time.Time       `json:"next_attempt_at"`
+	NextAttemptAt time.Time       `json:"next_attempt_at" format:"date-time"`
 	LastError     string          `json:"last_error,omitempty"`
-	CreatedAt     time.Time       `json:"created_at"`
-	UpdatedAt     time.Time       `json:"updated_at"`
-	DeliveredAt   *time.Time      `json:"delivered_at"`
+	CreatedAt     time.Time       `json:"created_at" format:"date-time"`
+	UpdatedAt     time.Time       `json:"updated_at" format:"date-time"`
+	DeliveredAt   *time.Time      `json:"delivered_at" format:"date-time" extensions:"x-nullable"`
 	// AttemptLog is filled by the single-effect read only.
 	AttemptLog []AttemptView `json:"attempts,omitempty"`
 }
@@ -157,7 +157,7 @@ type EffectView struct {
 // AttemptView is one delivery attempt.
 type AttemptView struct {
 	Number        int       `json:"number" example:"1"`
-	StartedAt     time.Time `json:"started_at"`
+	StartedAt     time.Time `json:"started_at" format:"date-time"`
 	DurationMS    float64   `json:"duration_ms" example:"12.5"`
 	StatusCode    int       `json:"status_code,omitempty" example:"200"`
 	Error         string    `json:"error,omitempty"`
@@ -171,16 +171,16 @@ type TimerView struct {
 	WorkflowType  string         `json:"workflow_type" example:"order"`
 	WorkflowID    string         `json:"workflow_id" example:"o-1"`
 	Key           string         `json:"key" example:"payment_timeout"`
-	FireAt        time.Time      `json:"fire_at"`
+	FireAt        time.Time      `json:"fire_at" format:"date-time"`
 	Input         workflow.Input `json:"input"`
 	Status        string         `json:"status" example:"pending" enums:"pending,fired,cancelled,dead"`
 	Attempts      int            `json:"attempt_count" example:"0"`
-	NextAttemptAt time.Time      `json:"next_attempt_at"`
+	NextAttemptAt time.Time      `json:"next_attempt_at" format:"date-time"`
 	LastError     string         `json:"last_error,omitempty"`
 	Outcome       string         `json:"outcome,omitempty" example:"accepted"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-	FiredAt       *time.Time     `json:"fired_at"`
+	CreatedAt     time.Time      `json:"created_at" format:"date-time"`
+	UpdatedAt     time.Time      `json:"updated_at" format:"date-time"`
+	FiredAt       *time.Time     `json:"fired_at" format:"date-time" extensions:"x-nullable"`
 }
 
 func effectView(e store.Effect) EffectView {

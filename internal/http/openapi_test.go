@@ -17,25 +17,29 @@ type specOperation struct {
 	OperationID string              `json:"operationId"`
 	Security    *[]map[string][]any `json:"security"`
 	Parameters  []map[string]any    `json:"parameters"`
+	RequestBody map[string]any      `json:"requestBody"`
 	Responses   map[string]any      `json:"responses"`
 }
 
 type spec struct {
-	Swagger     string                              `json:"swagger"`
-	Paths       map[string]map[string]specOperation `json:"paths"`
-	Definitions map[string]any                      `json:"definitions"`
+	OpenAPI    string                              `json:"openapi"`
+	Paths      map[string]map[string]specOperation `json:"paths"`
+	Components struct {
+		Schemas map[string]map[string]any `json:"schemas"`
+	} `json:"components"`
 }
 
 func loadSpec(t *testing.T) spec {
 	t.Helper()
 	var s spec
 	require.NoError(t, json.Unmarshal(openapi.JSON(), &s))
-	require.Equal(t, "2.0", s.Swagger)
+	require.Equal(t, "3.1.0", s.OpenAPI)
 	return s
 }
 
-// TestSpecMatchesRoutes: every route of the table is documented and every documented
-// operation is routed (make generate after changing either).
+// TestSpecMatchesRoutes: every API route of the table is documented with the query
+// parameters it takes, and every documented operation is routed (make generate after
+// changing either). The browser pages under /docs and /ui are not operations.
 func TestSpecMatchesRoutes(t *testing.T) {
 	t.Parallel()
 	s := loadSpec(t)
@@ -43,8 +47,12 @@ func TestSpecMatchesRoutes(t *testing.T) {
 	public := map[string]bool{}
 	query := map[string][]string{}
 	for _, rt := range (&Server{}).routes() {
-		p := strings.Replace(rt.pattern, "/*", "/{file}", 1)
-		key := strings.ToLower(rt.method) + " " + p
+		if slices.Contains(rt.query, anyQuery) {
+			require.True(t, rt.public, "%s: only public browser pages take any query", rt.pattern)
+			require.Contains(t, []string{"/docs", "/docs/*", "/ui", "/ui/*"}, rt.pattern)
+			continue
+		}
+		key := strings.ToLower(rt.method) + " " + rt.pattern
 		routed = append(routed, key)
 		public[key] = rt.public
 		query[key] = rt.query
@@ -72,7 +80,7 @@ func TestSpecMatchesRoutes(t *testing.T) {
 			if public[key] {
 				require.Empty(t, *op.Security, "%s is public", key)
 			} else {
-				require.NotEmpty(t, *op.Security, key)
+				require.Equal(t, []map[string][]any{{"BearerAuth": {}}}, *op.Security, key)
 				require.Contains(t, op.Responses, "401", "%s needs a key, so it can answer 401", key)
 			}
 			// Every path parameter is declared, and the query parameters are the ones
@@ -87,36 +95,53 @@ func TestSpecMatchesRoutes(t *testing.T) {
 					inQuery = append(inQuery, prm["name"].(string))
 				}
 			}
-			if !slices.Contains(query[key], anyQuery) {
-				require.ElementsMatch(t, query[key], inQuery, "%s: query parameters of the route table and the spec", key)
-			}
+			require.ElementsMatch(t, query[key], inQuery, "%s: query parameters of the route table and the spec", key)
 			for _, m := range params.FindAllStringSubmatch(p, -1) {
 				require.True(t, declared[m[1]], "%s: path parameter %s undeclared", key, m[1])
 			}
-			require.NotEmpty(t, op.Responses, key)
+			require.Contains(t, op.Responses, "default", key)
+			require.Contains(t, op.Responses, "400", "%s: any route answers 400 to an unknown query parameter", key)
 			// Every problem the body routes can produce is documented.
-			for _, prm := range op.Parameters {
-				if prm["in"] == "body" {
-					for _, code := range []string{"400", "413", "415", "422"} {
-						require.Contains(t, op.Responses, code, "%s takes a body", key)
-					}
+			if op.RequestBody != nil {
+				for _, code := range []string{"400", "413", "415", "422"} {
+					require.Contains(t, op.Responses, code, "%s takes a body", key)
 				}
 			}
 		}
 	}
 }
 
-// TestSpecReferencesResolve: every $ref points at a definition.
+// TestSpecReferencesResolve: every $ref points at a component.
 func TestSpecReferencesResolve(t *testing.T) {
 	t.Parallel()
 	s := loadSpec(t)
-	refs := regexp.MustCompile(`"\$ref":\s*"#/definitions/([^"]+)"`).FindAllStringSubmatch(string(openapi.JSON()), -1)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(openapi.JSON(), &doc))
+	refs := regexp.MustCompile(`"\$ref":\s*"#/components/(\w+)/([^"]+)"`).FindAllStringSubmatch(string(openapi.JSON()), -1)
 	require.NotEmpty(t, refs)
+	components := doc["components"].(map[string]any)
 	for _, m := range refs {
-		name := strings.ReplaceAll(strings.ReplaceAll(m[1], "~1", "/"), "~0", "~")
-		require.Contains(t, s.Definitions, name)
+		require.Contains(t, components[m[1]], m[2], m[0])
 	}
-	for _, name := range []string{"http.Problem", "engine.Result", "engine.WorkflowView", "http.InputRequest"} {
-		require.Contains(t, s.Definitions, name)
+	for _, name := range []string{"Problem", "Result", "Workflow", "InputRequest"} {
+		require.Contains(t, s.Components.Schemas, name)
 	}
+}
+
+// TestSpecProblemTypes: the enum of Problem.type is every type the error table can
+// answer, so a client switching on it sees every case.
+func TestSpecProblemTypes(t *testing.T) {
+	t.Parallel()
+	s := loadSpec(t)
+	var documented []string
+	for _, v := range s.Components.Schemas["Problem"]["properties"].(map[string]any)["type"].(map[string]any)["enum"].([]any) {
+		documented = append(documented, v.(string))
+	}
+	answered := []string{"internal"}
+	for _, k := range errorKinds() {
+		if !slices.Contains(answered, k.typ) {
+			answered = append(answered, k.typ)
+		}
+	}
+	require.ElementsMatch(t, answered, documented, "the enums tag of Problem.Type")
 }

@@ -29,10 +29,11 @@ var (
 )
 
 // Problem is an RFC 9457 problem details body, sent as application/problem+json for
-// every error.
+// every error. The enum tag of Type lists every type of errorKinds, so generated
+// clients can switch on it; TestSpecProblemTypes keeps the two equal.
 type Problem struct {
-	// Type identifies the kind of problem; see docs/API.md for the list.
-	Type   string `json:"type" example:"version_mismatch"`
+	// Type identifies the kind of problem; docs/API.md describes each.
+	Type   string `json:"type" example:"version_mismatch" enums:"type_not_found,workflow_not_found,webhook_not_found,effect_not_found,timer_not_found,not_found,method_not_allowed,malformed_request,unknown_query_parameter,invalid_id,invalid_argument,invalid_cursor,unauthorized,body_too_large,unsupported_media_type,rate_limited,unique_key_conflict,wrong_status,version_mismatch,invalid_definition,invalid_webhook,unknown_input,invalid_input,evaluation_failed,too_large,idempotency_key_reused,invalid_request,not_ready,unavailable,internal"`
 	Title  string `json:"title" example:"Version mismatch"`
 	Status int    `json:"status" example:"412"`
 	Detail string `json:"detail,omitempty" example:"version mismatch"`

@@ -87,6 +87,7 @@ type Server struct {
 	readyTimeout time.Duration
 	promHandler  http.Handler
 	swaggerUI    http.Handler
+	docsCSP      string       // the Content-Security-Policy of the Swagger UI pages
 	console      http.Handler // the web console's embedded assets under /ui
 	handler      http.Handler
 
@@ -130,7 +131,7 @@ func New(cfg Config) *Server {
 		s.keyHashes = append(s.keyHashes, sha256.Sum256([]byte(k)))
 	}
 	s.promHandler = promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})
-	s.swaggerUI = newSwaggerUI()
+	s.swaggerUI, s.docsCSP = newSwaggerUI()
 	s.handler = s.router()
 	return s
 }

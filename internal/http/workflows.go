@@ -48,10 +48,10 @@ const idempotentIDNamespace = "6f1d9a52-3c84-4e0b-9a57-2d2b8f4c7e10"
 //	@Param			id				path		string			true	"instance id: 1-200 printable characters, percent-encoded in the path"
 //	@Param			input			body		InputRequest	true	"the input"
 //	@Param			Idempotency-Key	header		string			false	"retries with the same key on the same instance return the first answer"
-//	@Param			If-Match		header		string			false	"\"<version>\": 412 unless the instance is at exactly that version (\"0\": must not exist yet)"
+//	@Param			If-Match		header		string			false	"an ETag of this API, the workflow version in double quotes: 412 unless the instance is at exactly that version (version 0: it must not exist yet)"
 //	@Param			dry_run			query		bool			false	"decide and answer without committing anything"
 //	@Success		200				{object}	engine.Result	"accepted"
-//	@Header			200				{string}	ETag			"\"<version>\" of the workflow after the input"
+//	@Header			200				{string}	ETag			"the workflow version after the input, in double quotes"
 //	@Header			200				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
 //	@Success		202				{object}	ScheduledInput	"deliver_after or deliver_at: stored as a timer, decided when it fires"
 //	@Header			202				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key scheduled this timer (nothing new is scheduled)"
@@ -60,6 +60,8 @@ const idempotentIDNamespace = "6f1d9a52-3c84-4e0b-9a57-2d2b8f4c7e10"
 //	@Failure		429				{object}	Problem			"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404				{object}	Problem			"no such workflow type"
 //	@Failure		409				{object}	engine.Result	"rejected or already_completed (a decision, not a problem); a unique key clash is a problem of type unique_key_conflict"
+//	@Header			409				{string}	ETag			"the workflow version in double quotes, when the instance exists"
+//	@Header			409				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
 //	@Failure		412				{object}	Problem			"the instance is not at the expected version"
 //	@Failure		413				{object}	Problem			"body over the limit"
 //	@Failure		415				{object}	Problem			"Content-Type is not application/json"
@@ -91,19 +93,23 @@ func (s *Server) handleInput(w http.ResponseWriter, r *http.Request) error {
 //	@Param			type			path		string			true	"workflow type"
 //	@Param			input			body		InputRequest	true	"the input"
 //	@Param			Idempotency-Key	header		string			false	"retries with the same key return the first answer"
-//	@Param			If-Match		header		string			false	"\"0\" (the instance must not exist yet) is the only useful value here"
+//	@Param			If-Match		header		string			false	"version 0 in double quotes (the instance must not exist yet) is the only useful value here"
 //	@Param			dry_run			query		bool			false	"decide and answer without committing anything"
 //	@Success		200				{object}	engine.Result	"accepted"
 //	@Header			200				{string}	Location		"/v1/workflows/{type}/{id} of the new instance"
-//	@Header			200				{string}	ETag			"\"<version>\" of the workflow after the input"
+//	@Header			200				{string}	ETag			"the workflow version after the input, in double quotes"
 //	@Header			200				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
 //	@Success		202				{object}	ScheduledInput	"deliver_after or deliver_at: stored as a timer, decided when it fires"
 //	@Header			202				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key scheduled this timer (nothing new is scheduled)"
+//	@Header			202				{string}	Location		"/v1/workflows/{type}/{id} of the instance the input will be for"
 //	@Failure		400				{object}	Problem			"malformed JSON, invalid UTF-8, unknown field, bad If-Match"
 //	@Failure		401				{object}	Problem			"missing or wrong API key"
 //	@Failure		429				{object}	Problem			"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404				{object}	Problem			"no such workflow type"
 //	@Failure		409				{object}	engine.Result	"rejected (a decision, not a problem); a unique key clash is a problem of type unique_key_conflict"
+//	@Header			409				{string}	Location		"/v1/workflows/{type}/{id} of the instance the input was for"
+//	@Header			409				{string}	ETag			"the workflow version in double quotes, when the instance exists"
+//	@Header			409				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
 //	@Failure		412				{object}	Problem			"the instance is not at the expected version"
 //	@Failure		413				{object}	Problem			"body over the limit"
 //	@Failure		415				{object}	Problem			"Content-Type is not application/json"
@@ -120,8 +126,20 @@ func (s *Server) handleInputNewWorkflow(w http.ResponseWriter, r *http.Request) 
 		ns := uuid.MustParse(idempotentIDNamespace)
 		id = uuid.NewSHA1(ns, []byte(typ+"\x00"+key)).String()
 	}
-	w.Header().Set("Location", workflowPath(typ, id))
-	return s.execute(w, r, typ, id)
+	return s.execute(locationWriter{w, workflowPath(typ, id)}, r, typ, id)
+}
+
+// locationWriter sets Location on the answers that name the new instance: a decision
+// (200, 409) or a scheduled input (202). A problem is written to the writer underneath
+// and names nothing.
+type locationWriter struct {
+	http.ResponseWriter
+	location string
+}
+
+func (lw locationWriter) WriteHeader(status int) {
+	lw.Header().Set("Location", lw.location)
+	lw.ResponseWriter.WriteHeader(status)
 }
 
 func workflowPath(typ, id string) string {
@@ -224,7 +242,7 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 //	@Param			id			path		string	true	"instance id, percent-encoded"
 //	@Param			at_version	query		int		false	"replay the state up to this version"	minimum(1)
 //	@Success		200			{object}	engine.WorkflowView
-//	@Header			200			{string}	ETag	"\"<version>\", usable as If-Match"
+//	@Header			200			{string}	ETag	"the workflow version in double quotes, usable as If-Match"
 //	@Failure		400			{object}	Problem	"bad id or at_version"
 //	@Failure		401			{object}	Problem	"missing or wrong API key"
 //	@Failure		429			{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
