@@ -41,6 +41,16 @@ func rtEngine(t *testing.T, st store.Store) *engine.Engine {
 	return eng
 }
 
+// noPolling is the poll interval of the real-time workers: longer than any test, so a
+// timer that fires was found by a commit notification or the worker's own due-time
+// wake, never by the fallback poll. That, not a bound on the elapsed time (which a
+// loaded machine stretches), is what shows there is no polling lag.
+const noPolling = time.Hour
+
+// fireWithin bounds the wait for a firing: generous, because the machine may be loaded;
+// noPolling makes a firing within it prove the wake path all the same.
+const fireWithin = 20 * time.Second
+
 // startWorker starts a real-time timer worker over st, stopped at cleanup.
 func startWorker(t *testing.T, st store.Store, reg prometheus.Registerer) *timer.Worker {
 	t.Helper()
@@ -48,7 +58,7 @@ func startWorker(t *testing.T, st store.Store, reg prometheus.Registerer) *timer
 		reg = prometheus.NewRegistry()
 	}
 	w, err := timer.New(timer.Config{Store: st, Engine: engine.New(engine.Config{Store: st}),
-		Concurrency: 4, PollInterval: time.Second, RetryInitialInterval: 10 * time.Millisecond, Registerer: reg})
+		Concurrency: 4, PollInterval: noPolling, RetryInitialInterval: 10 * time.Millisecond, Registerer: reg})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(context.Background()))
 	t.Cleanup(func() {
@@ -83,10 +93,8 @@ func TestRealTimeStateTimeout(t *testing.T) {
 		_, err = eng.Execute(ctx, rtType, "leaves", workflow.Input{Type: "leave"}, engine.ExecuteOptions{})
 		require.NoError(t, err)
 
-		waitState(t, eng, "fires", "expired", 3*time.Second)
-		elapsed := time.Since(start)
-		require.GreaterOrEqual(t, elapsed, 300*time.Millisecond)
-		require.Less(t, elapsed, 1500*time.Millisecond, "fired without a polling lag")
+		waitState(t, eng, "fires", "expired", fireWithin)
+		require.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "not before it is due")
 
 		time.Sleep(100 * time.Millisecond)
 		v, err := eng.GetWorkflow(ctx, rtType, "leaves", 0)
@@ -109,7 +117,7 @@ func TestRealTimeDelayedInput(t *testing.T) {
 		tv, err := eng.ScheduleInput(context.Background(), rtType, "later", workflow.Input{Type: "start"},
 			start.Add(200*time.Millisecond))
 		require.NoError(t, err)
-		waitState(t, eng, "later", "waiting", 3*time.Second)
+		waitState(t, eng, "later", "waiting", fireWithin)
 		require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
 		got, err := eng.GetTimer(context.Background(), tv.ID)
 		require.NoError(t, err)
@@ -119,7 +127,7 @@ func TestRealTimeDelayedInput(t *testing.T) {
 		require.NotNil(t, got.FiredAt)
 		require.False(t, got.FiredAt.Before(got.FireAt), "fired at %s, due at %s", got.FiredAt, got.FireAt)
 		// Its state timeout then fires too, by the same worker.
-		waitState(t, eng, "later", "expired", 3*time.Second)
+		waitState(t, eng, "later", "expired", fireWithin)
 	})
 }
 
@@ -140,14 +148,14 @@ func TestRealTimeRestartFiresOverdue(t *testing.T) {
 		require.NoError(t, before.Close())
 		time.Sleep(150 * time.Millisecond) // down while they fall due
 
+		// The worker never polls (noPolling) and nothing commits: only its first claim
+		// at start can find them.
 		after := db.Open(t)
-		restarted := time.Now()
 		startWorker(t, after, nil)
 		eng = engine.New(engine.Config{Store: after})
 		for i := range 5 {
-			waitState(t, eng, fmt.Sprintf("o-%d", i), "waiting", 3*time.Second)
+			waitState(t, eng, fmt.Sprintf("o-%d", i), "waiting", fireWithin)
 		}
-		require.Less(t, time.Since(restarted), time.Second)
 	})
 }
 
