@@ -570,9 +570,18 @@ func TestLeaseExpiryAndStaleCompletion(t *testing.T) {
 		})
 		e.putWebhook(rcv.URL)
 		staleReg := prometheus.NewRegistry()
-		e.worker(e.store, outbox.Config{Lease: time.Second, Timeout: 5 * time.Second, Registerer: staleReg,
-			NowFunc: func() time.Time { return time.Now().Add(-500 * time.Millisecond) }})
-		effectID := e.place("o-1")
+		// Its clock is two hours behind and its lease one hour long: by every other
+		// clock the lease has expired at once, while its own request (bounded by the
+		// lease and the timeout) hangs for as long as a loaded machine needs. The
+		// effect was due three hours ago, so that its clock sees it due.
+		e.worker(e.store, outbox.Config{Lease: time.Hour, Timeout: time.Minute, Registerer: staleReg,
+			NowFunc: func() time.Time { return time.Now().Add(-2 * time.Hour) }})
+		past := engine.New(engine.Config{Store: e.store, NowFunc: func() time.Time { return time.Now().Add(-3 * time.Hour) }})
+		out, err := past.Execute(context.Background(), orderType, "o-1",
+			workflow.Input{Type: "place", Data: json.RawMessage(`{"total": 40}`)}, engine.ExecuteOptions{})
+		require.NoError(t, err)
+		require.Len(t, out.Write.Effects, 1)
+		effectID := out.Write.Effects[0].ID
 		require.Eventually(t, func() bool { return len(rcv.deliveries()) == 1 }, 10*time.Second, time.Millisecond)
 
 		// The second worker (another process, as far as leases go) takes over once the
@@ -594,20 +603,28 @@ func TestLeaseExpiryAndStaleCompletion(t *testing.T) {
 }
 
 // TestKilledWorkerLeaseExpires: a worker is hard-stopped mid-delivery (as if killed);
-// its claim expires and another worker delivers.
+// nothing is recorded, and once its claim has expired another worker delivers.
 func TestKilledWorkerLeaseExpires(t *testing.T) {
 	t.Parallel()
 	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		e := newEnv(t, b)
+		// The first delivery is held until the worker is dead, however long the test
+		// takes to kill it: a sleep in the receiver let a slow test see it finish.
+		release := make(chan struct{})
+		var releaseOnce sync.Once
+		unblock := func() { releaseOnce.Do(func() { close(release) }) }
 		rcv := newReceiver(t, func(n int, d delivery) (int, string) {
 			if n == 1 {
-				time.Sleep(200 * time.Millisecond) // still in flight when the worker dies
+				<-release
 			}
 			return 200, reservedInput
 		})
+		t.Cleanup(unblock) // before the receiver closes, which waits for its handlers
 		e.putWebhook(rcv.URL)
+		// A lease far longer than the test: it cannot expire (and end the held delivery)
+		// before the worker is killed, however slow the machine.
 		w, err := outbox.New(outbox.Config{Store: e.store, Engine: e.eng, AllowNets: loopback,
-			Lease: 300 * time.Millisecond, PollInterval: 50 * time.Millisecond})
+			Lease: time.Hour, PollInterval: 50 * time.Millisecond})
 		require.NoError(t, err)
 		require.NoError(t, w.Start(context.Background()))
 		effectID := e.place("o-1")
@@ -615,13 +632,14 @@ func TestKilledWorkerLeaseExpires(t *testing.T) {
 		killed, cancel := context.WithCancel(context.Background())
 		cancel()
 		require.ErrorIs(t, w.Stop(killed), context.Canceled)
+		unblock()
 		require.Equal(t, store.EffectPending, e.effect(effectID).Status)
 
-		start := time.Now()
-		e.worker(e.db.Open(t), outbox.Config{PollInterval: 50 * time.Millisecond})
+		// Another worker, whose clock is past the killed worker's lease, takes it over.
+		e.worker(e.db.Open(t), outbox.Config{PollInterval: 50 * time.Millisecond,
+			NowFunc: func() time.Time { return time.Now().Add(2 * time.Hour) }})
 		v := e.waitEffect(effectID, store.EffectDelivered)
 		require.Len(t, v.AttemptLog, 1)
-		require.Less(t, time.Since(start), 5*time.Second)
 	})
 }
 

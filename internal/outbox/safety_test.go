@@ -75,13 +75,15 @@ func TestSlowReceiverTimesOut(t *testing.T) {
 		})
 		e.putWebhook(rcv.URL)
 		e.worker(e.store, outbox.Config{MaxAttempts: 1, Timeout: 150 * time.Millisecond})
-		start := time.Now()
 		effectID := e.place("o-1")
 		v := e.waitEffect(effectID, store.EffectDead)
-		require.Less(t, time.Since(start), 3*time.Second)
 		require.Len(t, v.AttemptLog, 1)
 		require.Contains(t, v.AttemptLog[0].Error, "timeout")
+		// The attempt itself, not the test's stopwatch (a loaded machine stretches the
+		// claim and the recording around it): cut off by the timeout, long before the
+		// receiver's 5 s.
 		require.GreaterOrEqual(t, v.AttemptLog[0].DurationMS, 140.0)
+		require.Less(t, v.AttemptLog[0].DurationMS, 4000.0)
 	})
 }
 
