@@ -243,9 +243,15 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 				return false
 			}, 10*time.Second, 10*time.Millisecond)
 
-			m := string(s.get(t, "/metrics").Body)
-			require.Regexp(t, `ironflow_webhook_deliveries_total\{result="delivered"\} [1-9]`, m)
-			require.Regexp(t, `ironflow_timers_fired_total\{result="fired"\} [1-9]`, m)
+			// A worker records its metric after the commit the test waited for: wait for
+			// the metric too.
+			delivered := regexp.MustCompile(`ironflow_webhook_deliveries_total\{result="delivered"\} [1-9]`)
+			fired := regexp.MustCompile(`ironflow_timers_fired_total\{result="fired"\} [1-9]`)
+			var m string
+			require.Eventually(t, func() bool {
+				m = string(s.get(t, "/metrics").Body)
+				return delivered.MatchString(m) && fired.MatchString(m)
+			}, 10*time.Second, 10*time.Millisecond, "delivery and firing metrics")
 			require.Contains(t, m, "ironflow_effects_pending ")
 			require.Contains(t, m, "ironflow_timers_pending ")
 		})
