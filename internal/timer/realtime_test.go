@@ -1,8 +1,11 @@
 package timer_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,8 +60,15 @@ func startWorker(t *testing.T, st store.Store, reg prometheus.Registerer) *timer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("timer worker log:\n%s", logs.String())
+		}
+	})
 	w, err := timer.New(timer.Config{Store: st, Engine: engine.New(engine.Config{Store: st}),
-		Concurrency: 4, PollInterval: noPolling, RetryInitialInterval: 10 * time.Millisecond, Registerer: reg})
+		Concurrency: 4, PollInterval: noPolling, RetryInitialInterval: 10 * time.Millisecond, Registerer: reg,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(context.Background()))
 	t.Cleanup(func() {
@@ -71,10 +81,25 @@ func startWorker(t *testing.T, st store.Store, reg prometheus.Registerer) *timer
 
 func waitState(t *testing.T, eng *engine.Engine, id, state string, within time.Duration) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	deadline := time.Now().Add(within)
+	for {
 		v, err := eng.GetWorkflow(context.Background(), rtType, id, 0)
-		return err == nil && v.State.Name == state
-	}, within, 2*time.Millisecond, "%s never reached %s", id, state)
+		if err == nil && v.State.Name == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			// Say where the timers stand: claimed and stuck, failed, or never due.
+			page, lerr := eng.ListTimers(context.Background(), store.ListTimersParams{WorkflowType: rtType, WorkflowID: id})
+			var timers []string
+			for _, tv := range page.Items {
+				timers = append(timers, fmt.Sprintf("%s %s attempts=%d next=%s err=%q",
+					tv.Key, tv.Status, tv.Attempts, tv.NextAttemptAt.Format(time.RFC3339Nano), tv.LastError))
+			}
+			t.Fatalf("%s never reached %s within %s (state %q, %v); timers: %v (%v)",
+				id, state, within, v.State.Name, err, timers, lerr)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func TestRealTimeStateTimeout(t *testing.T) {
@@ -263,4 +288,22 @@ func counter(t *testing.T, reg *prometheus.Registry, result string) float64 {
 		}
 	}
 	return 0
+}
+
+// syncBuffer collects a worker's log for a failing test's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
