@@ -23,7 +23,9 @@ import (
 )
 
 // shopDefinition: placing emits reserve_stock, paying emits ship; the receiver answers
-// both with the next input. An unpaid order expires after a sub-second state timeout.
+// both with the next input. An unpaid order expires after a sub-second state timeout,
+// or after the "timeout" its place input carries: an order a test means to pay must
+// not race the 400 ms clock on a loaded machine.
 const shopDefinition = `{
   "initial_state": "new",
   "inputs": {"place": {"schema": {"type": "object", "required": ["total"]}},
@@ -32,7 +34,8 @@ const shopDefinition = `{
     "new": {"on": {"place": {"to": "awaiting_payment", "event": "OrderPlaced",
       "effects": [{"name": "reserve_stock", "payload": "{'total': input.data.total}"}]}}},
     "awaiting_payment": {
-      "timers": [{"key": "payment_timeout", "after": "400ms", "input": {"type": "expire"}}],
+      "timers": [{"key": "payment_timeout", "input": {"type": "expire"},
+                  "at": "now + duration(has(input.data.timeout) ? string(input.data.timeout) : '400ms')"}],
       "on": {"reserved": {"event": "StockReserved"},
              "pay": {"to": "paid", "event": "Paid", "effects": [{"name": "ship"}]},
              "expire": {"to": "expired", "event": "Expired"}}},
@@ -117,7 +120,7 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 
 			// Placed and paid: both effects are delivered and their routed inputs
 			// complete the workflow; leaving awaiting_payment cancelled its timeout.
-			r = s.input(t, "shop", "o-1", map[string]any{"type": "place", "data": map[string]any{"total": 40}}, nil)
+			r = s.input(t, "shop", "o-1", map[string]any{"type": "place", "data": map[string]any{"total": 40, "timeout": "1h"}}, nil)
 			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 			require.Eventually(t, func() bool { // reserve_stock answered "reserved"
 				return path(t, s.get(t, "/v1/workflows/shop/o-1").JSON(t), "version") == 2.0
