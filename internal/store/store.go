@@ -468,6 +468,8 @@ type Store interface {
 	ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]Event, error)
 	// ListInputs pages the input records of an instance, oldest first.
 	ListInputs(ctx context.Context, typ, id, cursor string, limit int) (Page[InputRecord], error)
+	// Feed reads every event of every instance in commit order (feed.go).
+	Feed
 
 	// PutWebhook creates or replaces the endpoint of a type and makes it active.
 	PutWebhook(ctx context.Context, w Webhook) (Webhook, error)
@@ -527,8 +529,8 @@ type Store interface {
 	RetryTimer(ctx context.Context, id string, now time.Time) (Timer, error)
 
 	// Listen returns a channel that receives (coalesced) after a commit, in this or any
-	// process sharing the database, that adds or re-enables work of topic. It is closed
-	// when ctx ends.
+	// process sharing the database, that adds or re-enables work of topic (TopicEvents:
+	// that appends events). It is closed when ctx ends.
 	Listen(ctx context.Context, topic Topic) (<-chan struct{}, error)
 
 	// Prune deletes, in one transaction and at most batch rows of each kind, what

@@ -18,6 +18,7 @@ import (
 const (
 	channelEffects = "ironflow_effects"
 	channelTimers  = "ironflow_timers"
+	channelEvents  = "ironflow_events"
 )
 
 // Reconnect backoff of the LISTEN connection.
@@ -32,6 +33,8 @@ func channelTopic(channel string) (store.Topic, bool) {
 		return store.TopicEffects, true
 	case channelTimers:
 		return store.TopicTimers, true
+	case channelEvents:
+		return store.TopicEvents, true
 	}
 	return "", false
 }
@@ -85,7 +88,7 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(ctx, `LISTEN `+channelEffects+`; LISTEN `+channelTimers); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+channelEffects+`; LISTEN `+channelTimers+`; LISTEN `+channelEvents); err != nil {
 		closeConn(conn)
 		return nil, err
 	}
@@ -133,7 +136,7 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn, wake func(...store.T
 			}
 		}
 		backoff = listenBackoffMin
-		wake(store.TopicEffects, store.TopicTimers)
+		wake(store.TopicEffects, store.TopicTimers, store.TopicEvents)
 	}
 }
 

@@ -48,6 +48,7 @@ func (n *notifier) poke(x sqlstore.Topics) {
 	}
 	n.pending.Effects = n.pending.Effects || x.Effects
 	n.pending.Timers = n.pending.Timers || x.Timers
+	n.pending.Events = n.pending.Events || x.Events
 	if !n.running {
 		n.running = true
 		n.wg.Add(1)
@@ -61,7 +62,7 @@ func (n *notifier) flush() {
 		n.mu.Lock()
 		x := n.pending
 		n.pending = sqlstore.Topics{}
-		if (!x.Effects && !x.Timers) || n.closed {
+		if (!x.Effects && !x.Timers && !x.Events) || n.closed {
 			n.running = false
 			n.mu.Unlock()
 			return
@@ -73,6 +74,9 @@ func (n *notifier) flush() {
 		}
 		if x.Timers {
 			b.Queue(`SELECT pg_notify('` + channelTimers + `', '')`)
+		}
+		if x.Events {
+			b.Queue(`SELECT pg_notify('` + channelEvents + `', '')`)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 		_ = n.pool.SendBatch(ctx, b).Close() // best effort: workers also poll

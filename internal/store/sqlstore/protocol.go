@@ -195,7 +195,7 @@ func (r *Rows) add(w *store.Write, existed bool) {
 }
 
 func rowTopics(r *Rows) Topics {
-	t := Topics{Effects: len(r.Effects) > 0, Timers: len(r.Timers) > 0}
+	t := Topics{Effects: len(r.Effects) > 0, Timers: len(r.Timers) > 0, Events: len(r.Events) > 0}
 	for _, c := range r.TimerCompletions {
 		// Rescheduled: sleeping workers must recompute their next wake-up.
 		t.Timers = t.Timers || c.Status == store.TimerPending

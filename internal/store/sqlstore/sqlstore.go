@@ -151,8 +151,8 @@ type Tx interface {
 	Write(ctx context.Context, rows *Rows) error
 }
 
-// Topics are the kinds of work a commit added.
-type Topics struct{ Effects, Timers bool }
+// Topics are the kinds of work a commit added, and whether it appended events.
+type Topics struct{ Effects, Timers, Events bool }
 
 func (t Topics) list() []store.Topic {
 	var ts []store.Topic
@@ -161,6 +161,9 @@ func (t Topics) list() []store.Topic {
 	}
 	if t.Timers {
 		ts = append(ts, store.TopicTimers)
+	}
+	if t.Events {
+		ts = append(ts, store.TopicEvents)
 	}
 	return ts
 }
@@ -215,6 +218,10 @@ type Driver interface {
 	// The lists return up to limit rows after the row identity after, oldest first.
 	ListInstances(ctx context.Context, p store.ListInstancesParams, after int64, limit int) ([]Listed[store.Instance], error)
 	ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error)
+	// ReadFeed and FeedHead read the global event feed (store.Feed); a cursor that
+	// cannot be decoded is an error wrapping store.ErrInvalidCursor.
+	ReadFeed(ctx context.Context, p store.FeedParams) (store.FeedPage, error)
+	FeedHead(ctx context.Context) (string, error)
 	ListInputs(ctx context.Context, typ, id string, after int64, limit int) ([]Listed[store.InputRecord], error)
 
 	// PutWebhook inserts w active, or replaces the URL and secrets of the type's

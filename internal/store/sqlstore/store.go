@@ -68,7 +68,7 @@ func classify(d Driver, err error) error {
 
 // notify wakes the listeners of what a commit added, here and in other processes.
 func (s *Store) notify(t Topics) {
-	if !t.Effects && !t.Timers {
+	if !t.Effects && !t.Timers && !t.Events {
 		return
 	}
 	if s.d.Notify(t) {
@@ -81,7 +81,7 @@ func (s *Store) notify(t Topics) {
 // re-enables work of topic. It is closed when ctx ends or the store is closed. Errors
 // wrap store.ErrUnavailable when the backend cannot start listening.
 func (s *Store) Listen(ctx context.Context, topic store.Topic) (<-chan struct{}, error) {
-	if topic != store.TopicEffects && topic != store.TopicTimers {
+	if topic != store.TopicEffects && topic != store.TopicTimers && topic != store.TopicEvents {
 		return nil, fmt.Errorf("%s: listen: unknown topic %q", s.d.Name(), topic)
 	}
 	if err := s.hub.open(); err != nil {
@@ -171,6 +171,20 @@ func (s *Store) ListInstances(ctx context.Context, p store.ListInstancesParams) 
 func (s *Store) ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error) {
 	evs, err := s.d.ListEvents(ctx, typ, id, afterSeq, PageLimit(limit))
 	return nonNil(evs), s.mapErr("list events", err)
+}
+
+// ReadFeed returns the events after p.After in commit order; see store.Feed.
+func (s *Store) ReadFeed(ctx context.Context, p store.FeedParams) (store.FeedPage, error) {
+	p.Limit = PageLimit(p.Limit)
+	page, err := s.d.ReadFeed(ctx, p)
+	page.Items = nonNil(page.Items)
+	return page, s.mapErr("read feed", err)
+}
+
+// FeedHead returns the current end of the feed; see store.Feed.
+func (s *Store) FeedHead(ctx context.Context) (string, error) {
+	head, err := s.d.FeedHead(ctx)
+	return head, s.mapErr("feed head", err)
 }
 
 // ListInputs pages the input records of an instance, oldest first;
