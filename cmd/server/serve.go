@@ -14,6 +14,7 @@ import (
 
 	"github.com/ironflow/ironflow/internal/config"
 	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/feed"
 	ironhttp "github.com/ironflow/ironflow/internal/http"
 	"github.com/ironflow/ironflow/internal/worker"
 	"github.com/ironflow/ironflow/internal/workflow"
@@ -64,6 +65,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		worker.NewBacklogCollector(st, nil), // both workers' backlog, one query per scrape
 	)
 	metrics := ironhttp.NewMetrics(reg)
+	hub := feed.NewHub(st, log)
 	eng := engine.New(engine.Config{
 		Store:               st,
 		Logger:              log,
@@ -80,6 +82,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Metrics:      metrics,
 		RateLimit:    cfg.RateLimit,
 		ReadyFunc:    st.Ping,
+		Feed:         hub,
+		MaxWait:      cfg.MaxWait,
+		MaxStreams:   cfg.MaxStreams,
 	})
 
 	effects, err := effectService(cfg, st, eng, reg, log)
@@ -100,6 +105,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		pruning,
 		effects,
 		timers,
+		// The feed hub starts before the HTTP server, whose waiting requests it wakes.
+		{name: "feed", start: func(ctx context.Context, _ func(error)) error { return hub.Start(ctx) }, stop: hub.Stop},
 		httpService(cfg, api, log),
 	}
 	return runServices(ctx, log, services)
@@ -164,6 +171,11 @@ func httpService(cfg config.Config, h http.Handler, log *slog.Logger) service {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ConnState:         limiter.ConnState,
+	}
+	// Event streams and long-polls never go idle by themselves: end them when the
+	// shutdown starts, or it would wait for them until its timeout.
+	if c, ok := h.(interface{ CloseStreams() }); ok {
+		srv.RegisterOnShutdown(c.CloseStreams)
 	}
 	return service{
 		name: "http",

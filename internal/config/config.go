@@ -90,6 +90,11 @@ type Config struct {
 	MaxConnsPerClient int
 	// IdleTimeout is how long a keep-alive connection may wait for its next request.
 	IdleTimeout time.Duration
+	// MaxWait caps how long a long-poll (wait=) may be held.
+	MaxWait time.Duration
+	// MaxStreams bounds the event streams (Server-Sent Events) open at once per API
+	// key, or per client address without a key.
+	MaxStreams int
 }
 
 // Default values, also shown by -help. The server's workers take every setting from
@@ -112,6 +117,8 @@ const (
 	DefaultMaxConns             = 2048
 	DefaultMaxConnsPerClient    = 256
 	DefaultIdleTimeout          = 30 * time.Second
+	DefaultMaxWait              = 60 * time.Second
+	DefaultMaxStreams           = 8
 )
 
 // setting is one configuration knob: its environment variable, the flag that mirrors
@@ -235,6 +242,10 @@ func settings() []setting {
 		{env: "IRONFLOW_IDLE_TIMEOUT", def: DefaultIdleTimeout.String(),
 			usage: "how long a keep-alive connection may wait for its next request",
 			apply: func(c *Config, v string) (err error) { c.IdleTimeout, err = positiveDuration(v); return err }},
+		{env: "IRONFLOW_MAX_WAIT", def: DefaultMaxWait.String(), usage: "longest a long-poll (wait=) is held; longer waits are cut to it",
+			apply: func(c *Config, v string) (err error) { c.MaxWait, err = positiveDuration(v); return err }},
+		{env: "IRONFLOW_MAX_STREAMS", def: strconv.Itoa(DefaultMaxStreams), usage: "event streams (Server-Sent Events) open at once per API key (or client address)",
+			apply: func(c *Config, v string) (err error) { c.MaxStreams, err = positiveInt(v); return err }},
 	}
 }
 

@@ -41,6 +41,8 @@ func TestLoadDefaults(t *testing.T) {
 		MaxConns:             2048,
 		MaxConnsPerClient:    256,
 		IdleTimeout:          30 * time.Second,
+		MaxWait:              time.Minute,
+		MaxStreams:           8,
 	}, c)
 }
 

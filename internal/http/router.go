@@ -27,17 +27,21 @@
 //	@tag.description			Effect deliveries, their attempt logs and operator retries.
 //	@tag.name					timers
 //	@tag.description			Durable timers and delayed inputs; operator retries and cancellation.
+//	@tag.name					events
+//	@tag.description			The global event feed of every instance, paged, long-polled or streamed (Server-Sent Events).
 //	@tag.name					operations
 //	@tag.description			Health, readiness and metrics.
 package http
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -45,6 +49,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/feed"
 	"github.com/ironflow/ironflow/internal/http/ui"
 )
 
@@ -73,6 +78,18 @@ type Config struct {
 	// RateLimit is the number of requests per second each API key (or, without a valid
 	// key, each client IP) may make to the authenticated routes; 0 is no limit.
 	RateLimit int
+	// Feed follows the event feed for the waiting routes (wait=, If-None-Match, the
+	// event stream); the caller starts and stops it. Without it requests answer at
+	// once and the event stream is unavailable (503).
+	Feed *feed.Hub
+	// MaxWait caps the wait= of long-polls; 60 s when zero.
+	MaxWait time.Duration
+	// MaxStreams bounds the event streams open per API key (or client address); 8
+	// when zero.
+	MaxStreams int
+	// StreamHeartbeat is the interval of the event stream's keep-alive comments; 15 s
+	// when zero.
+	StreamHeartbeat time.Duration
 }
 
 // Server is the HTTP API. Create it with New; it is an http.Handler.
@@ -93,6 +110,15 @@ type Server struct {
 
 	// rateLimitPerSecond is Config.RateLimit.
 	rateLimitPerSecond int
+
+	// The waiting routes (feed.go).
+	feed       *feed.Hub
+	maxWait    time.Duration
+	maxStreams int
+	heartbeat  time.Duration
+	streams    streamCounter
+	closing    chan struct{} // closed by CloseStreams
+	closeOnce  sync.Once
 }
 
 // New builds the Server and its router.
@@ -108,6 +134,13 @@ func New(cfg Config) *Server {
 		console:      ui.Handler("/ui"),
 
 		rateLimitPerSecond: cfg.RateLimit,
+
+		feed:       cfg.Feed,
+		maxWait:    cmp.Or(cfg.MaxWait, defaultMaxWait),
+		maxStreams: cmp.Or(cfg.MaxStreams, defaultMaxStreams),
+		heartbeat:  cmp.Or(cfg.StreamHeartbeat, defaultStreamHeartbeat),
+		streams:    streamCounter{open: make(map[string]int)},
+		closing:    make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -191,9 +224,13 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/workflows", false, page("type", "state", "status"), s.handleListWorkflows},
 		{http.MethodPost, "/v1/workflows/{type}/inputs", false, []string{"dry_run"}, s.handleInputNewWorkflow},
 		{http.MethodPost, "/v1/workflows/{type}/{id}/inputs", false, []string{"dry_run"}, s.handleInput},
-		{http.MethodGet, "/v1/workflows/{type}/{id}", false, []string{"at_version"}, s.handleGetWorkflow},
-		{http.MethodGet, "/v1/workflows/{type}/{id}/events", false, page("after"), s.handleListEvents},
+		{http.MethodGet, "/v1/workflows/{type}/{id}", false, []string{"at_version", "wait"}, s.handleGetWorkflow},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/events", false, page("after", "wait"), s.handleListEvents},
 		{http.MethodGet, "/v1/workflows/{type}/{id}/inputs", false, page(), s.handleListInputs},
+
+		// The global event feed.
+		{http.MethodGet, "/v1/events", false, page("after", "workflow_type", "wait"), s.handleListFeed},
+		{http.MethodGet, "/v1/events/stream", false, []string{"after", "workflow_type"}, s.handleStreamFeed},
 
 		// Webhooks, effects and timers.
 		{http.MethodPut, "/v1/workflow-types/{type}/webhook", false, nil, s.handlePutWebhook},

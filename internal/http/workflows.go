@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -233,7 +234,7 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 //
 //	@ID			getWorkflow
 //	@Summary		Get a workflow
-//	@Description	The instance with its current state; with at_version=N its state replayed from the history up to version N.
+//	@Description	The instance with its current state; with at_version=N its state replayed from the history up to version N. With If-None-Match: "<version>" the answer is 304 while the instance is at that version; adding wait=30s holds the request until the version changes or the wait is over (then 304), without holding a database connection. If-None-Match: "0" with wait also waits for the instance to be created.
 //	@Tags			workflows
 //	@Produce		json
 //	@Produce		application/problem+json
@@ -241,9 +242,13 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 //	@Param			type		path		string	true	"workflow type"
 //	@Param			id			path		string	true	"instance id, percent-encoded"
 //	@Param			at_version	query		int		false	"replay the state up to this version"	minimum(1)
+//	@Param			If-None-Match	header	string	false	"the ETag you have (the version in double quotes): 304 while unchanged"
+//	@Param			wait		query		string	false	"with If-None-Match: wait up to this long for a change (Go duration or seconds; capped by IRONFLOW_MAX_WAIT)"
 //	@Success		200			{object}	engine.WorkflowView
 //	@Header			200			{string}	ETag	"the workflow version in double quotes, usable as If-Match"
-//	@Failure		400			{object}	Problem	"bad id or at_version"
+//	@Success		304			{string}	string	"not modified: still at the If-None-Match version"
+//	@Header			304			{string}	ETag	"the workflow version in double quotes (absent while the instance does not exist)"
+//	@Failure		400			{object}	Problem	"bad id, at_version, If-None-Match or wait"
 //	@Failure		401			{object}	Problem	"missing or wrong API key"
 //	@Failure		429			{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404			{object}	Problem	"no such workflow"
@@ -258,12 +263,57 @@ func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	v, err := s.engine.GetWorkflow(r.Context(), typ, id, at)
+	known, err := ifNoneMatch(r.Header.Values("If-None-Match"))
 	if err != nil {
 		return err
 	}
-	w.Header().Set("ETag", etag(v.Version))
-	return writeJSON(w, http.StatusOK, v)
+	wait, err := s.waitQuery(r)
+	if err != nil {
+		return err
+	}
+	var wt *waiter
+	for {
+		changed, release := (<-chan struct{})(nil), func() {}
+		if known != nil && wait > 0 && at == 0 && s.canWait() {
+			// Registered before the read: a change committed after it wakes us.
+			changed, release = s.feed.WatchInstance(typ, id)
+		}
+		v, err := s.engine.GetWorkflow(r.Context(), typ, id, at)
+		version := v.Version
+		if errors.Is(err, engine.ErrInstanceNotFound) && changed != nil && known.matches(0) {
+			err = nil // waiting for the instance to be created
+		}
+		if err != nil {
+			release()
+			return err
+		}
+		if known == nil || !known.matches(version) {
+			release()
+			w.Header().Set("ETag", etag(v.Version))
+			return writeJSON(w, http.StatusOK, v)
+		}
+		if changed == nil {
+			return notModified(w, version)
+		}
+		if wt == nil {
+			wt = s.newWaiter(w, r, wait)
+			defer wt.stop()
+		}
+		woken := wt.wait(changed, false)
+		release()
+		if !woken {
+			return notModified(w, version)
+		}
+	}
+}
+
+// notModified answers 304 for an instance still at version (0: it does not exist).
+func notModified(w http.ResponseWriter, version int64) error {
+	if version > 0 {
+		w.Header().Set("ETag", etag(version))
+	}
+	w.WriteHeader(http.StatusNotModified)
+	return nil
 }
 
 // eventsCursor reads where a page of an instance's events starts: cursor (the
@@ -301,7 +351,7 @@ func workflowParams(r *http.Request) (typ, id string, err error) {
 //
 //	@ID			listEvents
 //	@Summary		List a workflow's events
-//	@Description	The history in order, paged with cursor and limit like every list (after=<seq> is the older spelling of cursor).
+//	@Description	The history in order, paged with cursor and limit like every list (after=<seq> is the older spelling of cursor). With wait=30s, when no event follows the cursor, the request is held until one is appended or the wait is over (then an empty page), without holding a database connection.
 //	@Tags			workflows
 //	@Produce		json
 //	@Produce		application/problem+json
@@ -311,8 +361,9 @@ func workflowParams(r *http.Request) (typ, id string, err error) {
 //	@Param			cursor	query		string	false	"next_cursor of the previous page"
 //	@Param			after	query		int		false	"only events with a greater seq (the same as cursor)"	minimum(0)
 //	@Param			limit	query		int		false	"page size (default 50)"								minimum(1)	maximum(500)
+//	@Param			wait	query		string	false	"when no event follows the cursor, wait up to this long for one (Go duration or seconds; capped by IRONFLOW_MAX_WAIT)"
 //	@Success		200		{object}	engine.Page[engine.EventView]
-//	@Failure		400		{object}	Problem	"bad id, cursor, after or limit"
+//	@Failure		400		{object}	Problem	"bad id, cursor, after, limit or wait"
 //	@Failure		401		{object}	Problem	"missing or wrong API key"
 //	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404		{object}	Problem	"no such workflow"
@@ -331,11 +382,34 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	page, err := s.engine.ListEvents(r.Context(), typ, id, after, int(limit))
+	wait, err := s.waitQuery(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, page)
+	var wt *waiter
+	for {
+		changed, release := (<-chan struct{})(nil), func() {}
+		if wait > 0 && s.canWait() {
+			changed, release = s.feed.WatchInstance(typ, id)
+		}
+		page, err := s.engine.ListEvents(r.Context(), typ, id, after, int(limit))
+		if err != nil || len(page.Items) > 0 || changed == nil {
+			release()
+			if err != nil {
+				return err
+			}
+			return writeJSON(w, http.StatusOK, page)
+		}
+		if wt == nil {
+			wt = s.newWaiter(w, r, wait)
+			defer wt.stop()
+		}
+		woken := wt.wait(changed, false)
+		release()
+		if !woken {
+			return writeJSON(w, http.StatusOK, page)
+		}
+	}
 }
 
 // handleListInputs pages every input an instance received and its outcome.

@@ -1,0 +1,85 @@
+package feed_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ironflow/ironflow/internal/feed"
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// appendEvent commits one event on (typ, id).
+func appendEvent(t *testing.T, s store.Store, typ, id string) {
+	t.Helper()
+	_, err := s.Execute(context.Background(), store.ExecuteParams{WorkflowType: typ, WorkflowID: id,
+		Decide: func(_ context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			inst := &store.Instance{Type: typ, ID: id, DefinitionVersion: 1, StateName: "s", StateData: json.RawMessage(`{}`),
+				Status: store.StatusRunning, Version: 1, CreatedAt: now, UpdatedAt: now}
+			if cur != nil {
+				inst.Version = cur.Version + 1
+			}
+			in := store.InputRecord{ID: uuid.NewString(), WorkflowType: typ, WorkflowID: id, Type: "go", Source: store.SourceAPI,
+				Outcome: store.OutcomeAccepted, Version: inst.Version, CreatedAt: now}
+			return &store.Write{Instance: inst, Input: in, Events: []store.Event{{WorkflowType: typ, WorkflowID: id,
+				Seq: inst.Version, Type: "E", From: "s", To: "s", InputType: "go", InputID: in.ID, RecordedAt: now}}}, nil
+		}})
+	require.NoError(t, err)
+}
+
+func closedWithin(ch <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func TestHub(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close()) }()
+	appendEvent(t, s, "t", "before") // history before the start wakes nobody
+
+	h := feed.NewHub(s, nil)
+	require.NoError(t, h.Start(ctx))
+	changed := h.Changed()
+	a, releaseA := h.WatchInstance("t", "a")
+	b, releaseB := h.WatchInstance("t", "b")
+	require.Equal(t, 2, h.Waiting())
+	require.False(t, closedWithin(changed, 100*time.Millisecond))
+
+	appendEvent(t, s, "t", "a")
+	require.True(t, closedWithin(a, 5*time.Second), "a's waiter woken")
+	require.True(t, closedWithin(changed, time.Second), "feed waiters woken")
+	require.False(t, closedWithin(b, 100*time.Millisecond), "b's waiter not woken by a's event")
+	releaseA()
+	releaseB()
+	require.Equal(t, 0, h.Waiting(), "released waiters leave nothing behind")
+
+	// Stop wakes every waiter, and later ones return at once.
+	c, releaseC := h.WatchInstance("t", "c")
+	defer releaseC()
+	require.NoError(t, h.Stop(ctx))
+	require.True(t, closedWithin(c, time.Second))
+	require.True(t, closedWithin(h.Changed(), time.Second))
+	require.True(t, h.Stopped())
+	d, releaseD := h.WatchInstance("t", "d")
+	defer releaseD()
+	require.True(t, closedWithin(d, time.Second))
+}
