@@ -80,7 +80,7 @@ func (l *logSink) find(msg string) []map[string]any {
 
 // testServer is a real server started by run in-process.
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	URL  string
 	Key  string
 	api  *apitest.Client
@@ -95,7 +95,7 @@ var backends = []string{"sqlite", "postgres"}
 
 // databaseURL returns an empty database of the given backend for one test (on
 // PostgreSQL a migrated one from pgtest's pool).
-func databaseURL(t *testing.T, backend string) string {
+func databaseURL(t testing.TB, backend string) string {
 	t.Helper()
 	if backend == "postgres" {
 		return pgtest.MigratedDatabaseURL(t, postgres.Migrate)
@@ -105,7 +105,7 @@ func databaseURL(t *testing.T, backend string) string {
 
 // startServer runs the server on 127.0.0.1:0 with env (IRONFLOW_* variables) over the
 // defaults below and stops it when the test ends.
-func startServer(t *testing.T, backend string, env map[string]string) *testServer {
+func startServer(t testing.TB, backend string, env map[string]string) *testServer {
 	t.Helper()
 	vars := map[string]string{
 		"IRONFLOW_LISTEN_ADDR": "127.0.0.1:0",
