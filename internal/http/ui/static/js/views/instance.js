@@ -1,14 +1,17 @@
 // One instance: where it is, why it is there, what it is waiting for, and the retry
-// buttons that move it on. Refreshed every 3 s while anything can still change.
+// buttons that move it on. Read again when one of its events is committed (the event
+// stream), and every 10 s while an effect or timer of it is pending, since deliveries
+// and attempts change it without an event.
 
 import {ApiError, all, api, optional, wf} from '../api.js';
 import {badge, h, jsonBlock, notice, replace, section, table, textBlock} from '../dom.js';
 import {ago, ms, time} from '../format.js';
 import {diagram} from '../diagram.js';
+import {follow} from '../live.js';
 import {link} from '../nav.js';
 import {retryButton} from '../retry.js';
 
-const REFRESH_MS = 3000;
+const REFRESH_MS = 10000;
 const MAX_EFFECT_DETAILS = 100;
 
 async function load(type, id, signal) {
@@ -138,12 +141,22 @@ export async function render(ctx) {
   const openEffects = new Set();
   let drawnState;
   let busy = false;
+  let again = false; // a change arrived while reading: read once more
+  let waiting = false; // an effect or timer is pending: it changes without events
 
   async function refresh() {
-    if (busy) return;
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
     try {
-      draw(await load(type, id, ctx.signal));
+      do {
+        again = false;
+        const data = await load(type, id, ctx.signal);
+        waiting = data.effects.some((e) => e.status === 'pending') || data.timers.some((t) => t.status === 'pending');
+        draw(data);
+      } while (again && !ctx.signal.aborted);
     } finally {
       busy = false;
     }
@@ -234,5 +247,8 @@ export async function render(ctx) {
     fx,
     tm);
   await refresh();
-  ctx.every(REFRESH_MS, () => auto.checked && refresh().catch(ctx.fail));
+  follow({signal: ctx.signal, workflowType: type, onEvents: (items) => {
+    if (auto.checked && items.some((e) => e.workflow_id === id)) refresh().catch(ctx.fail);
+  }});
+  ctx.every(REFRESH_MS, () => auto.checked && waiting && refresh().catch(ctx.fail));
 }

@@ -1,4 +1,6 @@
-// Overview: live throughput and backlog, polled every 2 s.
+// Overview: live throughput and backlog, read again as events are committed (the event
+// stream, at most once a second) and every 15 s for what changes without an event
+// (deliveries, backlog, dead letters).
 //
 // Rates come from the Prometheus counters at /metrics (the difference between two
 // polls over the time between them), so they are this server process's rates; with
@@ -9,9 +11,11 @@
 import {ApiError, api} from '../api.js';
 import {h, notice, replace, section, table} from '../dom.js';
 import {ago, duration, rate} from '../format.js';
+import {follow} from '../live.js';
 import {link} from '../nav.js';
 
-const POLL_MS = 2000;
+const POLL_MS = 15000;
+const EVENTS_GAP_MS = 1000;
 const HISTORY = 60;
 
 // parseMetrics reads the Prometheus text format into [{name, labels, value}].
@@ -156,7 +160,7 @@ export async function render(ctx) {
       tile('Timers pending', String(pendingTimers ?? '—'), {testid: 'tile-timers'}),
       tile('Dead timers', String(deadTimers ?? '—'), {tone: Number(String(deadTimers).replace('+', '')) > 0 ? 'bad' : 'good'}),
       tile('Database', ready, {testid: 'tile-ready', tone: ready === 'ready' ? 'good' : 'bad'}));
-    source.textContent = `Updated every ${POLL_MS / 1000} s. Rates are this server process's, from /metrics.${metricsNote}`;
+    source.textContent = `Updated as events arrive and every ${POLL_MS / 1000} s. Rates are this server process's, from /metrics.${metricsNote}`;
 
     const rows = [
       ...deadList.items.slice(0, 10).map((e) => h('tr', {},
@@ -178,13 +182,21 @@ export async function render(ctx) {
         : notice('ok', 'No dead effects or timers.'));
   }
 
+  let running = null;
   const tick = async () => {
-    try {
-      await poll();
-    } catch (err) {
-      if (err.name !== 'AbortError') ctx.fail(err); // aborted: the page was left
-    }
+    if (running) return running; // one read at a time; the next event reads again
+    running = (async () => {
+      try {
+        await poll();
+      } catch (err) {
+        if (err.name !== 'AbortError') ctx.fail(err); // aborted: the page was left
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
   };
   await poll();
+  follow({signal: ctx.signal, minGapMs: EVENTS_GAP_MS, onEvents: () => !document.hidden && tick()});
   ctx.every(POLL_MS, tick);
 }
