@@ -23,8 +23,9 @@ run: ## run the server on 127.0.0.1:8080 with embedded SQLite under ./data
 	$(GO) run ./cmd/server
 
 .PHONY: build
-build: ## build the server binary into bin/
-	$(GO) build -o bin/ironflow ./cmd/server
+build: ## build the server (bin/ironflow-server) and the CLI (bin/ironflow) into bin/
+	$(GO) build -o bin/ironflow-server ./cmd/server
+	$(GO) build -o bin/ironflow ./cmd/ironflow
 
 .PHONY: test
 test: ## run every test (SQLite and PostgreSQL)

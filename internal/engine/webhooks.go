@@ -42,7 +42,7 @@ var (
 // characters).
 type WebhookSecretView struct {
 	Secret    string     `json:"secret" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty" format:"date-time"`
 }
 
 // WebhookView is a workflow type's webhook endpoint as the API shows it.
@@ -56,8 +56,8 @@ type WebhookView struct {
 	Secret string `json:"secret" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
 	// Secrets are every secret that signs deliveries now, newest first.
 	Secrets   []WebhookSecretView `json:"secrets"`
-	CreatedAt time.Time           `json:"created_at"`
-	UpdatedAt time.Time           `json:"updated_at"`
+	CreatedAt time.Time           `json:"created_at" format:"date-time"`
+	UpdatedAt time.Time           `json:"updated_at" format:"date-time"`
 }
 
 // webhookView shows w as of now with every secret masked but made, the one secret

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ironflow/ironflow/client"
+)
+
+// serverBinary is cmd/server, built once for every test of this package.
+var serverBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "ironflow-cli-test")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "server")
+	out, err := exec.Command("go", "build", "-o", bin, "../server").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ../server: %v: %s", err, out)
+	}
+	return bin, nil
+})
+
+// startServer runs the real server (cmd/server) on 127.0.0.1:0 with SQLite in a
+// temporary directory, the API key "k" and env, and returns its URL.
+func startServer(t *testing.T, env ...string) string {
+	t.Helper()
+	bin, err := serverBinary()
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"IRONFLOW_LISTEN_ADDR=127.0.0.1:0",
+		"IRONFLOW_LOG_FORMAT=json",
+		"IRONFLOW_API_KEYS=k",
+		"IRONFLOW_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "ironflow.db"),
+		"IRONFLOW_WEBHOOK_ALLOW_NETS=127.0.0.0/8",
+	}, env...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 20 * time.Second
+	logs, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			var rec map[string]any
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "listening" {
+				addr <- rec["addr"].(string)
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return "http://" + a
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not log its address within 30s")
+		return ""
+	}
+}
+
+// ironflow runs the CLI against url and returns its exit status and output.
+func ironflow(t *testing.T, url string, args ...string) (int, string, string) {
+	t.Helper()
+	env := map[string]string{"IRONFLOW_URL": url, "IRONFLOW_API_KEY": "k"}
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, args, func(k string) string { return env[k] }, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestCLI(t *testing.T) {
+	t.Parallel()
+	url := startServer(t, "IRONFLOW_MAX_ATTEMPTS=1")
+
+	// apply: a folder, twice (idempotent).
+	dir := t.TempDir()
+	order, err := os.ReadFile("../../examples/order.json")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "order.json"), order, 0o600))
+	code, out, errOut := ironflow(t, url, "apply", "-f", dir)
+	require.Equal(t, exitOK, code, errOut)
+	require.Equal(t, "order: defined version 1\n", out)
+	code, out, _ = ironflow(t, url, "apply", "-f", dir)
+	require.Equal(t, exitOK, code)
+	require.Equal(t, "order: unchanged (version 1)\n", out)
+
+	// send: accepted, rejected (exit 3), then get and events.
+	code, out, errOut = ironflow(t, url, "send", "order", "o-1", "place", `{"total": 40, "order_ref": "A-1"}`)
+	require.Equal(t, exitOK, code, errOut)
+	var res client.Result
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, client.OutcomeAccepted, res.Outcome)
+	require.Equal(t, "awaiting_payment", res.Workflow.State.Name)
+	code, out, _ = ironflow(t, url, "send", "order", "o-1", "pay", `{"amount": 1}`)
+	require.Equal(t, exitDeclined, code)
+	require.Contains(t, out, "payment is below the order total")
+	code, out, errOut = ironflow(t, url, "send", "order", "o-404", "pay", `{"amount": 1}`, "--if-version", "3")
+	require.Equal(t, exitError, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "version_mismatch")
+
+	code, out, _ = ironflow(t, url, "get", "order", "o-1")
+	require.Equal(t, exitOK, code)
+	var wf client.Workflow
+	require.NoError(t, json.Unmarshal([]byte(out), &wf))
+	require.EqualValues(t, 1, wf.Version)
+	require.Nil(t, wf.CompletedAt)
+
+	code, out, _ = ironflow(t, url, "events", "order", "o-1")
+	require.Equal(t, exitOK, code)
+	require.Equal(t, 1, strings.Count(out, "\n"))
+	require.Contains(t, out, `"type":"OrderPlaced"`)
+
+	code, out, _ = ironflow(t, url, "diagram", "order", "--format", "dot")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, out, "digraph")
+
+	code, _, errOut = ironflow(t, url, "get", "order", "nope")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "404 workflow_not_found")
+	code, _, _ = ironflow(t, url, "send", "order")
+	require.Equal(t, exitUsage, code)
+	code, _, _ = ironflow(t, url, "frobnicate")
+	require.Equal(t, exitUsage, code)
+}
+
+// TestEventsFollow: --follow prints events as they are recorded, until interrupted.
+func TestEventsFollow(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	cl, err := client.New(url, client.WithAPIKey("k"))
+	require.NoError(t, err)
+	ctx := context.Background()
+	order, err := os.ReadFile("../../examples/order.json")
+	require.NoError(t, err)
+	_, _, err = cl.PutDefinition(ctx, "order", order)
+	require.NoError(t, err)
+	_, err = cl.Send(ctx, "order", "f-1", client.Input{Type: "place", Data: json.RawMessage(`{"total": 5, "order_ref": "F-1"}`)}, client.SendOptions{})
+	require.NoError(t, err)
+
+	out := &syncBuffer{}
+	followCtx, stop := context.WithCancel(ctx)
+	done := make(chan int)
+	go func() {
+		done <- run(followCtx, []string{"events", "--follow", "--interval", "50ms", "order", "f-1"},
+			func(k string) string { return map[string]string{"IRONFLOW_URL": url, "IRONFLOW_API_KEY": "k"}[k] }, out, out)
+	}()
+	require.Eventually(t, func() bool { return strings.Count(out.String(), "\n") == 1 }, 10*time.Second, 20*time.Millisecond)
+	res, err := cl.Send(ctx, "order", "f-1", client.Input{Type: "pay", Data: json.RawMessage(`{"amount": 5}`)}, client.SendOptions{})
+	require.NoError(t, err)
+	require.Equal(t, client.OutcomeAccepted, res.Outcome)
+	require.Eventually(t, func() bool { return strings.Count(out.String(), "\n") == 2 }, 10*time.Second, 20*time.Millisecond)
+	require.Contains(t, out.String(), `"type":"PaymentReceived"`)
+	stop()
+	require.Equal(t, exitOK, <-done)
+}
+
+// TestDeadAndRetry: an effect whose receiver fails dies (one attempt); dead lists it
+// and retry delivers it once the receiver answers.
+func TestDeadAndRetry(t *testing.T) {
+	t.Parallel()
+	var healthy sync.Map
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := healthy.Load("yes"); !ok {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	url := startServer(t, "IRONFLOW_MAX_ATTEMPTS=1")
+	cl, err := client.New(url, client.WithAPIKey("k"))
+	require.NoError(t, err)
+	ctx := context.Background()
+	order, err := os.ReadFile("../../examples/order.json")
+	require.NoError(t, err)
+	_, _, err = cl.PutDefinition(ctx, "order", order)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPut, url+"/v1/workflow-types/order/webhook", strings.NewReader(`{"url": "`+receiver.URL+`"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	res, err := cl.Send(ctx, "order", "d-1", client.Input{Type: "place", Data: json.RawMessage(`{"total": 5, "order_ref": "D-1"}`)}, client.SendOptions{})
+	require.NoError(t, err)
+	effectID := res.Effects[0].ID
+
+	var out string
+	require.Eventually(t, func() bool {
+		_, out, _ = ironflow(t, url, "dead", "--type", "order")
+		return strings.Contains(out, effectID)
+	}, 15*time.Second, 100*time.Millisecond)
+	require.Contains(t, out, "effect "+effectID+"\torder/d-1\treserve_stock")
+
+	healthy.Store("yes", true)
+	code, out, errOut := ironflow(t, url, "retry", "effect", effectID)
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, out, `"status": "pending"`)
+	require.Eventually(t, func() bool {
+		e, err := cl.GetEffect(ctx, effectID)
+		return err == nil && e.Status == "delivered"
+	}, 15*time.Second, 100*time.Millisecond)
+	code, _, errOut = ironflow(t, url, "retry", "effect", effectID)
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "wrong_status")
+}
+
+// TestValidateMatchesServer: validate answers with the errors, and the paths, that a
+// PUT of the same file gets from the server.
+func TestValidateMatchesServer(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	dir := t.TempDir()
+	bad := `{"initial_state": "nowhere", "inputs": {"go": {"schema": {"type": 7}}},
+	  "states": {"a": {"on": {"go": {"to": "missing", "data": "1 +", "effects": [{"name": "Bad-Name"}]}},
+	                     "timers": [{"key": "t", "after": "soon", "input": {"type": "go"}}]},
+	             "b": {"terminal": true, "on": {"go": {"to": "a"}}}}}`
+	file := filepath.Join(dir, "broken.json")
+	require.NoError(t, os.WriteFile(file, []byte(bad), 0o600))
+
+	cl, err := client.New(url, client.WithAPIKey("k"))
+	require.NoError(t, err)
+	_, _, err = cl.PutDefinition(context.Background(), "broken", []byte(bad))
+	var p *client.Problem
+	require.ErrorAs(t, err, &p)
+	require.Equal(t, "invalid_definition", p.Type)
+	require.GreaterOrEqual(t, len(p.Errors), 5, "the example has many problems")
+	var want strings.Builder
+	want.WriteString(file + ": invalid\n")
+	for _, fe := range p.Errors {
+		fmt.Fprintf(&want, "  %s: %s\n", fe.Path, fe.Message)
+	}
+
+	code, out, _ := ironflow(t, "http://127.0.0.1:1", "validate", "-f", dir) // offline: no server at that address
+	require.Equal(t, exitError, code)
+	require.Equal(t, want.String(), out)
+
+	good := filepath.Join(dir, "order.json")
+	order, err := os.ReadFile("../../examples/order.json")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(good, order, 0o600))
+	code, out, _ = ironflow(t, "http://127.0.0.1:1", "validate", "-f", good)
+	require.Equal(t, exitOK, code)
+	require.Equal(t, good+": ok\n", out)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
