@@ -27,7 +27,7 @@ const pageSize = 500
 // (PostgreSQL), and after a failed read.
 const (
 	recheckMin = 5 * time.Millisecond
-	recheckMax = time.Second
+	recheckMax = 100 * time.Millisecond
 )
 
 // Store is what the Hub needs of a store.Store.
@@ -43,6 +43,7 @@ type Hub struct {
 
 	mu        sync.Mutex
 	pos       string                       // the feed position read up to
+	unsettled map[instanceKey]int64        // the last seq woken for, of events held back (run loop only)
 	changed   chan struct{}                // closed at the next advance, then replaced
 	instances map[instanceKey]*instWaiters // waiters per instance
 	stopped   bool
@@ -64,7 +65,8 @@ func NewHub(s Store, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{store: s, log: log, changed: make(chan struct{}), instances: make(map[instanceKey]*instWaiters)}
+	return &Hub{store: s, log: log, changed: make(chan struct{}), instances: make(map[instanceKey]*instWaiters),
+		unsettled: make(map[instanceKey]int64)}
 }
 
 // Start subscribes to the store's event signal, takes the current end of the feed as
@@ -162,8 +164,31 @@ func (h *Hub) advance(ctx context.Context) (heldBack bool, err error) {
 		advanced = advanced || len(page.Items) > 0
 		pos = page.Next
 		if len(page.Items) < pageSize {
+			if page.HeldBack {
+				h.wakeUnsettled(ctx, pos, touched)
+			} else {
+				clear(h.unsettled)
+			}
 			h.wake(pos, touched, advanced)
 			return page.HeldBack, nil
+		}
+	}
+}
+
+// wakeUnsettled adds to touched the instances of the events committed after pos that
+// the feed holds back behind an older open transaction (PostgreSQL): their waiters
+// need not wait for it, since an instance's own reads see them at once. Each event
+// wakes once, not at every re-read while it is held back.
+func (h *Hub) wakeUnsettled(ctx context.Context, pos string, touched map[instanceKey]struct{}) {
+	page, err := h.store.ReadFeed(ctx, store.FeedParams{After: pos, Limit: pageSize, Unsettled: true})
+	if err != nil {
+		return // they are woken when the feed reaches them
+	}
+	for _, ev := range page.Items {
+		k := instanceKey{ev.WorkflowType, ev.WorkflowID}
+		if ev.Seq > h.unsettled[k] {
+			h.unsettled[k] = ev.Seq
+			touched[k] = struct{}{}
 		}
 	}
 }

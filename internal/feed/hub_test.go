@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/ironflow/ironflow/internal/feed"
 	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/postgres"
+	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 	"github.com/ironflow/ironflow/internal/store/sqlite"
 )
 
@@ -82,4 +85,36 @@ func TestHub(t *testing.T) {
 	d, releaseD := h.WatchInstance("t", "d")
 	defer releaseD()
 	require.True(t, closedWithin(d, time.Second))
+}
+
+// TestHubHeldBack: on PostgreSQL an event behind an older open transaction wakes its
+// instance's waiters at once, and the feed's waiters once the transaction ends.
+func TestHubHeldBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabaseURL(t)
+	s, err := postgres.Open(ctx, url)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close()) }()
+	h := feed.NewHub(s, nil)
+	require.NoError(t, h.Start(ctx))
+	defer func() { require.NoError(t, h.Stop(ctx)) }()
+
+	// An open transaction with an id holds the horizon.
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT pg_current_xact_id()`)
+	require.NoError(t, err)
+
+	changed := h.Changed()
+	a, release := h.WatchInstance("t", "a")
+	defer release()
+	appendEvent(t, s, "t", "a")
+	require.True(t, closedWithin(a, 5*time.Second), "the instance's waiter does not wait for the open transaction")
+	require.False(t, closedWithin(changed, 300*time.Millisecond), "the feed does not pass the open transaction")
+	require.NoError(t, tx.Rollback(ctx))
+	require.True(t, closedWithin(changed, 5*time.Second), "the feed moves on once it ended")
 }

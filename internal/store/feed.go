@@ -24,6 +24,11 @@ type FeedParams struct {
 	WorkflowType string
 	// Limit bounds the page; the store's default when 0.
 	Limit int
+	// Unsettled also returns the committed events a page would hold back (see
+	// FeedPage.HeldBack), in the same order. Such a page is not gap-free, and its Next
+	// is no position to read on from: it is for waking waiters at once, not for
+	// following the feed.
+	Unsettled bool
 }
 
 // FeedPage is one page of the global event feed.

@@ -133,7 +133,7 @@ func (d *driver) ReadFeed(ctx context.Context, p store.FeedParams) (store.FeedPa
 		if err != nil {
 			return store.FeedPage{}, fmt.Errorf("txid %q: %w", *txid, err)
 		}
-		if t >= horizon {
+		if t >= horizon && !p.Unsettled {
 			// Committed, but a transaction below it may still add events before it.
 			page.HeldBack = true
 			break
@@ -153,7 +153,7 @@ func (d *driver) ReadFeed(ctx context.Context, p store.FeedParams) (store.FeedPa
 	if n := len(page.Items); n > 0 {
 		next, _ = parseFeedPos(page.Items[n-1].Cursor)
 	}
-	if !full && horizon > 0 {
+	if !full && horizon > 0 && !p.Unsettled {
 		// Everything below the horizon has been read: the next read may start at it,
 		// which spares a filtered reader from scanning the same other events again.
 		if head := (feedPos{txid: horizon - 1, gid: math.MaxInt64}); next.less(head) {
