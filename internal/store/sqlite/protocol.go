@@ -185,7 +185,21 @@ func (t *ptx) Write(ctx context.Context, rows *sqlstore.Rows) error {
 // check returns sqlstore.ErrStale unless the instances and claimed rows are as Load
 // read them: every write of an instance changes its version.
 func (t *ptx) check(ctx context.Context, w *wtx) error {
+	if len(t.req.Instances) == 1 { // an input: the plain primary-key read
+		k, read := t.req.Instances[0], t.snap.Instances[t.req.Instances[0]]
+		var v int64
+		err := w.QueryRowContext(ctx, sqlInstanceVersion, k.Type, k.ID).Scan(&v)
+		if errors.Is(err, errNoRows) != (read == nil) || err == nil && v != read.Version {
+			return sqlstore.ErrStale
+		}
+		if err != nil && !errors.Is(err, errNoRows) {
+			return err
+		}
+	}
 	for typ, ids := range idsByType(t.req.Instances) {
+		if len(t.req.Instances) == 1 {
+			break
+		}
 		versions := map[string]int64{}
 		rows, err := w.QueryContext(ctx, sqlInstanceVersions, typ, ids)
 		if err != nil {
@@ -362,6 +376,7 @@ const (
 	// json_each takes a list of ids as one parameter.
 	sqlInstancesOf       = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
 	sqlInstanceVersions  = `SELECT id, version FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
+	sqlInstanceVersion   = `SELECT version FROM instances WHERE type = ? AND id = ?`
 	sqlLatestDefinition  = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`
 	sqlDefinitionVersion = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? AND version = ?`
 	sqlInsertEffect      = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,

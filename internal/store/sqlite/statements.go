@@ -33,7 +33,7 @@ const (
 // Any other text still works, compiled on each call.
 var hotStatements = []string{
 	sqlSavepoint, sqlRollbackTo, sqlRelease,
-	sqlInstanceVersions, sqlHolders(sqlstore.TableEffects), sqlHolders(sqlstore.TableTimers),
+	sqlInstanceVersion, sqlInstanceVersions, sqlHolders(sqlstore.TableEffects), sqlHolders(sqlstore.TableTimers),
 	sqlUniqueKeyHolder, sqlInsertEffect, cancelTimerKeysSQL(1), sqlInsertTimer,
 	sqlClaimEffects, sqlClaimTimers,
 }
