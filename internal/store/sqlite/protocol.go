@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,10 +58,11 @@ func (t *ptx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore.Snaps
 	}
 	snap := &sqlstore.Snapshot{Earlier: map[sqlstore.Key]*store.InputRecord{}}
 	var err error
-	if snap.Instances, err = readInstances(ctx, q, r.Instances); err != nil {
+	latest := map[string]int{} // the latest definition version of a type, where known
+	if snap.Instances, err = readInstances(ctx, q, r.Instances, latest); err != nil {
 		return nil, err
 	}
-	if err := readDefinitions(ctx, q, snap, r.Instances); err != nil {
+	if err := t.d.readDefinitions(ctx, q, snap, r.Instances, latest); err != nil {
 		return nil, err
 	}
 	for k, key := range r.IdempotencyKeys {
@@ -78,15 +80,18 @@ func (t *ptx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore.Snaps
 	return snap, nil
 }
 
-// readInstances reads the instances of keys, one statement per type.
-func readInstances(ctx context.Context, q querier, keys []sqlstore.Key) (map[sqlstore.Key]*store.Instance, error) {
+// readInstances reads the instances of keys, one statement per type. The statement of
+// one instance also reads the latest definition version of its type into latest.
+func readInstances(ctx context.Context, q querier, keys []sqlstore.Key, latest map[string]int) (map[sqlstore.Key]*store.Instance, error) {
 	found := make(map[sqlstore.Key]*store.Instance, len(keys))
 	if len(keys) == 1 {
-		inst, err := scanInstance(q.QueryRowContext(ctx, sqlInstance, keys[0].Type, keys[0].ID), nil)
-		if err == nil {
-			found[keys[0]] = &inst
-		} else if !errors.Is(err, errNoRows) {
+		var inst store.Instance
+		var v int
+		if err := q.QueryRowContext(ctx, sqlInstanceAndLatest, keys[0].Type, keys[0].ID).Scan(append(instanceDest(&inst), &v)...); err != nil {
 			return nil, err
+		}
+		if latest[keys[0].Type] = v; inst.ID != "" {
+			found[keys[0]] = &inst
 		}
 		return found, nil
 	}
@@ -112,32 +117,38 @@ func readInstances(ctx context.Context, q querier, keys []sqlstore.Key) (map[sql
 
 // readDefinitions adds to snap the definitions decisions on keys are made by: each
 // instance's pinned version, and the latest of the type for one that does not exist.
-func readDefinitions(ctx context.Context, q querier, snap *sqlstore.Snapshot, keys []sqlstore.Key) error {
-	type want struct {
-		typ     string
-		version int // 0: the latest
-	}
-	seen := map[want]bool{}
+// A definition version never changes, so each is read once per process.
+func (d *driver) readDefinitions(ctx context.Context, q querier, snap *sqlstore.Snapshot, keys []sqlstore.Key, latest map[string]int) error {
 	for _, k := range keys {
-		w := want{k.Type, 0}
+		var version int
 		if inst := snap.Instances[k]; inst != nil {
-			w.version = inst.DefinitionVersion
+			version = inst.DefinitionVersion
+		} else if v, ok := latest[k.Type]; ok {
+			version = v
+		} else {
+			err := q.QueryRowContext(ctx, sqlLatestVersion, k.Type).Scan(&version)
+			if err != nil {
+				return err
+			}
+			latest[k.Type] = version
 		}
-		if seen[w] {
+		if version == 0 || snap.Definitions[k.Type][version] != nil {
 			continue
 		}
-		seen[w] = true
-		query, args := sqlLatestDefinition, []any{w.typ}
-		if w.version != 0 {
-			query, args = sqlDefinitionVersion, []any{w.typ, w.version}
+		key := sqlstore.Key{Type: k.Type, ID: strconv.Itoa(version)}
+		if def, ok := d.defs.Load(key); ok {
+			snap.AddDefinition(def.(store.Definition))
+			continue
 		}
-		d, err := scanDefinition(q.QueryRowContext(ctx, query, args...))
-		switch {
-		case err == nil:
-			snap.AddDefinition(d)
-		case !errors.Is(err, errNoRows):
+		def, err := scanDefinition(q.QueryRowContext(ctx, sqlDefinitionVersion, k.Type, version))
+		if errors.Is(err, errNoRows) {
+			continue // pinned to a version that is not stored: decided without one
+		}
+		if err != nil {
 			return err
 		}
+		d.defs.Store(key, def)
+		snap.AddDefinition(def)
 	}
 	return nil
 }
@@ -373,6 +384,14 @@ const (
 	sqlUniqueKeyHolder = `SELECT id FROM instances
 		WHERE type = ? AND unique_key = ? AND status = 'running' AND unique_key <> '' AND id <> ?`
 	sqlInstance = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id = ?`
+	// sqlInstanceAndLatest reads an instance (zero values when it does not exist) and
+	// the latest definition version of its type (0: none) in one statement.
+	sqlInstanceAndLatest = `SELECT coalesce(i.type, ''), coalesce(i.id, ''), coalesce(i.definition_version, 0),
+		coalesce(i.state_name, ''), i.state_data, coalesce(i.status, ''), coalesce(i.version, 0),
+		coalesce(i.unique_key, ''), coalesce(i.created_at, 0), coalesce(i.updated_at, 0), i.completed_at,
+		coalesce((SELECT max(version) FROM definitions WHERE type = ?1), 0)
+		FROM (SELECT 1) LEFT JOIN instances i ON i.type = ?1 AND i.id = ?2`
+	sqlLatestVersion = `SELECT coalesce(max(version), 0) FROM definitions WHERE type = ?`
 	// json_each takes a list of ids as one parameter.
 	sqlInstancesOf       = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
 	sqlInstanceVersions  = `SELECT id, version FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`

@@ -109,9 +109,14 @@ const instanceCols = `type, id, definition_version, state_name, state_data, stat
 
 func scanInstance(sc scanner, rid *int64) (store.Instance, error) {
 	var i store.Instance
-	err := sc.Scan(withRID(rid, &i.Type, &i.ID, &i.DefinitionVersion, &i.StateName, jsonColumn{&i.StateData}, &i.Status,
-		&i.Version, &i.UniqueKey, micros{&i.CreatedAt}, micros{&i.UpdatedAt}, nullableMicros{&i.CompletedAt})...)
+	err := sc.Scan(withRID(rid, instanceDest(&i)...)...)
 	return i, err
+}
+
+// instanceDest are the scan destinations of instanceCols in i.
+func instanceDest(i *store.Instance) []any {
+	return []any{&i.Type, &i.ID, &i.DefinitionVersion, &i.StateName, jsonColumn{&i.StateData}, &i.Status, &i.Version,
+		&i.UniqueKey, micros{&i.CreatedAt}, micros{&i.UpdatedAt}, nullableMicros{&i.CompletedAt}}
 }
 
 const inputCols = `id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source, outcome,

@@ -51,6 +51,7 @@ type driver struct {
 	r     *sql.DB // the reader pool
 	read  reader  // r with the decision path's reads prepared
 	locks sqlstore.KeyLocks
+	defs  sync.Map // store.Definition by type and version (sqlstore.Key{type, version}): immutable rows
 
 	stmts     map[string]*sql.Stmt // hotStatements prepared on w
 	writes    chan *writeReq       // to the writer goroutine; unbuffered

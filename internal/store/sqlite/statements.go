@@ -41,7 +41,7 @@ var hotStatements = []string{
 // readStatements are the statement texts prepared on the reader pool: what a decision
 // reads (protocol.go).
 var readStatements = []string{
-	sqlInputByKey, sqlInstance, sqlInstancesOf, sqlLatestDefinition, sqlDefinitionVersion,
+	sqlInputByKey, sqlInstanceAndLatest, sqlInstancesOf, sqlLatestVersion, sqlDefinitionVersion,
 	sqlHolders(sqlstore.TableEffects), sqlHolders(sqlstore.TableTimers),
 }
 
