@@ -26,6 +26,8 @@ func effectService(cfg config.Config, st store.Store, eng *engine.Engine, reg pr
 		RetryInitialInterval: cfg.RetryInitialInterval,
 		RetryMaxInterval:     cfg.RetryMaxInterval,
 		Concurrency:          cfg.EffectConcurrency,
+		ConcurrencyPerType:   cfg.EffectConcurrencyPerType,
+		MaxChainDepth:        cfg.MaxChainDepth,
 		Logger:               log,
 		Registerer:           reg,
 	})

@@ -20,6 +20,7 @@ func TestConfigDefaultsAreTheWorkers(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, outbox.DefaultTimeout, config.DefaultWebhookTimeout)
 	require.Equal(t, outbox.DefaultConcurrency, config.DefaultEffectConcurrency)
+	require.Equal(t, outbox.DefaultMaxChainDepth, config.DefaultMaxChainDepth)
 	require.Equal(t, timer.DefaultConcurrency, config.DefaultTimerConcurrency)
 	require.Equal(t, worker.DefaultMaxAttempts, config.DefaultMaxAttempts)
 	require.Equal(t, worker.DefaultRetryInitialInterval, config.DefaultRetryInitialInterval)

@@ -63,6 +63,12 @@ type Config struct {
 	RetryMaxInterval     time.Duration
 	// EffectConcurrency bounds the webhook deliveries in flight per server.
 	EffectConcurrency int
+	// EffectConcurrencyPerType bounds the deliveries in flight of one workflow type;
+	// 0 means three quarters of EffectConcurrency.
+	EffectConcurrencyPerType int
+	// MaxChainDepth bounds a chain of routed answers: past it an effect whose answer
+	// routes another input is dead, with a reason that says so.
+	MaxChainDepth int
 	// TimerConcurrency bounds the timers in flight per server: claimed (up to a short
 	// lookahead before they are due) and not yet recorded.
 	TimerConcurrency int
@@ -109,6 +115,7 @@ const (
 	DefaultRetryInitialInterval = time.Second
 	DefaultRetryMaxInterval     = 10 * time.Minute
 	DefaultEffectConcurrency    = 64
+	DefaultMaxChainDepth        = 20
 	DefaultTimerConcurrency     = 1024
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultRetention            = 30 * 24 * time.Hour
@@ -187,6 +194,19 @@ func settings() []setting {
 			apply: func(c *Config, v string) (err error) { c.RetryMaxInterval, err = positiveDuration(v); return err }},
 		{env: "IRONFLOW_EFFECT_CONCURRENCY", def: strconv.Itoa(DefaultEffectConcurrency), usage: "webhook deliveries in flight per server",
 			apply: func(c *Config, v string) (err error) { c.EffectConcurrency, err = positiveInt(v); return err }},
+		{env: "IRONFLOW_EFFECT_CONCURRENCY_PER_TYPE", def: "0",
+			usage: "webhook deliveries in flight per server for one workflow type, so a slow or looping receiver leaves slots to the others; 0 is three quarters of IRONFLOW_EFFECT_CONCURRENCY",
+			apply: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return fmt.Errorf("%q is not a number of deliveries (0 is three quarters of IRONFLOW_EFFECT_CONCURRENCY)", v)
+				}
+				c.EffectConcurrencyPerType = n
+				return nil
+			}},
+		{env: "IRONFLOW_MAX_CHAIN_DEPTH", def: strconv.Itoa(DefaultMaxChainDepth),
+			usage: "routed answers in a row (a receiver answering each effect with an input that emits more) before the next effect is dead instead of routing its answer",
+			apply: func(c *Config, v string) (err error) { c.MaxChainDepth, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_TIMER_CONCURRENCY", def: strconv.Itoa(DefaultTimerConcurrency),
 			usage: "timers in flight per server, claimed up to 100ms ahead; firings are recorded in batches",
 			apply: func(c *Config, v string) (err error) { c.TimerConcurrency, err = positiveInt(v); return err }},

@@ -31,6 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		RetryInitialInterval: time.Second,
 		RetryMaxInterval:     10 * time.Minute,
 		EffectConcurrency:    64,
+		MaxChainDepth:        20,
 		TimerConcurrency:     1024,
 		LogFormat:            LogFormatText,
 		LogLevel:             slog.LevelInfo,

@@ -24,6 +24,9 @@ type ExecuteOptions struct {
 	DryRun bool
 	// Source records where the input came from (store.SourceAPI by default).
 	Source string
+	// ChainDepth is how many routed answers led to this input (0 for an input from the
+	// API or a timer); the effects its decision emits carry it (store.Effect.ChainDepth).
+	ChainDepth int
 }
 
 // Outcome is the decision on one input as it was recorded.
@@ -244,6 +247,7 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 			NextAttemptAt: now,
 			CreatedAt:     now,
 			UpdatedAt:     now,
+			ChainDepth:    opts.ChainDepth,
 		}
 		w.Effects = append(w.Effects, se)
 		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})

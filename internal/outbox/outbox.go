@@ -36,6 +36,8 @@ import (
 // Defaults of Config.
 const (
 	DefaultConcurrency = 64
+	// DefaultMaxChainDepth is the default of Config.MaxChainDepth.
+	DefaultMaxChainDepth = 20
 	// MaxRecordedResponse is how much of a response body an attempt keeps.
 	MaxRecordedResponse = 4 << 10
 )
@@ -68,6 +70,14 @@ type Config struct {
 	RetryMaxInterval     time.Duration
 	// Concurrency bounds the deliveries in flight (DefaultConcurrency).
 	Concurrency int
+	// ConcurrencyPerType bounds the deliveries in flight of one workflow type, so that
+	// a slow or self-answering receiver leaves slots to the others (3/4 of Concurrency
+	// when 0; at most Concurrency).
+	ConcurrencyPerType int
+	// MaxChainDepth bounds a chain of routed answers: an effect whose input came from
+	// MaxChainDepth routed answers in a row is dead when its own answer routes another
+	// input (DefaultMaxChainDepth when 0).
+	MaxChainDepth int
 	// BatchSize bounds one claim (Concurrency when 0).
 	BatchSize int
 	// Lease is how long a claimed effect stays with this worker (3 × Timeout when 0).
@@ -108,6 +118,13 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
+	if cfg.ConcurrencyPerType <= 0 {
+		cfg.ConcurrencyPerType = max(1, cfg.Concurrency*3/4)
+	}
+	cfg.ConcurrencyPerType = min(cfg.ConcurrencyPerType, cfg.Concurrency)
+	if cfg.MaxChainDepth <= 0 {
+		cfg.MaxChainDepth = DefaultMaxChainDepth
+	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 3 * cfg.Timeout
 	}
@@ -143,6 +160,8 @@ func New(cfg Config) (*Worker, error) {
 		Topic:        store.TopicEffects,
 		ClaimFunc:    cfg.Store.ClaimEffects,
 		ProcessFunc:  w.deliver,
+		KeyFunc:      func(e store.Effect) string { return e.WorkflowType },
+		KeyShare:     cfg.ConcurrencyPerType,
 		Concurrency:  cfg.Concurrency,
 		BatchSize:    cfg.BatchSize,
 		Lease:        cfg.Lease,
@@ -240,9 +259,16 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		retryAt = w.nextAttempt(e.Attempts+1, o)
 		p.NextAttemptAt = retryAt
 	}
+	if o.route != nil && e.ChainDepth >= w.cfg.MaxChainDepth {
+		// A receiver answering every effect with an input whose decision emits more
+		// effects loops forever (and multiplies); the chain stops here, and says why.
+		p.Status = store.EffectDead
+		p.Attempt.Error = fmt.Sprintf("routed input not applied: %d routed answers in a row led to this effect, the limit (IRONFLOW_MAX_CHAIN_DEPTH); a loop between the workflow and its receiver?", e.ChainDepth)
+		o.route = nil
+	}
 	if o.route != nil {
 		rp, err := w.cfg.Engine.Params(e.WorkflowType, e.WorkflowID, *o.route,
-			engine.ExecuteOptions{IdempotencyKey: e.ID, Source: store.SourceEffect})
+			engine.ExecuteOptions{IdempotencyKey: e.ID, Source: store.SourceEffect, ChainDepth: e.ChainDepth + 1})
 		if err != nil {
 			p.Status, p.Attempt.Error = store.EffectDead, "routed input is invalid: "+err.Error()
 		} else {

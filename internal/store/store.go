@@ -158,6 +158,10 @@ type Effect struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	DeliveredAt   *time.Time
+	// ChainDepth is how many routed answers led to the input that emitted the effect:
+	// 0 for an input from the API or a timer, the delivered effect's depth plus one for
+	// an input routed from its webhook's answer.
+	ChainDepth int
 }
 
 // Attempt is one delivery attempt of an effect.
@@ -285,6 +289,9 @@ type ClaimParams struct {
 	// DueBy, if later than Now, also claims rows that fall due by then (timers claimed
 	// ahead of their time, ClaimTimers only). Leases are still judged at Now.
 	DueBy time.Time
+	// ExcludeTypes are workflow types whose rows are not claimed (the caller's share
+	// for them is in use); ClaimEffects only.
+	ExcludeTypes []string
 }
 
 // Due returns the time rows must be due by to be claimed: DueBy, or Now.

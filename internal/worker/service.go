@@ -60,6 +60,12 @@ type Config[T any] struct {
 	// NextDueFunc, if set, reports the earliest time a row becomes due so the service
 	// sleeps exactly until then (timers). ok is false when nothing is scheduled.
 	NextDueFunc func(ctx context.Context) (at time.Time, ok bool, err error)
+	// KeyFunc and KeyShare, if set, share the slots out: at most KeyShare rows with the
+	// same key are in flight, and ClaimFunc is asked to skip keys at their share
+	// (ClaimParams.ExcludeTypes), so one key's slow or endless work leaves slots to
+	// the others.
+	KeyFunc  func(T) string
+	KeyShare int
 	// Concurrency bounds the rows in flight (DefaultConcurrency when 0).
 	Concurrency int
 	// BatchSize bounds one claim (Concurrency when 0). Rows claimed beyond the free
@@ -88,7 +94,8 @@ type Service[T any] struct {
 	mu       sync.Mutex
 	started  bool
 	inflight int
-	wakeAts  wakeTimes // retry times ProcessFuncs asked for, earliest first
+	byKey    map[string]int // rows in flight per KeyFunc key
+	wakeAts  wakeTimes      // retry times ProcessFuncs asked for, earliest first
 	stopCh   chan struct{}
 	doneCh   chan struct{}
 	cancel   context.CancelFunc
@@ -129,6 +136,7 @@ func New[T any](cfg Config[T]) *Service[T] {
 		cfg:     cfg,
 		wakeCh:  make(chan struct{}, 1),
 		freedCh: make(chan struct{}, 1),
+		byKey:   map[string]int{},
 	}
 }
 
@@ -304,8 +312,31 @@ func (s *Service[T]) loop(ctx, workCtx, listenCtx context.Context, notify <-chan
 
 		wait := s.cfg.PollInterval
 		watchFreed := free <= 0 || len(queue) > 0 // a finishing row frees a slot for more
-		if free > 0 && len(queue) == 0 {
-			limit := min(free+prefetch, s.cfg.BatchSize)
+		exclude, busy, keyRoom := s.shares()
+		if len(exclude) > 0 {
+			watchFreed = true // a key at its share may have rows due as soon as one ends
+		}
+		if free > 0 && len(queue) == 0 && len(busy) > len(exclude) {
+			// Keys with nothing in flight go first: a backlog of one key, due earlier,
+			// would otherwise come before every other key's rows in the claim's order.
+			claimedAt := s.now()
+			items, err := s.cfg.ClaimFunc(workCtx, store.ClaimParams{
+				Worker:       s.cfg.WorkerID,
+				Limit:        min(free, keyRoom),
+				Now:          claimedAt,
+				LeaseExpiry:  claimedAt.Add(s.cfg.Lease),
+				ExcludeTypes: busy,
+			})
+			if err == nil && len(items) > 0 {
+				for _, it := range items {
+					s.dispatch(workCtx, it)
+					free--
+				}
+				continue // shares changed: look again
+			}
+		}
+		if free > 0 && len(queue) == 0 && keyRoom > 0 {
+			limit := min(free+prefetch, s.cfg.BatchSize, keyRoom)
 			claimedAt := s.now()
 			// Forget the requested retry times that are due: whatever was due by now is
 			// claimed below. Later ones stay, each waking the loop in its turn.
@@ -315,10 +346,11 @@ func (s *Service[T]) loop(ctx, workCtx, listenCtx context.Context, notify <-chan
 			}
 			s.mu.Unlock()
 			items, err := s.cfg.ClaimFunc(workCtx, store.ClaimParams{
-				Worker:      s.cfg.WorkerID,
-				Limit:       limit,
-				Now:         claimedAt,
-				LeaseExpiry: claimedAt.Add(s.cfg.Lease),
+				Worker:       s.cfg.WorkerID,
+				Limit:        limit,
+				Now:          claimedAt,
+				LeaseExpiry:  claimedAt.Add(s.cfg.Lease),
+				ExcludeTypes: exclude,
 			})
 			if err != nil {
 				if workCtx.Err() != nil {
@@ -418,9 +450,36 @@ func (s *Service[T]) drain(ctx context.Context, queue []T) {
 	}
 }
 
+// shares returns the keys at their share, every key in flight, and how many rows one
+// claim may take without putting any other key over its share (a claim may return rows
+// of a single key). Without KeyFunc nothing is excluded or busy and the room is
+// unbounded.
+func (s *Service[T]) shares() (exclude, busy []string, room int) {
+	if s.cfg.KeyFunc == nil || s.cfg.KeyShare <= 0 {
+		return nil, nil, s.cfg.BatchSize
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	busiest := 0
+	for k, n := range s.byKey {
+		busy = append(busy, k)
+		if n >= s.cfg.KeyShare {
+			exclude = append(exclude, k)
+		} else {
+			busiest = max(busiest, n)
+		}
+	}
+	return exclude, busy, s.cfg.KeyShare - busiest
+}
+
 func (s *Service[T]) dispatch(ctx context.Context, it T) {
+	key := ""
+	if s.cfg.KeyFunc != nil {
+		key = s.cfg.KeyFunc(it)
+	}
 	s.mu.Lock()
 	s.inflight++
+	s.byKey[key]++
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -428,6 +487,9 @@ func (s *Service[T]) dispatch(ctx context.Context, it T) {
 		retryAt := s.run(ctx, it)
 		s.mu.Lock()
 		s.inflight--
+		if s.byKey[key]--; s.byKey[key] <= 0 {
+			delete(s.byKey, key)
+		}
 		s.mu.Unlock()
 		if !retryAt.IsZero() {
 			s.WakeAt(retryAt)

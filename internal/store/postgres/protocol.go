@@ -127,9 +127,10 @@ WHERE type = $1 AND id = $2`, instanceRow(in)...)
 	inputInsert.queue(b, mapRows(r.Inputs, inputRow))
 	for _, e := range r.Effects {
 		b.Queue(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
-    next_attempt_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9)`,
-			e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, jsonParam(e.Payload), e.NextAttemptAt, e.CreatedAt, e.UpdatedAt)
+    next_attempt_at, created_at, updated_at, chain_depth)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10)`,
+			e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, jsonParam(e.Payload), e.NextAttemptAt, e.CreatedAt, e.UpdatedAt,
+			e.ChainDepth)
 	}
 	for _, c := range r.Cancels {
 		b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $4

@@ -138,13 +138,14 @@ WITH due AS (
     WHERE f.status = 'pending' AND f.next_attempt_at <= $3
       AND (f.locked_until IS NULL OR f.locked_until <= $3)
       AND EXISTS (SELECT 1 FROM webhooks w WHERE w.workflow_type = f.workflow_type AND w.status = 'active')
+      AND NOT (f.workflow_type = ANY($5::text[]))
     ORDER BY f.next_attempt_at
     LIMIT $4
     FOR UPDATE OF f SKIP LOCKED
 )
 UPDATE effects e SET locked_by = $1, locked_until = $2
 FROM due WHERE e.id = due.id
-RETURNING `+prefixed("e.", effectColumns), p.Worker, p.LeaseExpiry, p.Now, limit)
+RETURNING `+prefixed("e.", effectColumns), p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...))
 	return collect(rows, err, noRID(scanEffect))
 }
 

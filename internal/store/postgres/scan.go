@@ -70,13 +70,13 @@ func scanEvent(row pgx.Row) (store.Event, error) {
 }
 
 const effectColumns = `id, workflow_type, workflow_id, seq, name, payload, status, attempts, next_attempt_at,
-    locked_by, locked_until, last_error, created_at, updated_at, delivered_at`
+    locked_by, locked_until, last_error, created_at, updated_at, delivered_at, chain_depth`
 
 func scanEffect(row pgx.Row, rid *int64) (store.Effect, error) {
 	var e store.Effect
 	if err := row.Scan(withRID(rid, &e.ID, &e.WorkflowType, &e.WorkflowID, &e.Seq, &e.Name, (*[]byte)(&e.Payload),
 		&e.Status, &e.Attempts, &e.NextAttemptAt, &e.LockedBy, &e.LockedUntil, &e.LastError, &e.CreatedAt,
-		&e.UpdatedAt, &e.DeliveredAt)...); err != nil {
+		&e.UpdatedAt, &e.DeliveredAt, &e.ChainDepth)...); err != nil {
 		return store.Effect{}, err
 	}
 	e.NextAttemptAt, e.CreatedAt, e.UpdatedAt = e.NextAttemptAt.UTC(), e.CreatedAt.UTC(), e.UpdatedAt.UTC()

@@ -278,7 +278,7 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 	}
 	for _, e := range r.Effects {
 		if _, err := tx.ExecContext(ctx, sqlInsertEffect, e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name,
-			jsonText(e.Payload), toMicros(e.NextAttemptAt), toMicros(e.CreatedAt), toMicros(e.UpdatedAt)); err != nil {
+			jsonText(e.Payload), toMicros(e.NextAttemptAt), toMicros(e.CreatedAt), toMicros(e.UpdatedAt), e.ChainDepth); err != nil {
 			return fmt.Errorf("insert effect %s: %w", e.Name, err)
 		}
 	}
@@ -399,8 +399,8 @@ const (
 	sqlLatestDefinition  = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`
 	sqlDefinitionVersion = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? AND version = ?`
 	sqlInsertEffect      = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
-		                      next_attempt_at, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`
+		                      next_attempt_at, created_at, updated_at, chain_depth)
+		 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`
 	sqlInsertTimer = `INSERT INTO timers (id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status,
 		                     attempts, next_attempt_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`

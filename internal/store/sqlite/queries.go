@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -143,6 +144,7 @@ const (
 			   JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
 			   WHERE e.status = 'pending' AND e.next_attempt_at <= ?
 			     AND (e.locked_until IS NULL OR e.locked_until <= ?)
+			     AND e.workflow_type NOT IN (SELECT value FROM json_each(?))
 			   ORDER BY e.next_attempt_at, e.rid
 			   LIMIT ?)
 			 RETURNING ` + effectCols
@@ -157,7 +159,11 @@ const (
 )
 
 func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error) {
-	return claim(ctx, d, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now), toMicros(p.Now), limit}, scanEffect)
+	exclude, err := json.Marshal(append([]string{}, p.ExcludeTypes...))
+	if err != nil {
+		return nil, fmt.Errorf("encode excluded types: %w", err)
+	}
+	return claim(ctx, d, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, scanEffect)
 }
 
 func (d *driver) ClaimTimers(ctx context.Context, p store.ClaimParams, limit int) ([]store.Timer, error) {

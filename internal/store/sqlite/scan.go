@@ -140,13 +140,13 @@ func scanEvent(sc scanner, _ *int64) (store.Event, error) {
 }
 
 const effectCols = `id, workflow_type, workflow_id, seq, name, payload, status, attempts, next_attempt_at,
-	locked_by, locked_until, last_error, created_at, updated_at, delivered_at`
+	locked_by, locked_until, last_error, created_at, updated_at, delivered_at, chain_depth`
 
 func scanEffect(sc scanner, rid *int64) (store.Effect, error) {
 	var e store.Effect
 	err := sc.Scan(withRID(rid, &e.ID, &e.WorkflowType, &e.WorkflowID, &e.Seq, &e.Name, jsonColumn{&e.Payload},
 		&e.Status, &e.Attempts, micros{&e.NextAttemptAt}, &e.LockedBy, nullableMicros{&e.LockedUntil}, &e.LastError,
-		micros{&e.CreatedAt}, micros{&e.UpdatedAt}, nullableMicros{&e.DeliveredAt})...)
+		micros{&e.CreatedAt}, micros{&e.UpdatedAt}, nullableMicros{&e.DeliveredAt}, &e.ChainDepth)...)
 	return e, err
 }
 

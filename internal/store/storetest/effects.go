@@ -100,6 +100,28 @@ func testClaimLimit(t *testing.T, e *env) {
 	require.Equal(t, ids, claimed, "claimed once each, oldest due first")
 }
 
+// testClaimExcludeTypes: a claim skips the types it is asked to (a worker's share for
+// them is in use) and keeps each effect's chain depth.
+func testClaimExcludeTypes(t *testing.T, e *env) {
+	e.putWebhook("order")
+	e.putWebhook("invoice")
+	e.mustExec("order", "o-1", step{Effects: []string{"reserve", "ship"}, Depth: 7})
+	e.mustExec("invoice", "i-1", step{Effects: []string{"send"}, At: e.at(time.Second)})
+	now := e.at(time.Minute)
+	got, err := e.s.ClaimEffects(e.ctx, store.ClaimParams{Worker: "w1", Limit: 10, Now: now,
+		LeaseExpiry: now.Add(30 * time.Second), ExcludeTypes: []string{"order"}})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "invoice", got[0].WorkflowType)
+	require.Zero(t, got[0].ChainDepth)
+	got = e.claimEffects("w1", now, 10)
+	require.Len(t, got, 2)
+	for _, eff := range got {
+		require.Equal(t, "order", eff.WorkflowType)
+		require.Equal(t, 7, eff.ChainDepth)
+	}
+}
+
 func testClaimLease(t *testing.T, e *env) {
 	e.putWebhook("order")
 	e.mustExec("order", "o-1", step{Effects: []string{"reserve"}})

@@ -56,6 +56,7 @@ type step struct {
 	Expected  *int64
 	DryRun    bool
 	Source    string
+	Depth     int       // ChainDepth of the effects it emits
 	At        time.Time // the input's time; default env.now
 	// Calls, when set, counts the DecideFunc's invocations.
 	Calls *atomic.Int64
@@ -187,7 +188,7 @@ func decideStep(typ, id string, s step) store.DecideFunc {
 			w.Effects = append(w.Effects, store.Effect{
 				ID: uuid.NewString(), WorkflowType: typ, WorkflowID: id, Seq: seq, Name: name,
 				Payload: json.RawMessage(`{"effect":"` + name + `"}`), Status: store.EffectPending,
-				NextAttemptAt: at, CreatedAt: at, UpdatedAt: at,
+				NextAttemptAt: at, CreatedAt: at, UpdatedAt: at, ChainDepth: s.Depth,
 			})
 		}
 		for _, tm := range s.Timers {

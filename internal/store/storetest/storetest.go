@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"EffectsAtomic", testEffectsAtomic},
 		{"ClaimNeedsActiveWebhook", testClaimNeedsActiveWebhook},
 		{"ClaimLimit", testClaimLimit},
+		{"ClaimExcludeTypes", testClaimExcludeTypes},
 		{"ClaimLease", testClaimLease},
 		{"EffectAttemptsAndRetry", testEffectAttemptsAndRetry},
 		{"EffectRoute", testEffectRoute},
