@@ -65,12 +65,23 @@ func Parse(typ string, body []byte) (*Definition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build expression environment: %w", err)
 	}
-	ps := &parser{
-		env:       env,
-		d:         &Definition{typ: typ, inputs: map[string]*inputDef{}, states: map[string]*stateDef{}},
-		timerKeys: map[string]bool{},
-		edges:     map[string][]string{},
+	newParser := func(sizeOnly bool) *parser {
+		return &parser{
+			env:       env,
+			d:         &Definition{typ: typ, inputs: map[string]*inputDef{}, states: map[string]*stateDef{}},
+			timerKeys: map[string]bool{},
+			edges:     map[string][]string{},
+			sizeOnly:  sizeOnly,
+		}
 	}
+	// A first pass only measures the CEL source: a definition over the budget is
+	// refused before any of it is type-checked.
+	sized := newParser(true)
+	sized.parse(body)
+	if sized.exprOver {
+		return nil, &ValidationError{Err: ErrInvalidDefinition, Errors: []FieldError{sized.overAt}}
+	}
+	ps := newParser(false)
 	if !validName(typ) {
 		ps.p.add("", "workflow type %q must match %s", typ, namePattern)
 	}
@@ -91,11 +102,11 @@ const maxDefinitionExprBytes = 32 << 10
 // expressions together exceed maxDefinitionExprBytes.
 func (ps *parser) compileExpr(path, src string, want resultKind) *expr {
 	ps.exprBytes += len(src)
-	if ps.exprBytes > maxDefinitionExprBytes {
-		if !ps.exprOver {
-			ps.p.add(path, "the definition's expressions add up to more than %d bytes, the limit", maxDefinitionExprBytes)
-			ps.exprOver = true
-		}
+	if ps.exprBytes > maxDefinitionExprBytes && !ps.exprOver {
+		ps.exprOver = true
+		ps.overAt = FieldError{Path: path, Message: fmt.Sprintf("the definition's expressions add up to more than %d bytes, the limit", maxDefinitionExprBytes)}
+	}
+	if ps.sizeOnly || ps.exprOver {
 		return nil
 	}
 	return compileExpr(ps.env, &ps.p, path, src, want)
@@ -110,8 +121,10 @@ type parser struct {
 	timerKeys  map[string]bool     // every timer key defined anywhere
 	cancelRefs []cancelRef         // every cancel_timers entry
 	edges      map[string][]string // state → target states
-	exprBytes  int                 // CEL source compiled so far
-	exprOver   bool                // exprBytes passed the limit (reported once)
+	exprBytes  int                 // CEL source seen so far
+	exprOver   bool                // exprBytes passed the limit, at overAt
+	overAt     FieldError
+	sizeOnly   bool // measure the CEL source, compile nothing
 }
 
 // fields splits an object into known members, reporting unknown ones.
@@ -218,7 +231,9 @@ func (ps *parser) parseInputs(raw json.RawMessage) {
 			in.description, _ = ps.str(pointer(path, "description"), raw)
 		}
 		if raw, ok := f["schema"]; ok {
-			in.schema, in.fanout = compileSchema(&ps.p, pointer(path, "schema"), m.key, raw)
+			if !ps.sizeOnly {
+				in.schema, in.fanout = compileSchema(&ps.p, pointer(path, "schema"), m.key, raw)
+			}
 		}
 	}
 }
