@@ -145,7 +145,7 @@ func TestCELCostCountsWhatItTouches(t *testing.T) {
 	start := time.Now()
 	_, err = DecideNew(d, testWF, in("go", data), testNow)
 	requireEval(t, err, "/states/s/on/go/data", "cost limit")
-	require.Less(t, time.Since(start), time.Second)
+	require.Less(t, time.Since(start), 5*time.Second, "stopped at the cost limit, not after comparing a thousand lists")
 
 	// Small operands stay cheap.
 	_, err = DecideNew(d, testWF, in("go", `{"r":[1,2,3],"a":["x"],"b":["x"]}`), testNow)

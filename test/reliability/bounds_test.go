@@ -229,7 +229,7 @@ func TestBoundedInputs(t *testing.T) {
 			422, "evaluation_failed", "/states/s/on/go/data", 0},
 		{"map(map()) of a large string", request{Method: http.MethodPost, Path: "/v1/workflows/repeat/r-1/inputs",
 			Body: inputOf("go", `{"r":`+nums(15, "0")+`,"s":"`+strings.Repeat("x", 900_000)+`"}`)},
-			422, "too_large", "/states/s/on/go/data", 0},
+			422, "too_large", "/states/s/on/go/data", 500 * time.Millisecond},
 		{"a megabyte of || chains", request{Method: http.MethodPut, Path: "/v1/workflow-types/chains", Body: chains},
 			422, "invalid_definition", "", 500 * time.Millisecond},
 	}
