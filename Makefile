@@ -55,6 +55,10 @@ soak: ## soak test: steady load for DURATION (default 30m) at RATE inputs/s (def
 test-ui: ## run the web console's browser test (Debian chromium, or the path in CHROMIUM; Node.js and npm)
 	cd test/ui && npm ci --no-audit --no-fund && npm test
 
+.PHONY: test-clients
+test-clients: ## generate a TypeScript client from openapi/openapi.json (openapi-typescript, openapi-fetch, tsc --strict) and run the README walk-through through it against a real server (Node.js and npm)
+	test/clients/run.sh
+
 .PHONY: docs
 docs: ## regenerate the configuration table of docs/OPERATIONS.md from internal/config
 	$(GO) test -count=1 -run '^TestOperationsDocConfigReference$$' ./internal/config -update
