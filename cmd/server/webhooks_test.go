@@ -91,10 +91,20 @@ func verifySignature(t *testing.T, secret string, h http.Header, body []byte) {
 
 func (s *testServer) waitState(t *testing.T, typ, id, state string) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		r := s.get(t, "/v1/workflows/"+typ+"/"+id)
-		return r.Status == http.StatusOK && path(t, r.JSON(t), "state", "name") == state
-	}, 10*time.Second, 10*time.Millisecond, "%s/%s never reached %s", typ, id, state)
+		if r.Status == http.StatusOK && path(t, r.JSON(t), "state", "name") == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			// Say where its timers stand: a timer claimed and not fired shows whose
+			// lease holds it.
+			timers := s.get(t, "/v1/timers?workflow_type="+typ+"&workflow_id="+id)
+			t.Fatalf("%s/%s never reached %s: %d %s; timers: %s", typ, id, state, r.Status, r.Body, timers.Body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestWebhooksAndTimersEndToEnd(t *testing.T) {
@@ -176,7 +186,14 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 			require.Equal(t, "true", r.Header.Get("Idempotent-Replayed"))
 			require.Equal(t, timerID, path(t, r.JSON(t), "timer", "id"))
 			require.Equal(t, fireAt, path(t, r.JSON(t), "timer", "fire_at"))
-			requireProblem(t, s.get(t, "/v1/workflows/shop/o-3"), http.StatusNotFound, "workflow_not_found")
+			// The instance appears when the timer fires, in the same transaction: 404 until
+			// then. A loaded machine may already be past the 200 ms, so what holds either
+			// way is checked: an instance exists only once its timer fired.
+			if r = s.get(t, "/v1/workflows/shop/o-3"); r.Status == http.StatusOK {
+				require.Equal(t, "fired", s.get(t, "/v1/timers/"+timerID).JSON(t)["status"], "an instance before its timer fired")
+			} else {
+				requireProblem(t, r, http.StatusNotFound, "workflow_not_found")
+			}
 			s.waitState(t, "shop", "o-3", "awaiting_payment")
 			require.Equal(t, "fired", s.get(t, "/v1/timers/"+timerID).JSON(t)["status"])
 			// After it fired, a retry still schedules nothing: the input is applied once.
