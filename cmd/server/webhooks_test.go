@@ -290,9 +290,11 @@ func TestRestartFiresOverdueTimers(t *testing.T) {
 			first := startServer(t, backend, env)
 			r := first.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shop", Body: shopDefinition})
 			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+			// A payment timeout of an hour keeps them in awaiting_payment once fired: a
+			// loaded machine must not see them pass through it to expired unseen.
 			for i := range 3 {
 				r = first.input(t, "shop", fmt.Sprintf("o-%d", i), map[string]any{"type": "place",
-					"data": map[string]any{"total": 1}, "deliver_after": "300ms"}, nil)
+					"data": map[string]any{"total": 1, "timeout": "1h"}, "deliver_after": "300ms"}, nil)
 				require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
 			}
 			first.stop() // the server goes down before they fire
