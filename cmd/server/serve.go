@@ -70,6 +70,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Store:               st,
 		Logger:              log,
 		ObserveDecisionFunc: metrics.ObserveDecision,
+		ObserveEndedFunc:    metrics.ObserveEnded,
 		Limits:              workflow.Limits{MaxDataBytes: cfg.MaxDataBytes},
 		DecisionTimeout:     cfg.DecisionTimeout,
 	})

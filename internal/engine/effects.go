@@ -19,9 +19,9 @@ func (e *Engine) ListEffects(ctx context.Context, p store.ListEffectsParams) (Pa
 		return Page[EffectView]{}, err
 	}
 	switch p.Status {
-	case "", store.EffectPending, store.EffectDelivered, store.EffectDead:
+	case "", store.EffectPending, store.EffectDelivered, store.EffectDead, store.EffectCancelled:
 	default:
-		return Page[EffectView]{}, fmt.Errorf("%w: status must be pending, delivered or dead", ErrInvalidArgument)
+		return Page[EffectView]{}, fmt.Errorf("%w: status must be pending, delivered, dead or cancelled", ErrInvalidArgument)
 	}
 	page, err := e.store.ListEffects(ctx, p)
 	if err != nil {

@@ -52,6 +52,10 @@ type Config struct {
 	// ObserveDecisionFunc, if set, is called after every decided input with its
 	// outcome and the time the decision took (for metrics).
 	ObserveDecisionFunc func(workflowType, inputType, outcome string, d time.Duration)
+	// ObserveEndedFunc, if set, is called once for every instance that ends, after the
+	// transaction that ended it committed, with its new status (completed, failed or
+	// terminated), whichever path decided it (API, routed answer, timer, terminate).
+	ObserveEndedFunc func(workflowType, status string)
 	// Limits bound what one decision may produce (workflow.Limits; zero: defaults).
 	Limits workflow.Limits
 	// DecisionTimeout is the wall-clock budget of one decision's expressions;
@@ -69,6 +73,7 @@ type Engine struct {
 	newID   func() string
 	log     *slog.Logger
 	observe func(workflowType, inputType, outcome string, d time.Duration)
+	ended   func(workflowType, status string)
 	limits  workflow.Limits
 	budget  time.Duration
 
@@ -98,6 +103,7 @@ func New(cfg Config) *Engine {
 		newID:     cfg.NewIDFunc,
 		log:       cfg.Logger,
 		observe:   cfg.ObserveDecisionFunc,
+		ended:     cfg.ObserveEndedFunc,
 		limits:    cfg.Limits,
 		budget:    cfg.DecisionTimeout,
 		defs:      make(map[defKey]*workflow.Definition),

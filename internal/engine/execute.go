@@ -98,6 +98,7 @@ func (e *Engine) params(reqCtx context.Context, typ, id string, in workflow.Inpu
 		RequestHash:     requestHash(in),
 		ExpectedVersion: opts.ExpectedVersion,
 		DryRun:          opts.DryRun,
+		CommittedFunc:   e.committed,
 		Decide: func(ctx context.Context, cur *store.Instance, def *store.Definition) (*store.Write, error) {
 			if reqCtx != nil && reqCtx.Done() != nil {
 				var cancel context.CancelCauseFunc
@@ -109,6 +110,15 @@ func (e *Engine) params(reqCtx context.Context, typ, id string, in workflow.Inpu
 			return e.decide(ctx, typ, id, in, opts, cur, def)
 		},
 	}, nil
+}
+
+// committed reports an instance the committed write w ended to ObserveEndedFunc. A write
+// that changes an instance is only decided for a running one, so an ended instance in
+// it has just ended.
+func (e *Engine) committed(w *store.Write) {
+	if e.ended != nil && w.Instance != nil && store.Ended(w.Instance.Status) {
+		e.ended(w.Instance.Type, w.Instance.Status)
+	}
 }
 
 func requestHash(in workflow.Input) string {
@@ -147,7 +157,7 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	}
 	w := &store.Write{}
 
-	if cur != nil && cur.Status == store.StatusCompleted {
+	if cur != nil && store.Ended(cur.Status) {
 		// Decide never runs for a completed instance, so the input is checked here: an
 		// undeclared or invalid input is still a 400/422, not already_completed. On the
 		// other paths Decide checks it (once: the JSON Schema check is the costly part).
@@ -209,6 +219,9 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	next.UpdatedAt = now
 	if dec.Completed {
 		next.Status = store.StatusCompleted
+		if dec.Failed {
+			next.Status = store.StatusFailed
+		}
 		next.CompletedAt = &now
 	}
 	w.Instance = &next

@@ -74,8 +74,8 @@ func (e *Engine) GetWorkflow(ctx context.Context, typ, id string, atVersion int6
 	v.UpdatedAt = last
 	v.Status = store.StatusRunning
 	v.CompletedAt = nil
-	if def.IsTerminal(state.Name) {
-		v.Status = store.StatusCompleted
+	if end := def.EndStatus(state.Name); end != "" {
+		v.Status = end // workflow.EndCompleted and EndFailed are the store's statuses
 		v.CompletedAt = &last
 	}
 	return v, nil
@@ -129,8 +129,10 @@ func (e *Engine) ListWorkflows(ctx context.Context, p store.ListInstancesParams)
 	if p.Limit, err = checkLimit(p.Limit); err != nil {
 		return Page[WorkflowView]{}, err
 	}
-	if p.Status != "" && p.Status != store.StatusRunning && p.Status != store.StatusCompleted {
-		return Page[WorkflowView]{}, fmt.Errorf("%w: status must be running or completed", ErrInvalidArgument)
+	switch p.Status {
+	case "", store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated:
+	default:
+		return Page[WorkflowView]{}, fmt.Errorf("%w: status must be running, completed, failed or terminated", ErrInvalidArgument)
 	}
 	page, err := e.store.ListInstances(ctx, p)
 	if err != nil {

@@ -14,7 +14,7 @@ type WorkflowView struct {
 	ID                string         `json:"id" example:"o-1"`
 	DefinitionVersion int            `json:"definition_version" example:"1"`
 	State             workflow.State `json:"state"`
-	Status            string         `json:"status" example:"running" enums:"running,completed"`
+	Status            string         `json:"status" example:"running" enums:"running,completed,failed,terminated"`
 	Version           int64          `json:"version" example:"1"`
 	CreatedAt         time.Time      `json:"created_at" format:"date-time"`
 	UpdatedAt         time.Time      `json:"updated_at" format:"date-time"`
@@ -143,7 +143,7 @@ type EffectView struct {
 	Seq           int64           `json:"seq" example:"1"`
 	Name          string          `json:"name" example:"reserve_stock"`
 	Payload       json.RawMessage `json:"payload" swaggertype:"object"`
-	Status        string          `json:"status" example:"pending" enums:"pending,delivered,dead"`
+	Status        string          `json:"status" example:"pending" enums:"pending,delivered,dead,cancelled"`
 	Attempts      int             `json:"attempt_count" example:"0"`
 	NextAttemptAt time.Time       `json:"next_attempt_at" format:"date-time"`
 	LastError     string          `json:"last_error,omitempty"`

@@ -12,6 +12,7 @@ import (
 // tests) can run in one process.
 type Metrics struct {
 	inputs       *prometheus.CounterVec
+	ended        *prometheus.CounterVec
 	decisions    *prometheus.HistogramVec
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
@@ -25,6 +26,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ironflow_inputs_total",
 			Help: "Inputs decided, by workflow type, input type and outcome (accepted, rejected, already_completed).",
 		}, []string{"workflow_type", "input_type", "outcome"}),
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ironflow_instances_ended_total",
+			Help: "Instances that ended, by workflow type and status (completed, failed, terminated).",
+		}, []string{"workflow_type", "status"}),
 		decisions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ironflow_decision_duration_seconds",
 			Help:    "Time to decide and commit one input (lock, load, decide, append), by workflow type.",
@@ -40,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
 	}
-	reg.MustRegister(m.inputs, m.decisions, m.httpRequests, m.httpDuration)
+	reg.MustRegister(m.inputs, m.ended, m.decisions, m.httpRequests, m.httpDuration)
 	return m
 }
 
@@ -48,6 +53,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) ObserveDecision(workflowType, inputType, outcome string, d time.Duration) {
 	m.inputs.WithLabelValues(workflowType, inputType, outcome).Inc()
 	m.decisions.WithLabelValues(workflowType).Observe(d.Seconds())
+}
+
+// ObserveEnded records one instance that ended; it fits engine.Config.ObserveEndedFunc.
+func (m *Metrics) ObserveEnded(workflowType, status string) {
+	m.ended.WithLabelValues(workflowType, status).Inc()
 }
 
 // observeRequest records one served HTTP request. route is the chi pattern, so ids do

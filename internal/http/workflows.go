@@ -492,3 +492,77 @@ func (s *Server) handleListWorkflows(w http.ResponseWriter, r *http.Request) err
 	}
 	return writeJSON(w, http.StatusOK, page)
 }
+
+// TerminateRequest is the body of a termination.
+type TerminateRequest struct {
+	// Reason says why, for the operators who read the input log (up to 1 KiB).
+	Reason string `json:"reason" example:"customer cancelled by phone"`
+}
+
+// handleTerminate ends a running instance from outside.
+//
+//	@ID			terminateWorkflow
+//	@Summary		Terminate a workflow
+//	@Description	Ends a running instance with status terminated, in one transaction: one event (Terminated, staying in the current state; the reason is in the input log as input type $terminate), every pending timer and effect cancelled (an answer still in flight is recorded, never routed), the unique key freed. An instance that has ended already (completed, failed or terminated) answers 409 already_completed and changes nothing. An Idempotency-Key makes retries return the first answer.
+//	@Tags			workflows
+//	@Accept			json
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type			path		string				true	"workflow type"
+//	@Param			id				path		string				true	"instance id, percent-encoded"
+//	@Param			body			body		TerminateRequest	true	"why"
+//	@Param			Idempotency-Key	header		string				false	"retries with the same key on the same instance return the first answer"
+//	@Param			If-Match		header		string				false	"\"<version>\": 412 unless the instance is at exactly that version"
+//	@Success		200				{object}	engine.Result		"terminated"
+//	@Header			200				{string}	ETag				"\"<version>\" of the workflow after the termination"
+//	@Header			200				{string}	Idempotent-Replayed	"true when an earlier request with the same Idempotency-Key answered"
+//	@Failure		400				{object}	Problem				"malformed JSON, unknown field, bad id, reason too long"
+//	@Failure		401				{object}	Problem				"missing or wrong API key"
+//	@Failure		404				{object}	Problem				"no such workflow"
+//	@Failure		409				{object}	engine.Result		"already_completed: the instance has ended"
+//	@Failure		412				{object}	Problem				"the instance is not at the expected version"
+//	@Failure		413				{object}	Problem				"body over the limit"
+//	@Failure		415				{object}	Problem				"Content-Type is not application/json"
+//	@Failure		422				{object}	Problem				"the Idempotency-Key was used with a different body"
+//	@Failure		429				{object}	Problem				"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
+//	@Failure		503				{object}	Problem				"database unavailable"
+//	@Router			/v1/workflows/{type}/{id}/terminate [post]
+func (s *Server) handleTerminate(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := workflowParams(r)
+	if err != nil {
+		return err
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if _, sent := r.Header["Idempotency-Key"]; sent && !validHeaderToken(key) {
+		return fmt.Errorf("%w: Idempotency-Key must be 1 to 255 visible ASCII characters", errMalformed)
+	}
+	expected, err := ifMatchVersion(r.Header.Get("If-Match"))
+	if err != nil {
+		return err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var req TerminateRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return err
+	}
+	out, err := s.engine.Terminate(r.Context(), typ, id, req.Reason, engine.ExecuteOptions{
+		IdempotencyKey:  key,
+		ExpectedVersion: expected,
+		Source:          store.SourceAPI,
+	})
+	if err != nil {
+		return err
+	}
+	if out.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	if v, ok := resultVersion(out.Body); ok {
+		w.Header().Set("ETag", etag(v))
+	}
+	writeRaw(w, outcomeStatus(out.Outcome), out.Body)
+	return nil
+}

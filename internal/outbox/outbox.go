@@ -50,6 +50,7 @@ const (
 	ResultGone      = "gone"       // 410: the endpoint was disabled, the effect waits
 	ResultLeaseLost = "lease_lost" // another worker owns the effect now; nothing recorded
 	ResultError     = "error"      // the attempt could not be recorded (store failure)
+	ResultCancelled = "cancelled"  // the effect was cancelled in flight: attempt recorded, answer not routed
 )
 
 // Config configures a Worker. Store and Engine are required.
@@ -276,7 +277,7 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		}
 	}
 	err := w.batch.Complete(ctx, p)
-	if err != nil && p.Route != nil && !errors.Is(err, store.ErrLeaseLost) {
+	if err != nil && p.Route != nil && !errors.Is(err, store.ErrLeaseLost) && !errors.Is(err, store.ErrCancelled) {
 		// The receiver answered 2xx but its input could not be applied. Record why: a
 		// bad input dead-letters the effect, a system failure retries it (the receiver
 		// will see it again; its input is keyed by the effect id).
@@ -297,6 +298,9 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 	}
 	result := resultOf(p.Status, o.gone)
 	switch {
+	case errors.Is(err, store.ErrCancelled):
+		result, retryAt = ResultCancelled, time.Time{}
+		log.Info("effect was cancelled while in flight: attempt recorded, its answer not routed, no retry")
 	case errors.Is(err, store.ErrLeaseLost):
 		result, retryAt = ResultLeaseLost, time.Time{}
 		log.Warn("lease lost: another worker owns the effect; attempt not recorded", "error", err)

@@ -39,15 +39,25 @@ var (
 	// ErrWrongStatus: the row is not in a status that allows the operation (for
 	// example retrying an effect that is not dead).
 	ErrWrongStatus = errors.New("wrong status")
+	// ErrCancelled: the claimed effect was cancelled while its worker held it (its
+	// instance was terminated, or left the state the effect was scoped to). The attempt
+	// was recorded; an input in its answer was not routed. The worker stops retrying it.
+	ErrCancelled = errors.New("effect cancelled")
 	// ErrUnavailable: the database could not be reached or the connection broke.
 	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Instance statuses.
 const (
-	StatusRunning   = "running"
-	StatusCompleted = "completed"
+	StatusRunning    = "running"
+	StatusCompleted  = "completed"  // entered a state with "terminal": true
+	StatusFailed     = "failed"     // entered a state with "terminal": "failed"
+	StatusTerminated = "terminated" // terminated from outside
 )
+
+// Ended reports whether an instance in status has ended (any status but running): its
+// later inputs are already_completed and its unique key is free.
+func Ended(status string) bool { return status != StatusRunning }
 
 // Input outcomes.
 const (
@@ -61,6 +71,9 @@ const (
 	EffectPending   = "pending"
 	EffectDelivered = "delivered"
 	EffectDead      = "dead"
+	// EffectCancelled: never delivered (or never again): its instance was terminated
+	// or left the state the effect was scoped to. Final.
+	EffectCancelled = "cancelled"
 )
 
 // Timer statuses. A timer replaced by a newer one with the same key, or cancelled by a
@@ -102,7 +115,7 @@ type Instance struct {
 	DefinitionVersion int
 	StateName         string
 	StateData         json.RawMessage
-	Status            string // StatusRunning or StatusCompleted
+	Status            string // StatusRunning, StatusCompleted, StatusFailed or StatusTerminated
 	Version           int64  // the seq of the last event
 	UniqueKey         string // "" when the definition has no unique_key
 	CreatedAt         time.Time
@@ -149,7 +162,7 @@ type Effect struct {
 	Seq           int64 // the event that produced it
 	Name          string
 	Payload       json.RawMessage
-	Status        string // EffectPending, EffectDelivered, EffectDead
+	Status        string // EffectPending, EffectDelivered, EffectDead, EffectCancelled
 	Attempts      int    // attempts made in the current budget
 	NextAttemptAt time.Time
 	LockedBy      string
@@ -242,9 +255,21 @@ type Write struct {
 	// CancelTimerKeys cancels the instance's pending timers with these keys. Applied
 	// before Timers, so a key both cancelled and scheduled ends scheduled.
 	CancelTimerKeys []string
+	// CancelEffects cancels the instance's pending effects (status EffectCancelled)
+	// before Effects are inserted: every one with CancelAll.
+	CancelEffects string
+	// CancelAllTimers cancels every pending timer of the instance before Timers are
+	// scheduled.
+	CancelAllTimers bool
 	// Input is always recorded (unless dry run).
 	Input InputRecord
 }
+
+// Values of Write.CancelEffects.
+const (
+	CancelNone = ""
+	CancelAll  = "all" // every pending effect of the instance
+)
 
 // DecideFunc decides an input against the locked current instance (nil when it does not
 // exist yet) and returns what to write. def is the definition the decision is made by,
@@ -270,6 +295,10 @@ type ExecuteParams struct {
 	// DryRun decides and returns the record without committing anything.
 	DryRun bool
 	Decide DecideFunc
+	// CommittedFunc, if set, is called once with the Write Decide returned after the
+	// transaction that wrote it committed (never on a dry run, a replay or an error),
+	// whichever path decided it: Execute, or the Route of a completion.
+	CommittedFunc func(w *Write)
 }
 
 // ExecuteResult is the recorded input: new, or the earlier one when Replayed.
@@ -433,6 +462,7 @@ type Stats struct {
 	PendingEffects      int64
 	OldestPendingEffect *time.Time
 	DeadEffects         int64
+	CancelledEffects    int64
 	PendingTimers       int64
 	DeadTimers          int64
 }

@@ -20,8 +20,8 @@ type BacklogCollector struct {
 	store   store.Store
 	nowFunc func() time.Time
 
-	effectsPending, effectsOldest, effectsDead *prometheus.Desc
-	timersPending, timersDead                  *prometheus.Desc
+	effectsPending, effectsOldest, effectsDead, effectsCancelled *prometheus.Desc
+	timersPending, timersDead                                    *prometheus.Desc
 }
 
 // NewBacklogCollector returns the collector for st; nowFunc is time.Now when nil.
@@ -38,6 +38,8 @@ func NewBacklogCollector(st store.Store, nowFunc func() time.Time) *BacklogColle
 			"Age of the oldest pending effect (0 when none).", nil, nil),
 		effectsDead: prometheus.NewDesc("ironflow_effects_dead",
 			"Effects that exhausted their attempts and wait for an operator.", nil, nil),
+		effectsCancelled: prometheus.NewDesc("ironflow_effects_cancelled",
+			"Effects cancelled before delivery (their instance was terminated or left their state).", nil, nil),
 		timersPending: prometheus.NewDesc("ironflow_timers_pending",
 			"Timers waiting to fire.", nil, nil),
 		timersDead: prometheus.NewDesc("ironflow_timers_dead",
@@ -47,7 +49,7 @@ func NewBacklogCollector(st store.Store, nowFunc func() time.Time) *BacklogColle
 
 // Describe implements prometheus.Collector.
 func (b *BacklogCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{b.effectsPending, b.effectsOldest, b.effectsDead, b.timersPending, b.timersDead} {
+	for _, d := range []*prometheus.Desc{b.effectsPending, b.effectsOldest, b.effectsDead, b.effectsCancelled, b.timersPending, b.timersDead} {
 		ch <- d
 	}
 }
@@ -73,6 +75,7 @@ func (b *BacklogCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(b.effectsPending, float64(st.PendingEffects))
 	gauge(b.effectsOldest, age)
 	gauge(b.effectsDead, float64(st.DeadEffects))
+	gauge(b.effectsCancelled, float64(st.CancelledEffects))
 	gauge(b.timersPending, float64(st.PendingTimers))
 	gauge(b.timersDead, float64(st.DeadTimers))
 }

@@ -28,6 +28,7 @@ func TestBacklogCollectorExportsBothWorkersBacklog(t *testing.T) {
 		"ironflow_effects_pending":                    0,
 		"ironflow_effects_oldest_pending_age_seconds": 0,
 		"ironflow_effects_dead":                       0,
+		"ironflow_effects_cancelled":                  0,
 		"ironflow_timers_pending":                     0,
 		"ironflow_timers_dead":                        0,
 	}, got)

@@ -31,6 +31,9 @@ type Decision struct {
 	NewState State
 	// Completed reports that NewState is terminal.
 	Completed bool
+	// Failed reports that NewState is terminal with "terminal": "failed": the
+	// instance ends failed rather than completed.
+	Failed bool
 }
 
 // Event is the fact an accepted input records. Evolve applies it to a state.
@@ -206,6 +209,7 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 		return Decision{}, tooLarge("/state/data", "the state data after the event", len(dec.NewState.Data), max)
 	}
 	dec.Completed = d.IsTerminal(to)
+	dec.Failed = d.EndStatus(to) == EndFailed
 	return dec, nil
 }
 

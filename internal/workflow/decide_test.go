@@ -570,3 +570,21 @@ func TestDecideConcurrent(t *testing.T) {
 	}
 	require.Equal(t, 4, accepted)
 }
+
+func TestDecideTerminalFailed(t *testing.T) {
+	t.Parallel()
+	d, err := Parse("transfer", []byte(`{"initial_state": "a", "inputs": {"go": {}, "ok": {}},
+		"states": {"a": {"on": {"go": {"to": "lost"}, "ok": {"to": "done"}}}, "lost": {"terminal": "failed"}, "done": {"terminal": true}}}`))
+	require.NoError(t, err)
+	require.Equal(t, EndFailed, d.EndStatus("lost"))
+	require.Equal(t, EndCompleted, d.EndStatus("done"))
+	require.Empty(t, d.EndStatus("a"))
+	dec, err := DecideNew(d, Ref{Type: "transfer", ID: "t"}, Input{Type: "go"}, time.Unix(0, 0))
+	require.NoError(t, err)
+	require.True(t, dec.Completed)
+	require.True(t, dec.Failed)
+	dec, err = DecideNew(d, Ref{Type: "transfer", ID: "t"}, Input{Type: "ok"}, time.Unix(0, 0))
+	require.NoError(t, err)
+	require.True(t, dec.Completed)
+	require.False(t, dec.Failed)
+}

@@ -33,6 +33,7 @@ type stateDef struct {
 	name        string
 	description string
 	terminal    bool
+	failed      bool // terminal: "failed": entering it fails the instance
 	timers      []*timerDef
 	on          map[string]*handler
 	onOrder     []string
@@ -105,6 +106,26 @@ func (d *Definition) InitialState() State {
 func (d *Definition) IsTerminal(state string) bool {
 	s, ok := d.states[state]
 	return ok && s.terminal
+}
+
+// Ending kinds of a terminal state (EndStatus).
+const (
+	EndCompleted = "completed"
+	EndFailed    = "failed"
+)
+
+// EndStatus returns how entering state ends an instance: EndCompleted for
+// "terminal": true, EndFailed for "terminal": "failed", "" for a state that is not
+// terminal (or unknown).
+func (d *Definition) EndStatus(state string) string {
+	s, ok := d.states[state]
+	switch {
+	case !ok || !s.terminal:
+		return ""
+	case s.failed:
+		return EndFailed
+	}
+	return EndCompleted
 }
 
 // HasUniqueKey reports whether the definition declares unique_key.

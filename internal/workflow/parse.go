@@ -272,11 +272,16 @@ func (ps *parser) parseState(st *stateDef, path string, raw json.RawMessage) {
 		return
 	}
 	if raw, ok := f["terminal"]; ok {
-		b, err := decodeBool(raw)
-		if err != nil {
-			ps.p.add(pointer(path, "terminal"), "%v", err)
+		if s, err := decodeString(raw); err == nil {
+			if s != EndFailed {
+				ps.p.add(pointer(path, "terminal"), "must be true, false or \"failed\", not %q", s)
+			}
+			st.terminal, st.failed = s == EndFailed, s == EndFailed
+		} else if b, err := decodeBool(raw); err == nil {
+			st.terminal = b
+		} else {
+			ps.p.add(pointer(path, "terminal"), "must be true, false or \"failed\", not %s", jsonKind(raw))
 		}
-		st.terminal = b
 	}
 	if raw, ok := f["description"]; ok {
 		st.description, _ = ps.str(pointer(path, "description"), raw)

@@ -145,9 +145,10 @@ SELECT
     (SELECT count(*) FROM effects WHERE status = 'pending'),
     (SELECT min(created_at) FROM effects WHERE status = 'pending'),
     (SELECT count(*) FROM effects WHERE status = 'dead'),
+    (SELECT count(*) FROM effects WHERE status = 'cancelled'),
     (SELECT count(*) FROM timers WHERE status = 'pending'),
     (SELECT count(*) FROM timers WHERE status = 'dead')`).
-		Scan(&st.PendingEffects, &st.OldestPendingEffect, &st.DeadEffects, &st.PendingTimers, &st.DeadTimers)
+		Scan(&st.PendingEffects, &st.OldestPendingEffect, &st.DeadEffects, &st.CancelledEffects, &st.PendingTimers, &st.DeadTimers)
 	return st, err
 }
 

@@ -125,6 +125,11 @@ WHERE type = $1 AND id = $2`, instanceRow(in)...)
 	}
 	eventInsert.queue(b, mapRows(r.Events, eventRow))
 	inputInsert.queue(b, mapRows(r.Inputs, inputRow))
+	for _, c := range r.EffectCancels {
+		// locked_by stays: the completion of a worker holding one is still recorded.
+		b.Queue(`UPDATE effects SET status = 'cancelled', updated_at = $3
+WHERE workflow_type = $1 AND workflow_id = $2 AND status = 'pending'`, c.Type, c.ID, c.At)
+	}
 	for _, e := range r.Effects {
 		b.Queue(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
     next_attempt_at, created_at, updated_at, chain_depth)
@@ -133,6 +138,11 @@ VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10)`,
 			e.ChainDepth)
 	}
 	for _, c := range r.Cancels {
+		if c.All {
+			b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $3
+WHERE workflow_type = $1 AND workflow_id = $2 AND status = 'pending'`, c.Type, c.ID, c.At)
+			continue
+		}
 		b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $4
 WHERE workflow_type = $1 AND workflow_id = $2 AND key = ANY($3) AND status = 'pending'`, c.Type, c.ID, c.Keys, c.At)
 	}

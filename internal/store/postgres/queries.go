@@ -74,7 +74,7 @@ func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams,
 	f.conds = append(f.conds, "status <> ''")
 	f.addIf("type = ?", p.Type)
 	f.addIf("state_name = ?", p.State)
-	f.addStatus(p.Status, store.StatusRunning, store.StatusCompleted)
+	f.addStatus(p.Status, store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated)
 	return list(ctx, d, "instances", instanceColumns, f, after, limit, scanInstance)
 }
 
@@ -178,7 +178,7 @@ FROM effect_attempts WHERE effect_id = $1 ORDER BY number`, id).Query(func(rows 
 
 func (d *driver) ListEffects(ctx context.Context, p store.ListEffectsParams, after int64, limit int) ([]sqlstore.Listed[store.Effect], error) {
 	var f filters
-	f.addStatus(p.Status, store.EffectPending, store.EffectDelivered, store.EffectDead)
+	f.addStatus(p.Status, store.EffectPending, store.EffectDelivered, store.EffectDead, store.EffectCancelled)
 	f.addIf("workflow_type = ?", p.WorkflowType)
 	f.addIf("workflow_id = ?", p.WorkflowID)
 	return list(ctx, d, "effects", effectColumns, f, after, limit, scanEffect)

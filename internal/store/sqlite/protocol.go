@@ -276,6 +276,11 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 	})); err != nil {
 		return err
 	}
+	for _, c := range r.EffectCancels {
+		if _, err := tx.ExecContext(ctx, sqlCancelEffects, toMicros(c.At), c.Type, c.ID); err != nil {
+			return fmt.Errorf("cancel effects: %w", err)
+		}
+	}
 	for _, e := range r.Effects {
 		if _, err := tx.ExecContext(ctx, sqlInsertEffect, e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name,
 			jsonText(e.Payload), toMicros(e.NextAttemptAt), toMicros(e.CreatedAt), toMicros(e.UpdatedAt), e.ChainDepth); err != nil {
@@ -283,6 +288,12 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 		}
 	}
 	for _, c := range r.Cancels {
+		if c.All {
+			if _, err := tx.ExecContext(ctx, sqlCancelAllTimers, toMicros(c.At), c.Type, c.ID); err != nil {
+				return fmt.Errorf("cancel timers: %w", err)
+			}
+			continue
+		}
 		if err := cancelTimerKeys(ctx, tx, c.Type, c.ID, c.Keys, c.At); err != nil {
 			return err
 		}
@@ -410,6 +421,15 @@ const (
 func sqlHolders(table string) string {
 	return `SELECT id, status, locked_by FROM ` + table + ` WHERE id IN (SELECT value FROM json_each(?))`
 }
+
+// sqlCancelEffects cancels the pending effects of one instance; locked_by stays, so the
+// completion of a worker holding one is still recorded (sqlstore.EffectCancel).
+const sqlCancelEffects = `UPDATE effects SET status = 'cancelled', updated_at = ?
+		 WHERE workflow_type = ? AND workflow_id = ? AND status = 'pending'`
+
+// sqlCancelAllTimers cancels every pending timer of one instance.
+const sqlCancelAllTimers = `UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = ?
+		 WHERE workflow_type = ? AND workflow_id = ? AND status = 'pending'`
 
 // cancelTimerKeysSQL cancels the pending timers with n keys of one instance.
 func cancelTimerKeysSQL(n int) string {

@@ -325,9 +325,10 @@ func (d *driver) Stats(ctx context.Context) (store.Stats, error) {
 		   (SELECT COUNT(*) FROM effects WHERE status = 'pending'),
 		   (SELECT MIN(created_at) FROM effects WHERE status = 'pending'),
 		   (SELECT COUNT(*) FROM effects WHERE status = 'dead'),
+    (SELECT COUNT(*) FROM effects WHERE status = 'cancelled'),
 		   (SELECT COUNT(*) FROM timers WHERE status = 'pending'),
 		   (SELECT COUNT(*) FROM timers WHERE status = 'dead')`).
-		Scan(&st.PendingEffects, nullableMicros{&st.OldestPendingEffect}, &st.DeadEffects, &st.PendingTimers, &st.DeadTimers)
+		Scan(&st.PendingEffects, nullableMicros{&st.OldestPendingEffect}, &st.DeadEffects, &st.CancelledEffects, &st.PendingTimers, &st.DeadTimers)
 	return st, err
 }
 

@@ -68,7 +68,7 @@ func (s *Store) record(ctx context.Context, items []item, lookupKeys, dryRun boo
 			for k, it := range items {
 				results[k] = decideItem(ctx, snap, it, &rows)
 			}
-			if len(items) == 1 && results[0].err != nil {
+			if len(items) == 1 && results[0].err != nil && !errors.Is(results[0].err, errCancelled) {
 				return results[0].err // nothing to write: end the transaction
 			}
 			if dryRun || rows.empty() {
@@ -87,6 +87,11 @@ func (s *Store) record(ctx context.Context, items []item, lookupKeys, dryRun boo
 		}
 		if !dryRun {
 			s.notify(rowTopics(&rows))
+			for k, it := range items {
+				if r := results[k]; it.route != nil && it.route.CommittedFunc != nil && r.err == nil && r.res.Write != nil {
+					it.route.CommittedFunc(r.res.Write)
+				}
+			}
 		}
 		return results, nil
 	}
@@ -99,6 +104,13 @@ func decideItem(ctx context.Context, snap *Snapshot, it item, rows *Rows) result
 		if err := checkClaim(snap, it); err != nil {
 			return result{err: err}
 		}
+	}
+	if it.table == TableEffects && snap.Holders[it.id].Status == store.EffectCancelled {
+		// Cancelled while this worker held it: record the attempt, route nothing.
+		if it.complete != nil {
+			it.complete(rows, outcomeCancelled)
+		}
+		return result{err: errCancelled}
 	}
 	var r result
 	if it.route != nil {
@@ -116,13 +128,25 @@ func decideItem(ctx context.Context, snap *Snapshot, it item, rows *Rows) result
 	return r
 }
 
+// outcomeCancelled is the RoutedOutcome of an attempt whose effect was cancelled while
+// it was in flight: its answer was recorded and not routed.
+const outcomeCancelled = "not_routed_cancelled"
+
+// errCancelled is the result of a completion of a cancelled effect: its attempt is
+// written all the same (record commits it and then reports store.ErrCancelled).
+var errCancelled = fmt.Errorf("the effect was cancelled while in flight; attempt recorded, answer not routed: %w", store.ErrCancelled)
+
 // checkClaim returns store.ErrNotFound when the claimed row is gone and
 // store.ErrLeaseLost when it is no longer the item's worker's pending claim (an empty
-// worker never holds one).
+// worker never holds one). An effect cancelled while the worker held it passes (its
+// attempt is recorded and nothing routed).
 func checkClaim(snap *Snapshot, it item) error {
 	h, ok := snap.Holders[it.id]
 	if !ok {
 		return fmt.Errorf("%s %s: %w", it.table, it.id, store.ErrNotFound)
+	}
+	if it.table == TableEffects && h.Status == store.EffectCancelled && h.LockedBy == it.worker && it.worker != "" {
+		return nil
 	}
 	if h.Status != store.EffectPending || h.LockedBy != it.worker || it.worker == "" { // pending: one word for both
 		return fmt.Errorf("%s %s held by %q in status %s: %w", it.table, it.id, h.LockedBy, h.Status, store.ErrLeaseLost)
@@ -181,6 +205,10 @@ func (r *Rows) add(w *store.Write, existed bool) {
 	}
 	r.Events = append(r.Events, w.Events...)
 	r.Inputs = append(r.Inputs, w.Input)
+	if w.CancelEffects != store.CancelNone {
+		r.EffectCancels = append(r.EffectCancels, EffectCancel{Type: w.Input.WorkflowType, ID: w.Input.WorkflowID,
+			Scope: w.CancelEffects, At: w.Input.CreatedAt})
+	}
 	r.Effects = append(r.Effects, w.Effects...)
 	cancel := append([]string(nil), w.CancelTimerKeys...)
 	for _, t := range w.Timers {
@@ -188,8 +216,9 @@ func (r *Rows) add(w *store.Write, existed bool) {
 			cancel = append(cancel, t.Key)
 		}
 	}
-	if len(cancel) > 0 {
-		r.Cancels = append(r.Cancels, TimerCancel{Type: w.Input.WorkflowType, ID: w.Input.WorkflowID, Keys: cancel, At: w.Input.CreatedAt})
+	if len(cancel) > 0 || w.CancelAllTimers {
+		r.Cancels = append(r.Cancels, TimerCancel{Type: w.Input.WorkflowType, ID: w.Input.WorkflowID, Keys: cancel,
+			All: w.CancelAllTimers, At: w.Input.CreatedAt})
 	}
 	r.Timers = append(r.Timers, w.Timers...)
 }
@@ -320,7 +349,10 @@ func effectItem(p store.CompleteEffectParams) item {
 			now := nowOr(p.Now)
 			c := EffectCompletion{ID: p.EffectID, Status: p.Status, NextAttemptAt: nowOr(orTime(p.NextAttemptAt, now)),
 				Now: now, Attempt: p.Attempt}
-			if p.Status == store.EffectDelivered {
+			switch {
+			case outcome == outcomeCancelled:
+				c.Status = store.EffectCancelled
+			case p.Status == store.EffectDelivered:
 				c.DeliveredAt = &now
 			}
 			c.Attempt.EffectID, c.Attempt.StartedAt = p.EffectID, nowOr(p.Attempt.StartedAt)
@@ -439,7 +471,7 @@ func prepareWrite(p store.ExecuteParams, current *store.Instance, w store.Write)
 		ic.CreatedAt = nowOr(orTime(ic.CreatedAt, now))
 		ic.UpdatedAt = nowOr(orTime(ic.UpdatedAt, now))
 		ic.CompletedAt = utcPtr(ic.CompletedAt)
-		if ic.Status == store.StatusCompleted && ic.CompletedAt == nil {
+		if store.Ended(ic.Status) && ic.CompletedAt == nil {
 			t := ic.UpdatedAt
 			ic.CompletedAt = &t
 		}
@@ -499,6 +531,8 @@ func prepareWrite(p store.ExecuteParams, current *store.Instance, w store.Write)
 		Effects:         effects,
 		Timers:          timers,
 		CancelTimerKeys: append([]string(nil), w.CancelTimerKeys...),
+		CancelEffects:   w.CancelEffects,
+		CancelAllTimers: w.CancelAllTimers,
 		Input:           in,
 	}, nil
 }

@@ -86,7 +86,10 @@ type Rows struct {
 	Updated []*store.Instance // instances that existed when Load read them
 	Events  []store.Event
 	Inputs  []store.InputRecord
-	Effects []store.Effect
+	// EffectCancels cancel pending effects of one instance each, before Effects are
+	// inserted (an effect of the same write is never cancelled by it).
+	EffectCancels []EffectCancel
+	Effects       []store.Effect
 	// Cancels cancel the pending timers with these keys of one instance each; a key
 	// scheduled in Timers is among them, so a schedule replaces the pending timer.
 	Cancels []TimerCancel
@@ -106,10 +109,21 @@ func (r *Rows) Instances() []*store.Instance {
 	return append(r.Created[:len(r.Created):len(r.Created)], r.Updated...)
 }
 
-// TimerCancel cancels the pending timers of one instance with Keys, at At.
+// TimerCancel cancels the pending timers of one instance with Keys (every one when
+// All), at At.
 type TimerCancel struct {
 	Type, ID string
 	Keys     []string
+	All      bool
+	At       time.Time
+}
+
+// EffectCancel cancels pending effects of one instance at At: every one (store.CancelAll).
+// A cancelled effect keeps its locked_by, so that the completion of the worker holding
+// it can still be recorded (and not routed).
+type EffectCancel struct {
+	Type, ID string
+	Scope    string // store.CancelAll
 	At       time.Time
 }
 

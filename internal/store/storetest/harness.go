@@ -42,22 +42,26 @@ func (e *env) at(d time.Duration) time.Time { return e.now.Add(d) }
 
 // step describes one input and how the suite's DecideFunc answers it.
 type step struct {
-	Input     string // input type; default "go"
-	Data      string // event data, a JSON merge patch; default {}
-	To        string // next state; "" stays
-	Complete  bool   // the transition completes the instance
-	Reject    string // reject with this reason
-	Effects   []string
-	Timers    []store.Timer // Key, FireAt, InputType are used
-	Cancel    []string      // timer keys to cancel
-	UniqueKey string        // set on the instance the input creates
-	Key       string        // idempotency key
-	Hash      string        // request hash; default Data
-	Expected  *int64
-	DryRun    bool
-	Source    string
-	Depth     int       // ChainDepth of the effects it emits
-	At        time.Time // the input's time; default env.now
+	Input    string // input type; default "go"
+	Data     string // event data, a JSON merge patch; default {}
+	To       string // next state; "" stays
+	Complete bool   // the transition completes the instance
+	End      string // the transition ends the instance with this status (failed, terminated)
+	// CancelEffects and CancelAllTimers are copied to the Write.
+	CancelEffects   string
+	CancelAllTimers bool
+	Reject          string // reject with this reason
+	Effects         []string
+	Timers          []store.Timer // Key, FireAt, InputType are used
+	Cancel          []string      // timer keys to cancel
+	UniqueKey       string        // set on the instance the input creates
+	Key             string        // idempotency key
+	Hash            string        // request hash; default Data
+	Expected        *int64
+	DryRun          bool
+	Source          string
+	Depth           int       // ChainDepth of the effects it emits
+	At              time.Time // the input's time; default env.now
 	// Calls, when set, counts the DecideFunc's invocations.
 	Calls *atomic.Int64
 }
@@ -140,7 +144,7 @@ func decideStep(typ, id string, s step) store.DecideFunc {
 		}
 		in.Version = version
 		switch {
-		case cur != nil && cur.Status == store.StatusCompleted:
+		case cur != nil && store.Ended(cur.Status):
 			in.Outcome = store.OutcomeAlreadyCompleted
 			in.Response = json.RawMessage(`{"outcome":"already_completed"}`)
 			return &store.Write{Input: in}, nil
@@ -176,6 +180,9 @@ func decideStep(typ, id string, s step) store.DecideFunc {
 			inst.Status = store.StatusCompleted
 			inst.CompletedAt = &at
 		}
+		if s.End != "" {
+			inst.Status = s.End
+		}
 		w := &store.Write{
 			Instance: inst,
 			Events: []store.Event{{
@@ -183,6 +190,8 @@ func decideStep(typ, id string, s step) store.DecideFunc {
 				Data: json.RawMessage(s.data()), InputType: s.input(), InputID: in.ID, RecordedAt: at,
 			}},
 			CancelTimerKeys: s.Cancel,
+			CancelEffects:   s.CancelEffects,
+			CancelAllTimers: s.CancelAllTimers,
 		}
 		for _, name := range s.Effects {
 			w.Effects = append(w.Effects, store.Effect{
