@@ -129,6 +129,21 @@ func requestHash(in workflow.Input) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// inputRecord is the record of input in for typ/id, before its outcome is known.
+func (e *Engine) inputRecord(typ, id string, in workflow.Input, opts ExecuteOptions, now time.Time) store.InputRecord {
+	return store.InputRecord{
+		ID:             e.newID(),
+		WorkflowType:   typ,
+		WorkflowID:     id,
+		IdempotencyKey: opts.IdempotencyKey,
+		RequestHash:    requestHash(in),
+		Type:           in.Type,
+		Data:           in.Data,
+		Source:         opts.Source,
+		CreatedAt:      now,
+	}
+}
+
 // decide runs inside the store's transaction with the instance locked; stored is the
 // definition the store read for it (pinned or latest), nil when the type has none. It
 // does no I/O, so a decision never waits for a second database connection while its
@@ -144,17 +159,7 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	}
 	version := stored.Version
 	now := e.Now()
-	rec := store.InputRecord{
-		ID:             e.newID(),
-		WorkflowType:   typ,
-		WorkflowID:     id,
-		IdempotencyKey: opts.IdempotencyKey,
-		RequestHash:    requestHash(in),
-		Type:           in.Type,
-		Data:           in.Data,
-		Source:         opts.Source,
-		CreatedAt:      now,
-	}
+	rec := e.inputRecord(typ, id, in, opts, now)
 	w := &store.Write{}
 
 	if cur != nil && store.Ended(cur.Status) {

@@ -73,17 +73,7 @@ func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOption
 		return nil, fmt.Errorf("%w: %s/%s", ErrInstanceNotFound, typ, id)
 	}
 	now := e.Now()
-	rec := store.InputRecord{
-		ID:             e.newID(),
-		WorkflowType:   typ,
-		WorkflowID:     id,
-		IdempotencyKey: opts.IdempotencyKey,
-		RequestHash:    requestHash(in),
-		Type:           in.Type,
-		Data:           in.Data,
-		Source:         opts.Source,
-		CreatedAt:      now,
-	}
+	rec := e.inputRecord(typ, id, in, opts, now)
 	w := &store.Write{}
 	if store.Ended(cur.Status) {
 		rec.Outcome = store.OutcomeAlreadyCompleted

@@ -147,16 +147,27 @@ func workflowPath(typ, id string) string {
 	return "/v1/workflows/" + url.PathEscape(typ) + "/" + url.PathEscape(id)
 }
 
+// writePreconditions reads the headers every write to an instance honours: the
+// Idempotency-Key (400 when sent but not 1 to 255 visible ASCII characters) and the
+// version If-Match expects (nil when absent).
+func writePreconditions(r *http.Request) (key string, expected *int64, err error) {
+	key = r.Header.Get("Idempotency-Key")
+	if _, sent := r.Header["Idempotency-Key"]; sent && !validHeaderToken(key) {
+		return "", nil, fmt.Errorf("%w: Idempotency-Key must be 1 to 255 visible ASCII characters", errMalformed)
+	}
+	expected, err = ifMatchVersion(r.Header.Get("If-Match"))
+	if err != nil {
+		return "", nil, err
+	}
+	return key, expected, nil
+}
+
 // execute reads an input request and answers with the engine's decision.
 func (s *Server) execute(w http.ResponseWriter, r *http.Request, typ, id string) error {
 	if err := engine.ValidateID(id); err != nil {
 		return err
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if _, sent := r.Header["Idempotency-Key"]; sent && !validHeaderToken(key) {
-		return fmt.Errorf("%w: Idempotency-Key must be 1 to 255 visible ASCII characters", errMalformed)
-	}
-	expected, err := ifMatchVersion(r.Header.Get("If-Match"))
+	key, expected, err := writePreconditions(r)
 	if err != nil {
 		return err
 	}
@@ -535,11 +546,7 @@ func (s *Server) handleTerminate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if _, sent := r.Header["Idempotency-Key"]; sent && !validHeaderToken(key) {
-		return fmt.Errorf("%w: Idempotency-Key must be 1 to 255 visible ASCII characters", errMalformed)
-	}
-	expected, err := ifMatchVersion(r.Header.Get("If-Match"))
+	key, expected, err := writePreconditions(r)
 	if err != nil {
 		return err
 	}
