@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ironflow/ironflow/client"
+	"github.com/ironflow/ironflow/internal/apitest"
 )
 
 // serverBinary is cmd/server, built once for every test of this package.
@@ -161,7 +162,7 @@ func TestEventsFollow(t *testing.T) {
 	_, err = cl.Send(ctx, "order", "f-1", client.Input{Type: "place", Data: json.RawMessage(`{"total": 5, "order_ref": "F-1"}`)}, client.SendOptions{})
 	require.NoError(t, err)
 
-	out := &syncBuffer{}
+	out := &apitest.SyncBuffer{}
 	followCtx, stop := context.WithCancel(ctx)
 	done := make(chan int)
 	go func() {
@@ -268,21 +269,4 @@ func TestValidateMatchesServer(t *testing.T) {
 	code, out, _ = ironflow(t, "http://127.0.0.1:1", "validate", "-f", good)
 	require.Equal(t, exitOK, code)
 	require.Equal(t, good+": ok\n", out)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ironflow/ironflow/internal/apitest"
 	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 )
 
@@ -112,7 +113,7 @@ func TestRunListenFailure(t *testing.T) {
 func TestRunTextLogsAndFlags(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	var mu syncBuffer
+	var mu apitest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "-listen-addr=127.0.0.1:0", "-log-level=debug"}, envFunc(map[string]string{

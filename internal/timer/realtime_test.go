@@ -1,17 +1,16 @@
 package timer_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ironflow/ironflow/internal/apitest"
 	"github.com/ironflow/ironflow/internal/engine"
 	"github.com/ironflow/ironflow/internal/enginetest"
 	"github.com/ironflow/ironflow/internal/store"
@@ -67,7 +66,7 @@ func startWorker(t *testing.T, st store.Store, reg prometheus.Registerer) *timer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	logs := &syncBuffer{}
+	logs := &apitest.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("timer worker log:\n%s", logs.String())
@@ -295,22 +294,4 @@ func counter(t *testing.T, reg *prometheus.Registry, result string) float64 {
 		}
 	}
 	return 0
-}
-
-// syncBuffer collects a worker's log for a failing test's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
