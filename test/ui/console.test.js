@@ -203,6 +203,41 @@ test('dead letters across types, retried from the list', async () => {
   assert.equal(left.body.items.length, 1);
 });
 
+test('instance page: Terminate asks for a reason, then ends it and cancels its timer', async () => {
+  // o-3 waits for payment with its payment_timeout timer pending.
+  await page.goto(server.url + '/ui/#/workflows/order/o-3');
+  await page.getByTestId('timers').getByText('pending', {exact: true}).waitFor();
+  await page.getByTestId('terminate').click();
+  const dialog = page.getByTestId('terminate-dialog');
+  await dialog.waitFor();
+  // Confirm without a reason is refused in the dialog; nothing is sent.
+  await page.getByTestId('terminate-confirm').click();
+  await dialog.getByText('A reason is required.').waitFor();
+  assert.equal((await call('GET', '/v1/workflows/order/o-3')).body.status, 'running');
+  // Cancel closes it and changes nothing.
+  await dialog.getByRole('button', {name: 'Cancel'}).click();
+  await dialog.waitFor({state: 'detached'});
+  assert.equal((await call('GET', '/v1/workflows/order/o-3')).body.status, 'running');
+
+  await page.getByTestId('terminate').click();
+  await page.getByTestId('terminate-reason').fill('customer cancelled by phone');
+  await shot(page, '07-terminate-dialog.png');
+  await page.getByTestId('terminate-confirm').click();
+  await page.getByTestId('instance-id').locator('..').getByText('terminated', {exact: true}).waitFor({timeout: 10000});
+  await page.getByTestId('terminate-reason-shown').getByText('customer cancelled by phone').waitFor();
+  await page.getByTestId('timers').getByText('cancelled', {exact: true}).waitFor();
+  await page.getByTestId('timeline').getByText('Terminated', {exact: true}).waitFor();
+  assert.equal(await page.getByTestId('terminate').count(), 0, 'no Terminate on an ended instance');
+  const view = await call('GET', '/v1/workflows/order/o-3');
+  assert.equal(view.body.status, 'terminated');
+  await shot(page, '08-instance-terminated.png');
+
+  // The list filter takes the ended statuses.
+  await page.goto(server.url + '/ui/#/workflows?status=terminated');
+  await page.getByTestId('instance-o-3').waitFor();
+  assert.equal(await page.getByTestId('instances-table').locator('tbody tr').count(), 1);
+});
+
 test('no script errors on any page', () => {
   assert.deepEqual(pageErrors, []);
 });

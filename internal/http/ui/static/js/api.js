@@ -26,10 +26,10 @@ export class ApiError extends Error {
 }
 
 // api calls the API. path starts with /v1 (or /metrics, /readyz); opts.method,
-// opts.body (JSON-encoded), opts.text (return the body as text). Returns the decoded
-// body. Throws ApiError.
+// opts.body (JSON-encoded), opts.headers (more request headers), opts.text (return the
+// body as text). Returns the decoded body. Throws ApiError.
 export async function api(path, opts = {}) {
-  const headers = {Accept: opts.text ? 'text/plain, application/problem+json' : 'application/json, application/problem+json'};
+  const headers = {...opts.headers, Accept: opts.text ? 'text/plain, application/problem+json' : 'application/json, application/problem+json'};
   const key = getKey();
   if (key) headers.Authorization = 'Bearer ' + key;
   let body;

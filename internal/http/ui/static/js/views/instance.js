@@ -1,5 +1,5 @@
-// One instance: where it is, why it is there, what it is waiting for, and the retry
-// buttons that move it on. Read again when one of its events is committed (the event
+// One instance: where it is, why it is there, what it is waiting for, the retry
+// buttons that move it on and the Terminate action that ends it. Read again when one of its events is committed (the event
 // stream), and every 10 s while an effect or timer of it is pending, since deliveries
 // and attempts change it without an event.
 
@@ -10,6 +10,7 @@ import {diagram} from '../diagram.js';
 import {follow} from '../live.js';
 import {link} from '../nav.js';
 import {retryButton} from '../retry.js';
+import {terminateButton} from '../terminate.js';
 
 const REFRESH_MS = 10000;
 const MAX_EFFECT_DETAILS = 100;
@@ -62,8 +63,21 @@ function diagnose({instance: w, inputs, effects, timers, def}) {
       out.push(notice('info', `Effect ${e.name} waits for delivery (due ${ago(e.next_attempt_at)}). If it stays here, check that the type has a webhook.`));
     }
   }
+  const cancelled = effects.filter((e) => e.status === 'cancelled');
+  if (cancelled.length) {
+    out.push(notice('info', `${cancelled.length} effect(s) cancelled (`, cancelled.slice(0, 5).map((e, i) => [i ? ', ' : '', h('code', {}, e.name)]),
+      cancelled.length > 5 ? ', …' : '', w.status === 'terminated'
+        ? '): the instance was terminated before they were delivered.'
+        : '): the instance left the state they belonged to before they were delivered. An answer that still arrives is recorded, never routed.'));
+  }
   if (w.status === 'completed') {
     out.unshift(notice('ok', `Completed in state ${w.state.name} ${ago(w.completed_at)}. Later inputs are answered already_completed.`));
+  } else if (w.status === 'failed') {
+    out.unshift(notice('error', h('strong', {}, `Failed in state ${w.state.name}`), ` ${ago(w.completed_at)}: the definition declares it a failed ending. Later inputs are answered already_completed.`));
+  } else if (w.status === 'terminated') {
+    const why = inputs.findLast((i) => i.type === '$terminate' && i.outcome === 'accepted');
+    out.unshift(notice('warn', h('strong', {}, `Terminated in state ${w.state.name}`), ` ${ago(w.completed_at)}`,
+      why?.data?.reason ? [': ', h('q', {'data-testid': 'terminate-reason-shown'}, why.data.reason)] : '', '. Its pending timers and effects were cancelled.'));
   } else {
     const st = def?.states?.[w.state.name];
     const accepts = Object.keys(st?.on || {});
@@ -137,6 +151,7 @@ export async function render(ctx) {
   const fx = h('div', {});
   const tm = h('div', {});
   const stamp = h('span', {class: 'muted small'});
+  const actions = h('span', {});
   const auto = h('input', {type: 'checkbox', checked: true});
   const openEffects = new Set();
   let drawnState;
@@ -177,6 +192,9 @@ export async function render(ctx) {
     replace(head, h('h1', {}, h('span', {'data-testid': 'instance-id'}, w.id), ' ',
       badge(w.status), ' ', h('span', {'data-testid': 'current-state'}, badge(w.state.name, 'state'))));
     replace(diag, diagnose(data));
+    replace(actions, w.status === 'running'
+      ? terminateButton(w, {signal: ctx.signal, done: () => refresh().catch(ctx.fail)})
+      : null);
     replace(stateBox, section('State',
       h('dl', {class: 'kv'},
         h('dt', {}, 'state'), h('dd', {}, h('strong', {}, w.state.name)),
@@ -240,7 +258,7 @@ export async function render(ctx) {
     head,
     h('div', {class: 'toolbar'},
       h('button', {type: 'button', onclick: () => refresh().catch(ctx.fail)}, 'Refresh'), ' ',
-      h('label', {}, auto, ' auto-refresh'), ' ', stamp),
+      h('label', {}, auto, ' auto-refresh'), ' ', stamp, ' ', actions),
     diag,
     h('div', {class: 'cols'}, stateBox, diagramBox),
     section('Timeline', h('p', {class: 'muted small'}, 'Newest first. Each input with its outcome and the event it caused; rejected inputs show why.'), tl),

@@ -28,7 +28,7 @@ export async function render(ctx) {
     .map((s) => h('option', {value: s})));
   const stateIn = h('input', {name: 'state', value: f.state, placeholder: 'any state', list: 'state-names', 'aria-label': 'state'});
   const statusSel = h('select', {name: 'status', 'aria-label': 'status'},
-    ['', 'running', 'completed'].map((s) => h('option', {value: s, selected: s === f.status}, s || 'any status')));
+    ['', 'running', 'completed', 'failed', 'terminated'].map((s) => h('option', {value: s, selected: s === f.status}, s || 'any status')));
   const limitSel = h('select', {name: 'limit', 'aria-label': 'page size'},
     ['25', '50', '100', '200'].map((s) => h('option', {value: s, selected: s === f.limit}, `${s} a page`)));
   const idIn = h('input', {name: 'id', placeholder: 'find by id', 'aria-label': 'instance id', 'data-testid': 'id-search'});
