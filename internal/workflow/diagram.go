@@ -37,7 +37,7 @@ func (d *Definition) edges() []edge {
 				}
 				label := []string{head + " / " + ev}
 				for _, e := range b.effects {
-					label = append(label, "⚡ "+e.name)
+					label = append(label, "effect "+e.name)
 				}
 				for _, t := range b.timers {
 					label = append(label, t.describe())
@@ -48,7 +48,7 @@ func (d *Definition) edges() []edge {
 					}
 				}
 				for _, k := range b.cancel {
-					label = append(label, "✕ "+k)
+					label = append(label, "cancel "+k)
 				}
 				out = append(out, edge{from: name, to: to, label: label})
 			}
@@ -69,13 +69,13 @@ func (t *timerDef) describe() string {
 	if t.at == nil {
 		when = t.afterText
 	}
-	return "⏱ " + t.key + " " + when + " → " + t.inputType
+	return "timer " + t.key + " " + when + " → " + t.inputType
 }
 
 // Mermaid returns the definition as a Mermaid stateDiagram-v2: [*] points at the
 // initial state, every transition is an edge labelled "input / Event" followed by
-// its effects (⚡ name), timers it schedules (⏱ key 30m → input, including the
-// timers of the state it enters) and timers it cancels (✕ key), and terminal
+// its effects (effect name), timers it schedules (timer key 30m → input, including the
+// timers of the state it enters) and timers it cancels (cancel key), and terminal
 // states point at [*]. Guarded branches are marked [if].
 func (d *Definition) Mermaid() string { return d.mermaid("") }
 

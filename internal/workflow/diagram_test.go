@@ -13,8 +13,8 @@ func TestMermaid(t *testing.T) {
 	got := d.Mermaid()
 	require.Equal(t, `stateDiagram-v2
     [*] --> new
-    new --> awaiting_payment: place / OrderPlaced ⚡ reserve_stock ⏱ payment_timeout 30m → expire
-    awaiting_payment --> paid: pay [if] / PaymentReceived ⚡ ship
+    new --> awaiting_payment: place / OrderPlaced effect reserve_stock timer payment_timeout 30m → expire
+    awaiting_payment --> paid: pay [if] / PaymentReceived effect ship
     awaiting_payment --> awaiting_payment: reserved / StockReserved
     awaiting_payment --> expired: expire / PaymentTimedOut
     paid --> done: shipped / Shipped
@@ -36,10 +36,10 @@ func TestMermaidTimersAndText(t *testing.T) {
 		      "on": {"go": {"to": "b", "timers": [{"key": "tt", "at": "now", "input": {"type": "back"}}]}}},
 		"b": {"on": {"back": {"to": "a", "cancel_timers": ["tt"]}}}}`))
 	got := d.Mermaid()
-	require.Contains(t, got, "    [*] --> a: ⏱ ta 1h → go\n")
+	require.Contains(t, got, "    [*] --> a: timer ta 1h → go\n")
 	require.Contains(t, got, "    a: Start, 1 here\n")
-	require.Contains(t, got, "    a --> b: go / go ⏱ tt at → back\n")
-	require.Contains(t, got, "    b --> a: back / back ⏱ ta 1h → go ✕ tt\n")
+	require.Contains(t, got, "    a --> b: go / go timer tt at → back\n")
+	require.Contains(t, got, "    b --> a: back / back timer ta 1h → go cancel tt\n")
 	require.NotContains(t, got, "--> [*]\n", "no terminal states")
 }
 
@@ -52,8 +52,8 @@ func TestDOT(t *testing.T) {
 	for _, line := range []string{
 		`  "__start" -> "new";`,
 		`  "done" [shape=doublecircle];`,
-		`  "new" -> "awaiting_payment" [label="place / OrderPlaced\n⚡ reserve_stock\n⏱ payment_timeout 30m → expire"];`,
-		`  "awaiting_payment" -> "paid" [label="pay [if] / PaymentReceived\n⚡ ship"];`,
+		`  "new" -> "awaiting_payment" [label="place / OrderPlaced\neffect reserve_stock\ntimer payment_timeout 30m → expire"];`,
+		`  "awaiting_payment" -> "paid" [label="pay [if] / PaymentReceived\neffect ship"];`,
 		`  "awaiting_payment" -> "awaiting_payment" [label="reserved / StockReserved"];`,
 		`  "paid" -> "done" [label="shipped / Shipped"];`,
 		`  "done" -> "__end";`,

@@ -53,7 +53,7 @@ export async function renderType(ctx) {
     return h('tr', {},
       h('td', {}, h('a', {href: link(['workflows'], {type, state: name})}, name), name === def.initial_state ? h('span', {class: 'muted'}, ' (initial)') : null),
       h('td', {}, st.terminal ? 'terminal' : inputs.join(', ') || h('span', {class: 'muted'}, 'accepts nothing')),
-      h('td', {}, (st.timers || []).map((t) => `⏱ ${t.key} ${t.after || t.at || ''} → ${t.input?.type || ''}`).join(' ')));
+      h('td', {}, (st.timers || []).map((t) => `timer ${t.key} ${t.after || t.at || ''} → ${t.input?.type || ''}`).join(' ')));
   });
 
   const hook = webhook
