@@ -34,6 +34,10 @@ type Decision struct {
 	// Failed reports that NewState is terminal with "terminal": "failed": the
 	// instance ends failed rather than completed.
 	Failed bool
+	// LeavesState reports that the instance leaves the state it was in (a transition
+	// to another state): its undelivered state-scoped effects are cancelled, in the
+	// transaction that records the decision.
+	LeavesState bool
 }
 
 // Event is the fact an accepted input records. Evolve applies it to a state.
@@ -45,10 +49,12 @@ type Event struct {
 	InputType string          `json:"input_type"`
 }
 
-// Effect is a side effect to deliver. Payload is a JSON object.
+// Effect is a side effect to deliver. Payload is a JSON object. Policy is how it is
+// delivered (zero fields: the server's settings).
 type Effect struct {
 	Name    string
 	Payload json.RawMessage
+	Policy  EffectPolicy
 }
 
 // Timer is an input to execute at FireAt. Input.Data is empty when the
@@ -170,7 +176,9 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 		return Decision{}, tooLarge("/data", "the input data, recorded as the event data,", len(ev.Data), max)
 	}
 
-	dec := Decision{Accepted: true, Event: ev}
+	moving := to != state.Name
+	terminal := d.IsTerminal(to)
+	dec := Decision{Accepted: true, Event: ev, LeavesState: moving && !creating}
 	for _, e := range b.effects {
 		payload := ev.Data
 		if e.payload != nil {
@@ -178,10 +186,12 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 				return Decision{}, err
 			}
 		}
-		dec.Effects = append(dec.Effects, Effect{Name: e.name, Payload: payload})
+		policy := e.policy
+		// The effects of an ending are always delivered: no state is left after it.
+		policy.StateScoped = policy.StateScoped && !terminal
+		dec.Effects = append(dec.Effects, Effect{Name: e.name, Payload: payload, Policy: policy})
 	}
 
-	moving := to != state.Name
 	if moving && !creating {
 		for _, t := range st.timers {
 			dec.CancelTimers = addKey(dec.CancelTimers, t.key)
@@ -208,7 +218,7 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 	if max := d.limits.maxDataBytes(); len(dec.NewState.Data) > max {
 		return Decision{}, tooLarge("/state/data", "the state data after the event", len(dec.NewState.Data), max)
 	}
-	dec.Completed = d.IsTerminal(to)
+	dec.Completed = terminal
 	dec.Failed = d.EndStatus(to) == EndFailed
 	return dec, nil
 }

@@ -20,6 +20,7 @@ type Definition struct {
 	states      map[string]*stateDef
 	stateOrder  []string
 	limits      Limits
+	stateScoped bool // some effect has scope "state"
 }
 
 type inputDef struct {
@@ -59,8 +60,11 @@ type branch struct {
 }
 
 type effectDef struct {
+	path    string // of the effect object
 	name    string
-	payload *expr // nil: the event data
+	payload *expr  // nil: the event data
+	scope   string // ScopeInstance or ScopeState
+	policy  EffectPolicy
 }
 
 type timerDef struct {
@@ -127,6 +131,10 @@ func (d *Definition) EndStatus(state string) string {
 	}
 	return EndCompleted
 }
+
+// ScopesEffectsToStates reports whether some effect of the definition has scope
+// "state", so that leaving a state may have effects to cancel (Decision.LeavesState).
+func (d *Definition) ScopesEffectsToStates() bool { return d.stateScoped }
 
 // HasUniqueKey reports whether the definition declares unique_key.
 func (d *Definition) HasUniqueKey() bool { return d.uniqueKey != nil }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/google/cel-go/cel"
 )
@@ -446,11 +445,11 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 	var out []*effectDef
 	for i, e := range elems {
 		ePath := pointer(path, strconv.Itoa(i))
-		f, ok := ps.fields(ePath, e, "name", "payload")
+		f, ok := ps.fields(ePath, e, "name", "payload", "retry", "timeout", "scope")
 		if !ok {
 			continue
 		}
-		eff := &effectDef{}
+		eff := &effectDef{path: ePath}
 		if raw, ok := f["name"]; ok {
 			if s, ok := ps.str(pointer(ePath, "name"), raw); ok {
 				if !validName(s) {
@@ -466,6 +465,7 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 				eff.payload = ps.compileExpr(pointer(ePath, "payload"), s, wantObject)
 			}
 		}
+		ps.parseEffectPolicy(eff, ePath, f)
 		out = append(out, eff)
 	}
 	return out
@@ -514,13 +514,7 @@ func (ps *parser) parseTimers(path string, raw json.RawMessage) []*timerDef {
 			ps.p.add(tPath, "one of after or at is required")
 		case hasAfter:
 			if s, ok := ps.str(pointer(tPath, "after"), rawAfter); ok {
-				dur, err := time.ParseDuration(s)
-				switch {
-				case err != nil:
-					ps.p.add(pointer(tPath, "after"), "invalid duration %q: use Go syntax such as 90s, 30m or 1h30m", s)
-				case dur < 0:
-					ps.p.add(pointer(tPath, "after"), "duration %q must not be negative", s)
-				}
+				dur, _ := ps.duration(pointer(tPath, "after"), s)
 				t.after, t.afterText = dur, s
 			}
 		default:
