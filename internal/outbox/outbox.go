@@ -144,7 +144,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if w.client == nil {
 		w.client = NewClient(ClientConfig{
-			Timeout:         cfg.Timeout,
+			// Each attempt is bounded by its effect's timeout (timeoutOf); the client's
+			// is the ceiling of them all.
+			Timeout:         max(cfg.Timeout, workflow.MaxEffectTimeout),
 			Guard:           AddressGuard{Allow: cfg.AllowNets},
 			MaxConnsPerHost: cfg.Concurrency,
 		})
@@ -255,9 +257,10 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		Status:   o.status,
 		Now:      w.now(),
 	}
+	retry := w.retryOf(e)
 	var retryAt time.Time
 	if o.status == store.EffectPending {
-		retryAt = w.nextAttempt(e.Attempts+1, o)
+		retryAt = w.nextAttempt(retry, e.Attempts+1, o)
 		p.NextAttemptAt = retryAt
 	}
 	if o.route != nil && e.ChainDepth >= w.cfg.MaxChainDepth {
@@ -287,10 +290,10 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		} else {
 			p.Attempt.Error = "routing the response's input failed: " + err.Error()
 			p.Status = store.EffectPending
-			if w.retry.Last(e.Attempts + 1) {
+			if retry.Last(e.Attempts + 1) {
 				p.Status = store.EffectDead
 			} else {
-				retryAt = w.nextAttempt(e.Attempts+1, o)
+				retryAt = w.nextAttempt(retry, e.Attempts+1, o)
 				p.NextAttemptAt = retryAt
 			}
 		}
@@ -334,13 +337,38 @@ func resultOf(status string, gone bool) string {
 	return ResultRetry
 }
 
-// nextAttempt returns when the retry after the n-th failed attempt is due: the
-// jittered backoff, or the receiver's Retry-After when it named one, never beyond the
-// maximum interval.
-func (w *Worker) nextAttempt(n int, o outcome) time.Time {
-	d := w.retry.Delay(n)
+// retryOf is the retry policy of e: its own budget and backoff bounds, the worker's
+// settings where it has none.
+func (w *Worker) retryOf(e store.Effect) worker.Retry {
+	r := w.retry
+	if e.MaxAttempts > 0 {
+		r.MaxAttempts = e.MaxAttempts
+	}
+	if e.InitialInterval > 0 {
+		r.Initial = e.InitialInterval
+	}
+	if e.MaxInterval > 0 {
+		r.Max = e.MaxInterval
+	}
+	r.Max = max(r.Max, r.Initial)
+	return r
+}
+
+// timeoutOf bounds one attempt of e: its own timeout, or the worker's.
+func (w *Worker) timeoutOf(e store.Effect) time.Duration {
+	if e.Timeout > 0 {
+		return e.Timeout
+	}
+	return w.cfg.Timeout
+}
+
+// nextAttempt returns when the retry after the n-th failed attempt is due under retry:
+// the jittered backoff, or the receiver's Retry-After when it named one, never beyond
+// the maximum interval.
+func (w *Worker) nextAttempt(retry worker.Retry, n int, o outcome) time.Time {
+	d := retry.Delay(n)
 	if o.retryAfter > 0 {
-		d = min(o.retryAfter, w.retry.Max)
+		d = min(o.retryAfter, retry.Max)
 	}
 	if o.gone {
 		d = 0 // waits for the endpoint to be enabled again, not for time
@@ -353,9 +381,14 @@ func (w *Worker) attempt(ctx context.Context, e store.Effect, start time.Time) (
 	o = outcome{status: store.EffectPending, attempt: store.Attempt{EffectID: e.ID, StartedAt: start}}
 	t0 := time.Now()
 	defer func() { o.attempt.Duration = time.Since(t0) }()
+	// The effect's own timeout bounds the whole attempt, body included; ctx itself
+	// ends only on a hard stop, which deliver tells apart.
+	ctx, cancel := context.WithTimeout(ctx, w.timeoutOf(e))
+	defer cancel()
+	retry := w.retryOf(e)
 	fail := func(msg string) outcome {
 		o.attempt.Error = clean(msg)
-		if w.retry.Last(e.Attempts + 1) {
+		if retry.Last(e.Attempts + 1) {
 			o.status = store.EffectDead
 		}
 		return o

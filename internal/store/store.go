@@ -175,6 +175,24 @@ type Effect struct {
 	// 0 for an input from the API or a timer, the delivered effect's depth plus one for
 	// an input routed from its webhook's answer.
 	ChainDepth int
+	// Key tells apart the effects one transition emits per item of a list ("" for a
+	// single effect).
+	Key string
+	// MaxAttempts, InitialInterval, MaxInterval and Timeout are the effect's own
+	// attempt budget, backoff bounds and attempt timeout; 0 means the server's setting.
+	// Durations are kept in whole milliseconds.
+	MaxAttempts     int
+	InitialInterval time.Duration
+	MaxInterval     time.Duration
+	Timeout         time.Duration
+	// StateScoped: the effect is cancelled, undelivered, when its instance leaves the
+	// state it was emitted into (Write.CancelEffects CancelState).
+	StateScoped bool
+	// OnDead locates, in the definition the instance is pinned to, the effect
+	// declaration whose on_dead input runs when the effect dies ("" when it has none).
+	OnDead string
+	// OnDeadOutcome is the outcome of that input once it ran ("" until then).
+	OnDeadOutcome string
 }
 
 // Attempt is one delivery attempt of an effect.
@@ -256,7 +274,8 @@ type Write struct {
 	// before Timers, so a key both cancelled and scheduled ends scheduled.
 	CancelTimerKeys []string
 	// CancelEffects cancels the instance's pending effects (status EffectCancelled)
-	// before Effects are inserted: every one with CancelAll.
+	// before Effects are inserted: every one with CancelAll, the state-scoped ones with
+	// CancelState.
 	CancelEffects string
 	// CancelAllTimers cancels every pending timer of the instance before Timers are
 	// scheduled.
@@ -267,8 +286,9 @@ type Write struct {
 
 // Values of Write.CancelEffects.
 const (
-	CancelNone = ""
-	CancelAll  = "all" // every pending effect of the instance
+	CancelNone  = ""
+	CancelAll   = "all"   // every pending effect of the instance
+	CancelState = "state" // the pending effects of the instance that are StateScoped
 )
 
 // DecideFunc decides an input against the locked current instance (nil when it does not
@@ -311,10 +331,13 @@ type ExecuteResult struct {
 
 // ClaimParams describes a batch claim of due rows for one worker.
 type ClaimParams struct {
-	Worker      string
-	Limit       int
-	Now         time.Time
-	LeaseExpiry time.Time // locked_until of the claimed rows
+	Worker string
+	Limit  int
+	Now    time.Time
+	// LeaseExpiry is locked_until of the claimed rows; an effect with a Timeout of its
+	// own is leased at least until Now plus LeaseTimeouts times that timeout, so its
+	// lease covers its attempt.
+	LeaseExpiry time.Time
 	// DueBy, if later than Now, also claims rows that fall due by then (timers claimed
 	// ahead of their time, ClaimTimers only). Leases are still judged at Now.
 	DueBy time.Time
@@ -322,6 +345,9 @@ type ClaimParams struct {
 	// for them is in use); ClaimEffects only.
 	ExcludeTypes []string
 }
+
+// LeaseTimeouts is how many of its own timeouts an effect's claim lasts at least.
+const LeaseTimeouts = 3
 
 // Due returns the time rows must be due by to be claimed: DueBy, or Now.
 func (p ClaimParams) Due() time.Time {

@@ -128,14 +128,17 @@ WHERE type = $1 AND id = $2`, instanceRow(in)...)
 	for _, c := range r.EffectCancels {
 		// locked_by stays: the completion of a worker holding one is still recorded.
 		b.Queue(`UPDATE effects SET status = 'cancelled', updated_at = $3
-WHERE workflow_type = $1 AND workflow_id = $2 AND status = 'pending'`, c.Type, c.ID, c.At)
+WHERE workflow_type = $1 AND workflow_id = $2 AND status = 'pending' AND (state_scoped OR NOT $4)`,
+			c.Type, c.ID, c.At, c.StateScoped)
 	}
 	for _, e := range r.Effects {
 		b.Queue(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
-    next_attempt_at, created_at, updated_at, chain_depth)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10)`,
+    next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts, initial_interval_ms,
+    max_interval_ms, timeout_ms, state_scoped, on_dead)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, jsonParam(e.Payload), e.NextAttemptAt, e.CreatedAt, e.UpdatedAt,
-			e.ChainDepth)
+			e.ChainDepth, e.Key, e.MaxAttempts, e.InitialInterval.Milliseconds(), e.MaxInterval.Milliseconds(),
+			e.Timeout.Milliseconds(), e.StateScoped, e.OnDead)
 	}
 	for _, c := range r.Cancels {
 		if c.All {

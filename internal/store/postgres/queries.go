@@ -143,9 +143,11 @@ WITH due AS (
     LIMIT $4
     FOR UPDATE OF f SKIP LOCKED
 )
-UPDATE effects e SET locked_by = $1, locked_until = $2
+UPDATE effects e SET locked_by = $1,
+    locked_until = greatest($2, $3 + e.timeout_ms * $6 * interval '1 millisecond')
 FROM due WHERE e.id = due.id
-RETURNING `+prefixed("e.", effectColumns), p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...))
+RETURNING `+prefixed("e.", effectColumns), p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...),
+		store.LeaseTimeouts)
 	return collect(rows, err, noRID(scanEffect))
 }
 

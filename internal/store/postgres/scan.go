@@ -70,15 +70,19 @@ func scanEvent(row pgx.Row) (store.Event, error) {
 }
 
 const effectColumns = `id, workflow_type, workflow_id, seq, name, payload, status, attempts, next_attempt_at,
-    locked_by, locked_until, last_error, created_at, updated_at, delivered_at, chain_depth`
+    locked_by, locked_until, last_error, created_at, updated_at, delivered_at, chain_depth, effect_key,
+    max_attempts, initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead, on_dead_outcome`
 
 func scanEffect(row pgx.Row, rid *int64) (store.Effect, error) {
 	var e store.Effect
+	var initial, maxInterval, timeout int64
 	if err := row.Scan(withRID(rid, &e.ID, &e.WorkflowType, &e.WorkflowID, &e.Seq, &e.Name, (*[]byte)(&e.Payload),
 		&e.Status, &e.Attempts, &e.NextAttemptAt, &e.LockedBy, &e.LockedUntil, &e.LastError, &e.CreatedAt,
-		&e.UpdatedAt, &e.DeliveredAt, &e.ChainDepth)...); err != nil {
+		&e.UpdatedAt, &e.DeliveredAt, &e.ChainDepth, &e.Key, &e.MaxAttempts, &initial, &maxInterval, &timeout,
+		&e.StateScoped, &e.OnDead, &e.OnDeadOutcome)...); err != nil {
 		return store.Effect{}, err
 	}
+	e.InitialInterval, e.MaxInterval, e.Timeout = millis(initial), millis(maxInterval), millis(timeout)
 	e.NextAttemptAt, e.CreatedAt, e.UpdatedAt = e.NextAttemptAt.UTC(), e.CreatedAt.UTC(), e.UpdatedAt.UTC()
 	e.LockedUntil, e.DeliveredAt = utcPtr(e.LockedUntil), utcPtr(e.DeliveredAt)
 	return e, nil
@@ -197,3 +201,6 @@ func (f *filters) next(arg any) string {
 	f.args = append(f.args, arg)
 	return "$" + strconv.Itoa(len(f.args))
 }
+
+// millis is a duration kept in whole milliseconds.
+func millis(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

@@ -277,13 +277,15 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 		return err
 	}
 	for _, c := range r.EffectCancels {
-		if _, err := tx.ExecContext(ctx, sqlCancelEffects, toMicros(c.At), c.Type, c.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlCancelEffects, toMicros(c.At), c.Type, c.ID, c.StateScoped); err != nil {
 			return fmt.Errorf("cancel effects: %w", err)
 		}
 	}
 	for _, e := range r.Effects {
 		if _, err := tx.ExecContext(ctx, sqlInsertEffect, e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name,
-			jsonText(e.Payload), toMicros(e.NextAttemptAt), toMicros(e.CreatedAt), toMicros(e.UpdatedAt), e.ChainDepth); err != nil {
+			jsonText(e.Payload), toMicros(e.NextAttemptAt), toMicros(e.CreatedAt), toMicros(e.UpdatedAt), e.ChainDepth,
+			e.Key, e.MaxAttempts, e.InitialInterval.Milliseconds(), e.MaxInterval.Milliseconds(), e.Timeout.Milliseconds(),
+			e.StateScoped, e.OnDead); err != nil {
 			return fmt.Errorf("insert effect %s: %w", e.Name, err)
 		}
 	}
@@ -410,8 +412,9 @@ const (
 	sqlLatestDefinition  = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`
 	sqlDefinitionVersion = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? AND version = ?`
 	sqlInsertEffect      = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
-		                      next_attempt_at, created_at, updated_at, chain_depth)
-		 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`
+		                      next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts,
+		                      initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead)
+		 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertTimer = `INSERT INTO timers (id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status,
 		                     attempts, next_attempt_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
@@ -422,10 +425,11 @@ func sqlHolders(table string) string {
 	return `SELECT id, status, locked_by FROM ` + table + ` WHERE id IN (SELECT value FROM json_each(?))`
 }
 
-// sqlCancelEffects cancels the pending effects of one instance; locked_by stays, so the
-// completion of a worker holding one is still recorded (sqlstore.EffectCancel).
+// sqlCancelEffects cancels the pending effects of one instance (only the state-scoped
+// ones when its last parameter is true); locked_by stays, so the completion of a worker
+// holding one is still recorded (sqlstore.EffectCancel).
 const sqlCancelEffects = `UPDATE effects SET status = 'cancelled', updated_at = ?
-		 WHERE workflow_type = ? AND workflow_id = ? AND status = 'pending'`
+		 WHERE workflow_type = ? AND workflow_id = ? AND status = 'pending' AND (state_scoped OR NOT ?)`
 
 // sqlCancelAllTimers cancels every pending timer of one instance.
 const sqlCancelAllTimers = `UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = ?

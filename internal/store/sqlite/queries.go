@@ -138,7 +138,7 @@ func (d *driver) RotateWebhookSecret(ctx context.Context, typ string, now time.T
 
 // Statements of claims, prepared on the writer (statements.go).
 const (
-	sqlClaimEffects = `UPDATE effects SET locked_by = ?, locked_until = ?
+	sqlClaimEffects = `UPDATE effects SET locked_by = ?, locked_until = max(?, ? + timeout_ms * 1000 * ?)
 			 WHERE rid IN (
 			   SELECT e.rid FROM effects e
 			   JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
@@ -163,7 +163,8 @@ func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit in
 	if err != nil {
 		return nil, fmt.Errorf("encode excluded types: %w", err)
 	}
-	return claim(ctx, d, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, scanEffect)
+	return claim(ctx, d, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now), store.LeaseTimeouts,
+		toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, scanEffect)
 }
 
 func (d *driver) ClaimTimers(ctx context.Context, p store.ClaimParams, limit int) ([]store.Timer, error) {

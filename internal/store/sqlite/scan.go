@@ -140,13 +140,18 @@ func scanEvent(sc scanner, _ *int64) (store.Event, error) {
 }
 
 const effectCols = `id, workflow_type, workflow_id, seq, name, payload, status, attempts, next_attempt_at,
-	locked_by, locked_until, last_error, created_at, updated_at, delivered_at, chain_depth`
+	locked_by, locked_until, last_error, created_at, updated_at, delivered_at, chain_depth, effect_key,
+	max_attempts, initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead, on_dead_outcome`
 
 func scanEffect(sc scanner, rid *int64) (store.Effect, error) {
 	var e store.Effect
+	var initial, maxInterval, timeout int64
 	err := sc.Scan(withRID(rid, &e.ID, &e.WorkflowType, &e.WorkflowID, &e.Seq, &e.Name, jsonColumn{&e.Payload},
 		&e.Status, &e.Attempts, micros{&e.NextAttemptAt}, &e.LockedBy, nullableMicros{&e.LockedUntil}, &e.LastError,
-		micros{&e.CreatedAt}, micros{&e.UpdatedAt}, nullableMicros{&e.DeliveredAt}, &e.ChainDepth)...)
+		micros{&e.CreatedAt}, micros{&e.UpdatedAt}, nullableMicros{&e.DeliveredAt}, &e.ChainDepth, &e.Key,
+		&e.MaxAttempts, &initial, &maxInterval, &timeout, &e.StateScoped, &e.OnDead, &e.OnDeadOutcome)...)
+	e.InitialInterval, e.MaxInterval, e.Timeout = time.Duration(initial)*time.Millisecond,
+		time.Duration(maxInterval)*time.Millisecond, time.Duration(timeout)*time.Millisecond
 	return e, err
 }
 

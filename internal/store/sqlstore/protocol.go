@@ -207,7 +207,7 @@ func (r *Rows) add(w *store.Write, existed bool) {
 	r.Inputs = append(r.Inputs, w.Input)
 	if w.CancelEffects != store.CancelNone {
 		r.EffectCancels = append(r.EffectCancels, EffectCancel{Type: w.Input.WorkflowType, ID: w.Input.WorkflowID,
-			Scope: w.CancelEffects, At: w.Input.CreatedAt})
+			StateScoped: w.CancelEffects == store.CancelState, At: w.Input.CreatedAt})
 	}
 	r.Effects = append(r.Effects, w.Effects...)
 	cancel := append([]string(nil), w.CancelTimerKeys...)
@@ -416,6 +416,11 @@ func prepareWrite(p store.ExecuteParams, current *store.Instance, w store.Write)
 	if in.Outcome == "" {
 		return store.Write{}, errors.New("write: input has no outcome")
 	}
+	switch w.CancelEffects {
+	case store.CancelNone, store.CancelAll, store.CancelState:
+	default:
+		return store.Write{}, fmt.Errorf("write: unknown CancelEffects %q", w.CancelEffects)
+	}
 	in.CreatedAt = nowOr(in.CreatedAt)
 	in.Reason = CleanText(in.Reason)
 	now := in.CreatedAt
@@ -497,7 +502,8 @@ func prepareWrite(p store.ExecuteParams, current *store.Instance, w store.Write)
 		if e.Seq == 0 {
 			e.Seq = version
 		}
-		e.Status, e.Attempts, e.LastError = store.EffectPending, 0, ""
+		e.Status, e.Attempts, e.LastError, e.OnDeadOutcome = store.EffectPending, 0, "", ""
+		e.InitialInterval, e.MaxInterval, e.Timeout = wholeMillis(e.InitialInterval), wholeMillis(e.MaxInterval), wholeMillis(e.Timeout)
 		e.LockedBy, e.LockedUntil, e.DeliveredAt = "", nil, nil
 		e.CreatedAt = nowOr(orTime(e.CreatedAt, now))
 		e.UpdatedAt = nowOr(orTime(e.UpdatedAt, e.CreatedAt))
@@ -565,3 +571,6 @@ type decideError struct{ err error }
 
 func (e decideError) Error() string { return e.err.Error() }
 func (e decideError) Unwrap() error { return e.err }
+
+// wholeMillis is d as an effect's policy keeps it: whole milliseconds.
+func wholeMillis(d time.Duration) time.Duration { return d.Truncate(time.Millisecond) }

@@ -118,13 +118,14 @@ type TimerCancel struct {
 	At       time.Time
 }
 
-// EffectCancel cancels pending effects of one instance at At: every one (store.CancelAll).
-// A cancelled effect keeps its locked_by, so that the completion of the worker holding
-// it can still be recorded (and not routed).
+// EffectCancel cancels pending effects of one instance at At: every one, or only the
+// state-scoped ones when StateScoped (store.CancelAll, store.CancelState). A cancelled
+// effect keeps its locked_by, so that the completion of the worker holding it can still
+// be recorded (and not routed).
 type EffectCancel struct {
-	Type, ID string
-	Scope    string // store.CancelAll
-	At       time.Time
+	Type, ID    string
+	StateScoped bool
+	At          time.Time
 }
 
 // EffectCompletion records one attempt of a claimed effect (its number follows the

@@ -129,3 +129,103 @@ func testEndedStatuses(t *testing.T, e *env) {
 	}
 	require.Equal(t, store.OutcomeAlreadyCompleted, e.mustExec("transfer", "t-1", step{}).Input.Outcome)
 }
+
+// testEffectPolicyKept: an effect's own policy is stored (durations in whole
+// milliseconds) and read back; its claim lasts at least LeaseTimeouts of its timeout.
+func testEffectPolicyKept(t *testing.T, e *env) {
+	e.putWebhook("order")
+	slow := store.Effect{Key: "sku-1", MaxAttempts: 7, InitialInterval: 20*time.Millisecond + 300*time.Microsecond,
+		MaxInterval: time.Hour, Timeout: 20 * time.Second, StateScoped: true, OnDead: "/states/new/on/go/effects/0"}
+	res := e.mustExec("order", "o-1", step{Effects: []string{"slow", "plain"}, Policies: map[string]store.Effect{"slow": slow}})
+	slowID := res.Write.Effects[0].ID
+
+	eff, _, err := e.s.GetEffect(e.ctx, slowID)
+	require.NoError(t, err)
+	require.Equal(t, "sku-1", eff.Key)
+	require.Equal(t, 7, eff.MaxAttempts)
+	require.Equal(t, 20*time.Millisecond, eff.InitialInterval, "whole milliseconds")
+	require.Equal(t, time.Hour, eff.MaxInterval)
+	require.Equal(t, 20*time.Second, eff.Timeout)
+	require.True(t, eff.StateScoped)
+	require.Equal(t, slow.OnDead, eff.OnDead)
+	require.Empty(t, eff.OnDeadOutcome)
+	plain := e.effects("order", "o-1")[1]
+	require.Equal(t, "plain", plain.Name)
+	require.Zero(t, plain.MaxAttempts+int(plain.InitialInterval+plain.MaxInterval+plain.Timeout))
+	require.False(t, plain.StateScoped)
+	require.Empty(t, plain.Key+plain.OnDead)
+
+	claimed := e.claimEffects("w1", e.now, 10) // a 30 s lease
+	require.Len(t, claimed, 2)
+	for _, c := range claimed {
+		want := e.at(30 * time.Second)
+		if c.ID == slowID {
+			want = e.at(store.LeaseTimeouts * 20 * time.Second)
+		}
+		require.NotNil(t, c.LockedUntil)
+		requireTime(t, want, *c.LockedUntil, c.Name)
+	}
+	again := e.claimEffects("w2", e.at(59*time.Second), 10)
+	require.Len(t, again, 1, "the slow effect's lease covers its timeout")
+	require.Equal(t, "plain", again[0].Name)
+	again = e.claimEffects("w2", e.at(60*time.Second), 10)
+	require.Len(t, again, 1)
+	require.Equal(t, slowID, again[0].ID)
+}
+
+// testCancelStateOnExit: a write that leaves a state (CancelState) cancels the pending
+// state-scoped effects of its instance, and only those, in its transaction; its own
+// effects stay pending; the worker holding a cancelled one records its attempt, routes
+// nothing and is told to stop.
+func testCancelStateOnExit(t *testing.T, e *env) {
+	e.putWebhook("transfer")
+	scoped := map[string]store.Effect{"deposit": {StateScoped: true}, "refund": {StateScoped: true}}
+	res := e.mustExec("transfer", "t-1", step{To: "depositing", Effects: []string{"deposit", "audit"}, Policies: scoped})
+	deposit := res.Write.Effects[0].ID
+	e.mustExec("transfer", "t-2", step{To: "depositing", Effects: []string{"deposit"}, Policies: scoped})
+	claimed := e.claimEffects("w1", e.now, 10)
+	require.Len(t, claimed, 3)
+
+	// Staying changes nothing; leaving cancels.
+	e.mustExec("transfer", "t-1", step{Input: "ping"})
+	require.Equal(t, store.EffectPending, e.effects("transfer", "t-1")[0].Status)
+	res = e.mustExec("transfer", "t-1", step{Input: "timeout", To: "refunding", CancelEffects: store.CancelState,
+		Effects: []string{"refund"}, Policies: scoped, At: e.at(time.Second)})
+	refund := res.Write.Effects[0].ID
+	status := map[string]string{}
+	for _, ef := range e.effects("transfer", "t-1") {
+		status[ef.Name] = ef.Status
+	}
+	require.Equal(t, map[string]string{"deposit": store.EffectCancelled, "audit": store.EffectPending,
+		"refund": store.EffectPending}, status)
+	require.Equal(t, store.EffectPending, e.effects("transfer", "t-2")[0].Status, "another instance's effects stay")
+	require.Equal(t, store.StatusRunning, e.instance("transfer", "t-1").Status)
+
+	// The deposit's answer arrives: recorded, not routed; the worker stops.
+	var calls atomic.Int64
+	route := e.routeParams("transfer", "t-1", deposit, step{Input: "deposited", Calls: &calls, At: e.at(2 * time.Second)})
+	err := e.s.CompleteEffect(e.ctx, store.CompleteEffectParams{
+		EffectID: deposit, Worker: "w1", Status: store.EffectDelivered, Now: e.at(2 * time.Second), Route: route,
+		Attempt: store.Attempt{StartedAt: e.at(time.Second), StatusCode: 200, Response: `{"input":{"type":"deposited"}}`},
+	})
+	require.ErrorIs(t, err, store.ErrCancelled)
+	require.Zero(t, calls.Load())
+	eff, attempts, err := e.s.GetEffect(e.ctx, deposit)
+	require.NoError(t, err)
+	require.Equal(t, store.EffectCancelled, eff.Status)
+	require.Len(t, attempts, 1)
+	require.Equal(t, "not_routed_cancelled", attempts[0].RoutedOutcome)
+	require.EqualValues(t, 3, e.instance("transfer", "t-1").Version, "nothing was routed")
+
+	// Only the refund is left to claim for t-1 (the audit is still held by w1).
+	var got []string
+	for _, c := range e.claimEffects("w2", e.at(20*time.Second), 10) {
+		if c.WorkflowID == "t-1" {
+			got = append(got, c.ID)
+		}
+	}
+	require.Equal(t, []string{refund}, got)
+	st, err := e.s.Stats(e.ctx, e.now)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, st.CancelledEffects)
+}

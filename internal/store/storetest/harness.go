@@ -52,16 +52,19 @@ type step struct {
 	CancelAllTimers bool
 	Reject          string // reject with this reason
 	Effects         []string
-	Timers          []store.Timer // Key, FireAt, InputType are used
-	Cancel          []string      // timer keys to cancel
-	UniqueKey       string        // set on the instance the input creates
-	Key             string        // idempotency key
-	Hash            string        // request hash; default Data
-	Expected        *int64
-	DryRun          bool
-	Source          string
-	Depth           int       // ChainDepth of the effects it emits
-	At              time.Time // the input's time; default env.now
+	// Policies give effects by name their policy: Key, MaxAttempts, the intervals,
+	// Timeout, StateScoped and OnDead are copied.
+	Policies  map[string]store.Effect
+	Timers    []store.Timer // Key, FireAt, InputType are used
+	Cancel    []string      // timer keys to cancel
+	UniqueKey string        // set on the instance the input creates
+	Key       string        // idempotency key
+	Hash      string        // request hash; default Data
+	Expected  *int64
+	DryRun    bool
+	Source    string
+	Depth     int       // ChainDepth of the effects it emits
+	At        time.Time // the input's time; default env.now
 	// Calls, when set, counts the DecideFunc's invocations.
 	Calls *atomic.Int64
 }
@@ -194,10 +197,13 @@ func decideStep(typ, id string, s step) store.DecideFunc {
 			CancelAllTimers: s.CancelAllTimers,
 		}
 		for _, name := range s.Effects {
+			pol := s.Policies[name]
 			w.Effects = append(w.Effects, store.Effect{
 				ID: uuid.NewString(), WorkflowType: typ, WorkflowID: id, Seq: seq, Name: name,
 				Payload: json.RawMessage(`{"effect":"` + name + `"}`), Status: store.EffectPending,
 				NextAttemptAt: at, CreatedAt: at, UpdatedAt: at, ChainDepth: s.Depth,
+				Key: pol.Key, MaxAttempts: pol.MaxAttempts, InitialInterval: pol.InitialInterval,
+				MaxInterval: pol.MaxInterval, Timeout: pol.Timeout, StateScoped: pol.StateScoped, OnDead: pol.OnDead,
 			})
 		}
 		for _, tm := range s.Timers {

@@ -70,6 +70,8 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"TimerClaimAhead", testTimerClaimAhead},
 		{"Terminate", testTerminate},
 		{"CancelKeepsOwnEffects", testCancelKeepsOwnEffects},
+		{"EffectPolicyKept", testEffectPolicyKept},
+		{"CancelStateOnExit", testCancelStateOnExit},
 		{"EndedStatuses", testEndedStatuses},
 		{"Webhooks", testWebhooks},
 		{"WebhookRotation", testWebhookRotation},

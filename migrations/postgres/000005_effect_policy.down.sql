@@ -1,0 +1,9 @@
+ALTER TABLE effects
+    DROP COLUMN effect_key,
+    DROP COLUMN max_attempts,
+    DROP COLUMN initial_interval_ms,
+    DROP COLUMN max_interval_ms,
+    DROP COLUMN timeout_ms,
+    DROP COLUMN state_scoped,
+    DROP COLUMN on_dead,
+    DROP COLUMN on_dead_outcome;
