@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -187,5 +188,156 @@ func TestTerminateEndToEnd(t *testing.T) {
 			require.Contains(t, metrics, "ironflow_effects_cancelled 1")
 			require.True(t, strings.Contains(metrics, `result="cancelled"`), "the outbox counts the cancelled completion")
 		})
+	}
+}
+
+// raceDefinition: a deposit retried quickly, with the scope under test, and a state
+// timeout that gives up after 1 s and refunds.
+func raceDefinition(scope string) string {
+	return `{
+  "initial_state": "new",
+  "inputs": {"start": {}, "deposited": {}, "timeout": {}, "refunded": {}},
+  "states": {
+    "new": {"on": {"start": {"to": "depositing", "effects": [{"name": "deposit", "scope": "` + scope + `", "timeout": "2s",
+        "retry": {"max_attempts": 100, "initial_interval": "50ms", "max_interval": "100ms"}}]}}},
+    "depositing": {
+      "timers": [{"key": "give_up", "after": "1s", "input": {"type": "timeout"}}],
+      "on": {"deposited": {"to": "done"},
+             "timeout": {"to": "refunding", "effects": [{"name": "refund"}]}}},
+    "refunding": {"on": {"refunded": {"to": "failed"}}},
+    "done": {"terminal": true},
+    "failed": {"terminal": "failed"}
+  }
+}`
+}
+
+// bankReceiver answers deposits 500 until failUntil, then 2xx with a deposited input;
+// refunds at once with a refunded input. It records when each delivery arrived.
+type bankReceiver struct {
+	*httptest.Server
+	failUntil time.Time
+	mu        sync.Mutex
+	arrivals  map[string][]time.Time // by effect name
+}
+
+func newBankReceiver(t *testing.T, failFor time.Duration) *bankReceiver {
+	t.Helper()
+	b := &bankReceiver{failUntil: time.Now().Add(failFor), arrivals: map[string][]time.Time{}}
+	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			Data struct {
+				Effect string `json:"effect"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		now := time.Now()
+		b.mu.Lock()
+		b.arrivals[msg.Data.Effect] = append(b.arrivals[msg.Data.Effect], now)
+		b.mu.Unlock()
+		switch msg.Data.Effect {
+		case "deposit":
+			if now.Before(b.failUntil) {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			_, _ = io.WriteString(w, `{"input": {"type": "deposited"}}`)
+		case "refund":
+			_, _ = io.WriteString(w, `{"input": {"type": "refunded"}}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(b.Close)
+	return b
+}
+
+// count returns how many deliveries of effect arrived, and how many of them after t.
+func (b *bankReceiver) count(effect string, after time.Time) (all, later int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, at := range b.arrivals[effect] {
+		if at.After(after) {
+			later++
+		}
+	}
+	return len(b.arrivals[effect]), later
+}
+
+// TestStateScopedEffectRace: the deposit keeps failing while a 1 s state timeout moves
+// the instance on to a refund; the receiver would accept the deposit after 3 s. With
+// scope "state" leaving the state cancels the deposit: no attempt starts after the
+// timeout and no answer of it is routed. With scope "instance" (the default, and what
+// every effect was before) the same run deposits after the refund: the race this
+// scope exists to end.
+func TestStateScopedEffectRace(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		for _, scope := range []string{"state", "instance"} {
+			t.Run(backend+"/"+scope, func(t *testing.T) {
+				t.Parallel()
+				s := startServer(t, backend, map[string]string{"IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
+				rcv := newBankReceiver(t, 3*time.Second)
+				r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer", Body: raceDefinition(scope)})
+				require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+				r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer/webhook", Body: map[string]string{"url": rcv.URL}})
+				require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+				r = s.input(t, "transfer", "t-1", map[string]any{"type": "start"}, nil)
+				require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+				deposit := path(t, r.JSON(t), "effects", 0, "id").(string)
+
+				// The timeout moves the instance on; note when that was seen.
+				var left time.Time
+				require.Eventually(t, func() bool {
+					wf := s.get(t, "/v1/workflows/transfer/t-1").JSON(t)
+					if wf["state"] == "depositing" {
+						return false
+					}
+					left = time.Now()
+					return true
+				}, 20*time.Second, 10*time.Millisecond, "the state timeout never fired")
+
+				// Past the moment the receiver starts accepting deposits, and then some.
+				require.Eventually(t, func() bool {
+					return s.get(t, "/v1/workflows/transfer/t-1").JSON(t)["status"] == "failed"
+				}, 20*time.Second, 10*time.Millisecond, "the refund never completed")
+				if scope == "instance" {
+					require.Eventually(t, func() bool {
+						return s.get(t, "/v1/effects/"+deposit).JSON(t)["status"] == "delivered"
+					}, 20*time.Second, 10*time.Millisecond, "without scope the deposit goes on and lands")
+				} else {
+					time.Sleep(time.Until(rcv.failUntil.Add(time.Second)))
+				}
+
+				events := path(t, s.get(t, "/v1/workflows/transfer/t-1/events").JSON(t), "items").([]any)
+				eff := s.get(t, "/v1/effects/"+deposit).JSON(t)
+				attempts := eff["attempts"].([]any)
+				routed := 0
+				for _, a := range attempts {
+					if o, _ := a.(map[string]any)["routed_outcome"].(string); o != "" && o != "not_routed_cancelled" {
+						routed++
+					}
+				}
+				all, later := rcv.count("deposit", left.Add(time.Second))
+				if scope == "instance" {
+					require.Positive(t, later, "deposit attempts went on after the timeout")
+					require.Equal(t, 1, routed, "and its answer is routed to an instance that has refunded")
+					return
+				}
+				require.Equal(t, "cancelled", eff["status"])
+				require.Zero(t, later, "no deposit attempt starts after the timeout (%d in all)", all)
+				require.Zero(t, routed, "no deposit answer is routed")
+				require.Len(t, attempts, all, "every attempt that reached the receiver is in the log")
+				var history []string
+				for _, ev := range events {
+					history = append(history, path(t, ev, "type").(string)+":"+path(t, ev, "from").(string)+"->"+path(t, ev, "to").(string))
+				}
+				require.Equal(t, []string{"start:new->depositing", "timeout:depositing->refunding", "refunded:refunding->failed"}, history)
+				refunds, _ := rcv.count("refund", time.Time{})
+				require.Equal(t, 1, refunds)
+			})
+		}
 	}
 }

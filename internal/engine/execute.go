@@ -255,20 +255,30 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	}
 	for _, ef := range dec.Effects {
 		se := store.Effect{
-			ID:            e.newID(),
-			WorkflowType:  typ,
-			WorkflowID:    id,
-			Seq:           ev.Seq,
-			Name:          ef.Name,
-			Payload:       ef.Payload,
-			Status:        store.EffectPending,
-			NextAttemptAt: now,
-			CreatedAt:     now,
-			UpdatedAt:     now,
-			ChainDepth:    opts.ChainDepth,
+			ID:              e.newID(),
+			WorkflowType:    typ,
+			WorkflowID:      id,
+			Seq:             ev.Seq,
+			Name:            ef.Name,
+			Payload:         ef.Payload,
+			Status:          store.EffectPending,
+			NextAttemptAt:   now,
+			CreatedAt:       now,
+			UpdatedAt:       now,
+			ChainDepth:      opts.ChainDepth,
+			MaxAttempts:     ef.Policy.MaxAttempts,
+			InitialInterval: ef.Policy.InitialInterval,
+			MaxInterval:     ef.Policy.MaxInterval,
+			Timeout:         ef.Policy.Timeout,
+			StateScoped:     ef.Policy.StateScoped,
 		}
 		w.Effects = append(w.Effects, se)
 		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})
+	}
+	if dec.LeavesState && def.ScopesEffectsToStates() {
+		// Leaving the state cancels its undelivered state-scoped effects, before this
+		// decision's own effects are written (the store applies cancels first).
+		w.CancelEffects = store.CancelState
 	}
 	w.CancelTimerKeys = dec.CancelTimers
 	res.Timers.Cancelled = append(res.Timers.Cancelled, dec.CancelTimers...)

@@ -150,6 +150,9 @@ type EffectView struct {
 	CreatedAt     time.Time       `json:"created_at" format:"date-time"`
 	UpdatedAt     time.Time       `json:"updated_at" format:"date-time"`
 	DeliveredAt   *time.Time      `json:"delivered_at" format:"date-time" extensions:"x-nullable"`
+	// Scope is "state" for an effect cancelled, undelivered, when its instance leaves
+	// the state it was emitted into, "instance" otherwise.
+	Scope string `json:"scope" example:"instance" enums:"instance,state"`
 	// AttemptLog is filled by the single-effect read only.
 	AttemptLog []AttemptView `json:"attempts,omitempty"`
 }
@@ -184,7 +187,7 @@ type TimerView struct {
 }
 
 func effectView(e store.Effect) EffectView {
-	return EffectView{
+	v := EffectView{
 		ID:            e.ID,
 		WorkflowType:  e.WorkflowType,
 		WorkflowID:    e.WorkflowID,
@@ -198,7 +201,12 @@ func effectView(e store.Effect) EffectView {
 		CreatedAt:     e.CreatedAt,
 		UpdatedAt:     e.UpdatedAt,
 		DeliveredAt:   e.DeliveredAt,
+		Scope:         workflow.ScopeInstance,
 	}
+	if e.StateScoped {
+		v.Scope = workflow.ScopeState
+	}
+	return v
 }
 
 func attemptView(a store.Attempt) AttemptView {
