@@ -1,6 +1,7 @@
 // Package client is the Go client of the ironflow HTTP API: define workflow types,
-// send inputs and read their decisions, follow a workflow's history, and retry dead
-// effects and timers. The ironflow CLI (cmd/ironflow) is built on it.
+// send inputs and read their decisions, follow a workflow's history, terminate a
+// workflow, and retry dead effects and timers. The ironflow CLI (cmd/ironflow) is
+// built on it.
 //
 // Every method returns a *Problem as its error when the server answers with a problem
 // (check its Type), and another error when the request could not be made. A rejected
@@ -132,20 +133,53 @@ func (c *Client) Send(ctx context.Context, typ, id string, in Input, o SendOptio
 	if o.DryRun {
 		q.Set("dry_run", "true")
 	}
-	h := http.Header{}
-	if o.IdempotencyKey != "" {
-		h.Set("Idempotency-Key", o.IdempotencyKey)
-	}
-	if o.IfVersion != nil {
-		h.Set("If-Match", `"`+strconv.FormatInt(*o.IfVersion, 10)+`"`)
-	}
 	var res Result
-	resp, err := c.do(ctx, http.MethodPost, path, q, in, h, &res)
+	resp, err := c.do(ctx, http.MethodPost, path, q, in, writeHeaders(o.IdempotencyKey, o.IfVersion), &res)
 	if err != nil {
 		return nil, err
 	}
 	res.Replayed = resp.Header.Get("Idempotent-Replayed") == "true"
 	return &res, nil
+}
+
+// TerminateOptions are the optional parts of Terminate.
+type TerminateOptions struct {
+	// IdempotencyKey makes a retry return the first answer.
+	IdempotencyKey string
+	// IfVersion, when not nil, terminates only an instance at exactly this version
+	// (else a *Problem of type "version_mismatch").
+	IfVersion *int64
+}
+
+// Terminate ends the running workflow typ/id from outside, with status "terminated",
+// and says why (reason, up to 1 KiB, is kept in the input log): its pending timers and
+// effects are cancelled. The Result is accepted with the terminated workflow; an
+// instance that has ended already gives a Result with OutcomeAlreadyCompleted and is
+// left as it was. A missing instance is a *Problem of type "workflow_not_found".
+func (c *Client) Terminate(ctx context.Context, typ, id, reason string, o TerminateOptions) (*Result, error) {
+	var res Result
+	resp, err := c.do(ctx, http.MethodPost, "/v1/workflows/"+pathEscape(typ)+"/"+pathEscape(id)+"/terminate", nil,
+		struct {
+			Reason string `json:"reason"`
+		}{reason}, writeHeaders(o.IdempotencyKey, o.IfVersion), &res)
+	if err != nil {
+		return nil, err
+	}
+	res.Replayed = resp.Header.Get("Idempotent-Replayed") == "true"
+	return &res, nil
+}
+
+// writeHeaders are the preconditions of a write: an idempotency key and an expected
+// version, each when given.
+func writeHeaders(idempotencyKey string, ifVersion *int64) http.Header {
+	h := http.Header{}
+	if idempotencyKey != "" {
+		h.Set("Idempotency-Key", idempotencyKey)
+	}
+	if ifVersion != nil {
+		h.Set("If-Match", `"`+strconv.FormatInt(*ifVersion, 10)+`"`)
+	}
+	return h
 }
 
 // GetWorkflow returns an instance; with atVersion > 0, its state at that version.

@@ -6,13 +6,15 @@
 //	ironflow send order o-1 pay '{"amount": 40}'
 //	ironflow get order o-1
 //	ironflow events order o-1 --follow
+//	ironflow terminate order o-1 --reason "customer cancelled by phone"
 //	ironflow dead                          dead effects and timers
 //	ironflow retry effect <id>             (or: retry timer <id>)
 //	ironflow diagram order --format dot
 //
 // IRONFLOW_URL (default http://127.0.0.1:8080) and IRONFLOW_API_KEY say which server
 // and key. Exit status: 0 done (an input accepted), 1 an error or a problem from the
-// server, 2 bad usage, 3 an input rejected or already completed.
+// server, 2 bad usage, 3 an input rejected or already completed (or a terminate of a
+// workflow that has ended already).
 package main
 
 import (
@@ -46,7 +48,7 @@ const (
 	exitOK       = 0
 	exitError    = 1
 	exitUsage    = 2
-	exitDeclined = 3 // an input rejected or already completed
+	exitDeclined = 3 // an input rejected or already completed, or a workflow ended already
 )
 
 const usage = `usage: ironflow <command> [flags] [arguments]
@@ -58,6 +60,7 @@ commands:
                                       send an input (id "-": the server makes one)
   get [--at-version N] <type> <id>    show a workflow
   events [--follow] <type> <id>       print a workflow's events, one JSON object a line
+  terminate --reason R <type> <id>    end a running workflow (status terminated), saying why
   dead [--type T]                     list dead effects and timers
   retry effect|timer <id>             retry a dead effect or timer
   diagram [--format mermaid|dot] [--version N] <type>
@@ -79,14 +82,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cli := &cli{getenv: getenv, stdout: stdout, stderr: stderr}
 	commands := map[string]func(context.Context, []string) (int, error){
-		"apply":    cli.apply,
-		"validate": cli.validate,
-		"send":     cli.send,
-		"get":      cli.get,
-		"events":   cli.events,
-		"dead":     cli.dead,
-		"retry":    cli.retry,
-		"diagram":  cli.diagram,
+		"apply":     cli.apply,
+		"validate":  cli.validate,
+		"send":      cli.send,
+		"get":       cli.get,
+		"events":    cli.events,
+		"terminate": cli.terminate,
+		"dead":      cli.dead,
+		"retry":     cli.retry,
+		"diagram":   cli.diagram,
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -347,6 +351,42 @@ func (c *cli) events(ctx context.Context, args []string) (int, error) {
 			return exitOK, nil
 		}
 	}
+}
+
+func (c *cli) terminate(ctx context.Context, args []string) (int, error) {
+	fs := flag.NewFlagSet("terminate", flag.ContinueOnError)
+	reason := fs.String("reason", "", "why, kept in the workflow's input log (required, up to 1 KiB)")
+	key := fs.String("idempotency-key", "", "retries with the same key return the first answer")
+	ifVersion := fs.Int64("if-version", -1, "only if the workflow is at this version")
+	pos, err := flags(fs, args)
+	if err != nil {
+		return 0, err
+	}
+	if len(pos) != 2 {
+		return 0, fmt.Errorf("%w: terminate --reason R <type> <id>", errUsage)
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return 0, fmt.Errorf("%w: --reason is required: say why, for whoever reads the history", errUsage)
+	}
+	o := client.TerminateOptions{IdempotencyKey: *key}
+	if *ifVersion >= 0 {
+		o.IfVersion = ifVersion
+	}
+	cl, err := c.client()
+	if err != nil {
+		return 0, err
+	}
+	res, err := cl.Terminate(ctx, pos[0], pos[1], *reason, o)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.printJSON(res); err != nil {
+		return 0, err
+	}
+	if res.Outcome == client.OutcomeAlreadyCompleted {
+		return exitDeclined, nil
+	}
+	return exitOK, nil
 }
 
 func (c *cli) dead(ctx context.Context, args []string) (int, error) {

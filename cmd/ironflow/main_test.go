@@ -270,3 +270,70 @@ func TestValidateMatchesServer(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	require.Equal(t, good+": ok\n", out)
 }
+
+// TestTerminate: terminate ends a running workflow with its reason, cancels its timer
+// and frees its unique key; a retry with the same key replays the answer, a second
+// terminate exits 3 (already completed), a missing workflow is a problem.
+func TestTerminate(t *testing.T) {
+	t.Parallel()
+	url := startServer(t)
+	cl, err := client.New(url, client.WithAPIKey("k"))
+	require.NoError(t, err)
+	ctx := context.Background()
+	order, err := os.ReadFile("../../examples/order.json")
+	require.NoError(t, err)
+	_, _, err = cl.PutDefinition(ctx, "order", order)
+	require.NoError(t, err)
+	place := client.Input{Type: "place", Data: json.RawMessage(`{"total": 5, "order_ref": "T-1"}`)}
+	_, err = cl.Send(ctx, "order", "t-1", place, client.SendOptions{})
+	require.NoError(t, err)
+
+	code, _, errOut := ironflow(t, url, "terminate", "order", "t-1")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "--reason is required")
+	code, _, errOut = ironflow(t, url, "terminate", "order", "t-1", "--reason", "wrong", "--if-version", "7")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "version_mismatch")
+
+	code, out, errOut := ironflow(t, url, "terminate", "order", "t-1", "--reason", "customer cancelled by phone", "--idempotency-key", "end-t-1")
+	require.Equal(t, exitOK, code, errOut)
+	var res client.Result
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Equal(t, client.OutcomeAccepted, res.Outcome)
+	require.Equal(t, "terminated", res.Workflow.Status)
+	require.Equal(t, "awaiting_payment", res.Workflow.State.Name, "a termination stays in the current state")
+	require.NotNil(t, res.Workflow.CompletedAt)
+	require.Len(t, res.Events, 1)
+	require.Equal(t, "Terminated", res.Events[0].Type)
+
+	// The same key: the first answer again, not already_completed.
+	again, err := cl.Terminate(ctx, "order", "t-1", "customer cancelled by phone", client.TerminateOptions{IdempotencyKey: "end-t-1"})
+	require.NoError(t, err)
+	require.True(t, again.Replayed)
+	require.Equal(t, client.OutcomeAccepted, again.Outcome)
+
+	code, out, _ = ironflow(t, url, "terminate", "order", "t-1", "--reason", "twice")
+	require.Equal(t, exitDeclined, code)
+	require.Contains(t, out, `"outcome": "already_completed"`)
+
+	// The reason is in the input log, the timer is cancelled, the unique key is free.
+	inputs, err := cl.ListInputs(ctx, "order", "t-1", "", 0)
+	require.NoError(t, err)
+	last := inputs.Items[len(inputs.Items)-1]
+	require.Equal(t, "$terminate", last.Type)
+	require.JSONEq(t, `{"reason": "twice"}`, string(last.Data))
+	require.Equal(t, client.OutcomeAlreadyCompleted, last.Outcome)
+	require.Equal(t, "$terminate", inputs.Items[len(inputs.Items)-2].Type)
+	require.JSONEq(t, `{"reason": "customer cancelled by phone"}`, string(inputs.Items[len(inputs.Items)-2].Data))
+	timers, err := cl.ListTimers(ctx, client.ListFilter{WorkflowType: "order", WorkflowID: "t-1"})
+	require.NoError(t, err)
+	require.Len(t, timers.Items, 1)
+	require.Equal(t, "cancelled", timers.Items[0].Status)
+	res2, err := cl.Send(ctx, "order", "t-2", place, client.SendOptions{})
+	require.NoError(t, err)
+	require.Equal(t, client.OutcomeAccepted, res2.Outcome, "the terminated order's order_ref is free again")
+
+	code, _, errOut = ironflow(t, url, "terminate", "order", "nope", "--reason", "x")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "404 workflow_not_found")
+}

@@ -44,7 +44,8 @@ func TestREADMECLI(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	for _, want := range []string{
 		"examples/order.json: ok", "order: defined version 1", `"outcome": "accepted"`,
-		"payment is below the order total", "exit 3: rejected", `"name": "paid"`, `"type":"PaymentReceived"`, "digraph",
+		"payment is below the order total", "exit 3: rejected", `"name": "paid"`, `"type":"PaymentReceived"`,
+		`"status": "terminated"`, "digraph",
 	} {
 		require.Contains(t, string(out), want)
 	}
