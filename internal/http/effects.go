@@ -68,7 +68,7 @@ func listFilters(r *http.Request, scoped bool) (store.ListEffectsParams, error) 
 //	@Produce		json
 //	@Produce		application/problem+json
 //	@Security		BearerAuth
-//	@Param			status			query		string	false	"effect status"	Enums(pending, delivered, dead)
+//	@Param			status			query		string	false	"effect status"	Enums(pending, delivered, dead, cancelled)
 //	@Param			workflow_type	query		string	false	"workflow type"
 //	@Param			workflow_id		query		string	false	"workflow id"
 //	@Param			cursor			query		string	false	"next_cursor of the previous page"
@@ -102,7 +102,7 @@ func (s *Server) handleListEffects(w http.ResponseWriter, r *http.Request) error
 //	@Security		BearerAuth
 //	@Param			type	path		string	true	"workflow type"
 //	@Param			id		path		string	true	"instance id, percent-encoded"
-//	@Param			status	query		string	false	"effect status"	Enums(pending, delivered, dead)
+//	@Param			status	query		string	false	"effect status"	Enums(pending, delivered, dead, cancelled)
 //	@Param			cursor	query		string	false	"next_cursor of the previous page"
 //	@Param			limit	query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
 //	@Success		200		{object}	engine.Page[engine.EffectView]

@@ -145,3 +145,53 @@ func TestSpecProblemTypes(t *testing.T) {
 	}
 	require.ElementsMatch(t, answered, documented, "the enums tag of Problem.Type")
 }
+
+// TestSpecStatusFilters: a list's status filter offers every status its items can have
+// (the server accepts each of them), so a generated client can ask for any.
+func TestSpecStatusFilters(t *testing.T) {
+	t.Parallel()
+	s := loadSpec(t)
+	enum := func(schema map[string]any) []any {
+		return schema["enum"].([]any)
+	}
+	item := map[string]string{
+		"listWorkflows": "Workflow", "listEffects": "Effect", "listWorkflowEffects": "Effect",
+		"listTimers": "Timer", "listWorkflowTimers": "Timer",
+	}
+	seen := map[string]bool{}
+	for p, ops := range s.Paths {
+		for m, op := range ops {
+			for _, prm := range op.Parameters {
+				if prm["in"] != "query" || prm["name"] != "status" {
+					continue
+				}
+				schema, ok := item[op.OperationID]
+				require.True(t, ok, "%s %s has a status filter: name the schema of its items here", m, p)
+				seen[op.OperationID] = true
+				status := s.Components.Schemas[schema]["properties"].(map[string]any)["status"].(map[string]any)
+				require.ElementsMatch(t, enum(status), enum(prm["schema"].(map[string]any)),
+					"%s: the status filter and %s.status", op.OperationID, schema)
+			}
+		}
+	}
+	require.Len(t, seen, len(item))
+}
+
+// TestSpecBodilessStatuses: 204 and 304 answers have no body, so the spec gives them
+// no content (a client would otherwise try to decode one).
+func TestSpecBodilessStatuses(t *testing.T) {
+	t.Parallel()
+	s := loadSpec(t)
+	found := 0
+	for p, ops := range s.Paths {
+		for m, op := range ops {
+			for _, code := range []string{"204", "304"} {
+				if r, ok := op.Responses[code]; ok {
+					found++
+					require.NotContains(t, r.(map[string]any), "content", "%s %s %s", m, p, code)
+				}
+			}
+		}
+	}
+	require.Positive(t, found)
+}

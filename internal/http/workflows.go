@@ -257,7 +257,7 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 //	@Param			wait		query		string	false	"with If-None-Match: wait up to this long for a change (Go duration or seconds; capped by IRONFLOW_MAX_WAIT)"
 //	@Success		200			{object}	engine.WorkflowView
 //	@Header			200			{string}	ETag	"the workflow version in double quotes, usable as If-Match"
-//	@Success		304			{string}	string	"not modified: still at the If-None-Match version"
+//	@Success		304			"not modified: still at the If-None-Match version"
 //	@Header			304			{string}	ETag	"the workflow version in double quotes (absent while the instance does not exist)"
 //	@Failure		400			{object}	Problem	"bad id, at_version, If-None-Match or wait"
 //	@Failure		401			{object}	Problem	"missing or wrong API key"
@@ -477,7 +477,7 @@ func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error 
 //	@Security		BearerAuth
 //	@Param			type	query		string	false	"workflow type"
 //	@Param			state	query		string	false	"current state name"
-//	@Param			status	query		string	false	"instance status"	Enums(running, completed)
+//	@Param			status	query		string	false	"instance status"	Enums(running, completed, failed, terminated)
 //	@Param			cursor	query		string	false	"next_cursor of the previous page"
 //	@Param			limit	query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
 //	@Success		200		{object}	engine.Page[engine.WorkflowView]
