@@ -33,8 +33,9 @@ type ExecuteOptions struct {
 type Outcome struct {
 	// Outcome is store.OutcomeAccepted, OutcomeRejected or OutcomeAlreadyCompleted.
 	Outcome string
-	// Body is the response body, stored with the input so that an idempotent replay
-	// returns it byte for byte.
+	// Body is the response body. An idempotent replay returns it byte for byte: the
+	// input record keeps it without the state data and the events' data, which a
+	// replay reads back from the history (storedAnswer).
 	Body json.RawMessage
 	// Replayed is true when an earlier input with the same idempotency key answered.
 	Replayed bool
@@ -49,7 +50,8 @@ type Outcome struct {
 // store.ErrVersionMismatch, store.ErrIdempotencyMismatch, store.ErrUniqueKeyConflict,
 // and store errors.
 func (e *Engine) Execute(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions) (Outcome, error) {
-	p, err := e.params(ctx, typ, id, in, opts)
+	var own lastAnswer
+	p, err := e.params(ctx, typ, id, in, opts, &own)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -58,7 +60,11 @@ func (e *Engine) Execute(ctx context.Context, typ, id string, in workflow.Input,
 	if err != nil {
 		return Outcome{}, err
 	}
-	out := Outcome{Outcome: res.Input.Outcome, Body: res.Input.Response, Replayed: res.Replayed, Write: res.Write}
+	body, err := e.answer(ctx, res, &own)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Outcome: res.Input.Outcome, Body: body, Replayed: res.Replayed, Write: res.Write}
 	if e.observe != nil && !res.Replayed && !opts.DryRun {
 		e.observe(typ, in.Type, out.Outcome, time.Since(start))
 	}
@@ -69,13 +75,14 @@ func (e *Engine) Execute(ctx context.Context, typ, id string, in workflow.Input,
 // timer workers pass them as the Route of a completion, so a routed input is decided in
 // the same transaction that completes the effect or timer. Errors: ErrInvalidID.
 func (e *Engine) Params(typ, id string, in workflow.Input, opts ExecuteOptions) (store.ExecuteParams, error) {
-	return e.params(nil, typ, id, in, opts)
+	return e.params(nil, typ, id, in, opts, nil)
 }
 
 // params is Params for a request whose context is reqCtx (nil for none): the decision
 // is abandoned when either reqCtx or the context the store decides under ends, since
-// a store may decide under a context of its own that outlives the request.
-func (e *Engine) params(reqCtx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions) (store.ExecuteParams, error) {
+// a store may decide under a context of its own that outlives the request. own, if not
+// nil, is given the answer of each decision.
+func (e *Engine) params(reqCtx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions, own *lastAnswer) (store.ExecuteParams, error) {
 	if err := ValidateID(id); err != nil {
 		return store.ExecuteParams{}, err
 	}
@@ -107,7 +114,11 @@ func (e *Engine) params(reqCtx context.Context, typ, id string, in workflow.Inpu
 				stop := context.AfterFunc(reqCtx, func() { cancel(context.Cause(reqCtx)) })
 				defer stop()
 			}
-			return e.decide(ctx, typ, id, in, opts, cur, def)
+			w, body, err := e.decide(ctx, typ, id, in, opts, cur, def)
+			if err == nil && own != nil {
+				own.set(w.Input.ID, body)
+			}
+			return w, err
 		},
 	}, nil
 }
@@ -148,14 +159,15 @@ func (e *Engine) inputRecord(typ, id string, in workflow.Input, opts ExecuteOpti
 // definition the store read for it (pinned or latest), nil when the type has none. It
 // does no I/O, so a decision never waits for a second database connection while its
 // transaction holds one. Its expressions stop when ctx ends (an error wrapping
-// ctx.Err()) or when they overrun the decision's time budget (ErrEvaluation).
-func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, error) {
+// ctx.Err()) or when they overrun the decision's time budget (ErrEvaluation). It
+// returns the write and the answer (finish).
+func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, json.RawMessage, error) {
 	if stored == nil {
-		return nil, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
+		return nil, nil, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
 	}
 	def, err := e.compiled(*stored)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	version := stored.Version
 	now := e.Now()
@@ -167,7 +179,7 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 		// undeclared or invalid input is still a 400/422, not already_completed. On the
 		// other paths Decide checks it (once: the JSON Schema check is the costly part).
 		if err := def.ValidateInput(in); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rec.Outcome = store.OutcomeAlreadyCompleted
 		rec.Version = cur.Version
@@ -190,12 +202,12 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	}
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(context.Cause(budget), errOverBudget) {
-			return nil, &workflow.ValidationError{Err: workflow.ErrEvaluation, Errors: []workflow.FieldError{{
+			return nil, nil, &workflow.ValidationError{Err: workflow.ErrEvaluation, Errors: []workflow.FieldError{{
 				Path:    "",
 				Message: fmt.Sprintf("the decision's expressions ran longer than its budget of %s", e.budget),
 			}}}
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if !dec.Accepted {
 		rec.Outcome = store.OutcomeRejected
@@ -214,7 +226,7 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	if cur != nil {
 		next = *cur
 	} else if key, ok, err := def.UniqueKey(ref, in, now); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if ok {
 		next.UniqueKey = key
 	}
@@ -313,14 +325,16 @@ func (e *Engine) timerRecord(typ, id, key string, fireAt time.Time, in workflow.
 	}
 }
 
-func (e *Engine) finish(w *store.Write, rec store.InputRecord, res Result) (*store.Write, error) {
-	body, err := json.Marshal(res)
+// finish completes w with its input record rec, which keeps the answer res as
+// storedAnswer, and returns it with the answer's body.
+func (e *Engine) finish(w *store.Write, rec store.InputRecord, res Result) (*store.Write, json.RawMessage, error) {
+	body, stored, err := encodeAnswer(res)
 	if err != nil {
-		return nil, fmt.Errorf("encode result: %w", err)
+		return nil, nil, err
 	}
-	rec.Response = body
+	rec.Response = stored
 	w.Input = rec
-	return w, nil
+	return w, body, nil
 }
 
 // IsInputError reports whether err means the input itself is bad (unknown type,

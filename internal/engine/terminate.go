@@ -45,6 +45,7 @@ func (e *Engine) Terminate(ctx context.Context, typ, id, reason string, opts Exe
 	if opts.Source == "" {
 		opts.Source = store.SourceAPI
 	}
+	var own lastAnswer
 	start := time.Now()
 	res, err := e.store.Execute(ctx, store.ExecuteParams{
 		WorkflowType:    typ,
@@ -54,23 +55,32 @@ func (e *Engine) Terminate(ctx context.Context, typ, id, reason string, opts Exe
 		ExpectedVersion: opts.ExpectedVersion,
 		CommittedFunc:   e.committed,
 		Decide: func(_ context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
-			return e.terminate(typ, id, in, opts, cur)
+			w, body, err := e.terminate(typ, id, in, opts, cur)
+			if err == nil {
+				own.set(w.Input.ID, body)
+			}
+			return w, err
 		},
 	})
 	if err != nil {
 		return Outcome{}, err
 	}
-	out := Outcome{Outcome: res.Input.Outcome, Body: res.Input.Response, Replayed: res.Replayed, Write: res.Write}
+	body, err := e.answer(ctx, res, &own)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Outcome: res.Input.Outcome, Body: body, Replayed: res.Replayed, Write: res.Write}
 	if e.observe != nil && !res.Replayed {
 		e.observe(typ, TerminateInput, out.Outcome, time.Since(start))
 	}
 	return out, nil
 }
 
-// terminate decides a termination against the locked instance cur.
-func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance) (*store.Write, error) {
+// terminate decides a termination against the locked instance cur; it returns the
+// write and the answer.
+func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance) (*store.Write, json.RawMessage, error) {
 	if cur == nil {
-		return nil, fmt.Errorf("%w: %s/%s", ErrInstanceNotFound, typ, id)
+		return nil, nil, fmt.Errorf("%w: %s/%s", ErrInstanceNotFound, typ, id)
 	}
 	now := e.Now()
 	rec := e.inputRecord(typ, id, in, opts, now)
