@@ -292,7 +292,7 @@ func TestStateScopedEffectRace(t *testing.T) {
 				var left time.Time
 				require.Eventually(t, func() bool {
 					wf := s.get(t, "/v1/workflows/transfer/t-1").JSON(t)
-					if wf["state"] == "depositing" {
+					if path(t, wf, "state", "name") == "depositing" {
 						return false
 					}
 					left = time.Now()
