@@ -283,6 +283,7 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 			MaxInterval:     ef.Policy.MaxInterval,
 			Timeout:         ef.Policy.Timeout,
 			StateScoped:     ef.Policy.StateScoped,
+			OnDead:          ef.OnDead,
 		}
 		w.Effects = append(w.Effects, se)
 		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})

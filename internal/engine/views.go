@@ -153,6 +153,10 @@ type EffectView struct {
 	// Scope is "state" for an effect cancelled, undelivered, when its instance leaves
 	// the state it was emitted into, "instance" otherwise.
 	Scope string `json:"scope" example:"instance" enums:"instance,state"`
+	// OnDeadOutcome is the outcome of the effect's on_dead input once it ran (accepted,
+	// rejected, already_completed). It runs once per effect: an effect retried by an
+	// operator that dies again does not run it again.
+	OnDeadOutcome string `json:"on_dead_outcome,omitempty" example:"accepted"`
 	// AttemptLog is filled by the single-effect read only.
 	AttemptLog []AttemptView `json:"attempts,omitempty"`
 }
@@ -202,6 +206,7 @@ func effectView(e store.Effect) EffectView {
 		UpdatedAt:     e.UpdatedAt,
 		DeliveredAt:   e.DeliveredAt,
 		Scope:         workflow.ScopeInstance,
+		OnDeadOutcome: e.OnDeadOutcome,
 	}
 	if e.StateScoped {
 		v.Scope = workflow.ScopeState

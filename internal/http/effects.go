@@ -172,7 +172,7 @@ func (s *Server) handleGetEffect(w http.ResponseWriter, r *http.Request) error {
 //
 //	@ID			retryEffect
 //	@Summary		Retry a dead effect
-//	@Description	Puts a dead effect back to pending, due now, with a fresh attempt budget; its attempt log continues. 409 unless the effect is dead.
+//	@Description	Puts a dead effect back to pending, due now, with a fresh attempt budget; its attempt log continues. 409 unless the effect is dead. An effect's on_dead input runs once: when it already ran, the answer says so in on_dead_outcome, and a second death does not run it again (its attempt log shows the first outcome).
 //	@Tags			effects
 //	@Produce		json
 //	@Produce		application/problem+json

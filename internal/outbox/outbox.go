@@ -279,23 +279,38 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 			p.Route = &rp
 		}
 	}
+	w.addOnDead(e, &p)
 	err := w.batch.Complete(ctx, p)
-	if err != nil && p.Route != nil && !errors.Is(err, store.ErrLeaseLost) && !errors.Is(err, store.ErrCancelled) {
-		// The receiver answered 2xx but its input could not be applied. Record why: a
-		// bad input dead-letters the effect, a system failure retries it (the receiver
-		// will see it again; its input is keyed by the effect id).
-		p.Route = nil
-		if engine.IsInputError(err) {
-			p.Status, p.Attempt.Error = store.EffectDead, "routed input is invalid: "+err.Error()
-		} else {
-			p.Attempt.Error = "routing the response's input failed: " + err.Error()
-			p.Status = store.EffectPending
-			if retry.Last(e.Attempts + 1) {
-				p.Status = store.EffectDead
-			} else {
-				retryAt = w.nextAttempt(retry, e.Attempts+1, o)
-				p.NextAttemptAt = retryAt
+	for tries := 0; tries < 2 && err != nil && p.Route != nil &&
+		!errors.Is(err, store.ErrLeaseLost) && !errors.Is(err, store.ErrCancelled); tries++ {
+		if p.Status == store.EffectDead {
+			// The effect's on_dead input could not run. A bad one is noted and the
+			// effect dies without it; on a system failure nothing is recorded, and the
+			// effect is claimed again once its lease ends, its on_dead with it.
+			if !engine.IsInputError(err) && !errors.Is(err, workflow.ErrInvalidDefinition) &&
+				!errors.Is(err, engine.ErrInstanceNotFound) {
+				break
 			}
+			p.Route = nil
+			p.Attempt.Error = strings.TrimPrefix(p.Attempt.Error+"; on_dead input not run: "+err.Error(), "; ")
+		} else {
+			// The receiver answered 2xx but its input could not be applied. Record why: a
+			// bad input dead-letters the effect, a system failure retries it (the receiver
+			// will see it again; its input is keyed by the effect id).
+			p.Route = nil
+			if engine.IsInputError(err) {
+				p.Status, p.Attempt.Error = store.EffectDead, "routed input is invalid: "+err.Error()
+			} else {
+				p.Attempt.Error = "routing the response's input failed: " + err.Error()
+				p.Status = store.EffectPending
+				if retry.Last(e.Attempts + 1) {
+					p.Status = store.EffectDead
+				} else {
+					retryAt = w.nextAttempt(retry, e.Attempts+1, o)
+					p.NextAttemptAt = retryAt
+				}
+			}
+			w.addOnDead(e, &p)
 		}
 		err = w.cfg.Store.CompleteEffect(ctx, p)
 	}
@@ -311,7 +326,8 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		result, retryAt = ResultError, time.Time{}
 		log.Error("record attempt", "error", err)
 	case p.Status == store.EffectDead:
-		log.Warn("effect is dead", "status_code", p.Attempt.StatusCode, "error", p.Attempt.Error)
+		log.Warn("effect is dead", "status_code", p.Attempt.StatusCode, "error", p.Attempt.Error,
+			"on_dead", p.Route != nil)
 	case p.Status == store.EffectPending && !o.gone:
 		log.Info("delivery failed; will retry", "status_code", p.Attempt.StatusCode, "error", p.Attempt.Error,
 			"next_attempt_at", p.NextAttemptAt)
@@ -335,6 +351,20 @@ func resultOf(status string, gone bool) string {
 		return ResultDead
 	}
 	return ResultRetry
+}
+
+// addOnDead makes the on_dead input of e, when it declares one, the Route of a
+// completion p that marks it dead, so the input runs in the transaction that does.
+func (w *Worker) addOnDead(e store.Effect, p *store.CompleteEffectParams) {
+	if p.Status != store.EffectDead || e.OnDead == "" {
+		return
+	}
+	rp, err := w.cfg.Engine.OnDeadParams(e, p.Attempt)
+	if err != nil {
+		p.Attempt.Error = strings.TrimPrefix(p.Attempt.Error+"; on_dead input not run: "+err.Error(), "; ")
+		return
+	}
+	p.Route = &rp
 }
 
 // retryOf is the retry policy of e: its own budget and backoff bounds, the worker's

@@ -367,9 +367,11 @@ type CompleteEffectParams struct {
 	Status        string
 	NextAttemptAt time.Time
 	Now           time.Time
-	// Route, if set and Status is EffectDelivered, executes the input routed from the
-	// response in the same transaction; its outcome is stored on the attempt. An error
-	// from Route.Decide aborts everything and is returned.
+	// Route, if set, executes an input in the same transaction when Status is
+	// EffectDelivered (the input routed from the response) or EffectDead (the effect's
+	// on_dead input, keyed so that it runs once per effect); its outcome is stored on
+	// the attempt, and on a dead effect as its OnDeadOutcome. An error from
+	// Route.Decide aborts everything and is returned.
 	Route *ExecuteParams
 }
 
@@ -387,9 +389,10 @@ type CompleteTimerParams struct {
 	Route *ExecuteParams
 }
 
-// Routed returns the input p executes: its Route when the effect was delivered.
+// Routed returns the input p executes: its Route when the effect was delivered or
+// died.
 func (p CompleteEffectParams) Routed() *ExecuteParams {
-	if p.Status != EffectDelivered {
+	if p.Status != EffectDelivered && p.Status != EffectDead {
 		return nil
 	}
 	return p.Route

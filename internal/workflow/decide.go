@@ -50,11 +50,13 @@ type Event struct {
 }
 
 // Effect is a side effect to deliver. Payload is a JSON object. Policy is how it is
-// delivered (zero fields: the server's settings).
+// delivered (zero fields: the server's settings). OnDead, when the effect declares
+// on_dead, locates its declaration for Definition.OnDeadInput ("" otherwise).
 type Effect struct {
 	Name    string
 	Payload json.RawMessage
 	Policy  EffectPolicy
+	OnDead  string
 }
 
 // Timer is an input to execute at FireAt. Input.Data is empty when the
@@ -189,7 +191,11 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 		policy := e.policy
 		// The effects of an ending are always delivered: no state is left after it.
 		policy.StateScoped = policy.StateScoped && !terminal
-		dec.Effects = append(dec.Effects, Effect{Name: e.name, Payload: payload, Policy: policy})
+		ef := Effect{Name: e.name, Payload: payload, Policy: policy}
+		if e.onDead != nil {
+			ef.OnDead = e.path
+		}
+		dec.Effects = append(dec.Effects, ef)
 	}
 
 	if moving && !creating {

@@ -20,7 +20,8 @@ type Definition struct {
 	states      map[string]*stateDef
 	stateOrder  []string
 	limits      Limits
-	stateScoped bool // some effect has scope "state"
+	stateScoped bool                  // some effect has scope "state"
+	onDead      map[string]*effectDef // effects with on_dead, by path
 }
 
 type inputDef struct {
@@ -65,6 +66,7 @@ type effectDef struct {
 	payload *expr  // nil: the event data
 	scope   string // ScopeInstance or ScopeState
 	policy  EffectPolicy
+	onDead  *onDeadDef // nil: none
 }
 
 type timerDef struct {

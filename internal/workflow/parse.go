@@ -100,6 +100,11 @@ const maxDefinitionExprBytes = 32 << 10
 // compileExpr compiles one expression of the definition unless the definition's
 // expressions together exceed maxDefinitionExprBytes.
 func (ps *parser) compileExpr(path, src string, want resultKind) *expr {
+	return ps.compileExprIn(ps.env, path, src, want)
+}
+
+// compileExprIn is compileExpr against env.
+func (ps *parser) compileExprIn(env *cel.Env, path, src string, want resultKind) *expr {
 	ps.exprBytes += len(src)
 	if ps.exprBytes > maxDefinitionExprBytes && !ps.exprOver {
 		ps.exprOver = true
@@ -108,7 +113,7 @@ func (ps *parser) compileExpr(path, src string, want resultKind) *expr {
 	if ps.sizeOnly || ps.exprOver {
 		return nil
 	}
-	return compileExpr(ps.env, &ps.p, path, src, want)
+	return compileExpr(env, &ps.p, path, src, want)
 }
 
 type cancelRef struct{ path, key string }
@@ -123,7 +128,9 @@ type parser struct {
 	exprBytes  int                 // CEL source seen so far
 	exprOver   bool                // exprBytes passed the limit, at overAt
 	overAt     FieldError
-	sizeOnly   bool // measure the CEL source, compile nothing
+	sizeOnly   bool     // measure the CEL source, compile nothing
+	deadEnv    *cel.Env // env with effect, for on_dead data (onDeadEnv)
+	deadEnvErr error
 }
 
 // fields splits an object into known members, reporting unknown ones.
@@ -445,7 +452,7 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 	var out []*effectDef
 	for i, e := range elems {
 		ePath := pointer(path, strconv.Itoa(i))
-		f, ok := ps.fields(ePath, e, "name", "payload", "retry", "timeout", "scope")
+		f, ok := ps.fields(ePath, e, "name", "payload", "retry", "timeout", "scope", "on_dead")
 		if !ok {
 			continue
 		}
@@ -466,6 +473,9 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 			}
 		}
 		ps.parseEffectPolicy(eff, ePath, f)
+		if raw, ok := f["on_dead"]; ok {
+			ps.parseOnDead(eff, pointer(ePath, "on_dead"), raw)
+		}
 		out = append(out, eff)
 	}
 	return out

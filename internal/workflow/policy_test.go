@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -76,6 +77,11 @@ func TestEffectPolicyErrors(t *testing.T) {
 		{"timeout too short", effect(`"timeout": "50ms"`), []string{at + "/timeout"}, "between 100ms and 5m0s"},
 		{"timeout too long", effect(`"timeout": "6m"`), []string{at + "/timeout"}, "between 100ms and 5m0s"},
 		{"negative timeout", effect(`"timeout": "-1s"`), []string{at + "/timeout"}, "negative"},
+		{"unknown on_dead input", effect(`"on_dead": {"type": "vanished"}`), []string{at + "/on_dead/type"}, `input "vanished" is not declared`},
+		{"on_dead without type", effect(`"on_dead": {"data": "{}"}`), []string{at + "/on_dead/type"}, "is required"},
+		{"on_dead data not a map", effect(`"on_dead": {"type": "go", "data": "'x' + effect.name"}`), []string{at + "/on_dead/data"}, "must evaluate to a map"},
+		{"effect outside on_dead", effect(`"payload": "{'n': effect.attempts}"`), []string{at + "/payload"}, "undeclared reference"},
+		{"unknown on_dead field", effect(`"on_dead": {"type": "go", "input": "x"}`), []string{at + "/on_dead/input"}, "unknown field"},
 		{"every problem", effect(`"scope": "elsewhere", "retry": {"max_attempts": 0, "initial_interval": "1ms"}, "timeout": "1h"`),
 			[]string{at + "/retry/max_attempts", at + "/retry/initial_interval", at + "/timeout", at + "/scope"}, "between 1 and 100"},
 	}
@@ -94,4 +100,39 @@ func TestEffectPolicyErrors(t *testing.T) {
 			require.Contains(t, ve.Errors[0].Message, tt.message)
 		})
 	}
+}
+
+func TestOnDeadInput(t *testing.T) {
+	t.Parallel()
+	d := mustParse(t, `{"initial_state": "a",
+		"inputs": {"go": {}, "failed": {"schema": {"type": "object", "required": ["error"]}}, "gone": {}},
+		"states": {"a": {"on": {
+			"go": {"effects": [{"name": "plain"},
+			                   {"name": "deposit", "on_dead": {"type": "failed",
+			                    "data": "{'error': effect.last_error, 'n': effect.attempts, 'status': effect.last_status, 'id': effect.id, 'key': effect.key, 'name': effect.name, 'amount': state.data.amount, 'wf': workflow.id}"}},
+			                   {"name": "bare", "on_dead": {"type": "gone"}}]},
+			"failed": {}, "gone": {}}}}}`)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	ref := Ref{Type: "flow", ID: "w-1"}
+	state := State{Name: "a", Data: []byte(`{"amount": 5}`)}
+	dec, err := Decide(d, ref, state, Input{Type: "go"}, now)
+	require.NoError(t, err)
+	require.Equal(t, []string{"", "/states/a/on/go/effects/1", "/states/a/on/go/effects/2"},
+		[]string{dec.Effects[0].OnDead, dec.Effects[1].OnDead, dec.Effects[2].OnDead})
+
+	dead := DeadEffect{ID: "e-1", Name: "deposit", Key: "k", Attempts: 2, LastStatus: 503, LastError: "unexpected status 503"}
+	in, err := d.OnDeadInput(context.Background(), ref, state, dec.Effects[1].OnDead, dead, now)
+	require.NoError(t, err)
+	require.Equal(t, "failed", in.Type)
+	require.JSONEq(t, `{"error": "unexpected status 503", "n": 2, "status": 503, "id": "e-1", "key": "k", "name": "deposit", "amount": 5, "wf": "w-1"}`, string(in.Data))
+	next, err := Decide(d, ref, state, in, now)
+	require.NoError(t, err)
+	require.True(t, next.Accepted)
+
+	in, err = d.OnDeadInput(context.Background(), ref, state, dec.Effects[2].OnDead, dead, now)
+	require.NoError(t, err)
+	require.Equal(t, Input{Type: "gone", Data: []byte(`{}`)}, in)
+
+	_, err = d.OnDeadInput(context.Background(), ref, state, "/states/a/on/go/effects/0", dead, now)
+	require.ErrorIs(t, err, ErrInvalidDefinition, "an effect without on_dead")
 }

@@ -92,11 +92,12 @@ INSERT INTO effect_attempts
 SELECT v.effect_id, coalesce((SELECT max(a.number) FROM effect_attempts a WHERE a.effect_id = v.effect_id), 0) + 1,
     v.started_at, v.duration_ns, v.status_code, v.error, v.response, v.routed_outcome
 FROM v`)
-	effectUpdate = newRowWrite(`WITH v (id, status, next_attempt_at, last_error, delivered_at, updated_at) AS (`,
-		[]string{"text", "text", "timestamptz", "text", "timestamptz", "timestamptz"}, `)
+	// An on_dead outcome, once there, stays (the input runs once per effect).
+	effectUpdate = newRowWrite(`WITH v (id, status, next_attempt_at, last_error, delivered_at, updated_at, on_dead_outcome) AS (`,
+		[]string{"text", "text", "timestamptz", "text", "timestamptz", "timestamptz", "text"}, `)
 UPDATE effects e SET status = v.status, attempts = e.attempts + 1, next_attempt_at = v.next_attempt_at,
     last_error = v.last_error, delivered_at = v.delivered_at, locked_by = '', locked_until = NULL,
-    updated_at = v.updated_at
+    updated_at = v.updated_at, on_dead_outcome = coalesce(nullif(e.on_dead_outcome, ''), v.on_dead_outcome)
 FROM v WHERE e.id = v.id`)
 	timerUpdate = newRowWrite(`WITH v (id, status, next_attempt_at, last_error, outcome, fired_at, updated_at) AS (`,
 		[]string{"text", "text", "timestamptz", "text", "text", "timestamptz", "timestamptz"}, `)
@@ -131,7 +132,7 @@ func attemptRow(c sqlstore.EffectCompletion) []any {
 }
 
 func effectCompletionRow(c sqlstore.EffectCompletion) []any {
-	return []any{c.ID, c.Status, c.NextAttemptAt, c.Attempt.Error, c.DeliveredAt, c.Now}
+	return []any{c.ID, c.Status, c.NextAttemptAt, c.Attempt.Error, c.DeliveredAt, c.Now, c.OnDeadOutcome}
 }
 
 func timerCompletionRow(c sqlstore.TimerCompletion) []any {

@@ -313,7 +313,8 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 		return err
 	}
 	if err := effectUpdate.exec(ctx, tx, rowsOf(r.EffectCompletions, func(c sqlstore.EffectCompletion) []any {
-		return []any{c.ID, c.Status, toMicros(c.NextAttemptAt), c.Attempt.Error, nullMicros(c.DeliveredAt), toMicros(c.Now)}
+		return []any{c.ID, c.Status, toMicros(c.NextAttemptAt), c.Attempt.Error, nullMicros(c.DeliveredAt), toMicros(c.Now),
+			c.OnDeadOutcome}
 	})); err != nil {
 		return err
 	}
@@ -465,10 +466,12 @@ var (
 		 SELECT v.effect_id, coalesce((SELECT max(a.number) FROM effect_attempts a WHERE a.effect_id = v.effect_id), 0) + 1,
 		        v.started_at, v.duration_us, v.status_code, v.error, v.response, v.routed_outcome
 		   FROM v`)
-	effectUpdate = newRowWrite(`WITH v(id, status, next_attempt_at, last_error, delivered_at, updated_at) AS (`, 6, `)
+	// An on_dead outcome, once there, stays (the input runs once per effect).
+	effectUpdate = newRowWrite(`WITH v(id, status, next_attempt_at, last_error, delivered_at, updated_at, on_dead_outcome) AS (`, 7, `)
 		 UPDATE effects SET status = v.status, attempts = attempts + 1, next_attempt_at = v.next_attempt_at,
 		        last_error = v.last_error, delivered_at = v.delivered_at, locked_by = '', locked_until = NULL,
-		        updated_at = v.updated_at
+		        updated_at = v.updated_at,
+		        on_dead_outcome = coalesce(nullif(effects.on_dead_outcome, ''), v.on_dead_outcome)
 		   FROM v WHERE effects.id = v.id`)
 	timerUpdate = newRowWrite(`WITH v(id, status, next_attempt_at, last_error, outcome, fired_at, updated_at) AS (`, 7, `)
 		 UPDATE timers SET status = v.status, attempts = attempts + 1, next_attempt_at = v.next_attempt_at,

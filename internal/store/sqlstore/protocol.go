@@ -256,8 +256,9 @@ func (s *Store) Execute(ctx context.Context, p store.ExecuteParams) (store.Execu
 }
 
 // CompleteEffect records an attempt of a claimed effect and sets its next status, and,
-// when p.Route is set and the effect was delivered, executes the routed input in the
-// same transaction and stores its outcome on the attempt. It returns store.ErrLeaseLost
+// when p.Route is set and the effect was delivered or died, executes the routed (or
+// on_dead) input in the same transaction and stores its outcome on the attempt (and a
+// dead effect's first on_dead outcome on the effect). It returns store.ErrLeaseLost
 // (changing nothing) when p.Worker no longer holds the claim or the effect is no longer
 // pending, store.ErrNotFound when it does not exist, and the route's errors as Execute
 // returns them.
@@ -354,6 +355,8 @@ func effectItem(p store.CompleteEffectParams) item {
 				c.Status = store.EffectCancelled
 			case p.Status == store.EffectDelivered:
 				c.DeliveredAt = &now
+			case p.Status == store.EffectDead:
+				c.OnDeadOutcome = outcome
 			}
 			c.Attempt.EffectID, c.Attempt.StartedAt = p.EffectID, nowOr(p.Attempt.StartedAt)
 			c.Attempt.Error, c.Attempt.RoutedOutcome = CleanText(p.Attempt.Error), outcome

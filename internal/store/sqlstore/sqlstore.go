@@ -138,6 +138,9 @@ type EffectCompletion struct {
 	DeliveredAt   *time.Time
 	Now           time.Time
 	Attempt       store.Attempt // StartedAt set, Error clean, RoutedOutcome filled in
+	// OnDeadOutcome is the outcome of the on_dead input a dying effect ran ("" for
+	// none); an effect keeps the first it had.
+	OnDeadOutcome string
 }
 
 // TimerCompletion records the completion of a claimed timer, without a guard: the

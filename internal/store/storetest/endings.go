@@ -229,3 +229,73 @@ func testCancelStateOnExit(t *testing.T, e *env) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, st.CancelledEffects)
 }
+
+// testOnDead: the completion that marks an effect dead runs its on_dead input (the
+// Route of a dead completion) in the same transaction; the outcome is on the attempt
+// and on the effect. After an operator retry a second death replays the first
+// outcome: the input runs once per effect.
+func testOnDead(t *testing.T, e *env) {
+	e.putWebhook("transfer")
+	res := e.mustExec("transfer", "t-1", step{To: "depositing", Effects: []string{"deposit"},
+		Policies: map[string]store.Effect{"deposit": {OnDead: "/states/withdrawn/on/go/effects/0"}}})
+	deposit := res.Write.Effects[0].ID
+	onDead := func(at time.Time, calls *atomic.Int64) *store.ExecuteParams {
+		return e.routeParams("transfer", "t-1", deposit+"/on_dead", step{Input: "deposit_failed", To: "refunding",
+			Effects: []string{"refund"}, Hash: "on_dead " + deposit, Calls: calls, At: at})
+	}
+	die := func(at time.Time, calls *atomic.Int64) error {
+		claimed := false
+		for _, c := range e.claimEffects("w1", at, 10) {
+			claimed = claimed || c.ID == deposit
+		}
+		require.True(e.t, claimed)
+		return e.s.CompleteEffect(e.ctx, store.CompleteEffectParams{
+			EffectID: deposit, Worker: "w1", Status: store.EffectDead, Now: at, Route: onDead(at, calls),
+			Attempt: store.Attempt{StartedAt: at, StatusCode: 503, Error: "unexpected status 503"},
+		})
+	}
+	// A retry is not a death: the route waits.
+	var calls atomic.Int64
+	require.Len(t, e.claimEffects("w1", e.now, 10), 1)
+	require.NoError(t, e.s.CompleteEffect(e.ctx, store.CompleteEffectParams{
+		EffectID: deposit, Worker: "w1", Status: store.EffectPending, NextAttemptAt: e.at(time.Second), Now: e.now,
+		Route: onDead(e.now, &calls), Attempt: store.Attempt{StartedAt: e.now, StatusCode: 503},
+	}))
+	require.Zero(t, calls.Load())
+
+	require.NoError(t, die(e.at(time.Second), &calls))
+	require.EqualValues(t, 1, calls.Load())
+	inst := e.instance("transfer", "t-1")
+	require.Equal(t, "refunding", inst.StateName)
+	require.EqualValues(t, 2, inst.Version)
+	eff, attempts, err := e.s.GetEffect(e.ctx, deposit)
+	require.NoError(t, err)
+	require.Equal(t, store.EffectDead, eff.Status)
+	require.Equal(t, store.OutcomeAccepted, eff.OnDeadOutcome)
+	require.Len(t, attempts, 2)
+	require.Empty(t, attempts[0].RoutedOutcome)
+	require.Equal(t, store.OutcomeAccepted, attempts[1].RoutedOutcome, "the on_dead decision is in the attempt log")
+	effs := e.effects("transfer", "t-1")
+	require.Len(t, effs, 2, "the on_dead decision's effects are written in the same transaction")
+	require.Equal(t, "refund", effs[1].Name)
+	ins := e.inputs("transfer", "t-1")
+	require.Equal(t, deposit+"/on_dead", ins[1].IdempotencyKey)
+	require.Equal(t, store.SourceEffect, ins[1].Source)
+
+	// An operator retry works as before and keeps what on_dead did.
+	retried, err := e.s.RetryEffect(e.ctx, deposit, e.at(2*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, store.EffectPending, retried.Status)
+	require.Equal(t, store.OutcomeAccepted, retried.OnDeadOutcome)
+	var again atomic.Int64
+	require.NoError(t, die(e.at(3*time.Second), &again))
+	require.Zero(t, again.Load(), "on_dead runs once per effect")
+	eff, attempts, err = e.s.GetEffect(e.ctx, deposit)
+	require.NoError(t, err)
+	require.Equal(t, store.EffectDead, eff.Status)
+	require.Equal(t, store.OutcomeAccepted, eff.OnDeadOutcome)
+	require.Len(t, attempts, 3)
+	require.Equal(t, store.OutcomeAccepted, attempts[2].RoutedOutcome, "the replayed outcome")
+	require.EqualValues(t, 2, e.instance("transfer", "t-1").Version)
+	require.Len(t, e.effects("transfer", "t-1"), 2)
+}

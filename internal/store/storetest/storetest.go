@@ -72,6 +72,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"CancelKeepsOwnEffects", testCancelKeepsOwnEffects},
 		{"EffectPolicyKept", testEffectPolicyKept},
 		{"CancelStateOnExit", testCancelStateOnExit},
+		{"OnDead", testOnDead},
 		{"EndedStatuses", testEndedStatuses},
 		{"Webhooks", testWebhooks},
 		{"WebhookRotation", testWebhookRotation},
