@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -211,18 +213,17 @@ func raceDefinition(scope string) string {
 }`
 }
 
-// bankReceiver answers deposits 500 until failUntil, then 2xx with a deposited input;
-// refunds at once with a refunded input. It records when each delivery arrived.
-type bankReceiver struct {
+// effectReceiver answers each delivery as answer says for its effect (status code and
+// body) and records when each arrived.
+type effectReceiver struct {
 	*httptest.Server
-	failUntil time.Time
-	mu        sync.Mutex
-	arrivals  map[string][]time.Time // by effect name
+	mu       sync.Mutex
+	arrivals map[string][]time.Time // by effect name
 }
 
-func newBankReceiver(t *testing.T, failFor time.Duration) *bankReceiver {
+func newEffectReceiver(t *testing.T, answer func(effect string, now time.Time) (int, string)) *effectReceiver {
 	t.Helper()
-	b := &bankReceiver{failUntil: time.Now().Add(failFor), arrivals: map[string][]time.Time{}}
+	b := &effectReceiver{arrivals: map[string][]time.Time{}}
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var msg struct {
 			Data struct {
@@ -237,25 +238,35 @@ func newBankReceiver(t *testing.T, failFor time.Duration) *bankReceiver {
 		b.mu.Lock()
 		b.arrivals[msg.Data.Effect] = append(b.arrivals[msg.Data.Effect], now)
 		b.mu.Unlock()
-		switch msg.Data.Effect {
-		case "deposit":
-			if now.Before(b.failUntil) {
-				w.WriteHeader(http.StatusInternalServerError)
-				return
-			}
-			_, _ = io.WriteString(w, `{"input": {"type": "deposited"}}`)
-		case "refund":
-			_, _ = io.WriteString(w, `{"input": {"type": "refunded"}}`)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-		}
+		code, body := answer(msg.Data.Effect, now)
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, body)
 	}))
 	t.Cleanup(b.Close)
 	return b
 }
 
+// newBankReceiver answers deposits 500 until failUntil, then 2xx with a deposited input;
+// withdrawals and refunds at once with a withdrawn or refunded input.
+func newBankReceiver(t *testing.T, failUntil time.Time) *effectReceiver {
+	t.Helper()
+	return newEffectReceiver(t, func(effect string, now time.Time) (int, string) {
+		switch {
+		case effect == "deposit" && now.Before(failUntil):
+			return http.StatusInternalServerError, ""
+		case effect == "deposit":
+			return http.StatusOK, `{"input": {"type": "deposited"}}`
+		case effect == "withdraw":
+			return http.StatusOK, `{"input": {"type": "withdrawn"}}`
+		case effect == "refund":
+			return http.StatusOK, `{"input": {"type": "refunded"}}`
+		}
+		return http.StatusNotFound, ""
+	})
+}
+
 // count returns how many deliveries of effect arrived, and how many of them after t.
-func (b *bankReceiver) count(effect string, after time.Time) (all, later int) {
+func (b *effectReceiver) count(effect string, after time.Time) (all, later int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, at := range b.arrivals[effect] {
@@ -279,7 +290,8 @@ func TestStateScopedEffectRace(t *testing.T) {
 			t.Run(backend+"/"+scope, func(t *testing.T) {
 				t.Parallel()
 				s := startServer(t, backend, map[string]string{"IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
-				rcv := newBankReceiver(t, 3*time.Second)
+				failUntil := time.Now().Add(3 * time.Second)
+				rcv := newBankReceiver(t, failUntil)
 				r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer", Body: raceDefinition(scope)})
 				require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 				r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer/webhook", Body: map[string]string{"url": rcv.URL}})
@@ -308,7 +320,7 @@ func TestStateScopedEffectRace(t *testing.T) {
 						return s.get(t, "/v1/effects/"+deposit).JSON(t)["status"] == "delivered"
 					}, 20*time.Second, 10*time.Millisecond, "without scope the deposit goes on and lands")
 				} else {
-					time.Sleep(time.Until(rcv.failUntil.Add(time.Second)))
+					time.Sleep(time.Until(failUntil.Add(time.Second)))
 				}
 
 				events := path(t, s.get(t, "/v1/workflows/transfer/t-1/events").JSON(t), "items").([]any)
@@ -339,5 +351,108 @@ func TestStateScopedEffectRace(t *testing.T) {
 				require.Equal(t, 1, refunds)
 			})
 		}
+	}
+}
+
+// TestSagaEndToEnd runs examples/saga.json against a bank whose deposits always fail:
+// withdraw, deposit twice (its retry.max_attempts), on_dead in the transaction that
+// marks it dead, refund, and the instance ends failed. Then an operator retries the
+// dead deposit: it is delivered as before and dies again, and on_dead does not run
+// twice.
+func TestSagaEndToEnd(t *testing.T) {
+	t.Parallel()
+	saga, err := os.ReadFile(filepath.Join("..", "..", "examples", "saga.json"))
+	require.NoError(t, err)
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, backend, map[string]string{"IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
+			rcv := newBankReceiver(t, time.Now().Add(time.Hour))
+			r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer", Body: json.RawMessage(saga)})
+			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+			r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer/webhook", Body: map[string]string{"url": rcv.URL}})
+			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+			r = s.input(t, "transfer", "t-1", map[string]any{"type": "start",
+				"data": map[string]any{"from": "alice", "to": "bob", "amount": 100}}, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+
+			var wf map[string]any
+			require.Eventually(t, func() bool {
+				wf = s.get(t, "/v1/workflows/transfer/t-1").JSON(t)
+				return wf["status"] != "running"
+			}, 30*time.Second, 20*time.Millisecond, "the saga never ended")
+			require.Equal(t, "failed", wf["status"])
+			require.Equal(t, "failed", path(t, wf, "state", "name"))
+			require.EqualValues(t, 4, wf["version"])
+			require.Equal(t, "unexpected status 500 Internal Server Error", path(t, wf, "state", "data", "error"))
+			require.EqualValues(t, 2, path(t, wf, "state", "data", "attempts"))
+
+			var history []string
+			for _, ev := range path(t, s.get(t, "/v1/workflows/transfer/t-1/events").JSON(t), "items").([]any) {
+				history = append(history, path(t, ev, "type").(string)+":"+path(t, ev, "from").(string)+"->"+path(t, ev, "to").(string))
+			}
+			require.Equal(t, []string{"start:new->withdrawing", "withdrawn:withdrawing->depositing",
+				"deposit_failed:depositing->refunding", "refunded:refunding->failed"}, history)
+
+			effects := path(t, s.get(t, "/v1/workflows/transfer/t-1/effects").JSON(t), "items").([]any)
+			require.Len(t, effects, 3)
+			ids := map[string]string{}
+			for i, want := range []struct{ name, status, scope string }{
+				{"withdraw", "delivered", "instance"}, {"deposit", "dead", "state"}, {"refund", "delivered", "instance"},
+			} {
+				require.Equal(t, want.name, path(t, effects[i], "name"))
+				require.Equal(t, want.status, path(t, effects[i], "status"), want.name)
+				require.Equal(t, want.scope, path(t, effects[i], "scope"), want.name)
+				ids[want.name] = path(t, effects[i], "id").(string)
+			}
+			deposit := s.get(t, "/v1/effects/"+ids["deposit"]).JSON(t)
+			require.EqualValues(t, 2, deposit["attempt_count"])
+			require.Equal(t, "accepted", deposit["on_dead_outcome"])
+			attempts := deposit["attempts"].([]any)
+			require.Len(t, attempts, 2)
+			for i, a := range attempts {
+				require.EqualValues(t, 500, path(t, a, "status_code"))
+				if i == 0 {
+					require.Nil(t, path(t, a, "routed_outcome"), "a retried attempt routes nothing")
+				}
+			}
+			require.Equal(t, "accepted", path(t, attempts[1], "routed_outcome"), "the on_dead decision is in the attempt log")
+			for _, name := range []string{"withdraw", "refund"} {
+				ef := s.get(t, "/v1/effects/"+ids[name]).JSON(t)
+				require.Len(t, ef["attempts"], 1, name)
+				require.Equal(t, "accepted", path(t, ef, "attempts", 0, "routed_outcome"), name)
+			}
+
+			var inputs []string
+			for _, in := range path(t, s.get(t, "/v1/workflows/transfer/t-1/inputs").JSON(t), "items").([]any) {
+				key, _ := path(t, in, "idempotency_key").(string)
+				inputs = append(inputs, path(t, in, "type").(string)+"/"+path(t, in, "source").(string)+"/"+key)
+			}
+			require.Equal(t, []string{"start/api/", "withdrawn/effect/" + ids["withdraw"],
+				"deposit_failed/effect/" + ids["deposit"] + "/on_dead", "refunded/effect/" + ids["refund"]}, inputs)
+
+			for name, n := range map[string]int{"withdraw": 1, "deposit": 2, "refund": 1} {
+				got, _ := rcv.count(name, time.Time{})
+				require.Equal(t, n, got, "deliveries of %s", name)
+			}
+			require.Len(t, path(t, s.get(t, "/v1/workflows?type=transfer&status=failed").JSON(t), "items"), 1)
+
+			// An operator retry works as before, and says on_dead already ran.
+			r = s.do(t, req{Method: http.MethodPost, Path: "/v1/effects/" + ids["deposit"] + "/retry"})
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			require.Equal(t, "pending", r.JSON(t)["status"])
+			require.Equal(t, "accepted", r.JSON(t)["on_dead_outcome"])
+			require.Eventually(t, func() bool {
+				return s.get(t, "/v1/effects/"+ids["deposit"]).JSON(t)["status"] == "dead"
+			}, 30*time.Second, 20*time.Millisecond, "the retried deposit never died again")
+			deposit = s.get(t, "/v1/effects/"+ids["deposit"]).JSON(t)
+			attempts = deposit["attempts"].([]any)
+			require.Len(t, attempts, 4)
+			require.Equal(t, "accepted", path(t, attempts[3], "routed_outcome"),
+				"the first on_dead outcome, replayed: it did not run on the ended instance")
+			got, _ := rcv.count("deposit", time.Time{})
+			require.Equal(t, 4, got)
+			require.EqualValues(t, 4, s.get(t, "/v1/workflows/transfer/t-1").JSON(t)["version"])
+		})
 	}
 }
