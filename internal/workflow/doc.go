@@ -25,4 +25,8 @@
 // Every expression sees four variables: input {type, data}, state {name, data} (the
 // state BEFORE the input), workflow {type, id} and now (a timestamp). They are parsed
 // and type-checked once by [Parse]; [Decide] only evaluates them, under a cost limit.
+// Besides CEL's standard library and optional types there are two functions:
+// add_calendar(timestamp, 'P1M') adds an ISO 8601 duration, calendar months and years
+// included, in UTC ([CalendarFunc]); merge(a, b) is the RFC 7386 merge patch of two
+// maps ([MergeFunc]). Durations in a definition go through [ParseDuration].
 package workflow

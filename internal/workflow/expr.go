@@ -68,11 +68,11 @@ type expr struct {
 
 // newEnv builds the CEL environment every expression of a definition compiles
 // against. It is made per Parse so no CEL state is shared between definitions.
-// Only the standard library and optional types are on: their functions all have
-// cost estimates, so the runtime cost limit bounds them.
+// Only the standard library, optional types and ironflow's own functions
+// (functions) are on: each has a runtime cost, so the cost limit bounds them.
 func newEnv() (*cel.Env, error) {
 	obj := cel.MapType(cel.StringType, cel.DynType)
-	return cel.NewEnv(
+	opts := []cel.EnvOption{
 		cel.Variable("input", obj),
 		cel.Variable("state", obj),
 		cel.Variable("workflow", obj),
@@ -85,7 +85,8 @@ func newEnv() (*cel.Env, error) {
 		cel.ExpressionNodeLimit(maxExprNodes),
 		cel.RegexProgramSizeLimit(maxRegexProgram),
 		cel.ASTValidators(cel.ValidateComprehensionNestingLimit(maxComprehensions)),
-	)
+	}
+	return cel.NewEnv(append(opts, functions()...)...)
 }
 
 // compileExpr parses, type-checks and plans src. A checked result type of dyn is
@@ -166,6 +167,7 @@ func sizeCosts() []interpreter.CostTrackerOption {
 		interpreter.OverloadCostTracker(overloads.Equals, pair),
 		interpreter.OverloadCostTracker(overloads.NotEquals, pair),
 		interpreter.OverloadCostTracker(overloads.InList, pair),
+		mergeCost(),
 	}
 }
 

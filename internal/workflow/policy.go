@@ -17,7 +17,6 @@ const (
 	ScopeInstance      = "instance"
 	ScopeState         = "state"
 	defaultEffectScope = ScopeInstance
-	durationSyntax     = "use Go syntax such as 90s, 30m or 1h30m"
 )
 
 // EffectPolicy is how one effect is delivered. A zero field means the server's
@@ -116,10 +115,10 @@ func (ps *parser) boundedDuration(path string, raw json.RawMessage, lo, hi time.
 // duration parses a duration of the definition, reporting a malformed or negative
 // one at path: the one parser of every duration a definition holds.
 func (ps *parser) duration(path, s string) (time.Duration, bool) {
-	d, err := time.ParseDuration(s)
+	d, err := ParseDuration(s)
 	switch {
 	case err != nil:
-		ps.p.add(path, "invalid duration %q: %s", s, durationSyntax)
+		ps.p.add(path, "%v", err)
 		return 0, false
 	case d < 0:
 		ps.p.add(path, "duration %q must not be negative", s)
