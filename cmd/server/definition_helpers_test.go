@@ -82,3 +82,81 @@ func TestISODurationsAndMergeEndToEnd(t *testing.T) {
 		                 "on": {"go": {"timers": [{"key": "u", "at": "add_calendar(now, 'P1Q')", "input": {"type": "go"}}]}}}}}`}),
 		"add_calendar(now, 'P1M')", "/states/a/timers/0/after", "/states/a/on/go/timers/0/at")
 }
+
+// timersByStatus lists an instance's timers as "key fire_at" per status.
+func (s *testServer) timersByStatus(t *testing.T, typ, id string) map[string][]string {
+	t.Helper()
+	r := s.get(t, "/v1/workflows/"+typ+"/"+id+"/timers")
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	out := map[string][]string{}
+	for _, tm := range path(t, r.JSON(t), "items").([]any) {
+		st := path(t, tm, "status").(string)
+		out[st] = append(out[st], path(t, tm, "key").(string)+" "+path(t, tm, "fire_at").(string))
+	}
+	return out
+}
+
+// TestReenterAndOnAnyEndToEnd: a state timer's at sees the data its transition
+// recorded; reenter re-arms it; on_any cancels from a state without its own entry.
+func TestReenterAndOnAnyEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite", nil)
+	s.putDefinition(t, "approval", `{
+		"initial_state": "new",
+		"inputs": {"open": {}, "extend": {}, "remind": {}, "approve": {}, "cancel": {}},
+		"on_any": {"cancel": {"to": "cancelled", "event": "Cancelled"}},
+		"states": {
+			"new": {"on": {"open": {"to": "review", "data": "{'due': input.data.due}",
+				"effects": [{"name": "ask_reviewer", "scope": "state"}]}}},
+			"review": {
+				"timers": [{"key": "remind", "at": "timestamp(state.data.due)", "input": {"type": "remind"}}],
+				"on": {"extend": {"reenter": true, "event": "Extended", "data": "{'due': input.data.due}"},
+				       "approve": {"to": "approved"}}},
+			"approved": {"terminal": true},
+			"cancelled": {"terminal": "failed"}
+		}
+	}`, http.StatusCreated)
+
+	r := s.input(t, "approval", "a-1", map[string]any{"type": "open", "data": map[string]any{"due": "2030-01-01T00:00:00Z"}}, nil)
+	require.Equal(t, http.StatusOK, r.Status, "the timer's at sees the due date the transition recorded: %s", r.Body)
+	require.Equal(t, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), firesAt(t, r, "remind"))
+
+	r = s.input(t, "approval", "a-1", map[string]any{"type": "extend", "data": map[string]any{"due": "2030-02-01T00:00:00Z"}}, nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Equal(t, []any{"remind"}, path(t, r.JSON(t), "timers", "cancelled"))
+	require.Equal(t, time.Date(2030, 2, 1, 0, 0, 0, 0, time.UTC), firesAt(t, r, "remind"))
+	require.Equal(t, map[string]any{"seq": 2.0, "type": "Extended", "from": "review", "to": "review"},
+		map[string]any{"seq": path(t, r.JSON(t), "events", 0, "seq"), "type": path(t, r.JSON(t), "events", 0, "type"),
+			"from": path(t, r.JSON(t), "events", 0, "from"), "to": path(t, r.JSON(t), "events", 0, "to")})
+	timers := s.timersByStatus(t, "approval", "a-1")
+	require.Equal(t, []string{"remind 2030-02-01T00:00:00Z"}, timers["pending"], "one pending timer, re-armed: %v", timers)
+	require.Equal(t, []string{"remind 2030-01-01T00:00:00Z"}, timers["cancelled"])
+	// Reentering left the state: its undelivered scoped effect (no webhook is
+	// registered, so it was still pending) is cancelled.
+	eff := s.get(t, "/v1/workflows/approval/a-1/effects")
+	require.Equal(t, http.StatusOK, eff.Status, "%s", eff.Body)
+	require.Equal(t, "ask_reviewer", path(t, eff.JSON(t), "items", 0, "name"))
+	require.Equal(t, "cancelled", path(t, eff.JSON(t), "items", 0, "status"), "%s", eff.Body)
+
+	r = s.input(t, "approval", "a-1", map[string]any{"type": "cancel"}, nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Equal(t, "cancelled", path(t, r.JSON(t), "workflow", "state", "name"))
+	require.Equal(t, "failed", path(t, r.JSON(t), "workflow", "status"))
+	require.Equal(t, "Cancelled", path(t, r.JSON(t), "events", 0, "type"))
+	require.Empty(t, s.timersByStatus(t, "approval", "a-1")["pending"])
+
+	// on_any applies to the initial state too when it has no entry of its own.
+	r = s.input(t, "approval", "a-2", map[string]any{"type": "cancel"}, nil)
+	require.Equal(t, http.StatusOK, r.Status, "on_any applies to the initial state too: %s", r.Body)
+	require.Equal(t, "cancelled", path(t, r.JSON(t), "workflow", "state", "name"))
+
+	d := s.get(t, "/v1/workflow-types/approval/diagram")
+	require.Contains(t, string(d.Body), "ANY --> cancelled: cancel / Cancelled")
+	require.Contains(t, string(d.Body), "review --> review: extend / Extended reenter timer remind at → remind")
+
+	requireDefinitionErrors(t, s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/bad_helpers", Body: `{
+		"initial_state": "a", "inputs": {"go": {}, "stop": {}},
+		"on_any": {"stop": {"to": "nowhere"}},
+		"states": {"a": {"on": {"go": {"to": "b", "reenter": true}}}, "b": {}}}`}),
+		"only a transition that stays in its state can reenter it", "/states/a/on/go/reenter", "/on_any/stop/to")
+}

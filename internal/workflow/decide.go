@@ -35,8 +35,9 @@ type Decision struct {
 	// instance ends failed rather than completed.
 	Failed bool
 	// LeavesState reports that the instance leaves the state it was in (a transition
-	// to another state): its undelivered state-scoped effects are cancelled, in the
-	// transaction that records the decision.
+	// to another state, or one that stays with "reenter": true): its undelivered
+	// state-scoped effects are cancelled, in the transaction that records the
+	// decision. It is false for the input that creates an instance.
 	LeavesState bool
 }
 
@@ -77,8 +78,10 @@ type Timer struct {
 // ErrInvalidState (wrapped) when state cannot belong to d.
 //
 // Staying in a state (no "to", or "to" naming the current state) neither leaves
-// nor enters it, so its state timers are left alone. Use DecideNew for the input
-// that creates an instance.
+// nor enters it, so its state timers are left alone, unless the transition has
+// "reenter": true: then the state is left and entered again (LeavesState). An input
+// the state has no entry for is decided by the definition's on_any entry for it,
+// if any. Use DecideNew for the input that creates an instance.
 func Decide(d *Definition, wf Ref, state State, in Input, now time.Time) (Decision, error) {
 	return decide(context.Background(), d, wf, state, in, now, false)
 }
@@ -134,6 +137,10 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 	}
 
 	h, ok := st.on[in.Type]
+	if !ok && !st.terminal {
+		// A state's own entry for an input wins over on_any.
+		h, ok = d.onAny[in.Type]
+	}
 	if !ok {
 		return reject("input '%s' is not accepted in state '%s'", in.Type, state.Name)
 	}
@@ -178,9 +185,12 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 		return Decision{}, tooLarge("/data", "the input data, recorded as the event data,", len(ev.Data), max)
 	}
 
-	moving := to != state.Name
+	// A transition leaves its state when it moves, or when it stays with reenter:
+	// the state's timers are cancelled and scheduled again, its scoped effects
+	// cancelled. Creating an instance enters its state without leaving one.
+	leaving := to != state.Name || b.reenter
 	terminal := d.IsTerminal(to)
-	dec := Decision{Accepted: true, Event: ev, LeavesState: moving && !creating}
+	dec := Decision{Accepted: true, Event: ev, LeavesState: leaving && !creating}
 	for _, e := range b.effects {
 		payload := ev.Data
 		if e.payload != nil {
@@ -198,7 +208,7 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 		dec.Effects = append(dec.Effects, ef)
 	}
 
-	if moving && !creating {
+	if dec.LeavesState {
 		for _, t := range st.timers {
 			dec.CancelTimers = addKey(dec.CancelTimers, t.key)
 		}
@@ -206,11 +216,9 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 	for _, k := range b.cancel {
 		dec.CancelTimers = addKey(dec.CancelTimers, k)
 	}
-	timers := b.timers
-	if moving || creating {
-		timers = append(timers[:len(timers):len(timers)], d.states[to].timers...)
-	}
-	for _, t := range timers {
+	// The transition's timers see what every expression of the transition sees:
+	// the state before the input.
+	for _, t := range b.timers {
 		tm, err := t.schedule(act, now)
 		if err != nil {
 			return Decision{}, err
@@ -223,6 +231,25 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 	}
 	if max := d.limits.maxDataBytes(); len(dec.NewState.Data) > max {
 		return Decision{}, tooLarge("/state/data", "the state data after the event", len(dec.NewState.Data), max)
+	}
+	if leaving || creating {
+		// The timers of the state being entered belong to that state: an at
+		// expression sees the state as entered, after the event.
+		var entered *activation
+		for _, t := range d.states[to].timers {
+			if t.at != nil && entered == nil {
+				data, err := decodeStateData(dec.NewState.Data)
+				if err != nil {
+					return Decision{}, err
+				}
+				entered = act.withState(to, data)
+			}
+			tm, err := t.schedule(entered, now)
+			if err != nil {
+				return Decision{}, err
+			}
+			dec.Timers = addTimer(dec.Timers, tm)
+		}
 	}
 	dec.Completed = terminal
 	dec.Failed = d.EndStatus(to) == EndFailed

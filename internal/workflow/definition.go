@@ -19,6 +19,8 @@ type Definition struct {
 	inputOrder  []string
 	states      map[string]*stateDef
 	stateOrder  []string
+	onAny       map[string]*handler // input → transitions of every non-terminal state without its own
+	onAnyOrder  []string
 	limits      Limits
 	stateScoped bool                  // some effect has scope "state"
 	onDead      map[string]*effectDef // effects with on_dead, by path
@@ -53,6 +55,7 @@ type branch struct {
 	isReject bool
 	reject   string
 	to       string // "": stay
+	reenter  bool   // staying leaves the state and enters it again
 	event    string // "": the input type
 	data     *expr  // nil: the input data
 	effects  []*effectDef

@@ -11,47 +11,63 @@ type edge struct {
 	label    []string // first line "input / Event", then effects and timers
 }
 
-// edges lists every transition of the definition in declaration order. Rejecting
-// branches are no transition and are left out. The label carries the effects,
-// the transition's timers and, when the edge enters a state, that state's timers.
+// anyNode is the diagram node on_any transitions start from: "any other state".
+// State names are lower case, so it never clashes with one.
+const anyNode = "ANY"
+
+// edges lists every transition of the definition in declaration order, on_any
+// last (from anyNode). Rejecting branches are no transition and are left out. The
+// label carries the effects, the transition's timers and, when the edge enters a
+// state (it moves, or reenters), that state's timers.
 func (d *Definition) edges() []edge {
 	var out []edge
+	add := func(from, in string, b *branch) {
+		if b.isReject {
+			return
+		}
+		to := from
+		if b.to != "" {
+			to = b.to
+		}
+		ev := in
+		if b.event != "" {
+			ev = b.event
+		}
+		head := in
+		if b.cond != nil {
+			head += " [if]"
+		}
+		label := []string{head + " / " + ev}
+		if b.reenter {
+			label = append(label, "reenter")
+		}
+		for _, e := range b.effects {
+			label = append(label, "effect "+e.name)
+		}
+		for _, t := range b.timers {
+			label = append(label, t.describe())
+		}
+		if st, ok := d.states[to]; ok && (to != from || b.reenter) {
+			for _, t := range st.timers {
+				label = append(label, t.describe())
+			}
+		}
+		for _, k := range b.cancel {
+			label = append(label, "cancel "+k)
+		}
+		out = append(out, edge{from: from, to: to, label: label})
+	}
 	for _, name := range d.stateOrder {
 		st := d.states[name]
 		for _, in := range st.onOrder {
 			for _, b := range st.on[in].branches {
-				if b.isReject {
-					continue
-				}
-				to := name
-				if b.to != "" {
-					to = b.to
-				}
-				ev := in
-				if b.event != "" {
-					ev = b.event
-				}
-				head := in
-				if b.cond != nil {
-					head += " [if]"
-				}
-				label := []string{head + " / " + ev}
-				for _, e := range b.effects {
-					label = append(label, "effect "+e.name)
-				}
-				for _, t := range b.timers {
-					label = append(label, t.describe())
-				}
-				if to != name {
-					for _, t := range d.states[to].timers {
-						label = append(label, t.describe())
-					}
-				}
-				for _, k := range b.cancel {
-					label = append(label, "cancel "+k)
-				}
-				out = append(out, edge{from: name, to: to, label: label})
+				add(name, in, b)
 			}
+		}
+	}
+	for _, in := range d.onAnyOrder {
+		for _, b := range d.onAny[in].branches {
+			add(anyNode, in, b)
 		}
 	}
 	return out
@@ -76,7 +92,10 @@ func (t *timerDef) describe() string {
 // initial state, every transition is an edge labelled "input / Event" followed by
 // its effects (effect name), timers it schedules (timer key 30m → input, including the
 // timers of the state it enters) and timers it cancels (cancel key), and terminal
-// states point at [*]. Guarded branches are marked [if].
+// states point at [*]. Guarded branches are marked [if], transitions that reenter
+// their state "reenter". on_any transitions start from one node, ANY, drawn as
+// "any other state (on_any)": they apply to every non-terminal state without its
+// own entry for the input.
 func (d *Definition) Mermaid() string { return d.mermaid("") }
 
 // MermaidHighlight is Mermaid with state current highlighted through a classDef;
@@ -99,6 +118,9 @@ func (d *Definition) mermaid(current string) string {
 		if desc := d.states[name].description; desc != "" {
 			b.WriteString("    " + name + ": " + mermaidText(desc) + "\n")
 		}
+	}
+	if len(d.onAnyOrder) > 0 {
+		b.WriteString("    state \"any other state (on_any)\" as " + anyNode + "\n")
 	}
 	for _, e := range d.edges() {
 		b.WriteString("    " + e.from + " --> " + e.to + ": " + mermaidText(strings.Join(e.label, " ")) + "\n")
@@ -144,6 +166,9 @@ func (d *Definition) DOT() string {
 			line += " [" + strings.Join(attrs, ", ") + "]"
 		}
 		b.WriteString(line + ";\n")
+	}
+	if len(d.onAnyOrder) > 0 {
+		b.WriteString("  " + strconv.Quote(anyNode) + " [label=\"any other state (on_any)\", style=\"rounded,dashed\"];\n")
 	}
 	startLabel := ""
 	for _, t := range d.initialTimers() {

@@ -23,7 +23,8 @@
 // # Expressions
 //
 // Every expression sees four variables: input {type, data}, state {name, data} (the
-// state BEFORE the input), workflow {type, id} and now (a timestamp). They are parsed
+// state BEFORE the input, except in the at of a state timer, which sees the state
+// being entered), workflow {type, id} and now (a timestamp). They are parsed
 // and type-checked once by [Parse]; [Decide] only evaluates them, under a cost limit.
 // Besides CEL's standard library and optional types there are two functions:
 // add_calendar(timestamp, 'P1M') adds an ISO 8601 duration, calendar months and years

@@ -254,12 +254,12 @@ func nativeSize(v any, limit uint64) uint64 {
 type activation struct {
 	ctx      context.Context
 	vars     map[string]any
-	spent    uint64
+	spent    *uint64 // shared by every activation of the decision
 	maxBytes int
 }
 
 func newActivation(ctx context.Context, lim Limits, wf Ref, state string, stateData any, inType string, inData any, now time.Time) *activation {
-	return &activation{ctx: ctx, maxBytes: lim.maxDataBytes(), vars: map[string]any{
+	return &activation{ctx: ctx, maxBytes: lim.maxDataBytes(), spent: new(uint64), vars: map[string]any{
 		"input":    map[string]any{"type": inType, "data": inData},
 		"state":    map[string]any{"name": state, "data": stateData},
 		"workflow": map[string]any{"type": wf.Type, "id": wf.ID},
@@ -267,15 +267,34 @@ func newActivation(ctx context.Context, lim Limits, wf Ref, state string, stateD
 	}}
 }
 
+// with returns an activation of the same decision (context, limits and cost
+// budget) whose variables are act's, with vars added or replaced.
+func (act *activation) with(vars map[string]any) *activation {
+	out := *act
+	out.vars = make(map[string]any, len(act.vars)+len(vars))
+	for k, v := range act.vars {
+		out.vars[k] = v
+	}
+	for k, v := range vars {
+		out.vars[k] = v
+	}
+	return &out
+}
+
+// withState is act seeing state name with data instead.
+func (act *activation) withState(name string, data any) *activation {
+	return act.with(map[string]any{"state": map[string]any{"name": name, "data": data}})
+}
+
 // eval runs the expression. Failures come back as a *ValidationError wrapping
 // ErrEvaluation with the expression's path.
 func (e *expr) eval(act *activation) (ref.Val, error) {
-	if act.spent >= maxDecisionCost {
+	if *act.spent >= maxDecisionCost {
 		return nil, e.fail("the decision's expressions exceeded their total cost limit of %d", maxDecisionCost)
 	}
 	out, det, err := e.prg.ContextEval(act.ctx, act.vars)
 	if det != nil && det.ActualCost() != nil {
-		act.spent += *det.ActualCost()
+		*act.spent += *det.ActualCost()
 	}
 	if err != nil {
 		if ctxErr := act.ctx.Err(); ctxErr != nil {

@@ -168,7 +168,7 @@ func (ps *parser) str(path string, raw json.RawMessage) (string, bool) {
 }
 
 func (ps *parser) parse(body []byte) {
-	f, ok := ps.fields("", body, "description", "initial_state", "unique_key", "inputs", "states")
+	f, ok := ps.fields("", body, "description", "initial_state", "unique_key", "inputs", "states", "on_any")
 	if !ok {
 		return
 	}
@@ -195,6 +195,9 @@ func (ps *parser) parse(body []byte) {
 		}
 	} else {
 		ps.p.add("/initial_state", "is required")
+	}
+	if raw, ok := f["on_any"]; ok && statesOK {
+		ps.parseOnAny(raw)
 	}
 	if raw, ok := f["unique_key"]; ok {
 		if s, ok := ps.str("/unique_key", raw); ok {
@@ -326,6 +329,46 @@ func (ps *parser) parseState(st *stateDef, path string, raw json.RawMessage) {
 	}
 }
 
+// anyState is the from of on_any transitions while they are parsed: they apply to
+// many states, so their targets are no edge of one state.
+const anyState = ""
+
+// parseOnAny parses the top-level on_any: per input, transitions (one or guarded
+// branches) for every non-terminal state that has no on entry of its own for it.
+// Each counts as an edge from every such state when reachability is checked.
+func (ps *parser) parseOnAny(raw json.RawMessage) {
+	members, err := decodeObject(raw)
+	if err != nil {
+		ps.p.add("/on_any", "%v", err)
+		return
+	}
+	ps.d.onAny = map[string]*handler{}
+	for _, m := range members {
+		hPath := pointer("/on_any", m.key)
+		if _, ok := ps.d.inputs[m.key]; !ok {
+			ps.p.add(hPath, "input %q is not declared in inputs", m.key)
+		}
+		h := ps.parseHandler(anyState, hPath, m.val)
+		if h == nil {
+			continue
+		}
+		h.input = m.key
+		ps.d.onAny[m.key] = h
+		ps.d.onAnyOrder = append(ps.d.onAnyOrder, m.key)
+		for _, name := range ps.d.stateOrder {
+			st := ps.d.states[name]
+			if st.terminal || st.on[m.key] != nil {
+				continue
+			}
+			for _, b := range h.branches {
+				if _, known := ps.d.states[b.to]; known && b.to != name {
+					ps.edges[name] = append(ps.edges[name], b.to)
+				}
+			}
+		}
+	}
+}
+
 func (ps *parser) parseHandler(from, path string, raw json.RawMessage) *handler {
 	switch jsonKind(raw) {
 	case "an object":
@@ -372,7 +415,7 @@ func (ps *parser) parseHandler(from, path string, raw json.RawMessage) *handler 
 }
 
 func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList bool) *branch {
-	f, ok := ps.fields(path, raw, "if", "reject", "to", "event", "data", "effects", "timers", "cancel_timers")
+	f, ok := ps.fields(path, raw, "if", "reject", "to", "reenter", "event", "data", "effects", "timers", "cancel_timers")
 	if !ok {
 		return nil
 	}
@@ -397,7 +440,7 @@ func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList boo
 			}
 			b.reject = s
 		}
-		for _, k := range []string{"to", "event", "data", "effects", "timers", "cancel_timers"} {
+		for _, k := range []string{"to", "reenter", "event", "data", "effects", "timers", "cancel_timers"} {
 			if _, ok := f[k]; ok {
 				ps.p.add(pointer(path, k), "not allowed in a branch that rejects")
 			}
@@ -408,10 +451,25 @@ func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList boo
 		if s, ok := ps.str(pointer(path, "to"), raw); ok {
 			if _, known := ps.d.states[s]; !known {
 				ps.p.add(pointer(path, "to"), "unknown state %q", s)
-			} else if s != from {
+			} else if s != from && from != anyState {
 				ps.edges[from] = append(ps.edges[from], s)
 			}
 			b.to = s
+		}
+	}
+	if raw, ok := f["reenter"]; ok {
+		rPath := pointer(path, "reenter")
+		v, err := decodeBool(raw)
+		switch {
+		case err != nil:
+			ps.p.add(rPath, "must be true or false, not %s", jsonKind(raw))
+		case !v:
+		case from == anyState && b.to != "":
+			ps.p.add(rPath, "an on_any transition that reenters stays in the state the input arrives in, so it cannot have a to")
+		case b.to != "" && b.to != from:
+			ps.p.add(rPath, "only a transition that stays in its state can reenter it; this one moves to %q", b.to)
+		default:
+			b.reenter = true
 		}
 	}
 	if raw, ok := f["event"]; ok {
