@@ -160,3 +160,71 @@ func TestReenterAndOnAnyEndToEnd(t *testing.T) {
 		"states": {"a": {"on": {"go": {"to": "b", "reenter": true}}}, "b": {}}}`}),
 		"only a transition that stays in its state can reenter it", "/states/a/on/go/reenter", "/on_any/stop/to")
 }
+
+// TestForEachEndToEnd: one effect and one timer per element, keys from CEL, the
+// cap from IRONFLOW_MAX_FOR_EACH, and the 422s with their paths.
+func TestForEachEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "sqlite", map[string]string{"IRONFLOW_MAX_FOR_EACH": "4"})
+	s.putDefinition(t, "batch", `{
+		"initial_state": "new",
+		"inputs": {"place": {}, "remind": {"schema": {"type": "object", "required": ["sku"]}}},
+		"states": {
+			"new": {"on": {"place": {"to": "open",
+				"effects": [{"name": "reserve", "for_each": "input.data.items", "key": "item.sku",
+				             "payload": "{'sku': item.sku, 'position': index}"}],
+				"timers": [{"for_each": "input.data.items", "key": "'remind_' + item.sku", "after": "PT1H",
+				            "input": {"type": "remind", "data": "{'sku': item.sku}"}}]}}},
+			"open": {"on": {"remind": {}}}
+		}
+	}`, http.StatusCreated)
+
+	r := s.input(t, "batch", "b-1", map[string]any{"type": "place", "data": map[string]any{
+		"items": []any{map[string]any{"sku": "s-1"}, map[string]any{"sku": "s-2"}}}}, nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	body := r.JSON(t)
+	require.Equal(t, "reserve", path(t, body, "effects", 0, "name"))
+	require.Equal(t, "s-1", path(t, body, "effects", 0, "key"))
+	require.Equal(t, "s-2", path(t, body, "effects", 1, "key"))
+	require.Equal(t, "remind_s-1", path(t, body, "timers", "scheduled", 0, "key"))
+	require.Equal(t, "remind_s-2", path(t, body, "timers", "scheduled", 1, "key"))
+
+	effects := s.get(t, "/v1/workflows/batch/b-1/effects")
+	require.Equal(t, http.StatusOK, effects.Status, "%s", effects.Body)
+	got := map[string]any{}
+	for _, e := range path(t, effects.JSON(t), "items").([]any) {
+		got[path(t, e, "key").(string)] = path(t, e, "payload")
+	}
+	require.Equal(t, map[string]any{
+		"s-1": map[string]any{"sku": "s-1", "position": 0.0},
+		"s-2": map[string]any{"sku": "s-2", "position": 1.0},
+	}, got)
+	timers := s.get(t, "/v1/workflows/batch/b-1/timers")
+	for _, tm := range path(t, timers.JSON(t), "items").([]any) {
+		require.Equal(t, path(t, tm, "key"), "remind_"+path(t, tm, "input", "data", "sku").(string))
+	}
+
+	// Two elements with one key, and more elements than the setting allows (two
+	// lists of three: six), are refused with the path; nothing is recorded.
+	dup := s.input(t, "batch", "b-2", map[string]any{"type": "place", "data": map[string]any{
+		"items": []any{map[string]any{"sku": "s"}, map[string]any{"sku": "s"}}}}, nil)
+	p := requireProblem(t, dup, http.StatusUnprocessableEntity, "evaluation_failed")
+	require.Equal(t, "/states/new/on/place/effects/0/key", path(t, p, "errors", 0, "path"))
+	many := s.input(t, "batch", "b-3", map[string]any{"type": "place", "data": map[string]any{
+		"items": []any{map[string]any{"sku": "a"}, map[string]any{"sku": "b"}, map[string]any{"sku": "c"}}}}, nil)
+	p = requireProblem(t, many, http.StatusUnprocessableEntity, "too_large")
+	require.Equal(t, "/states/new/on/place/timers/0/for_each", path(t, p, "errors", 0, "path"))
+	require.Contains(t, path(t, p, "errors", 0, "message"), "more than 4, the limit")
+	requireProblem(t, s.get(t, "/v1/workflows/batch/b-2"), http.StatusNotFound, "workflow_not_found")
+	requireProblem(t, s.get(t, "/v1/workflows/batch/b-3"), http.StatusNotFound, "workflow_not_found")
+
+	d := s.get(t, "/v1/workflow-types/batch/diagram")
+	require.Contains(t, string(d.Body), "effect reserve for each input.data.items")
+
+	requireDefinitionErrors(t, s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/bad_fan", Body: `{
+		"initial_state": "a", "inputs": {"go": {}},
+		"states": {"a": {"on": {"go": {"effects": [
+			{"name": "e", "for_each": "input.data.items.size()"},
+			{"name": "start_chunk", "send": {"workflow_type": "chunk", "input": {"type": "start"}}}]}}}}}`}),
+		"must evaluate to a list", "/states/a/on/go/effects/0/for_each", "/states/a/on/go/effects/1/send")
+}

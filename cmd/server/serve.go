@@ -71,7 +71,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Logger:              log,
 		ObserveDecisionFunc: metrics.ObserveDecision,
 		ObserveEndedFunc:    metrics.ObserveEnded,
-		Limits:              workflow.Limits{MaxDataBytes: cfg.MaxDataBytes},
+		Limits:              workflow.Limits{MaxDataBytes: cfg.MaxDataBytes, MaxForEach: cfg.MaxForEach},
 		DecisionTimeout:     cfg.DecisionTimeout,
 	})
 	api := ironhttp.New(ironhttp.Config{

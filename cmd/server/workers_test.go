@@ -26,5 +26,6 @@ func TestConfigDefaultsAreTheWorkers(t *testing.T) {
 	require.Equal(t, worker.DefaultRetryInitialInterval, config.DefaultRetryInitialInterval)
 	require.Equal(t, worker.DefaultRetryMaxInterval, config.DefaultRetryMaxInterval)
 	require.Equal(t, workflow.DefaultMaxDataBytes, config.DefaultMaxDataBytes)
+	require.Equal(t, workflow.DefaultMaxForEach, config.DefaultMaxForEach)
 	require.Equal(t, engine.DefaultDecisionTimeout, config.DefaultDecisionTimeout)
 }

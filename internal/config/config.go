@@ -87,6 +87,9 @@ type Config struct {
 	// MaxDataBytes caps every expression result, event data, effect payload and the
 	// state data of an instance (422 too_large beyond).
 	MaxDataBytes int
+	// MaxForEach caps the elements the for_each lists of one transition give
+	// together (422 too_large beyond).
+	MaxForEach int
 	// DecisionTimeout is the wall-clock budget of one decision's expressions.
 	DecisionTimeout time.Duration
 	// MaxConns bounds the open client connections of the HTTP server; at the bound an
@@ -120,6 +123,7 @@ const (
 	DefaultMaxBodyBytes         = 1 << 20
 	DefaultRetention            = 30 * 24 * time.Hour
 	DefaultMaxDataBytes         = 256 << 10
+	DefaultMaxForEach           = 1000
 	DefaultDecisionTimeout      = time.Second
 	DefaultMaxConns             = 2048
 	DefaultMaxConnsPerClient    = 256
@@ -250,6 +254,9 @@ func settings() []setting {
 		{env: "IRONFLOW_MAX_DATA_BYTES", def: strconv.Itoa(DefaultMaxDataBytes),
 			usage: "largest expression result, event data, effect payload and instance state data in bytes of JSON (422 too_large beyond)",
 			apply: func(c *Config, v string) (err error) { c.MaxDataBytes, err = positiveInt(v); return err }},
+		{env: "IRONFLOW_MAX_FOR_EACH", def: strconv.Itoa(DefaultMaxForEach),
+			usage: "effects and timers one transition's for_each lists may produce together (422 too_large beyond)",
+			apply: func(c *Config, v string) (err error) { c.MaxForEach, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_DECISION_TIMEOUT", def: DefaultDecisionTimeout.String(),
 			usage: "wall-clock budget of one decision's expressions (422 evaluation_failed beyond)",
 			apply: func(c *Config, v string) (err error) { c.DecisionTimeout, err = positiveDuration(v); return err }},

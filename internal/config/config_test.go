@@ -38,6 +38,7 @@ func TestLoadDefaults(t *testing.T) {
 		MaxBodyBytes:         1 << 20,
 		Retention:            30 * 24 * time.Hour,
 		MaxDataBytes:         256 << 10,
+		MaxForEach:           1000,
 		DecisionTimeout:      time.Second,
 		MaxConns:             2048,
 		MaxConnsPerClient:    256,

@@ -272,6 +272,7 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 			WorkflowID:      id,
 			Seq:             ev.Seq,
 			Name:            ef.Name,
+			Key:             ef.Key,
 			Payload:         ef.Payload,
 			Status:          store.EffectPending,
 			NextAttemptAt:   now,
@@ -286,7 +287,7 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 			OnDead:          ef.OnDead,
 		}
 		w.Effects = append(w.Effects, se)
-		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})
+		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name, Key: se.Key})
 	}
 	if dec.LeavesState && def.ScopesEffectsToStates() {
 		// Leaving the state cancels its undelivered state-scoped effects, before this

@@ -36,6 +36,9 @@ type EventView struct {
 type EffectRef struct {
 	ID   string `json:"id" example:"01936f4e-8c1a-7b3e-9f00-1c2d3e4f5a6b"`
 	Name string `json:"name" example:"reserve_stock"`
+	// Key tells apart the effects a for_each emits, one per element (absent for an
+	// effect without for_each).
+	Key string `json:"key,omitempty" example:"sku-1"`
 }
 
 // TimerRef is a timer an accepted input scheduled.
@@ -137,11 +140,13 @@ func definitionView(d store.Definition) DefinitionView {
 
 // EffectView is an outbox row as the API shows it.
 type EffectView struct {
-	ID            string          `json:"id"`
-	WorkflowType  string          `json:"workflow_type" example:"order"`
-	WorkflowID    string          `json:"workflow_id" example:"o-1"`
-	Seq           int64           `json:"seq" example:"1"`
-	Name          string          `json:"name" example:"reserve_stock"`
+	ID           string `json:"id"`
+	WorkflowType string `json:"workflow_type" example:"order"`
+	WorkflowID   string `json:"workflow_id" example:"o-1"`
+	Seq          int64  `json:"seq" example:"1"`
+	Name         string `json:"name" example:"reserve_stock"`
+	// Key tells apart the effects a for_each emits (absent without for_each).
+	Key           string          `json:"key,omitempty" example:"sku-1"`
 	Payload       json.RawMessage `json:"payload" swaggertype:"object"`
 	Status        string          `json:"status" example:"pending" enums:"pending,delivered,dead,cancelled"`
 	Attempts      int             `json:"attempt_count" example:"0"`
@@ -197,6 +202,7 @@ func effectView(e store.Effect) EffectView {
 		WorkflowID:    e.WorkflowID,
 		Seq:           e.Seq,
 		Name:          e.Name,
+		Key:           e.Key,
 		Payload:       e.Payload,
 		Status:        e.Status,
 		Attempts:      e.Attempts,

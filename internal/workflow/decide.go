@@ -52,9 +52,13 @@ type Event struct {
 
 // Effect is a side effect to deliver. Payload is a JSON object. Policy is how it is
 // delivered (zero fields: the server's settings). OnDead, when the effect declares
-// on_dead, locates its declaration for Definition.OnDeadInput ("" otherwise).
+// on_dead, locates its declaration for Definition.OnDeadInput ("" otherwise). Key
+// tells apart the effects a for_each emits, one per element: the effect's key
+// expression, or the element's index ("0", "1", …); it is unique per name within a
+// decision, and "" for an effect without for_each.
 type Effect struct {
 	Name    string
+	Key     string
 	Payload json.RawMessage
 	Policy  EffectPolicy
 	OnDead  string
@@ -191,16 +195,23 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 	leaving := to != state.Name || b.reenter
 	terminal := d.IsTerminal(to)
 	dec := Decision{Accepted: true, Event: ev, LeavesState: leaving && !creating}
+	fan := &fanOut{act: act, max: d.limits.maxForEach(), limit: d.limits.maxForEach(), bytesLeft: forEachBytesFactor * d.limits.maxDataBytes()}
 	for _, e := range b.effects {
+		policy := e.policy
+		// The effects of an ending are always delivered: no state is left after it.
+		policy.StateScoped = policy.StateScoped && !terminal
+		if e.forEach != nil {
+			if dec.Effects, err = fan.effects(dec.Effects, e, ev.Data, policy); err != nil {
+				return Decision{}, err
+			}
+			continue
+		}
 		payload := ev.Data
 		if e.payload != nil {
 			if payload, err = e.payload.evalObject(act); err != nil {
 				return Decision{}, err
 			}
 		}
-		policy := e.policy
-		// The effects of an ending are always delivered: no state is left after it.
-		policy.StateScoped = policy.StateScoped && !terminal
 		ef := Effect{Name: e.name, Payload: payload, Policy: policy}
 		if e.onDead != nil {
 			ef.OnDead = e.path
@@ -219,6 +230,12 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 	// The transition's timers see what every expression of the transition sees:
 	// the state before the input.
 	for _, t := range b.timers {
+		if t.forEach != nil {
+			if dec.Timers, err = fan.timers(d, dec.Timers, t, now); err != nil {
+				return Decision{}, err
+			}
+			continue
+		}
 		tm, err := t.schedule(act, now)
 		if err != nil {
 			return Decision{}, err

@@ -70,9 +70,15 @@ type effectDef struct {
 	scope   string // ScopeInstance or ScopeState
 	policy  EffectPolicy
 	onDead  *onDeadDef // nil: none
+	forEach *expr      // a list: one effect per element; nil: one effect
+	key     *expr      // with forEach: the key per element; nil: string(index)
 }
 
 type timerDef struct {
+	path      string // of the timer object
+	forEach   *expr  // a list: one timer per element (transition timers only)
+	keyExpr   *expr  // with forEach: the key per element, instead of key
+	dataExpr  *expr  // with forEach: input data per element; nil: inputData
 	key       string
 	after     time.Duration
 	afterText string

@@ -42,6 +42,10 @@ func (d *Definition) edges() []edge {
 			label = append(label, "reenter")
 		}
 		for _, e := range b.effects {
+			if e.forEach != nil {
+				label = append(label, "effect "+e.name+" for each "+e.forEach.src)
+				continue
+			}
 			label = append(label, "effect "+e.name)
 		}
 		for _, t := range b.timers {
@@ -85,6 +89,13 @@ func (t *timerDef) describe() string {
 	if t.at == nil {
 		when = t.afterText
 	}
+	if t.forEach != nil {
+		key := ""
+		if t.keyExpr != nil {
+			key = t.keyExpr.src
+		}
+		return "timer " + key + " " + when + " → " + t.inputType + " for each " + t.forEach.src
+	}
 	return "timer " + t.key + " " + when + " → " + t.inputType
 }
 
@@ -93,9 +104,9 @@ func (t *timerDef) describe() string {
 // its effects (effect name), timers it schedules (timer key 30m → input, including the
 // timers of the state it enters) and timers it cancels (cancel key), and terminal
 // states point at [*]. Guarded branches are marked [if], transitions that reenter
-// their state "reenter". on_any transitions start from one node, ANY, drawn as
-// "any other state (on_any)": they apply to every non-terminal state without its
-// own entry for the input.
+// their state "reenter", for_each effects and timers "for each <list>". on_any
+// transitions start from one node, ANY, drawn as "any other state (on_any)": they
+// apply to every non-terminal state without its own entry for the input.
 func (d *Definition) Mermaid() string { return d.mermaid("") }
 
 // MermaidHighlight is Mermaid with state current highlighted through a classDef;

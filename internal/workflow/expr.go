@@ -43,6 +43,7 @@ const (
 	wantString
 	wantTimestamp
 	wantObject
+	wantList
 )
 
 func (k resultKind) String() string {
@@ -53,6 +54,8 @@ func (k resultKind) String() string {
 		return "string"
 	case wantTimestamp:
 		return "timestamp"
+	case wantList:
+		return "list"
 	default:
 		return "map"
 	}
@@ -146,6 +149,8 @@ func outputMatches(t *cel.Type, want resultKind) bool {
 		return want == wantTimestamp
 	case types.MapKind, types.NullTypeKind:
 		return want == wantObject
+	case types.ListKind:
+		return want == wantList
 	}
 	return false
 }
@@ -351,6 +356,31 @@ func (e *expr) evalTimestamp(act *activation) (time.Time, error) {
 		return time.Time{}, e.fail("expression must evaluate to a timestamp, not %s", out.Type().TypeName())
 	}
 	return ts.Time.UTC(), nil
+}
+
+// evalList returns the elements of a list result and their number n; items is
+// nil when n is over limit, so a long list is not copied only to be refused.
+func (e *expr) evalList(act *activation, limit int) (items []ref.Val, n int, err error) {
+	out, err := e.eval(act)
+	if err != nil {
+		return nil, 0, err
+	}
+	l, ok := out.(traits.Lister)
+	if !ok {
+		return nil, 0, e.fail("expression must evaluate to a list, not %s", out.Type().TypeName())
+	}
+	size, ok := l.Size().(types.Int)
+	if !ok {
+		return nil, 0, e.fail("the list has no size")
+	}
+	if int64(size) > int64(limit) {
+		return nil, int(size), nil
+	}
+	items = make([]ref.Val, 0, int(size))
+	for i := types.Int(0); i < size; i++ {
+		items = append(items, l.Get(i))
+	}
+	return items, int(size), nil
 }
 
 // evalObject returns the result as a compact JSON object; null becomes {}.

@@ -7,8 +7,20 @@ import (
 // DefaultMaxDataBytes is the default of Limits.MaxDataBytes: 256 KiB.
 const DefaultMaxDataBytes = 256 << 10
 
+// DefaultMaxForEach is the default of Limits.MaxForEach.
+const DefaultMaxForEach = 1000
+
+// forEachBytesFactor bounds the JSON the for_each effects and timers of one
+// decision produce together: this many times Limits.MaxDataBytes (4 MiB by
+// default), so a thousand copies of a large value are refused, not written.
+const forEachBytesFactor = 16
+
 // Limits bound what one decision may produce. The zero value means the defaults.
 type Limits struct {
+	// MaxForEach caps the elements the for_each lists of one transition give
+	// together (effects and timers); beyond it a decision fails with ErrTooLarge.
+	// 0 means DefaultMaxForEach.
+	MaxForEach int
 	// MaxDataBytes caps the compact JSON of every expression result that becomes
 	// data (event data, effect payloads, timer input data), the event data an input
 	// records as it is, and the state data after the event. Beyond it a decision
@@ -21,6 +33,13 @@ func (l Limits) maxDataBytes() int {
 		return DefaultMaxDataBytes
 	}
 	return l.MaxDataBytes
+}
+
+func (l Limits) maxForEach() int {
+	if l.MaxForEach <= 0 {
+		return DefaultMaxForEach
+	}
+	return l.MaxForEach
 }
 
 // ParseWithLimits is Parse for a definition whose decisions are bounded by lim

@@ -103,6 +103,20 @@ func (ps *parser) compileExpr(path, src string, want resultKind) *expr {
 	return ps.compileExprIn(ps.env, path, src, want)
 }
 
+// compileItemExpr compiles an expression of a for_each element: it also sees item
+// (the element) and index (its position, an int).
+func (ps *parser) compileItemExpr(path, src string, want resultKind) *expr {
+	if ps.itemEnv == nil && !ps.sizeOnly {
+		env, err := ps.env.Extend(cel.Variable("item", cel.DynType), cel.Variable("index", cel.IntType))
+		if err != nil {
+			ps.p.add(path, "cannot build the for_each expression environment: %v", err)
+			return nil
+		}
+		ps.itemEnv = env
+	}
+	return ps.compileExprIn(ps.itemEnv, path, src, want)
+}
+
 // compileExprIn is compileExpr against env.
 func (ps *parser) compileExprIn(env *cel.Env, path, src string, want resultKind) *expr {
 	ps.exprBytes += len(src)
@@ -120,6 +134,7 @@ type cancelRef struct{ path, key string }
 
 type parser struct {
 	env        *cel.Env
+	itemEnv    *cel.Env // env with item and index, made at the first for_each
 	p          problems
 	d          *Definition
 	timerKeys  map[string]bool     // every timer key defined anywhere
@@ -296,7 +311,7 @@ func (ps *parser) parseState(st *stateDef, path string, raw json.RawMessage) {
 		st.description, _ = ps.str(pointer(path, "description"), raw)
 	}
 	if raw, ok := f["timers"]; ok {
-		st.timers = ps.parseTimers(pointer(path, "timers"), raw)
+		st.timers = ps.parseTimers(pointer(path, "timers"), raw, false)
 		if st.terminal && len(st.timers) > 0 {
 			ps.p.add(pointer(path, "timers"), "a terminal state cannot have timers")
 		}
@@ -489,7 +504,7 @@ func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList boo
 		b.effects = ps.parseEffects(pointer(path, "effects"), raw)
 	}
 	if raw, ok := f["timers"]; ok {
-		b.timers = ps.parseTimers(pointer(path, "timers"), raw)
+		b.timers = ps.parseTimers(pointer(path, "timers"), raw, true)
 	}
 	if raw, ok := f["cancel_timers"]; ok {
 		b.cancel = ps.parseCancels(pointer(path, "cancel_timers"), raw)
@@ -510,11 +525,28 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 	var out []*effectDef
 	for i, e := range elems {
 		ePath := pointer(path, strconv.Itoa(i))
-		f, ok := ps.fields(ePath, e, "name", "payload", "retry", "timeout", "scope", "on_dead")
+		f, ok := ps.fields(ePath, e, "name", "payload", "retry", "timeout", "scope", "on_dead", "for_each", "key", "send")
 		if !ok {
 			continue
 		}
 		eff := &effectDef{path: ePath}
+		if _, ok := f["send"]; ok {
+			ps.p.add(pointer(ePath, "send"), "send is not supported yet: an effect is delivered to the type's webhook")
+		}
+		compile := ps.compileExpr
+		if raw, ok := f["for_each"]; ok {
+			if s, ok := ps.str(pointer(ePath, "for_each"), raw); ok {
+				eff.forEach = ps.compileExpr(pointer(ePath, "for_each"), s, wantList)
+			}
+			compile = ps.compileItemExpr
+		}
+		if raw, ok := f["key"]; ok {
+			if _, each := f["for_each"]; !each {
+				ps.p.add(pointer(ePath, "key"), "key names the effects of a for_each; this effect has no for_each")
+			} else if s, ok := ps.str(pointer(ePath, "key"), raw); ok {
+				eff.key = compile(pointer(ePath, "key"), s, wantString)
+			}
+		}
 		if raw, ok := f["name"]; ok {
 			if s, ok := ps.str(pointer(ePath, "name"), raw); ok {
 				if !validName(s) {
@@ -527,7 +559,7 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 		}
 		if raw, ok := f["payload"]; ok {
 			if s, ok := ps.str(pointer(ePath, "payload"), raw); ok {
-				eff.payload = ps.compileExpr(pointer(ePath, "payload"), s, wantObject)
+				eff.payload = compile(pointer(ePath, "payload"), s, wantObject)
 			}
 		}
 		ps.parseEffectPolicy(eff, ePath, f)
@@ -539,7 +571,9 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 	return out
 }
 
-func (ps *parser) parseTimers(path string, raw json.RawMessage) []*timerDef {
+// parseTimers parses a timers list: a state's, or a transition's (onTransition),
+// whose timers may have for_each.
+func (ps *parser) parseTimers(path string, raw json.RawMessage, onTransition bool) []*timerDef {
 	elems, err := decodeArray(raw)
 	if err != nil {
 		ps.p.add(path, "%v", err)
@@ -553,12 +587,31 @@ func (ps *parser) parseTimers(path string, raw json.RawMessage) []*timerDef {
 	seen := map[string]bool{}
 	for i, e := range elems {
 		tPath := pointer(path, strconv.Itoa(i))
-		f, ok := ps.fields(tPath, e, "key", "after", "at", "input")
+		f, ok := ps.fields(tPath, e, "key", "after", "at", "input", "for_each")
 		if !ok {
 			continue
 		}
-		t := &timerDef{}
-		if raw, ok := f["key"]; ok {
+		t := &timerDef{path: tPath}
+		compile := ps.compileExpr
+		if raw, ok := f["for_each"]; ok {
+			if !onTransition {
+				ps.p.add(pointer(tPath, "for_each"), "for_each is only allowed on a transition's timers: a state's timers are armed once per entry")
+			} else if s, ok := ps.str(pointer(tPath, "for_each"), raw); ok {
+				t.forEach = ps.compileExpr(pointer(tPath, "for_each"), s, wantList)
+				// Keep a broken for_each recognisable, so key and data are not
+				// read as literals.
+				if t.forEach == nil {
+					t.forEach = &expr{path: pointer(tPath, "for_each")}
+				}
+			}
+			compile = ps.compileItemExpr
+		}
+		if raw, ok := f["key"]; ok && t.forEach != nil {
+			// With for_each the key is an expression: one key per element.
+			if s, ok := ps.str(pointer(tPath, "key"), raw); ok {
+				t.keyExpr = compile(pointer(tPath, "key"), s, wantString)
+			}
+		} else if ok {
 			if s, ok := ps.str(pointer(tPath, "key"), raw); ok {
 				switch {
 				case !validName(s):
@@ -587,7 +640,7 @@ func (ps *parser) parseTimers(path string, raw json.RawMessage) []*timerDef {
 			}
 		default:
 			if s, ok := ps.str(pointer(tPath, "at"), rawAt); ok {
-				t.at = ps.compileExpr(pointer(tPath, "at"), s, wantTimestamp)
+				t.at = compile(pointer(tPath, "at"), s, wantTimestamp)
 			}
 		}
 		if raw, ok := f["input"]; ok {
@@ -622,6 +675,14 @@ func (ps *parser) parseTimerInput(t *timerDef, path string, raw json.RawMessage)
 		ps.p.add(pointer(path, "type"), "input %q is not declared in inputs", s)
 	}
 	data := json.RawMessage(`{}`)
+	if raw, ok := f["data"]; ok && t.forEach != nil && jsonKind(raw) == "a string" {
+		// A for_each timer's data may be an expression per element; its result
+		// is checked against the schema when the timer is scheduled.
+		if s, ok := ps.str(pointer(path, "data"), raw); ok {
+			t.dataExpr = ps.compileItemExpr(pointer(path, "data"), s, wantObject)
+		}
+		return
+	}
 	if raw, ok := f["data"]; ok {
 		c, err := compactJSON(raw)
 		if err != nil {
