@@ -88,6 +88,17 @@ func newReceiver(t *testing.T, respond func(n int, d delivery) (int, string)) *r
 	return r
 }
 
+// workflowID is the id of the instance whose effect d delivers.
+func (d delivery) workflowID() string {
+	var msg struct {
+		Data struct {
+			WorkflowID string `json:"workflow_id"`
+		} `json:"data"`
+	}
+	_ = json.Unmarshal(d.body, &msg)
+	return msg.Data.WorkflowID
+}
+
 func (r *receiver) deliveries() []delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -497,15 +508,7 @@ func TestInvalidRoutedInputIsDead(t *testing.T) {
 			"o-bad-data":   `{"input": {"type": "reserved", "data": {"nope": 1}}}`,
 			"o-not-object": `{"input": "reserved"}`,
 		}
-		rcv := newReceiver(t, func(_ int, d delivery) (int, string) {
-			var msg struct {
-				Data struct {
-					WorkflowID string `json:"workflow_id"`
-				} `json:"data"`
-			}
-			_ = json.Unmarshal(d.body, &msg)
-			return 200, cases[msg.Data.WorkflowID]
-		})
+		rcv := newReceiver(t, func(_ int, d delivery) (int, string) { return 200, cases[d.workflowID()] })
 		e.putWebhook(rcv.URL)
 		e.worker(e.store, outbox.Config{})
 		for id := range cases {

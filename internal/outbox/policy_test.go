@@ -115,16 +115,10 @@ func TestInvalidAnswerRunsOnDead(t *testing.T) {
 			"p-broken":     ``,
 		}
 		rcv := newReceiver(t, func(_ int, d delivery) (int, string) {
-			var msg struct {
-				Data struct {
-					WorkflowID string `json:"workflow_id"`
-				} `json:"data"`
-			}
-			_ = json.Unmarshal(d.body, &msg)
-			if msg.Data.WorkflowID == "p-broken" {
+			if d.workflowID() == "p-broken" {
 				return http.StatusInternalServerError, ""
 			}
-			return http.StatusOK, answers[msg.Data.WorkflowID]
+			return http.StatusOK, answers[d.workflowID()]
 		})
 		ids := map[string]string{}
 		for id := range answers {

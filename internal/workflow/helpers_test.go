@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -12,15 +11,7 @@ import (
 // first message containing msg.
 func requireParseErrors(t *testing.T, body, msg string, paths ...string) {
 	t.Helper()
-	_, err := Parse("flow", []byte(body))
-	var ve *ValidationError
-	require.True(t, errors.As(err, &ve), "%v", err)
-	got := make([]string, 0, len(ve.Errors))
-	for _, fe := range ve.Errors {
-		got = append(got, fe.Path)
-	}
-	require.Equal(t, paths, got, "%v", ve.Errors)
-	require.Contains(t, ve.Errors[0].Message, msg)
+	requireTypeParseErrors(t, "flow", body, paths, msg)
 }
 
 // TestStateTimerAtSeesEnteredState: a state timer's at is evaluated on the state

@@ -154,19 +154,26 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d, err := Parse(tt.typ, []byte(tt.body))
-			require.Nil(t, d)
-			require.ErrorIs(t, err, ErrInvalidDefinition)
-			var ve *ValidationError
-			require.True(t, errors.As(err, &ve))
-			paths := make([]string, 0, len(ve.Errors))
-			for _, fe := range ve.Errors {
-				paths = append(paths, fe.Path)
-			}
-			require.Equal(t, tt.paths, paths, "errors: %v", ve.Errors)
-			require.Contains(t, ve.Errors[0].Message, tt.msg)
+			requireTypeParseErrors(t, tt.typ, tt.body, tt.paths, tt.msg)
 		})
 	}
+}
+
+// requireTypeParseErrors asserts that Parse refuses body as type typ with exactly the
+// problems at paths, in order, the first one's message containing msg.
+func requireTypeParseErrors(t *testing.T, typ, body string, paths []string, msg string) {
+	t.Helper()
+	d, err := Parse(typ, []byte(body))
+	require.Nil(t, d)
+	require.ErrorIs(t, err, ErrInvalidDefinition)
+	var ve *ValidationError
+	require.True(t, errors.As(err, &ve))
+	got := make([]string, 0, len(ve.Errors))
+	for _, fe := range ve.Errors {
+		got = append(got, fe.Path)
+	}
+	require.Equal(t, paths, got, "errors: %v", ve.Errors)
+	require.Contains(t, ve.Errors[0].Message, msg)
 }
 
 func TestParseLimits(t *testing.T) {

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -88,16 +87,7 @@ func TestEffectPolicyErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Parse("flow", []byte(tt.body))
-			require.ErrorIs(t, err, ErrInvalidDefinition)
-			var ve *ValidationError
-			require.True(t, errors.As(err, &ve))
-			var paths []string
-			for _, fe := range ve.Errors {
-				paths = append(paths, fe.Path)
-			}
-			require.Equal(t, tt.paths, paths, "%v", ve.Errors)
-			require.Contains(t, ve.Errors[0].Message, tt.message)
+			requireParseErrors(t, tt.body, tt.message, tt.paths...)
 		})
 	}
 }
