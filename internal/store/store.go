@@ -71,8 +71,8 @@ const (
 	EffectPending   = "pending"
 	EffectDelivered = "delivered"
 	EffectDead      = "dead"
-	// EffectCancelled: never delivered (or never again): its instance was terminated
-	// or left the state the effect was scoped to. Final.
+	// EffectCancelled: never delivered (or never again): its instance was terminated,
+	// it left the state the effect was scoped to, or an operator discarded it. Final.
 	EffectCancelled = "cancelled"
 )
 
@@ -464,8 +464,34 @@ type ListInstancesParams struct {
 	Type   string
 	State  string
 	Status string
-	Cursor string
-	Limit  int
+	// IDPrefix selects the instances whose id starts with it, byte for byte (no
+	// wildcards: % and _ are themselves).
+	IDPrefix string
+	// CreatedAfter and CreatedBefore select created_at >= CreatedAfter and
+	// created_at < CreatedBefore; a zero time does not filter.
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Cursor        string
+	Limit         int
+}
+
+// CountInstancesParams selects the instances CountInstances counts, as
+// ListInstancesParams does.
+type CountInstancesParams struct {
+	Type          string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// Limit bounds each count: a status with more instances is counted as Limit, so
+	// that a count costs at most Limit index entries. Required (> 0).
+	Limit int
+}
+
+// InstanceCounts are the numbers of instances in each status.
+type InstanceCounts struct {
+	Running    int64
+	Completed  int64
+	Failed     int64
+	Terminated int64
 }
 
 // ListEffectsParams filters and pages effects, oldest first.
@@ -530,6 +556,9 @@ type Store interface {
 	GetInstance(ctx context.Context, typ, id string) (Instance, error)
 	// ListInstances pages instances matching the filters.
 	ListInstances(ctx context.Context, p ListInstancesParams) (Page[Instance], error)
+	// CountInstances counts the instances matching the filters in each status, each
+	// count at most p.Limit.
+	CountInstances(ctx context.Context, p CountInstancesParams) (InstanceCounts, error)
 	// ListEvents returns up to limit events of an instance with seq > afterSeq, in order.
 	ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]Event, error)
 	// ListInputs pages the input records of an instance, oldest first.
@@ -567,6 +596,10 @@ type Store interface {
 	// RetryEffect puts a dead effect back to pending with a fresh budget;
 	// ErrWrongStatus when it is not dead.
 	RetryEffect(ctx context.Context, id string, now time.Time) (Effect, error)
+	// CancelEffect discards a pending or dead effect: status EffectCancelled, never
+	// delivered (a worker holding it still records its attempt, and routes nothing);
+	// ErrWrongStatus when it is delivered or cancelled already.
+	CancelEffect(ctx context.Context, id string, now time.Time) (Effect, error)
 
 	// ScheduleTimer stores a timer outside any decision (a delayed input), replacing a
 	// pending timer with the same key on the instance.
@@ -588,7 +621,8 @@ type Store interface {
 	GetTimer(ctx context.Context, id string) (Timer, error)
 	// ListTimers pages timers matching the filters.
 	ListTimers(ctx context.Context, p ListTimersParams) (Page[Timer], error)
-	// CancelTimer cancels a pending timer; ErrWrongStatus when it is not pending.
+	// CancelTimer cancels a pending timer or discards a dead one; ErrWrongStatus when
+	// it has fired or is cancelled already.
 	CancelTimer(ctx context.Context, id string, now time.Time) (Timer, error)
 	// RetryTimer puts a dead timer back to pending with a fresh budget;
 	// ErrWrongStatus when it is not dead.

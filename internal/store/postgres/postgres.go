@@ -43,9 +43,17 @@ type driver struct {
 	pool     *pgxpool.Pool
 	listener *listener
 	notifier *notifier
+	// byteOrder: the database compares text byte by byte (byteOrderQuery), so a prefix
+	// of instance ids is a range of the primary key.
+	byteOrder bool
 
 	closeOnce sync.Once
 }
+
+// byteOrderQuery tells whether the database's collation, the one instances.id has,
+// orders text by bytes, as C, POSIX and C.UTF-8 do: a linguistic collation sorts
+// letters before case ('a' < 'B') and weighs punctuation last ('a.' < 'a-z').
+const byteOrderQuery = `SELECT 'B' < 'a' AND 'a-z' < 'a.' AND 'a b' < 'a-' AND 'Z~' < 'a'`
 
 // Open connects to the database at url (a postgres:// URL or keyword/value string),
 // applies the embedded migrations and returns the store. Concurrent Opens by several
@@ -75,6 +83,10 @@ func open(ctx context.Context, url string) (*Store, *driver, error) {
 		return nil, nil, mapErr("open", err)
 	}
 	d := &driver{pool: pool, notifier: &notifier{pool: pool}, listener: newListener(cfg.ConnConfig.Copy())}
+	if err := pool.QueryRow(ctx, byteOrderQuery).Scan(&d.byteOrder); err != nil {
+		pool.Close()
+		return nil, nil, mapErr("open", err)
+	}
 	s, err := sqlstore.Open(ctx, d)
 	return s, d, err
 }

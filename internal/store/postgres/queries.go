@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,7 +76,55 @@ func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams,
 	f.addIf("type = ?", p.Type)
 	f.addIf("state_name = ?", p.State)
 	f.addStatus(p.Status, store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated)
+	d.addIDPrefix(&f, p.IDPrefix)
+	addCreated(&f, p.CreatedAfter, p.CreatedBefore)
 	return list(ctx, d, "instances", instanceColumns, f, after, limit, scanInstance)
+}
+
+// addIDPrefix selects ids starting with prefix. Where the database orders text byte by
+// byte (collation C, POSIX, C.UTF-8), a range over the (type, id) primary key does it
+// exactly; under a linguistic collation a range would miss ids (en_US sorts "a-z"
+// after "a."), so the exact LIKE decides, and the range is left out.
+func (d *driver) addIDPrefix(f *filters, prefix string) {
+	if prefix == "" {
+		return
+	}
+	if !d.byteOrder {
+		f.add(`id LIKE ? ESCAPE '\'`, sqlstore.LikePrefix(prefix))
+		return
+	}
+	lo, hi, bounded := sqlstore.IDRange(prefix)
+	f.add("id >= ?", lo)
+	if bounded {
+		f.add("id < ?", hi)
+	}
+}
+
+// addCreated selects created_at in [after, before); a zero time does not filter.
+func addCreated(f *filters, after, before time.Time) {
+	if !after.IsZero() {
+		f.add("created_at >= ?", after)
+	}
+	if !before.IsZero() {
+		f.add("created_at < ?", before)
+	}
+}
+
+// CountInstances counts each status in one statement, each through the partial
+// (status, rid) index and at most p.Limit rows of it.
+func (d *driver) CountInstances(ctx context.Context, p store.CountInstancesParams) (store.InstanceCounts, error) {
+	var f filters
+	f.addIf("type = ?", p.Type)
+	addCreated(&f, p.CreatedAfter, p.CreatedBefore)
+	limit := f.next(p.Limit)
+	var sel []string
+	for _, status := range []string{store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated} {
+		sel = append(sel, `(SELECT count(*) FROM (SELECT 1 FROM instances WHERE `+
+			strings.Join(append([]string{"status <> ''", "status = '" + status + "'"}, f.conds...), " AND ")+` LIMIT `+limit+`) c)`)
+	}
+	var c store.InstanceCounts
+	err := d.pool.QueryRow(ctx, `SELECT `+strings.Join(sel, ", "), f.args...).Scan(&c.Running, &c.Completed, &c.Failed, &c.Terminated)
+	return c, err
 }
 
 func (d *driver) ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error) {
@@ -192,6 +241,13 @@ func (d *driver) RetryEffect(ctx context.Context, id string, now time.Time) (sto
 WHERE id = $1 AND status = 'dead' RETURNING `+effectColumns, id, now), nil))
 }
 
+func (d *driver) CancelEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
+	// locked_by stays, as in a termination's cancel: the completion of a worker holding
+	// it is still recorded.
+	return noMatch(scanEffect(d.pool.QueryRow(ctx, `UPDATE effects SET status = 'cancelled', updated_at = $2
+WHERE id = $1 AND status IN ('pending', 'dead') RETURNING `+effectColumns, id, now), nil))
+}
+
 func (d *driver) RowStatus(ctx context.Context, table, id string) (string, error) {
 	var status string
 	err := d.pool.QueryRow(ctx, `SELECT status FROM `+table+` WHERE id = $1`, id).Scan(&status)
@@ -254,7 +310,7 @@ func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after
 func (d *driver) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
 	return noMatch(scanTimer(d.pool.QueryRow(ctx, `UPDATE timers SET status = 'cancelled', locked_by = '',
     locked_until = NULL, updated_at = $2
-WHERE id = $1 AND status = 'pending' RETURNING `+timerColumns, id, now), nil))
+WHERE id = $1 AND status IN ('pending', 'dead') RETURNING `+timerColumns, id, now), nil))
 }
 
 func (d *driver) RetryTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {

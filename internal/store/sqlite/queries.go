@@ -66,7 +66,34 @@ func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams,
 	f.eq("type", p.Type)
 	f.eq("state_name", p.State)
 	f.eq("status", p.Status)
+	if p.IDPrefix != "" {
+		// The BINARY collation of id orders by bytes: the prefix is a range of the
+		// UNIQUE (type, id) index.
+		lo, hi, bounded := sqlstore.IDRange(p.IDPrefix)
+		f.add("id >= ?", lo)
+		if bounded {
+			f.add("id < ?", hi)
+		}
+	}
+	f.created(p.CreatedAfter, p.CreatedBefore)
 	return list(ctx, d, "instances", instanceCols, f, after, limit, scanInstance)
+}
+
+// CountInstances counts each status in one statement, at most p.Limit rows each.
+func (d *driver) CountInstances(ctx context.Context, p store.CountInstancesParams) (store.InstanceCounts, error) {
+	var f filter
+	f.eq("type", p.Type)
+	f.created(p.CreatedAfter, p.CreatedBefore)
+	var sel []string
+	var args []any
+	for _, status := range []string{store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated} {
+		sel = append(sel, `(SELECT COUNT(*) FROM (SELECT 1 FROM instances WHERE `+
+			strings.Join(append([]string{"status = '" + status + "'"}, f.conds...), " AND ")+` LIMIT ?))`)
+		args = append(append(args, f.args...), p.Limit)
+	}
+	var c store.InstanceCounts
+	err := d.r.QueryRowContext(ctx, `SELECT `+strings.Join(sel, ", "), args...).Scan(&c.Running, &c.Completed, &c.Failed, &c.Terminated)
+	return c, err
 }
 
 func (d *driver) ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error) {
@@ -212,6 +239,13 @@ func (d *driver) RetryEffect(ctx context.Context, id string, now time.Time) (sto
 		 locked_until = NULL, updated_at = ?1 WHERE id = ?2 AND status = 'dead' RETURNING `+effectCols, scanEffect, toMicros(now), id)
 }
 
+func (d *driver) CancelEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
+	// locked_by stays, as in a termination's cancel: the completion of a worker holding
+	// it is still recorded.
+	return update(ctx, d, `UPDATE effects SET status = 'cancelled', updated_at = ?1
+		 WHERE id = ?2 AND status IN ('pending', 'dead') RETURNING `+effectCols, scanEffect, toMicros(now), id)
+}
+
 func (d *driver) RowStatus(ctx context.Context, table, id string) (string, error) {
 	var status string
 	err := d.r.QueryRowContext(ctx, `SELECT status FROM `+table+` WHERE id = ?`, id).Scan(&status)
@@ -251,7 +285,7 @@ func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after
 
 func (d *driver) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
 	return update(ctx, d, `UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = ?1
-		 WHERE id = ?2 AND status = 'pending' RETURNING `+timerCols, scanTimer, toMicros(now), id)
+		 WHERE id = ?2 AND status IN ('pending', 'dead') RETURNING `+timerCols, scanTimer, toMicros(now), id)
 }
 
 // RetryTimer runs on the writer, which serialises it with every write of the instance's
@@ -337,6 +371,21 @@ func (d *driver) Stats(ctx context.Context) (store.Stats, error) {
 type filter struct {
 	conds []string
 	args  []any
+}
+
+func (f *filter) add(cond string, arg any) {
+	f.conds = append(f.conds, cond)
+	f.args = append(f.args, arg)
+}
+
+// created selects created_at in [after, before); a zero time does not filter.
+func (f *filter) created(after, before time.Time) {
+	if !after.IsZero() {
+		f.add("created_at >= ?", toMicros(after))
+	}
+	if !before.IsZero() {
+		f.add("created_at < ?", toMicros(before))
+	}
 }
 
 func (f *filter) eq(col, v string) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -117,4 +118,30 @@ func utcPtr(t *time.Time) *time.Time {
 // NewID returns a time-ordered UUIDv7 for rows the caller did not name.
 func NewID() string {
 	return uuid.Must(uuid.NewV7()).String()
+}
+
+// IDRange is the range of the strings that start with prefix, in byte (code point)
+// order: s starts with prefix exactly when lo <= s and, if bounded, s < hi. hi is prefix
+// with its last code point incremented (a maximal last code point is dropped first), so
+// it is valid UTF-8 when prefix is. A backend compares ids in byte order to use it.
+func IDRange(prefix string) (lo, hi string, bounded bool) {
+	for end := prefix; end != ""; {
+		r, size := utf8.DecodeLastRuneInString(end)
+		end = end[:len(end)-size]
+		switch {
+		case r == utf8.MaxRune:
+			continue
+		case r == 0xD7FF: // the next code point is past the surrogates
+			return prefix, end + "\uE000", true
+		default:
+			return prefix, end + string(r+1), true
+		}
+	}
+	return prefix, "", false
+}
+
+// LikePrefix is the LIKE pattern (escape character \) of the strings that start with
+// prefix: its %, _ and \ match only themselves.
+func LikePrefix(prefix string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix) + "%"
 }

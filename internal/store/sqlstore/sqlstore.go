@@ -234,7 +234,11 @@ type Driver interface {
 
 	GetInstance(ctx context.Context, typ, id string) (store.Instance, error)
 	// The lists return up to limit rows after the row identity after, oldest first.
+	// ListInstances selects p.IDPrefix through IDRange (and LikePrefix where the range
+	// alone would not be exact), created_at in [p.CreatedAfter, p.CreatedBefore).
 	ListInstances(ctx context.Context, p store.ListInstancesParams, after int64, limit int) ([]Listed[store.Instance], error)
+	// CountInstances counts up to p.Limit instances of each status matching p.
+	CountInstances(ctx context.Context, p store.CountInstancesParams) (store.InstanceCounts, error)
 	ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error)
 	// ReadFeed and FeedHead read the global event feed (store.Feed); a cursor that
 	// cannot be decoded is an error wrapping store.ErrInvalidCursor.
@@ -258,9 +262,12 @@ type Driver interface {
 	ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error)
 	GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error)
 	ListEffects(ctx context.Context, p store.ListEffectsParams, after int64, limit int) ([]Listed[store.Effect], error)
-	// RetryEffect, CancelTimer and RetryTimer return ErrNoMatch when the row is not in
-	// the status they move it from; RowStatus then tells why.
+	// RetryEffect, CancelEffect, CancelTimer and RetryTimer return ErrNoMatch when the
+	// row is not in a status they move it from; RowStatus then tells why.
 	RetryEffect(ctx context.Context, id string, now time.Time) (store.Effect, error)
+	// CancelEffect moves a pending or dead effect to cancelled and keeps its locked_by
+	// (as EffectCancel does), so that the completion of a worker holding it is recorded.
+	CancelEffect(ctx context.Context, id string, now time.Time) (store.Effect, error)
 	RowStatus(ctx context.Context, table, id string) (string, error)
 
 	// ScheduleTimer locks the instance like Load, cancels its pending timer with t's key
@@ -270,6 +277,7 @@ type Driver interface {
 	NextTimerAt(ctx context.Context) (*time.Time, error)
 	GetTimer(ctx context.Context, id string) (store.Timer, error)
 	ListTimers(ctx context.Context, p store.ListTimersParams, after int64, limit int) ([]Listed[store.Timer], error)
+	// CancelTimer moves a pending or dead timer to cancelled and frees its lease.
 	CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error)
 	// RetryTimer locks the timer's instance like Load first; store.ErrWrongStatus when
 	// another pending timer of the instance has taken the key meanwhile.

@@ -166,6 +166,16 @@ func (s *Store) ListInstances(ctx context.Context, p store.ListInstancesParams) 
 	})
 }
 
+// CountInstances counts the instances matching p in each status, each count at most
+// p.Limit (which must be positive).
+func (s *Store) CountInstances(ctx context.Context, p store.CountInstancesParams) (store.InstanceCounts, error) {
+	if p.Limit <= 0 {
+		return store.InstanceCounts{}, s.mapErr("count instances", fmt.Errorf("limit %d is not positive", p.Limit))
+	}
+	c, err := s.d.CountInstances(ctx, p)
+	return c, s.mapErr("count instances", err)
+}
+
 // ListEvents returns up to limit (50 when limit <= 0) events of an instance with
 // seq > afterSeq, in order; an empty list for an unknown instance.
 func (s *Store) ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error) {
@@ -310,6 +320,14 @@ func (s *Store) RetryEffect(ctx context.Context, id string, now time.Time) (stor
 	return e, nil
 }
 
+// CancelEffect discards a pending or dead effect: it is never delivered, and a worker
+// holding it records its attempt and routes nothing. store.ErrWrongStatus when it is
+// delivered or cancelled already, store.ErrNotFound when it does not exist.
+func (s *Store) CancelEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
+	e, err := s.d.CancelEffect(ctx, id, nowOr(now))
+	return e, s.mapErr("cancel effect", s.whyNoMatch(ctx, TableEffects, id, err))
+}
+
 // whyNoMatch explains ErrNoMatch of a status-guarded update of row id of table:
 // store.ErrNotFound, or store.ErrWrongStatus naming the status. Other errors pass.
 func (s *Store) whyNoMatch(ctx context.Context, table, id string, err error) error {
@@ -377,8 +395,8 @@ func (s *Store) ListTimers(ctx context.Context, p store.ListTimersParams) (store
 	})
 }
 
-// CancelTimer cancels a pending timer. store.ErrWrongStatus when it is not pending,
-// store.ErrNotFound when it does not exist.
+// CancelTimer cancels a pending timer or discards a dead one. store.ErrWrongStatus when
+// it has fired or is cancelled already, store.ErrNotFound when it does not exist.
 func (s *Store) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
 	t, err := s.d.CancelTimer(ctx, id, nowOr(now))
 	return t, s.mapErr("cancel timer", s.whyNoMatch(ctx, TableTimers, id, err))

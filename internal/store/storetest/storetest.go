@@ -22,10 +22,7 @@ type NewStoreFunc func(t *testing.T) store.Store
 // runs in parallel on its own store.
 func Run(t *testing.T, newStore NewStoreFunc) {
 	t.Helper()
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, e *env)
-	}{
+	tests := []testCase{
 		{"Definitions", testDefinitions},
 		{"ExecuteAppendAndLoad", testExecuteAppendAndLoad},
 		{"GaplessSeq", testGaplessSeq},
@@ -77,6 +74,10 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Webhooks", testWebhooks},
 		{"WebhookRotation", testWebhookRotation},
 		{"ListInstances", testListInstances},
+		{"ListInstancesByPrefixAndTime", testListInstancesByPrefixAndTime},
+		{"CountInstances", testCountInstances},
+		{"CancelEffect", testCancelEffect},
+		{"CancelDeadTimer", testCancelDeadTimer},
 		{"ListInputs", testListInputs},
 		{"ListEffectsAndTimers", testListEffectsAndTimers},
 		{"Listen", testListen},
@@ -88,6 +89,23 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Stats", testStats},
 		{"Ping", testPing},
 	}
+	runCases(t, newStore, tests)
+}
+
+// RunListInstancesByPrefix runs the conformance case of the id prefix filter alone: for
+// a backend that has more than one way to select a prefix.
+func RunListInstancesByPrefix(t *testing.T, newStore NewStoreFunc) {
+	t.Helper()
+	runCases(t, newStore, []testCase{{"ListInstancesByPrefixAndTime", testListInstancesByPrefixAndTime}})
+}
+
+type testCase struct {
+	name string
+	fn   func(t *testing.T, e *env)
+}
+
+func runCases(t *testing.T, newStore NewStoreFunc, tests []testCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

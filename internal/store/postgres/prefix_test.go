@@ -1,0 +1,25 @@
+package postgres
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
+	"github.com/ironflow/ironflow/internal/store/storetest"
+)
+
+// TestIDPrefixWithoutByteOrder runs the id prefix case through the LIKE a database whose
+// collation is linguistic gets, whatever the collation of the test server.
+func TestIDPrefixWithoutByteOrder(t *testing.T) {
+	t.Parallel()
+	storetest.RunListInstancesByPrefix(t, func(t *testing.T) store.Store {
+		s, d, err := open(context.Background(), pgtest.MigratedDatabaseURL(t, Migrate))
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close()) })
+		d.byteOrder = false
+		return s
+	})
+}
