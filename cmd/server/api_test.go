@@ -45,6 +45,8 @@ func TestAPI(t *testing.T) {
 				"QueryParameters":       testQueryParameters,
 				"SubCollections":        testSubCollections,
 				"DefinitionPaging":      testDefinitionPaging,
+				"ConsoleQueries":        testConsoleQueries,
+				"DiscardEffect":         testDiscardEffect,
 			} {
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()

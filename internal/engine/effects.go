@@ -61,3 +61,19 @@ func (e *Engine) RetryEffect(ctx context.Context, id string) (EffectView, error)
 		"workflow_id", ef.WorkflowID)
 	return effectView(ef), nil
 }
+
+// CancelEffect discards a pending or dead effect: it is never delivered (an answer
+// already in flight is recorded, never routed) and stays listed as cancelled. Errors:
+// ErrEffectNotFound, store.ErrWrongStatus when it is delivered or cancelled already.
+func (e *Engine) CancelEffect(ctx context.Context, id string) (EffectView, error) {
+	ef, err := e.store.CancelEffect(ctx, id, e.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return EffectView{}, fmt.Errorf("%w: %q", ErrEffectNotFound, id)
+	}
+	if err != nil {
+		return EffectView{}, fmt.Errorf("cancel effect: %w", err)
+	}
+	e.log.Info("effect cancelled by operator", "effect_id", id, "workflow_type", ef.WorkflowType,
+		"workflow_id", ef.WorkflowID, "name", ef.Name)
+	return effectView(ef), nil
+}

@@ -61,7 +61,13 @@ type Config struct {
 	// DecisionTimeout is the wall-clock budget of one decision's expressions;
 	// DefaultDecisionTimeout when zero.
 	DecisionTimeout time.Duration
+	// CountCap is the most each count of CountWorkflows reports: it reads at most one
+	// instance more per status. DefaultCountCap when zero.
+	CountCap int64
 }
+
+// DefaultCountCap is the default CountCap.
+const DefaultCountCap = 10000
 
 // DefaultDecisionTimeout is the default wall-clock budget of one decision.
 const DefaultDecisionTimeout = time.Second
@@ -76,6 +82,7 @@ type Engine struct {
 	ended   func(workflowType, status string)
 	limits  workflow.Limits
 	budget  time.Duration
+	cap     int64 // Config.CountCap
 
 	mu        sync.RWMutex
 	defs      map[defKey]*workflow.Definition // immutable once stored, so cached forever
@@ -106,8 +113,12 @@ func New(cfg Config) *Engine {
 		ended:     cfg.ObserveEndedFunc,
 		limits:    cfg.Limits,
 		budget:    cfg.DecisionTimeout,
+		cap:       cfg.CountCap,
 		defs:      make(map[defKey]*workflow.Definition),
 		compiling: make(map[defKey]*compileCall),
+	}
+	if e.cap <= 0 {
+		e.cap = DefaultCountCap
 	}
 	if e.budget <= 0 {
 		e.budget = DefaultDecisionTimeout

@@ -141,6 +141,28 @@ func (e *Engine) ListWorkflows(ctx context.Context, p store.ListInstancesParams)
 	return mapPage(page, func(in store.Instance) WorkflowView { return *workflowView(&in) }), nil
 }
 
+// CountWorkflows counts the instances of each status, of type typ when it is not empty,
+// created in [after, before) (a zero time does not bound). Each count reads at most
+// Config.CountCap+1 instances: one over it is reported as the cap, with Capped set.
+func (e *Engine) CountWorkflows(ctx context.Context, typ string, after, before time.Time) (WorkflowCountsView, error) {
+	c, err := e.store.CountInstances(ctx, store.CountInstancesParams{Type: typ, CreatedAfter: after,
+		CreatedBefore: before, Limit: int(e.cap) + 1})
+	if err != nil {
+		return WorkflowCountsView{}, fmt.Errorf("count workflows: %w", err)
+	}
+	v := WorkflowCountsView{Cap: e.cap}
+	capped := func(n int64) int64 {
+		if n > e.cap {
+			v.Capped = true
+			return e.cap
+		}
+		return n
+	}
+	v.Counts = StatusCountsView{Running: capped(c.Running), Completed: capped(c.Completed),
+		Failed: capped(c.Failed), Terminated: capped(c.Terminated)}
+	return v, nil
+}
+
 // ListEvents returns up to limit events of an instance after seq, as a page whose
 // cursor is the last seq. Errors: ErrInstanceNotFound, ErrInvalidArgument.
 func (e *Engine) ListEvents(ctx context.Context, typ, id string, after int64, limit int) (Page[EventView], error) {

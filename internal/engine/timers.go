@@ -132,8 +132,9 @@ func (e *Engine) GetTimer(ctx context.Context, id string) (TimerView, error) {
 	return timerView(t), nil
 }
 
-// CancelTimer cancels a pending timer; it stays listed as cancelled. Errors:
-// ErrTimerNotFound, store.ErrWrongStatus when it is not pending.
+// CancelTimer cancels a pending timer or discards a dead one; it stays listed as
+// cancelled. Errors: ErrTimerNotFound, store.ErrWrongStatus when it has fired or is
+// cancelled already.
 func (e *Engine) CancelTimer(ctx context.Context, id string) (TimerView, error) {
 	t, err := e.store.CancelTimer(ctx, id, e.Now())
 	if errors.Is(err, store.ErrNotFound) {

@@ -21,6 +21,23 @@ type WorkflowView struct {
 	CompletedAt       *time.Time     `json:"completed_at" format:"date-time" extensions:"x-nullable"`
 }
 
+// WorkflowCountsView is the number of instances in each status.
+type WorkflowCountsView struct {
+	Counts StatusCountsView `json:"counts"`
+	// Capped: at least one status has more instances than Cap; its count reports Cap.
+	Capped bool `json:"capped" example:"false"`
+	// Cap is the most any count reports.
+	Cap int64 `json:"cap" example:"10000"`
+}
+
+// StatusCountsView counts instances by status, each at most the cap.
+type StatusCountsView struct {
+	Running    int64 `json:"running" example:"12"`
+	Completed  int64 `json:"completed" example:"30"`
+	Failed     int64 `json:"failed" example:"1"`
+	Terminated int64 `json:"terminated" example:"0"`
+}
+
 // EventView is one history entry as the API shows it.
 type EventView struct {
 	Seq        int64           `json:"seq" example:"1"`

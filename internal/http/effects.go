@@ -196,3 +196,32 @@ func (s *Server) handleRetryEffect(w http.ResponseWriter, r *http.Request) error
 	}
 	return writeJSON(w, http.StatusOK, v)
 }
+
+// handleCancelEffect discards a pending or dead effect.
+//
+//	@ID			cancelEffect
+//	@Summary		Cancel (discard) an effect
+//	@Description	Discards a pending or dead effect: it is never delivered (an answer already in flight is recorded in its attempt log, never routed), stays listed with status cancelled, and the cancellation is logged. 409 when the effect is delivered or cancelled already.
+//	@Tags			effects
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			id	path		string	true	"effect id"
+//	@Success		200	{object}	engine.EffectView	"the cancelled effect"
+//	@Failure		401	{object}	Problem				"missing or wrong API key"
+//	@Failure		429	{object}	Problem				"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
+//	@Failure		404	{object}	Problem				"no such effect"
+//	@Failure		409	{object}	Problem				"the effect is delivered or cancelled already"
+//	@Failure		503	{object}	Problem				"database unavailable"
+//	@Router			/v1/effects/{id} [delete]
+func (s *Server) handleCancelEffect(w http.ResponseWriter, r *http.Request) error {
+	id, err := opaqueID(r, engine.ErrEffectNotFound)
+	if err != nil {
+		return err
+	}
+	v, err := s.engine.CancelEffect(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}

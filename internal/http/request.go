@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -316,6 +317,19 @@ func pageQuery(r *http.Request) (cursor string, limit int, err error) {
 		return "", 0, err
 	}
 	return cursor, int(n), nil
+}
+
+// timeQuery parses an optional RFC 3339 query parameter; the zero time when absent.
+func timeQuery(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: query parameter %s must be an RFC 3339 time such as 2030-01-02T15:04:05Z", engine.ErrInvalidArgument, name)
+	}
+	return t.UTC(), nil
 }
 
 // boolQuery parses an optional boolean query parameter; false when absent.

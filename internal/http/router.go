@@ -221,7 +221,8 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/workflow-types/{type}/diagram", false, []string{"format", "version"}, s.handleDiagram},
 
 		// Workflows.
-		{http.MethodGet, "/v1/workflows", false, page("type", "state", "status"), s.handleListWorkflows},
+		{http.MethodGet, "/v1/workflows", false, page("type", "state", "status", "id_prefix", "created_after", "created_before"), s.handleListWorkflows},
+		{http.MethodGet, "/v1/workflow-counts", false, []string{"type", "created_after", "created_before"}, s.handleCountWorkflows},
 		{http.MethodPost, "/v1/workflows/{type}/inputs", false, []string{"dry_run"}, s.handleInputNewWorkflow},
 		{http.MethodPost, "/v1/workflows/{type}/{id}/inputs", false, []string{"dry_run"}, s.handleInput},
 		{http.MethodGet, "/v1/workflows/{type}/{id}", false, []string{"at_version", "wait"}, s.handleGetWorkflow},
@@ -242,6 +243,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/workflows/{type}/{id}/timers", false, page("status"), s.handleListWorkflowTimers},
 		{http.MethodGet, "/v1/effects", false, page("status", "workflow_type", "workflow_id"), s.handleListEffects},
 		{http.MethodGet, "/v1/effects/{id}", false, nil, s.handleGetEffect},
+		{http.MethodDelete, "/v1/effects/{id}", false, nil, s.handleCancelEffect},
 		{http.MethodPost, "/v1/effects/{id}/retry", false, nil, s.handleRetryEffect},
 		{http.MethodGet, "/v1/timers", false, page("status", "workflow_type", "workflow_id"), s.handleListTimers},
 		{http.MethodGet, "/v1/timers/{id}", false, nil, s.handleGetTimer},

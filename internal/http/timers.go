@@ -132,11 +132,11 @@ func (s *Server) handleRetryTimer(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, http.StatusOK, v)
 }
 
-// handleCancelTimer cancels a pending timer.
+// handleCancelTimer cancels a pending timer or discards a dead one.
 //
 //	@ID			cancelTimer
-//	@Summary		Cancel a timer
-//	@Description	Cancels a pending timer: it never fires, stays listed with status cancelled, and the cancellation is logged. 409 unless the timer is pending.
+//	@Summary		Cancel (discard) a timer
+//	@Description	Cancels a pending timer or discards a dead one: it never fires, stays listed with status cancelled, and the cancellation is logged. 409 when the timer has fired or is cancelled already.
 //	@Tags			timers
 //	@Produce		json
 //	@Produce		application/problem+json
@@ -146,7 +146,7 @@ func (s *Server) handleRetryTimer(w http.ResponseWriter, r *http.Request) error 
 //	@Failure		401	{object}	Problem				"missing or wrong API key"
 //	@Failure		429	{object}	Problem				"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
 //	@Failure		404	{object}	Problem				"no such timer"
-//	@Failure		409	{object}	Problem				"the timer is not pending"
+//	@Failure		409	{object}	Problem				"the timer has fired or is cancelled already"
 //	@Failure		503	{object}	Problem				"database unavailable"
 //	@Router			/v1/timers/{id} [delete]
 func (s *Server) handleCancelTimer(w http.ResponseWriter, r *http.Request) error {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -470,21 +471,24 @@ func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error 
 //
 //	@ID			listWorkflows
 //	@Summary		List workflows
-//	@Description	Instances, oldest first, filtered by type, current state and status.
+//	@Description	Instances, oldest first, filtered by type, current state, status, id prefix and creation time. The filters combine; with type, an id prefix is a range of the (type, id) key.
 //	@Tags			workflows
 //	@Produce		json
 //	@Produce		application/problem+json
 //	@Security		BearerAuth
-//	@Param			type	query		string	false	"workflow type"
-//	@Param			state	query		string	false	"current state name"
-//	@Param			status	query		string	false	"instance status"	Enums(running, completed, failed, terminated)
-//	@Param			cursor	query		string	false	"next_cursor of the previous page"
-//	@Param			limit	query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
-//	@Success		200		{object}	engine.Page[engine.WorkflowView]
-//	@Failure		400		{object}	Problem	"bad status, cursor or limit"
-//	@Failure		401		{object}	Problem	"missing or wrong API key"
-//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
-//	@Failure		503		{object}	Problem	"database unavailable"
+//	@Param			type			query		string	false	"workflow type"
+//	@Param			state			query		string	false	"current state name"
+//	@Param			status			query		string	false	"instance status"	Enums(running, completed, failed, terminated)
+//	@Param			id_prefix		query		string	false	"instances whose id starts with this text, character for character (% and _ are not wildcards)"
+//	@Param			created_after	query		string	false	"RFC 3339 time: instances created at or after it"	format(date-time)
+//	@Param			created_before	query		string	false	"RFC 3339 time: instances created before it"		format(date-time)
+//	@Param			cursor			query		string	false	"next_cursor of the previous page"
+//	@Param			limit			query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
+//	@Success		200				{object}	engine.Page[engine.WorkflowView]
+//	@Failure		400				{object}	Problem	"bad status, id_prefix, created_after, created_before, cursor or limit"
+//	@Failure		401				{object}	Problem	"missing or wrong API key"
+//	@Failure		429				{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
+//	@Failure		503				{object}	Problem	"database unavailable"
 //	@Router			/v1/workflows [get]
 func (s *Server) handleListWorkflows(w http.ResponseWriter, r *http.Request) error {
 	limit, err := intQuery(r, "limit", 1, engine.MaxPageSize)
@@ -492,16 +496,63 @@ func (s *Server) handleListWorkflows(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	p := store.ListInstancesParams{Limit: int(limit)}
-	for name, dst := range map[string]*string{"type": &p.Type, "state": &p.State, "status": &p.Status, "cursor": &p.Cursor} {
+	for name, dst := range map[string]*string{"type": &p.Type, "state": &p.State, "status": &p.Status,
+		"id_prefix": &p.IDPrefix, "cursor": &p.Cursor} {
 		if *dst, err = textQuery(r, name); err != nil {
 			return err
 		}
+	}
+	if p.CreatedAfter, p.CreatedBefore, err = createdQuery(r); err != nil {
+		return err
 	}
 	page, err := s.engine.ListWorkflows(r.Context(), p)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, page)
+}
+
+// createdQuery reads created_after and created_before.
+func createdQuery(r *http.Request) (after, before time.Time, err error) {
+	if after, err = timeQuery(r, "created_after"); err != nil {
+		return after, before, err
+	}
+	before, err = timeQuery(r, "created_before")
+	return after, before, err
+}
+
+// handleCountWorkflows counts instances by status.
+//
+//	@ID			countWorkflows
+//	@Summary		Count workflows by status
+//	@Description	The number of instances in each status, of one type or all, created in a time range. Each count stops at cap (it reads at most cap+1 instances, so a large table costs a bounded amount): a count over it is reported as cap, with capped true.
+//	@Tags			workflows
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type			query		string	false	"workflow type"
+//	@Param			created_after	query		string	false	"RFC 3339 time: instances created at or after it"	format(date-time)
+//	@Param			created_before	query		string	false	"RFC 3339 time: instances created before it"		format(date-time)
+//	@Success		200				{object}	engine.WorkflowCountsView
+//	@Failure		400				{object}	Problem	"bad type, created_after or created_before"
+//	@Failure		401				{object}	Problem	"missing or wrong API key"
+//	@Failure		429				{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
+//	@Failure		503				{object}	Problem	"database unavailable"
+//	@Router			/v1/workflow-counts [get]
+func (s *Server) handleCountWorkflows(w http.ResponseWriter, r *http.Request) error {
+	typ, err := textQuery(r, "type")
+	if err != nil {
+		return err
+	}
+	after, before, err := createdQuery(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.engine.CountWorkflows(r.Context(), typ, after, before)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
 }
 
 // TerminateRequest is the body of a termination.
