@@ -471,7 +471,7 @@ func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error 
 //
 //	@ID			listWorkflows
 //	@Summary		List workflows
-//	@Description	Instances, oldest first, filtered by type, current state, status, id prefix and creation time. The filters combine; with type, an id prefix is a range of the (type, id) key.
+//	@Description	Instances, oldest first, filtered by type, current state, status, id prefix and creation time; the filters combine.
 //	@Tags			workflows
 //	@Produce		json
 //	@Produce		application/problem+json
