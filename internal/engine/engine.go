@@ -216,7 +216,9 @@ func (e *Engine) compiled(stored store.Definition) (*workflow.Definition, error)
 }
 
 // PutDefinition validates body and stores it as the next version of typ unless it is
-// identical to the latest. Errors: *workflow.ValidationError (ErrInvalidDefinition).
+// the same document as the latest: equal but for layout and the order of object keys
+// (a client that encodes maps in any order, as generated clients do, can apply the
+// same definition again). Errors: *workflow.ValidationError (ErrInvalidDefinition).
 // The compiled definition is kept for the version, so its first input compiles
 // nothing.
 func (e *Engine) PutDefinition(ctx context.Context, typ string, body []byte) (DefinitionView, bool, error) {
@@ -228,7 +230,11 @@ func (e *Engine) PutDefinition(ctx context.Context, typ string, body []byte) (De
 	if err != nil {
 		return DefinitionView{}, false, fmt.Errorf("%w: %v", workflow.ErrInvalidDefinition, err)
 	}
-	sum := sha256.Sum256(compact)
+	canonical, err := canonicalJSON(body)
+	if err != nil {
+		return DefinitionView{}, false, fmt.Errorf("%w: %v", workflow.ErrInvalidDefinition, err)
+	}
+	sum := sha256.Sum256(canonical)
 	d, created, err := e.store.PutDefinition(ctx, typ, compact, hex.EncodeToString(sum[:]), e.Now())
 	if err != nil {
 		return DefinitionView{}, false, fmt.Errorf("put definition: %w", err)
@@ -326,6 +332,18 @@ func (e *Engine) Diagram(ctx context.Context, typ string, version int, format st
 	default:
 		return "", fmt.Errorf("%w: format must be mermaid or dot", ErrInvalidArgument)
 	}
+}
+
+// canonicalJSON is b with every object's keys sorted and no insignificant space;
+// numbers keep their text.
+func canonicalJSON(b []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
 }
 
 func compactJSON(b []byte) ([]byte, error) {

@@ -257,6 +257,14 @@ func TestDefinitionVersionsPinInstances(t *testing.T) {
 			_, created, err := b.eng.PutDefinition(ctx, "order", orderDefinition(t))
 			require.NoError(t, err)
 			require.False(t, created, "an identical body makes no new version")
+			var doc any
+			require.NoError(t, json.Unmarshal(orderDefinition(t), &doc))
+			reordered, err := json.MarshalIndent(doc, "", "\t") // keys sorted, another layout
+			require.NoError(t, err)
+			require.NotEqual(t, orderDefinition(t), reordered)
+			_, created, err = b.eng.PutDefinition(ctx, "order", reordered)
+			require.NoError(t, err)
+			require.False(t, created, "the same document with its keys in another order makes no new version")
 
 			// v2 drops the rejection branch: any payment is accepted.
 			var def map[string]any
