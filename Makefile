@@ -56,7 +56,7 @@ test-ui: ## run the web console's browser test (Debian chromium, or the path in 
 	cd test/ui && npm ci --no-audit --no-fund && npm test
 
 .PHONY: test-clients
-test-clients: ## generate a TypeScript client from openapi/openapi.json (openapi-typescript, openapi-fetch, tsc --strict) and run the README walk-through through it against a real server (Node.js and npm)
+test-clients: ## generate clients from openapi/openapi.json (TypeScript: openapi-typescript + openapi-fetch, tsc --strict; Go: oapi-codegen, ogen) and run the README walk-through through each against a real server (Node.js and npm)
 	test/clients/run.sh
 
 .PHONY: docs
