@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,64 +20,8 @@ import (
 	"github.com/ironflow/ironflow/internal/apitest"
 )
 
-// serverBinary is cmd/server, built once for every test of this package.
-var serverBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "ironflow-cli-test")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "server")
-	out, err := exec.Command("go", "build", "-o", bin, "../server").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build ../server: %v: %s", err, out)
-	}
-	return bin, nil
-})
-
-// startServer runs the real server (cmd/server) on 127.0.0.1:0 with SQLite in a
-// temporary directory, the API key "k" and env, and returns its URL.
-func startServer(t *testing.T, env ...string) string {
-	t.Helper()
-	bin, err := serverBinary()
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"IRONFLOW_LISTEN_ADDR=127.0.0.1:0",
-		"IRONFLOW_LOG_FORMAT=json",
-		"IRONFLOW_API_KEYS=k",
-		"IRONFLOW_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "ironflow.db"),
-		"IRONFLOW_WEBHOOK_ALLOW_NETS=127.0.0.0/8",
-	}, env...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 20 * time.Second
-	logs, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			var rec map[string]any
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "listening" {
-				addr <- rec["addr"].(string)
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatal("the server did not log its address within 30s")
-		return ""
-	}
-}
+// startServer runs the real server against which the CLI is tested.
+var startServer = apitest.StartServer
 
 // ironflow runs the CLI against url and returns its exit status and output.
 func ironflow(t *testing.T, url string, args ...string) (int, string, string) {
