@@ -8,12 +8,10 @@
 
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs';
-import {tmpdir} from 'node:os';
+import {copyFileSync, mkdirSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {chromium} from 'playwright-core';
 
-import {client, eventually, repoRoot, startReceiver, startServer} from './server.js';
+import {client, eventually, launchBrowser, repoRoot, startReceiver, startServer} from './server.js';
 
 const artifacts = join(repoRoot, 'test-artifacts', 'ui');
 const shot = (page, name) => page.screenshot({path: join(artifacts, name), fullPage: true});
@@ -32,10 +30,9 @@ const ticket = {
 let server;
 let receiver;
 let call;
-let browser;
-let profile;
+let closeBrowser;
 let page;
-const pageErrors = [];
+let pageErrors;
 let failing = true;
 
 before(async () => {
@@ -57,21 +54,11 @@ before(async () => {
   });
   call = client(server);
 
-  profile = mkdtempSync(join(tmpdir(), 'ironflow-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: {width: 1400, height: 900},
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = browser.pages()[0] || (await browser.newPage());
-  page.on('pageerror', (err) => pageErrors.push(err.message));
+  ({page, pageErrors, close: closeBrowser} = await launchBrowser());
 });
 
 after(async () => {
-  await browser?.close();
-  if (profile) rmSync(profile, {recursive: true, force: true});
+  await closeBrowser?.();
   await server?.stop();
   await receiver?.close();
 });

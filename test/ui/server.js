@@ -3,6 +3,7 @@
 
 import {spawn, execFileSync} from 'node:child_process';
 import {mkdtempSync, rmSync} from 'node:fs';
+import {chromium} from 'playwright-core';
 import {createServer} from 'node:http';
 import {tmpdir} from 'node:os';
 import {dirname, join, resolve} from 'node:path';
@@ -11,7 +12,9 @@ import {fileURLToPath} from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // startServer builds cmd/server and runs it on a free loopback port with a fresh
-// SQLite database. env is merged over the defaults. Returns {url, key, stop, logs}.
+// SQLite database. env is merged over the defaults. Returns {url, key, stop, restart,
+// logs}: restart stops the process and starts it again on the same address and
+// database, as an operator's restart would.
 export async function startServer(env = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'ironflow-ui-'));
   const bin = join(dir, 'ironflow');
@@ -27,45 +30,61 @@ export async function startServer(env = {}) {
     IRONFLOW_LOG_LEVEL: 'debug',
     ...env,
   };
-  const proc = spawn(bin, [], {env: vars, stdio: ['ignore', 'pipe', 'pipe']});
   const logs = [];
-  let buf = '';
-  const url = await new Promise((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not log "listening" within 30 s:\n' + logs.join('\n'))), 30000);
-    proc.stdout.on('data', (chunk) => {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        logs.push(line);
-        try {
-          const rec = JSON.parse(line);
-          if (rec.msg === 'listening') {
-            clearTimeout(timer);
-            resolveUrl('http://' + rec.addr);
+  let proc;
+
+  function launch(extra = {}) {
+    proc = spawn(bin, [], {env: {...vars, ...extra}, stdio: ['ignore', 'pipe', 'pipe']});
+    const me = proc;
+    let buf = '';
+    return new Promise((resolveUrl, reject) => {
+      const timer = setTimeout(() => reject(new Error('server did not log "listening" within 30 s:\n' + logs.join('\n'))), 30000);
+      me.stdout.on('data', (chunk) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          logs.push(line);
+          try {
+            const rec = JSON.parse(line);
+            if (rec.msg === 'listening') {
+              clearTimeout(timer);
+              resolveUrl('http://' + rec.addr);
+            }
+          } catch {
+            // not JSON
           }
-        } catch {
-          // not JSON
         }
-      }
+      });
+      me.stderr.on('data', (chunk) => logs.push(String(chunk)));
+      me.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code}:\n${logs.join('\n')}`));
+      });
     });
-    proc.stderr.on('data', (chunk) => logs.push(String(chunk)));
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${logs.join('\n')}`));
-    });
-  });
-  async function stop() {
-    if (proc.exitCode === null) {
+  }
+
+  async function halt() {
+    if (proc.exitCode === null && proc.signalCode === null) {
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
-    rmSync(dir, {recursive: true, force: true});
   }
-  return {url, key, stop, logs};
+
+  const url = await launch();
+  const server = {url, key, logs};
+  server.stop = async () => {
+    await halt();
+    rmSync(dir, {recursive: true, force: true});
+  };
+  // down stops the process and leaves its database; up starts it again on the same
+  // address.
+  server.down = halt;
+  server.up = () => launch({IRONFLOW_LISTEN_ADDR: url.replace('http://', '')});
+  return server;
 }
 
 // startReceiver is a webhook endpoint: respond(effect, body) decides each answer
@@ -134,4 +153,25 @@ export async function eventually(fn, {timeoutMs = 20000, everyMs = 100, what = '
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? ': ' + last.message : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+// launchBrowser starts the system's Chromium (CHROMIUM overrides its path) with a
+// fresh profile. Returns {browser, page, pageErrors, close}.
+export async function launchBrowser({width = 1400, height = 900} = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'ironflow-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: {width, height},
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = browser.pages()[0] || (await browser.newPage());
+  const pageErrors = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  async function close() {
+    await browser.close();
+    rmSync(profile, {recursive: true, force: true});
+  }
+  return {browser, page, pageErrors, close};
 }

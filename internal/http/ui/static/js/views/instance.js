@@ -4,15 +4,16 @@
 // and attempts change it without an event.
 
 import {ApiError, all, api, optional, wf} from '../api.js';
-import {badge, h, jsonBlock, notice, replace, section, table, textBlock} from '../dom.js';
+import {badge, h, jsonBlock, notice, patch, replace, section, table, textBlock} from '../dom.js';
 import {ago, ms, time} from '../format.js';
 import {diagram} from '../diagram.js';
 import {follow} from '../live.js';
 import {link} from '../nav.js';
-import {retryButton} from '../retry.js';
+import {discardButton, retryButton} from '../retry.js';
+import {sendButton} from '../send.js';
 import {terminateButton} from '../terminate.js';
 
-const REFRESH_MS = 10000;
+const REFRESH_MS = 10000; // while an effect or timer is pending
 const MAX_EFFECT_DETAILS = 100;
 
 async function load(type, id, signal) {
@@ -26,7 +27,10 @@ async function load(type, id, signal) {
   // Inputs are listed even when no instance exists: a rejected first input leaves
   // its record, which is exactly what someone asking "where is my order?" needs.
   const inputs = await optional(all(`${base}/inputs`, {signal}), []);
-  if (!instance) return {instance, inputs, events: [], effects: [], timers: []};
+  if (!instance) {
+    const known = await optional(api(`/v1/workflow-types/${encodeURIComponent(type)}`, {signal}));
+    return {instance, inputs, events: [], effects: [], timers: [], typeKnown: !!known};
+  }
   const [events, effects, timers, def] = await Promise.all([
     all(`${base}/events`, {signal}),
     optional(all(`${base}/effects`, {signal}), []),
@@ -116,7 +120,8 @@ function timeline({inputs, events, effects, timers}) {
     if (inp.source === 'timer' && timerById.has(ref)) return `from timer ${timerById.get(ref).key}`;
     return inp.source ? `from ${inp.source}` : '';
   };
-  return rows.map(({input: inp, event: ev}) => h('tr', {class: inp && inp.outcome !== 'accepted' ? 'row-rejected' : '', 'data-testid': 'timeline-row'},
+  return rows.map(({input: inp, event: ev}) => h('tr', {class: inp && inp.outcome !== 'accepted' ? 'row-rejected' : '', 'data-testid': 'timeline-row',
+    'data-key': inp ? 'input-' + inp.id : 'event-' + ev.seq},
     h('td', {class: 'num'}, ev ? ev.seq : ''),
     h('td', {}, time(ev ? ev.recorded_at : inp.created_at)),
     h('td', {}, inp ? [h('code', {class: 'input-type'}, inp.type), ' ', h('span', {class: 'muted small'}, source(inp)), h('div', {}, jsonBlock(inp.data))] : h('span', {class: 'muted'}, '—')),
@@ -150,14 +155,18 @@ export async function render(ctx) {
   const tl = h('div', {});
   const fx = h('div', {});
   const tm = h('div', {});
-  const stamp = h('span', {class: 'muted small'});
-  const actions = h('span', {});
+  const stamp = h('span', {class: 'muted small', 'data-testid': 'updated'});
   const auto = h('input', {type: 'checkbox', checked: true});
-  const openEffects = new Set();
-  let drawnState;
+  const actions = h('span', {class: 'actions'});
+  let drawnDiagram;
   let busy = false;
   let again = false; // a change arrived while reading: read once more
-  let waiting = false; // an effect or timer is pending: it changes without events
+  let waiting = true; // an effect or timer is pending: it changes without events
+  let ended = false;
+  // The event stream is followed while the instance runs; once it has ended and
+  // nothing of it is pending, nothing can change any more and the page stops asking.
+  const live = new AbortController();
+  ctx.signal.addEventListener('abort', () => live.abort());
 
   async function refresh() {
     if (busy) {
@@ -170,32 +179,38 @@ export async function render(ctx) {
         again = false;
         const data = await load(type, id, ctx.signal);
         waiting = data.effects.some((e) => e.status === 'pending') || data.timers.some((t) => t.status === 'pending');
+        ended = !!data.instance && data.instance.status !== 'running';
         draw(data);
+        if (ended && !waiting) live.abort();
       } while (again && !ctx.signal.aborted);
     } finally {
       busy = false;
     }
   }
+  const redraw = () => refresh().catch(ctx.fail);
 
   function draw(data) {
     if (ctx.signal.aborted) return;
     const w = data.instance;
-    stamp.textContent = `updated ${new Date().toLocaleTimeString()}`;
+    stamp.textContent = `updated ${new Date().toLocaleTimeString()}${ended && !waiting ? ' · ended: no more updates' : ''}`;
     if (!w) {
-      replace(head, h('h1', {}, id, ' ', h('span', {class: 'muted'}, 'does not exist')));
-      replace(diag, data.inputs.length
-        ? notice('warn', `No instance ${type}/${id}: every input it received was rejected, so none created it. They are listed below.`)
-        : notice('warn', `No instance ${type}/${id}, and no input was ever sent to it.`));
-      replace(tl, table(['seq', 'time', 'input', 'outcome', 'transition / reason', 'event', 'event data'], timeline(data), {testid: 'timeline'}));
+      patch(head, h('h1', {}, h('span', {class: 'id'}, id), ' ', h('span', {class: 'muted'}, 'does not exist')));
+      patch(diag, data.typeKnown === false
+        ? notice('warn', `There is no workflow type ${type}. `, h('a', {href: '#/types'}, 'See the types that exist'), '.')
+        : data.inputs.length
+          ? notice('warn', `No instance ${type}/${id}: every input it received was rejected, so none created it. They are listed below.`)
+          : notice('warn', `No instance ${type}/${id}, and no input was ever sent to it.`));
+      patch(tl, table(['seq', 'time', 'input', 'outcome', 'transition / reason', 'event', 'event data'], timeline(data), {testid: 'timeline'}));
+      patch(actions);
       return;
     }
-    replace(head, h('h1', {}, h('span', {'data-testid': 'instance-id'}, w.id), ' ',
-      badge(w.status), ' ', h('span', {'data-testid': 'current-state'}, badge(w.state.name, 'state'))));
-    replace(diag, diagnose(data));
-    replace(actions, w.status === 'running'
-      ? terminateButton(w, {signal: ctx.signal, done: () => refresh().catch(ctx.fail)})
+    patch(head, h('h1', {}, h('span', {'data-testid': 'instance-id', class: 'id'}, w.id), ' ',
+      h('span', {'data-testid': 'instance-status'}, badge(w.status)), ' ', h('span', {'data-testid': 'current-state'}, badge(w.state.name, 'state'))));
+    patch(diag, diagnose(data));
+    patch(actions, w.status === 'running'
+      ? [sendButton(w, data.def, {signal: ctx.signal, done: redraw}), ' ', terminateButton(w, {signal: ctx.signal, done: redraw})]
       : null);
-    replace(stateBox, section('State',
+    patch(stateBox, section('State',
       h('dl', {class: 'kv'},
         h('dt', {}, 'state'), h('dd', {}, h('strong', {}, w.state.name)),
         h('dt', {}, 'status'), h('dd', {}, w.status),
@@ -203,61 +218,57 @@ export async function render(ctx) {
         h('dt', {}, 'definition'), h('dd', {}, h('a', {href: link(['types', w.type], {version: w.definition_version})}, `${w.type} v${w.definition_version}`)),
         h('dt', {}, 'created'), h('dd', {}, time(w.created_at)),
         h('dt', {}, 'updated'), h('dd', {}, time(w.updated_at)),
-        w.completed_at ? [h('dt', {}, 'completed'), h('dd', {}, time(w.completed_at))] : null),
+        w.completed_at ? [h('dt', {}, 'ended'), h('dd', {}, time(w.completed_at))] : null),
       h('h3', {}, 'Data'),
       h('pre', {class: 'data', 'data-testid': 'state-data'}, JSON.stringify(w.state.data, null, 2))));
-    if (drawnState !== w.state.name) {
-      drawnState = w.state.name;
-      replace(diagramBox, section('Diagram', diagram(w.type, {version: w.definition_version, current: w.state.name})));
+    // The diagram is drawn again only when the path changes: Mermaid renders a new
+    // picture, which would lose the reader's place.
+    const visited = [data.def?.initial_state, ...data.events.map((e) => e.to)].filter(Boolean);
+    const drawKey = JSON.stringify([w.definition_version, w.state.name, [...new Set(visited)]]);
+    if (drawnDiagram !== drawKey) {
+      drawnDiagram = drawKey;
+      replace(diagramBox, section('Diagram', diagram(w.type, {version: w.definition_version, current: w.state.name, visited})));
     }
-    replace(tl, table(['seq', 'time', 'input', 'outcome', 'transition / reason', 'event', 'event data'], timeline(data), {
+    patch(tl, table(['seq', 'time', 'input', 'outcome', 'transition / reason', 'event', 'event data'], timeline(data), {
       testid: 'timeline', empty: 'No history.',
     }));
 
-    const effectRows = data.effects.flatMap((e) => {
-      const statusCell = h('td', {'data-testid': `effect-status-${e.id}`}, badge(e.status));
-      const open = openEffects.has(e.id) || (e.status !== 'delivered' && !openEffects.has('closed:' + e.id));
-      const details = h('details', {open}, h('summary', {}, `${e.attempts?.length ?? e.attempt_count} attempt(s)`), attemptsTable(e));
-      details.addEventListener('toggle', () => {
-        openEffects.delete(e.id);
-        openEffects.delete('closed:' + e.id);
-        openEffects.add(details.open ? e.id : 'closed:' + e.id);
-      });
-      return [
-        h('tr', {'data-testid': 'effect-row', 'data-effect': e.name},
-          h('td', {}, h('strong', {}, e.name), h('div', {class: 'muted small'}, h('code', {}, e.id))),
-          statusCell,
-          h('td', {class: 'num', title: 'attempts in all (the budget restarts on Retry)'}, e.attempts?.length ?? e.attempt_count),
-          h('td', {}, e.status === 'delivered' ? time(e.delivered_at) : e.status === 'pending' ? ['next ', time(e.next_attempt_at)] : time(e.updated_at)),
-          h('td', {class: 'err'}, e.last_error || ''),
-          h('td', {}, jsonBlock(e.payload)),
-          h('td', {}, e.status === 'dead' ? retryButton('effect', e, {statusCell, signal: ctx.signal, done: () => refresh().catch(ctx.fail)}) : '')),
-        h('tr', {class: 'sub'}, h('td', {colspan: 7}, details)),
-      ];
-    });
-    replace(fx, section(`Effects (${data.effects.length})`, table(['effect', 'status', 'attempts', 'when', 'last error', 'payload', ''], effectRows, {
+    const effectRows = data.effects.flatMap((e) => [
+      h('tr', {'data-testid': 'effect-row', 'data-effect': e.name, 'data-key': 'effect-' + e.id},
+        h('td', {}, h('strong', {}, e.name), h('div', {class: 'muted small'}, h('code', {class: 'id'}, e.id))),
+        h('td', {class: 'status-cell', 'data-testid': `effect-status-${e.id}`}, badge(e.status)),
+        h('td', {class: 'num', title: 'attempts in all (the budget restarts on Retry)'}, e.attempts?.length ?? e.attempt_count),
+        h('td', {}, e.status === 'delivered' ? time(e.delivered_at) : e.status === 'pending' ? ['next ', time(e.next_attempt_at)] : time(e.updated_at)),
+        h('td', {class: 'err'}, e.last_error || ''),
+        h('td', {}, jsonBlock(e.payload)),
+        h('td', {class: 'row-actions'}, e.status === 'dead'
+          ? [retryButton('effect', e, {signal: ctx.signal, done: redraw}), ' ', discardButton('effect', e, {signal: ctx.signal, done: redraw})]
+          : '')),
+      h('tr', {class: 'sub', 'data-key': 'attempts-' + e.id}, h('td', {colspan: 7},
+        h('details', {open: e.status !== 'delivered' && e.status !== 'cancelled'}, h('summary', {}, `${e.attempts?.length ?? e.attempt_count} attempt(s)`), attemptsTable(e)))),
+    ]);
+    patch(fx, section(`Effects (${data.effects.length})`, table(['effect', 'status', 'attempts', 'when', 'last error', 'payload', ''], effectRows, {
       testid: 'effects', empty: 'This instance emitted no effects.',
     })));
 
-    replace(tm, section(`Timers (${data.timers.length})`, table(['key', 'fires', 'input', 'status', 'attempts', 'outcome / error', ''], data.timers.map((t) => {
-      const statusCell = h('td', {}, badge(t.status));
-      return h('tr', {'data-testid': 'timer-row'},
-        h('td', {}, h('strong', {}, t.key)),
-        h('td', {}, time(t.fire_at)),
-        h('td', {}, h('code', {}, t.input?.type || ''), ' ', jsonBlock(t.input?.data)),
-        statusCell,
-        h('td', {class: 'num'}, t.attempt_count),
-        h('td', {}, t.outcome ? badge(t.outcome, 'outcome') : '', t.last_error ? h('span', {class: 'err'}, ' ', t.last_error) : ''),
-        h('td', {}, t.status === 'dead' ? retryButton('timer', t, {statusCell, signal: ctx.signal, done: () => refresh().catch(ctx.fail)}) : ''));
-    }), {testid: 'timers', empty: 'No timers.'})));
+    patch(tm, section(`Timers (${data.timers.length})`, table(['key', 'fires', 'input', 'status', 'attempts', 'outcome / error', ''], data.timers.map((t) => h('tr', {'data-testid': 'timer-row', 'data-key': 'timer-' + t.id},
+      h('td', {}, h('strong', {}, t.key)),
+      h('td', {}, time(t.fire_at)),
+      h('td', {}, h('code', {}, t.input?.type || ''), ' ', jsonBlock(t.input?.data)),
+      h('td', {class: 'status-cell'}, badge(t.status)),
+      h('td', {class: 'num'}, t.attempt_count),
+      h('td', {}, t.outcome ? badge(t.outcome, 'outcome') : '', t.last_error ? h('span', {class: 'err'}, ' ', t.last_error) : ''),
+      h('td', {class: 'row-actions'}, t.status === 'dead'
+        ? [retryButton('timer', t, {signal: ctx.signal, done: redraw}), ' ', discardButton('timer', t, {signal: ctx.signal, done: redraw})]
+        : ''))), {testid: 'timers', empty: 'No timers.'})));
   }
 
   replace(ctx.main,
     h('p', {class: 'crumbs'}, h('a', {href: '#/workflows'}, 'Instances'), ' / ',
-      h('a', {href: link(['workflows'], {type})}, type), ' / ', id),
+      h('a', {href: link(['workflows'], {type})}, type), ' / ', h('span', {class: 'id'}, id)),
     head,
     h('div', {class: 'toolbar'},
-      h('button', {type: 'button', onclick: () => refresh().catch(ctx.fail)}, 'Refresh'), ' ',
+      h('button', {type: 'button', onclick: redraw}, 'Refresh'), ' ',
       h('label', {}, auto, ' auto-refresh'), ' ', stamp, ' ', actions),
     diag,
     h('div', {class: 'cols'}, stateBox, diagramBox),
@@ -265,8 +276,10 @@ export async function render(ctx) {
     fx,
     tm);
   await refresh();
-  follow({signal: ctx.signal, workflowType: type, onEvents: (items) => {
-    if (auto.checked && items.some((e) => e.workflow_id === id)) refresh().catch(ctx.fail);
-  }});
-  ctx.every(REFRESH_MS, () => auto.checked && waiting && refresh().catch(ctx.fail));
+  if (!(ended && !waiting)) {
+    follow({signal: live.signal, workflowType: type, onEvents: (items) => {
+      if (auto.checked && items.some((e) => e.workflow_id === id)) redraw();
+    }});
+  }
+  ctx.every(REFRESH_MS, () => auto.checked && waiting && !live.signal.aborted && redraw());
 }

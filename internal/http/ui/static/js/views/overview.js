@@ -8,8 +8,8 @@
 // dead counts come from gauges the workers export, which read the shared database;
 // when /metrics lacks them (or is refused), the console counts through the API.
 
-import {ApiError, api} from '../api.js';
-import {h, notice, replace, section, table} from '../dom.js';
+import {ApiError, api, optional} from '../api.js';
+import {h, notice, patch, replace, section, table} from '../dom.js';
 import {ago, duration, rate} from '../format.js';
 import {follow} from '../live.js';
 import {link} from '../nav.js';
@@ -71,21 +71,33 @@ function sparkline(values) {
   return svg;
 }
 
-function tile(label, value, {hint, testid, spark, tone} = {}) {
-  return h('div', {class: `tile ${tone ? 'tone-' + tone : ''}`, 'data-testid': testid},
+// tile is one figure; with href the whole tile is a link to the list behind it.
+function tile(label, value, {hint, testid, spark, tone, href} = {}) {
+  return h(href ? 'a' : 'div', {class: `tile ${tone ? 'tone-' + tone : ''}`, 'data-testid': testid, href},
     h('div', {class: 'tile-label'}, label),
     h('div', {class: 'tile-value'}, value),
     spark ? sparkline(spark) : null,
     hint ? h('div', {class: 'tile-hint muted'}, hint) : null);
 }
 
+// statusCounts reads how many instances have each status (capped by the server);
+// null when the server has no counts.
+async function statusCounts(signal) {
+  const c = await optional(api('/v1/workflow-counts', {signal}));
+  if (!c) return null;
+  const cap = c.capped ? '+' : '';
+  return Object.fromEntries(Object.entries(c.counts || {}).map(([k, v]) => [k, `${v}${c.capped && v >= c.cap ? cap : ''}`]));
+}
+
 export async function render(ctx) {
   const tiles = h('div', {class: 'tiles', 'data-testid': 'overview-tiles'});
+  const statuses = h('div', {class: 'tiles', 'data-testid': 'status-tiles'});
   const attention = h('div', {});
   const source = h('p', {class: 'muted small'});
   replace(ctx.main,
     h('h1', {}, 'Overview'),
     tiles,
+    statuses,
     source,
     section('Needs attention', attention));
 
@@ -150,35 +162,44 @@ export async function render(ctx) {
     }
     if (ctx.signal.aborted) return;
 
+    const counts = await statusCounts(ctx.signal);
+    if (ctx.signal.aborted) return;
+
     const measuring = prev && history.inputs.length === 0 ? 'measuring…' : undefined;
-    replace(tiles,
-      tile('Inputs / s', rate(inRate), {testid: 'tile-inputs', spark: history.inputs, hint: measuring}),
-      tile('Deliveries / s', rate(delRate), {testid: 'tile-deliveries', spark: history.deliveries, hint: measuring}),
-      tile('Effect backlog', String(pending ?? '—'), {testid: 'tile-backlog',
+    patch(tiles,
+      tile('Inputs / s', rate(inRate), {testid: 'tile-inputs', spark: history.inputs, hint: measuring, href: '#/workflows'}),
+      tile('Deliveries / s', rate(delRate), {testid: 'tile-deliveries', spark: history.deliveries, hint: measuring, href: '#/effects?status=delivered'}),
+      tile('Effect backlog', String(pending ?? '—'), {testid: 'tile-backlog', href: '#/effects?status=pending',
         hint: oldest ? `oldest waiting ${duration(oldest)}` : 'nothing waiting'}),
-      tile('Dead effects', String(deadEffects ?? '—'), {testid: 'tile-dead', tone: Number(String(deadEffects).replace('+', '')) > 0 ? 'bad' : 'good'}),
-      tile('Timers pending', String(pendingTimers ?? '—'), {testid: 'tile-timers'}),
-      tile('Dead timers', String(deadTimers ?? '—'), {tone: Number(String(deadTimers).replace('+', '')) > 0 ? 'bad' : 'good'}),
+      tile('Dead effects', String(deadEffects ?? '—'), {testid: 'tile-dead', href: '#/dead', tone: Number(String(deadEffects).replace('+', '')) > 0 ? 'bad' : 'good'}),
+      tile('Timers pending', String(pendingTimers ?? '—'), {testid: 'tile-timers', href: '#/timers?status=pending'}),
+      tile('Dead timers', String(deadTimers ?? '—'), {testid: 'tile-dead-timers', href: '#/dead', tone: Number(String(deadTimers).replace('+', '')) > 0 ? 'bad' : 'good'}),
       tile('Database', ready, {testid: 'tile-ready', tone: ready === 'ready' ? 'good' : 'bad'}));
+    patch(statuses, counts
+      ? ['running', 'completed', 'failed', 'terminated'].map((st) => tile(`Instances ${st}`, counts[st] ?? '0', {
+        testid: `tile-status-${st}`, href: link(['workflows'], {status: st}),
+        tone: st === 'failed' && counts[st] !== '0' ? 'bad' : undefined}))
+      : null);
     source.textContent = `Updated as events arrive and every ${POLL_MS / 1000} s. Rates are this server process's, from /metrics.${metricsNote}`;
 
     const rows = [
-      ...deadList.items.slice(0, 10).map((e) => h('tr', {},
+      ...deadList.items.slice(0, 10).map((e) => h('tr', {'data-key': e.id},
         h('td', {}, 'effect'),
         h('td', {}, h('a', {href: link(['workflows', e.workflow_type, e.workflow_id])}, `${e.workflow_type} / ${e.workflow_id}`)),
         h('td', {}, e.name),
         h('td', {class: 'err'}, e.last_error || ''),
         h('td', {}, ago(e.updated_at)))),
-      ...deadTimerList.items.slice(0, 10).map((t) => h('tr', {},
+      ...deadTimerList.items.slice(0, 10).map((t) => h('tr', {'data-key': t.id},
         h('td', {}, 'timer'),
         h('td', {}, h('a', {href: link(['workflows', t.workflow_type, t.workflow_id])}, `${t.workflow_type} / ${t.workflow_id}`)),
         h('td', {}, t.key),
         h('td', {class: 'err'}, t.last_error || ''),
         h('td', {}, ago(t.updated_at)))),
     ];
-    replace(attention,
+    patch(attention,
       rows.length
-        ? [table(['kind', 'instance', 'name', 'last error', 'dead since'], rows), h('p', {}, h('a', {href: '#/dead'}, 'Retry them on the dead letters page →'))]
+        ? [table(['kind', 'instance', 'name', 'last error', 'dead since'], rows),
+          h('p', {}, h('a', {href: '#/dead'}, 'Retry them on the dead letters page →'), ' · ', h('a', {href: '#/attention'}, 'Every instance that needs attention →'))]
         : notice('ok', 'No dead effects or timers.'));
   }
 

@@ -1,20 +1,52 @@
-// Instances: filters (type, state, status), id search and cursor paging over
-// GET /v1/workflows.
+// Instances: status counts, filters (type, state, status, id prefix, creation time)
+// and cursor paging over GET /v1/workflows.
 
-import {ApiError, all, api, q, wf} from '../api.js';
-import {badge, h, notice, replace, table} from '../dom.js';
+import {all, api, optional, q} from '../api.js';
+import {badge, h, replace, table} from '../dom.js';
 import {time} from '../format.js';
 import {link, navigate} from '../nav.js';
 import {stateNames} from './types.js';
 
-// Cursors already walked through, per filter, so "Previous" can go back.
-const trail = new Map();
+// The cursors walked through, per filter, kept for the tab (sessionStorage) so
+// "Previous" works after a reload and on the first page reached by Next.
+const TRAIL = 'ironflow.trail.workflows';
+
+function trailOf(key) {
+  try {
+    return JSON.parse(sessionStorage.getItem(TRAIL) || '{}')[key] || [];
+  } catch {
+    return [];
+  }
+}
+
+function saveTrail(key, walked) {
+  let all = {};
+  try {
+    all = JSON.parse(sessionStorage.getItem(TRAIL) || '{}');
+  } catch {
+    // start again
+  }
+  all[key] = walked.slice(-200);
+  sessionStorage.setItem(TRAIL, JSON.stringify(all));
+}
+
+// toLocalInput turns an RFC 3339 time into a datetime-local value, and back.
+const toLocalInput = (iso) => {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+};
+const fromLocalInput = (v) => (v ? new Date(v).toISOString() : '');
 
 export async function render(ctx) {
   const f = {
     type: ctx.query.get('type') || '',
     state: ctx.query.get('state') || '',
     status: ctx.query.get('status') || '',
+    id_prefix: ctx.query.get('id_prefix') || '',
+    created_after: ctx.query.get('created_after') || '',
+    created_before: ctx.query.get('created_before') || '',
     limit: ctx.query.get('limit') || '50',
     cursor: ctx.query.get('cursor') || '',
   };
@@ -29,56 +61,47 @@ export async function render(ctx) {
   const stateIn = h('input', {name: 'state', value: f.state, placeholder: 'any state', list: 'state-names', 'aria-label': 'state'});
   const statusSel = h('select', {name: 'status', 'aria-label': 'status'},
     ['', 'running', 'completed', 'failed', 'terminated'].map((s) => h('option', {value: s, selected: s === f.status}, s || 'any status')));
+  const sizes = [...new Set(['25', '50', '100', '200', f.limit])].sort((a, b) => a - b);
   const limitSel = h('select', {name: 'limit', 'aria-label': 'page size'},
-    ['25', '50', '100', '200'].map((s) => h('option', {value: s, selected: s === f.limit}, `${s} a page`)));
-  const idIn = h('input', {name: 'id', placeholder: 'find by id', 'aria-label': 'instance id', 'data-testid': 'id-search'});
-  const found = h('div', {});
+    sizes.map((s) => h('option', {value: s, selected: s === f.limit}, `${s} a page`)));
+  const prefixIn = h('input', {name: 'id_prefix', value: f.id_prefix, placeholder: 'id starts with…', 'aria-label': 'id starts with', 'data-testid': 'id-search'});
+  const afterIn = h('input', {type: 'datetime-local', name: 'created_after', value: toLocalInput(f.created_after), 'aria-label': 'created after', 'data-testid': 'created-after'});
+  const beforeIn = h('input', {type: 'datetime-local', name: 'created_before', value: toLocalInput(f.created_before), 'aria-label': 'created before', 'data-testid': 'created-before'});
 
   const filters = h('form', {
     class: 'filters',
     onsubmit: (e) => {
       e.preventDefault();
-      navigate(link(['workflows'], {type: typeSel.value, state: stateIn.value.trim(), status: statusSel.value, limit: limitSel.value}));
+      navigate(link(['workflows'], {type: typeSel.value, state: stateIn.value.trim(), status: statusSel.value,
+        id_prefix: prefixIn.value.trim(), created_after: fromLocalInput(afterIn.value), created_before: fromLocalInput(beforeIn.value), limit: limitSel.value}));
     },
-  }, typeSel, stateIn, stateList, statusSel, limitSel, h('button', {type: 'submit'}, 'Filter'),
-  f.type || f.state || f.status ? h('a', {href: '#/workflows'}, 'clear') : null);
+  }, typeSel, stateIn, stateList, statusSel, prefixIn,
+  h('label', {class: 'small'}, 'created from ', afterIn), h('label', {class: 'small'}, 'to ', beforeIn),
+  limitSel, h('button', {type: 'submit', 'data-testid': 'filter'}, 'Filter'),
+  f.type || f.state || f.status || f.id_prefix || f.created_after || f.created_before ? h('a', {href: '#/workflows'}, 'clear') : null);
 
-  const search = h('form', {
-    class: 'filters',
-    onsubmit: async (e) => {
-      e.preventDefault();
-      const id = idIn.value.trim();
-      if (!id) return;
-      replace(found, h('span', {class: 'muted'}, 'Looking…'));
-      // Ids are unique per type only: look the id up in the selected type, else in
-      // every type.
-      const candidates = typeSel.value ? [typeSel.value] : types.map((t) => t.type);
-      const hits = [];
-      for (const t of candidates) {
-        try {
-          hits.push(await api(wf(t, id), {signal: ctx.signal}));
-        } catch (err) {
-          if (!(err instanceof ApiError && (err.status === 404 || err.status === 400))) throw err;
-        }
-      }
-      if (hits.length === 1) return navigate(link(['workflows', hits[0].type, hits[0].id]));
-      replace(found, hits.length
-        ? notice('info', `"${id}" exists in ${hits.length} types: `, hits.map((w) => [h('a', {href: link(['workflows', w.type, w.id])}, w.type), ' ']))
-        : notice('warn', `No instance "${id}" in ${typeSel.value ? 'type ' + typeSel.value : 'any type'}.`));
-    },
-  }, idIn, h('button', {type: 'submit'}, 'Open'));
+  const query = {type: f.type, state: f.state, status: f.status, id_prefix: f.id_prefix, created_after: f.created_after, created_before: f.created_before};
+  const [page, counts] = await Promise.all([
+    api('/v1/workflows' + q({...query, limit: f.limit, cursor: f.cursor}), {signal: ctx.signal}),
+    optional(api('/v1/workflow-counts' + q({type: f.type, created_after: f.created_after, created_before: f.created_before}), {signal: ctx.signal})),
+  ]);
+  // One exact hit of an id search opens the instance.
+  if (f.id_prefix && !f.cursor && page.items.length === 1 && page.items[0].id === f.id_prefix) {
+    return navigate(link(['workflows', page.items[0].type, page.items[0].id]));
+  }
+  const key = JSON.stringify([query, f.limit]);
+  const walked = f.cursor ? trailOf(key) : [];
+  let at = walked.indexOf(f.cursor);
+  if (f.cursor && at < 0) {
+    walked.push(f.cursor);
+    at = walked.length - 1;
+  }
+  saveTrail(key, walked);
+  const prevCursor = at > 0 ? walked[at - 1] : ''; // '' is the first page
 
-  const page = await api('/v1/workflows' + q({type: f.type, state: f.state, status: f.status, limit: f.limit, cursor: f.cursor}), {signal: ctx.signal});
-  const key = JSON.stringify([f.type, f.state, f.status, f.limit]);
-  const walked = trail.get(key) || [];
-  const at = walked.indexOf(f.cursor);
-  const prevCursor = at > 0 ? walked[at - 1] : at === 0 ? null : undefined;
-  if (f.cursor && at < 0) walked.push(f.cursor);
-  trail.set(key, walked);
-
-  const rows = page.items.map((w) => h('tr', {},
+  const rows = page.items.map((w) => h('tr', {'data-key': w.type + '/' + w.id},
     h('td', {}, w.type),
-    h('td', {}, h('a', {href: link(['workflows', w.type, w.id]), 'data-testid': `instance-${w.id}`}, w.id)),
+    h('td', {}, h('a', {href: link(['workflows', w.type, w.id]), 'data-testid': `instance-${w.id}`, class: 'id'}, w.id)),
     h('td', {}, badge(w.state.name, 'state')),
     h('td', {}, badge(w.status)),
     h('td', {class: 'num'}, w.version),
@@ -86,20 +109,26 @@ export async function render(ctx) {
     h('td', {}, time(w.updated_at)),
     h('td', {}, time(w.created_at))));
 
-  const base = {type: f.type, state: f.state, status: f.status, limit: f.limit};
+  const base = {...query, limit: f.limit};
   const pager = h('div', {class: 'pager'},
     f.cursor ? h('a', {class: 'button', href: link(['workflows'], base)}, '⇤ First') : null,
-    f.cursor && prevCursor !== undefined ? h('a', {class: 'button', href: link(['workflows'], {...base, cursor: prevCursor || ''})}, '← Previous') : null,
+    f.cursor ? h('a', {class: 'button', href: link(['workflows'], {...base, cursor: prevCursor}), 'data-testid': 'prev-page'}, '← Previous') : null,
     page.next_cursor
       ? h('a', {class: 'button', href: link(['workflows'], {...base, cursor: page.next_cursor}), 'data-testid': 'next-page'}, 'Next →')
       : h('span', {class: 'muted'}, 'last page'));
 
+  const chips = counts ? h('div', {class: 'chips', 'data-testid': 'status-counts'},
+    ['running', 'completed', 'failed', 'terminated'].map((st) => h('a', {
+      href: link(['workflows'], {...query, status: st === f.status ? '' : st, limit: f.limit}),
+      class: `chip ${st === f.status ? 'active' : ''}`, 'data-testid': `count-${st}`,
+    }, badge(st), ' ', String(counts.counts?.[st] ?? 0), counts.capped && counts.counts?.[st] >= counts.cap ? '+' : ''))) : null;
+
   replace(ctx.main,
     h('h1', {}, 'Instances'),
-    h('div', {class: 'toolbar'}, filters, search),
-    found,
+    chips,
+    h('div', {class: 'toolbar'}, filters),
     table(['type', 'id', 'state', 'status', 'version', 'definition', 'updated', 'created'], rows, {
-      empty: 'No instance matches.',
+      empty: f.id_prefix ? `No instance whose id starts with "${f.id_prefix}".` : 'No instance matches.',
       testid: 'instances-table',
     }),
     pager);
