@@ -114,6 +114,16 @@ test('1. the instance page updates in place: open blocks, focus and alerts survi
   const {body} = await call('GET', '/v1/effects?status=dead&workflow_id=p-1');
   const retry = page.getByTestId(`retry-effect-${body.items[0].id}`);
   await retry.focus();
+  // The reader has selected the state data and scrolled down a little.
+  const selected = await page.evaluate(() => {
+    const pre = document.querySelector('[data-testid="state-data"]');
+    const range = document.createRange();
+    range.selectNodeContents(pre);
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    window.scrollTo(0, 200);
+    return getSelection().toString();
+  });
   // Marks as properties, not attributes: a redraw may rewrite attributes.
   await page.evaluate(() => {
     document.querySelector('[data-testid="diagnosis"] [role="alert"]').ironflowMark = 'before';
@@ -129,6 +139,8 @@ test('1. the instance page updates in place: open blocks, focus and alerts survi
   assert.equal(await page.evaluate(() => document.activeElement?.ironflowMark), 'focused', 'focus stays on Retry');
   assert.equal(await alert.evaluate((a) => a.ironflowMark), 'before', 'the alert is the same node: not announced again');
   assert.equal(await page.locator('main[aria-live]').count(), 0, 'the page is not one big live region');
+  assert.equal(await page.evaluate(() => getSelection().toString()), selected, 'the selection stays');
+  assert.equal(await page.evaluate(() => window.scrollY), 200, 'the scroll position stays');
   await shot(page, '10-stable-1400.png');
 });
 
