@@ -142,7 +142,9 @@ test('instances: filters, paging and id search', async () => {
   await page.getByTestId('instance-o-2').waitFor();
   assert.equal(await rows.count(), 1);
 
-  // Id search across types opens the instance page.
+  // Id search across types (one request, by prefix) opens the instance on an exact hit.
+  await page.goto(server.url + '/ui/#/workflows');
+  await page.getByTestId('instances-table').waitFor();
   await page.getByTestId('id-search').fill('o-1');
   await page.getByTestId('id-search').press('Enter');
   await page.getByTestId('instance-id').getByText('o-1').waitFor();

@@ -53,7 +53,8 @@ function diagnose({instance: w, inputs, effects, timers, def}) {
   const dead = effects.filter((e) => e.status === 'dead');
   for (const e of dead) {
     out.push(notice('error', h('strong', {}, `Effect ${e.name} is dead`), ` after ${e.attempt_count} attempts`,
-      e.last_error ? [': ', h('code', {}, e.last_error)] : '', '. Fix the receiver, then press Retry below.'));
+      e.last_error ? [': ', h('code', {}, e.last_error)] : '',
+      e.on_dead_outcome ? `. Its on_dead input ran (${e.on_dead_outcome}); a Retry delivers it again but does not run on_dead twice.` : '. Fix the receiver, then press Retry below.'));
   }
   for (const t of timers.filter((x) => x.status === 'dead')) {
     out.push(notice('error', h('strong', {}, `Timer ${t.key} is dead`), ` after ${t.attempt_count} attempts`,
@@ -235,8 +236,11 @@ export async function render(ctx) {
 
     const effectRows = data.effects.flatMap((e) => [
       h('tr', {'data-testid': 'effect-row', 'data-effect': e.name, 'data-key': 'effect-' + e.id},
-        h('td', {}, h('strong', {}, e.name), h('div', {class: 'muted small'}, h('code', {class: 'id'}, e.id))),
-        h('td', {class: 'status-cell', 'data-testid': `effect-status-${e.id}`}, badge(e.status)),
+        h('td', {}, h('strong', {}, e.name), e.key ? [' ', h('code', {class: 'small'}, `[${e.key}]`)] : null,
+          h('div', {class: 'muted small'}, h('code', {class: 'id'}, e.id)),
+          e.scope === 'state' ? h('div', {class: 'muted small', title: 'cancelled when the instance leaves the state it was sent in'}, 'scope: state') : null),
+        h('td', {class: 'status-cell', 'data-testid': `effect-status-${e.id}`}, badge(e.status),
+          e.on_dead_outcome ? h('div', {class: 'small', 'data-testid': `on-dead-${e.id}`}, 'on_dead: ', badge(e.on_dead_outcome, 'outcome')) : null),
         h('td', {class: 'num', title: 'attempts in all (the budget restarts on Retry)'}, e.attempts?.length ?? e.attempt_count),
         h('td', {}, e.status === 'delivered' ? time(e.delivered_at) : e.status === 'pending' ? ['next ', time(e.next_attempt_at)] : time(e.updated_at)),
         h('td', {class: 'err'}, e.last_error || ''),
