@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
 )
 
 // The global feed is ordered by (txid, gid): the appending transaction's id, then the
@@ -65,7 +66,7 @@ const feedQueryHead = `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())
 SELECT h.xmin, e.txid::text, e.gid, e.workflow_type, e.workflow_id, e.seq, e.type, e.from_state,
     e.to_state, e.data, e.input_type, e.input_id, e.recorded_at
 FROM h LEFT JOIN LATERAL (
-    SELECT txid, gid, ` + eventColumns + ` FROM events
+    SELECT txid, gid, ` + sqlstore.EventColumns + ` FROM events
     WHERE (txid, gid) > ($1::text::xid8, $2::bigint)`
 
 const (

@@ -35,7 +35,7 @@ func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore
 	}
 	collectInstances := func(rows pgx.Rows) error {
 		for rows.Next() {
-			inst, err := scanInstance(rows, nil)
+			inst, err := scanner.Instance(rows, nil)
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore
 	}
 	collectDefinitions := func(rows pgx.Rows) error {
 		for rows.Next() {
-			d, err := scanDefinition(rows)
+			d, err := scanner.Definition(rows)
 			if err != nil {
 				return err
 			}
@@ -58,9 +58,9 @@ func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore
 	case 1: // the statements of one input, whose plans are the simplest
 		// A type name never contains '/', so type/id is unambiguous.
 		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, types[0], ids[0])
-		b.Queue(`SELECT `+instanceColumns+` FROM instances WHERE type = $1 AND id = $2 FOR UPDATE`, types[0], ids[0]).
+		b.Queue(`SELECT `+sqlstore.InstanceColumns+` FROM instances WHERE type = $1 AND id = $2 FOR UPDATE`, types[0], ids[0]).
 			Query(collectInstances)
-		b.Queue(`SELECT `+definitionColumns+` FROM definitions
+		b.Queue(`SELECT `+sqlstore.DefinitionColumns+` FROM definitions
 WHERE type = $1 AND version = coalesce(
     (SELECT definition_version FROM instances WHERE type = $1 AND id = $2),
     (SELECT max(version) FROM definitions WHERE type = $1))`, types[0], ids[0]).Query(collectDefinitions)
@@ -68,10 +68,10 @@ WHERE type = $1 AND version = coalesce(
 		// unnest yields the pairs in array order, so the locks are taken in that order.
 		b.Queue(`SELECT count(pg_advisory_xact_lock(hashtextextended(t || '/' || i, 0)))
 FROM unnest($1::text[], $2::text[]) AS u(t, i)`, types, ids)
-		b.Queue(`SELECT `+prefixed("i.", instanceColumns)+` FROM instances i
+		b.Queue(`SELECT `+prefixed("i.", sqlstore.InstanceColumns)+` FROM instances i
 JOIN unnest($1::text[], $2::text[]) AS u(t, id) ON i.type = u.t AND i.id = u.id
 FOR UPDATE OF i`, types, ids).Query(collectInstances)
-		b.Queue(`SELECT `+definitionColumns+` FROM definitions WHERE (type, version) IN (
+		b.Queue(`SELECT `+sqlstore.DefinitionColumns+` FROM definitions WHERE (type, version) IN (
     SELECT i.type, i.definition_version FROM instances i
     JOIN unnest($1::text[], $2::text[]) AS u(t, id) ON i.type = u.t AND i.id = u.id
     UNION
@@ -79,10 +79,10 @@ FOR UPDATE OF i`, types, ids).Query(collectInstances)
 			Query(collectDefinitions)
 	}
 	for k, key := range r.IdempotencyKeys {
-		b.Queue(`SELECT `+inputColumns+` FROM inputs
+		b.Queue(`SELECT `+sqlstore.InputColumns+` FROM inputs
 WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, k.Type, k.ID, key).
 			QueryRow(func(row pgx.Row) error {
-				in, err := scanInput(row, nil)
+				in, err := scanner.Input(row, nil)
 				if errors.Is(err, pgx.ErrNoRows) {
 					return nil
 				}

@@ -20,9 +20,9 @@ func (d *driver) PutDefinition(ctx context.Context, typ string, next func(*store
 		b := &pgx.Batch{}
 		// Concurrent PUTs of one type are serialised by a lock on the type.
 		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended('ironflow.definition:' || $1, 0))`, typ)
-		b.Queue(`SELECT `+definitionColumns+` FROM definitions WHERE type = $1 ORDER BY version DESC LIMIT 1`, typ).
+		b.Queue(`SELECT `+sqlstore.DefinitionColumns+` FROM definitions WHERE type = $1 ORDER BY version DESC LIMIT 1`, typ).
 			QueryRow(func(row pgx.Row) error {
-				d, err := scanDefinition(row)
+				d, err := scanner.Definition(row)
 				if errors.Is(err, pgx.ErrNoRows) {
 					return nil
 				}
@@ -33,8 +33,8 @@ func (d *driver) PutDefinition(ctx context.Context, typ string, next func(*store
 			return err
 		}
 		if n := next(latest); n != nil {
-			def, err = scanDefinition(tx.QueryRow(ctx, `INSERT INTO definitions (type, version, body, hash, created_at)
-VALUES ($1, $2, $3, $4, $5) RETURNING `+definitionColumns, n.Type, n.Version, jsonParam(n.Body), n.Hash, n.CreatedAt))
+			def, err = scanner.Definition(tx.QueryRow(ctx, `INSERT INTO definitions (type, version, body, hash, created_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING `+sqlstore.DefinitionColumns, n.Type, n.Version, jsonParam(n.Body), n.Hash, n.CreatedAt))
 			return err
 		}
 		def = *latest
@@ -45,27 +45,27 @@ VALUES ($1, $2, $3, $4, $5) RETURNING `+definitionColumns, n.Type, n.Version, js
 
 func (d *driver) GetDefinition(ctx context.Context, typ string, version int) (store.Definition, error) {
 	if version == 0 {
-		return scanDefinition(d.pool.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
+		return scanner.Definition(d.pool.QueryRow(ctx, `SELECT `+sqlstore.DefinitionColumns+` FROM definitions
 WHERE type = $1 ORDER BY version DESC LIMIT 1`, typ))
 	}
-	return scanDefinition(d.pool.QueryRow(ctx, `SELECT `+definitionColumns+` FROM definitions
+	return scanner.Definition(d.pool.QueryRow(ctx, `SELECT `+sqlstore.DefinitionColumns+` FROM definitions
 WHERE type = $1 AND version = $2`, typ, version))
 }
 
 func (d *driver) ListDefinitions(ctx context.Context, afterType string, limit int) ([]store.Definition, error) {
-	rows, err := d.pool.Query(ctx, `SELECT DISTINCT ON (type) `+definitionColumns+`
+	rows, err := d.pool.Query(ctx, `SELECT DISTINCT ON (type) `+sqlstore.DefinitionColumns+`
 FROM definitions WHERE type > $1 ORDER BY type, version DESC LIMIT $2`, afterType, limit)
-	return collect(rows, err, scanDefinition)
+	return collect(rows, err, scanner.Definition)
 }
 
 func (d *driver) ListDefinitionVersions(ctx context.Context, typ string, afterVersion, limit int) ([]store.Definition, error) {
-	rows, err := d.pool.Query(ctx, `SELECT `+definitionColumns+`
+	rows, err := d.pool.Query(ctx, `SELECT `+sqlstore.DefinitionColumns+`
 FROM definitions WHERE type = $1 AND version > $2 ORDER BY version LIMIT $3`, typ, afterVersion, limit)
-	return collect(rows, err, scanDefinition)
+	return collect(rows, err, scanner.Definition)
 }
 
 func (d *driver) GetInstance(ctx context.Context, typ, id string) (store.Instance, error) {
-	return scanInstance(d.pool.QueryRow(ctx, `SELECT `+instanceColumns+` FROM instances WHERE type = $1 AND id = $2`, typ, id), nil)
+	return scanner.Instance(d.pool.QueryRow(ctx, `SELECT `+sqlstore.InstanceColumns+` FROM instances WHERE type = $1 AND id = $2`, typ, id), nil)
 }
 
 func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams, after int64, limit int) ([]sqlstore.Listed[store.Instance], error) {
@@ -78,7 +78,7 @@ func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams,
 	f.addStatus(p.Status, store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated)
 	d.addIDPrefix(&f, p.IDPrefix)
 	addCreated(&f, p.CreatedAfter, p.CreatedBefore)
-	return list(ctx, d, "instances", instanceColumns, f, after, limit, scanInstance)
+	return list(ctx, d, "instances", sqlstore.InstanceColumns, f, after, limit, scanner.Instance)
 }
 
 // addIDPrefix selects ids starting with prefix. Where the database orders text byte by
@@ -128,28 +128,28 @@ func (d *driver) CountInstances(ctx context.Context, p store.CountInstancesParam
 }
 
 func (d *driver) ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error) {
-	rows, err := d.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+	rows, err := d.pool.Query(ctx, `SELECT `+sqlstore.EventColumns+` FROM events
 WHERE workflow_type = $1 AND workflow_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`, typ, id, afterSeq, limit)
-	return collect(rows, err, scanEvent)
+	return collect(rows, err, scanner.Event)
 }
 
 func (d *driver) ListInputs(ctx context.Context, typ, id string, after int64, limit int) ([]sqlstore.Listed[store.InputRecord], error) {
 	var f filters
 	f.add("workflow_type = ?", typ)
 	f.add("workflow_id = ?", id)
-	return list(ctx, d, "inputs", inputColumns, f, after, limit, scanInput)
+	return list(ctx, d, "inputs", sqlstore.InputColumns, f, after, limit, scanner.Input)
 }
 
 func (d *driver) PutWebhook(ctx context.Context, w store.Webhook, secrets string) (store.Webhook, error) {
-	return scanWebhook(d.pool.QueryRow(ctx, `INSERT INTO webhooks (workflow_type, url, secrets, status, created_at, updated_at)
+	return scanner.Webhook(d.pool.QueryRow(ctx, `INSERT INTO webhooks (workflow_type, url, secrets, status, created_at, updated_at)
 VALUES ($1, $2, $3, 'active', $4, $5)
 ON CONFLICT (workflow_type) DO UPDATE
 SET url = excluded.url, secrets = excluded.secrets, status = 'active', updated_at = excluded.updated_at
-RETURNING `+webhookColumns, w.WorkflowType, w.URL, secrets, w.CreatedAt, w.UpdatedAt))
+RETURNING `+sqlstore.WebhookColumns, w.WorkflowType, w.URL, secrets, w.CreatedAt, w.UpdatedAt))
 }
 
 func (d *driver) GetWebhook(ctx context.Context, typ string) (store.Webhook, error) {
-	return scanWebhook(d.pool.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE workflow_type = $1`, typ))
+	return scanner.Webhook(d.pool.QueryRow(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE workflow_type = $1`, typ))
 }
 
 func (d *driver) DeleteWebhook(ctx context.Context, typ string) (bool, error) {
@@ -165,7 +165,7 @@ func (d *driver) SetWebhookStatus(ctx context.Context, typ, status string, now t
 func (d *driver) RotateWebhookSecret(ctx context.Context, typ string, now time.Time, rotate func(store.Webhook) (string, error)) (store.Webhook, error) {
 	var out store.Webhook
 	err := d.withTx(ctx, func(tx *batchTx) error {
-		w, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE workflow_type = $1 FOR UPDATE`, typ))
+		w, err := scanner.Webhook(tx.QueryRow(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE workflow_type = $1 FOR UPDATE`, typ))
 		if err != nil {
 			return err
 		}
@@ -173,8 +173,8 @@ func (d *driver) RotateWebhookSecret(ctx context.Context, typ string, now time.T
 		if err != nil {
 			return err
 		}
-		out, err = scanWebhook(tx.QueryRow(ctx, `UPDATE webhooks SET secrets = $2, updated_at = $3
-WHERE workflow_type = $1 RETURNING `+webhookColumns, typ, secrets, now))
+		out, err = scanner.Webhook(tx.QueryRow(ctx, `UPDATE webhooks SET secrets = $2, updated_at = $3
+WHERE workflow_type = $1 RETURNING `+sqlstore.WebhookColumns, typ, secrets, now))
 		return err
 	})
 	return out, err
@@ -195,18 +195,18 @@ WITH due AS (
 UPDATE effects e SET locked_by = $1,
     locked_until = greatest($2, $3 + e.timeout_ms * $6 * interval '1 millisecond')
 FROM due WHERE e.id = due.id
-RETURNING `+prefixed("e.", effectColumns), p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...),
+RETURNING `+prefixed("e.", sqlstore.EffectColumns), p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...),
 		store.LeaseTimeouts)
-	return collect(rows, err, noRID(scanEffect))
+	return collect(rows, err, sqlstore.NoRID(scanner.Effect))
 }
 
 func (d *driver) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {
 	var e store.Effect
 	var attempts []store.Attempt
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+effectColumns+` FROM effects WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
+	b.Queue(`SELECT `+sqlstore.EffectColumns+` FROM effects WHERE id = $1`, id).QueryRow(func(row pgx.Row) error {
 		var err error
-		e, err = scanEffect(row, nil)
+		e, err = scanner.Effect(row, nil)
 		return err
 	})
 	b.Queue(`SELECT effect_id, number, started_at, duration_ns, status_code, error, response, routed_outcome
@@ -232,20 +232,20 @@ func (d *driver) ListEffects(ctx context.Context, p store.ListEffectsParams, aft
 	f.addStatus(p.Status, store.EffectPending, store.EffectDelivered, store.EffectDead, store.EffectCancelled)
 	f.addIf("workflow_type = ?", p.WorkflowType)
 	f.addIf("workflow_id = ?", p.WorkflowID)
-	return list(ctx, d, "effects", effectColumns, f, after, limit, scanEffect)
+	return list(ctx, d, "effects", sqlstore.EffectColumns, f, after, limit, scanner.Effect)
 }
 
 func (d *driver) RetryEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
-	return noMatch(scanEffect(d.pool.QueryRow(ctx, `UPDATE effects SET status = 'pending', attempts = 0,
+	return noMatch(scanner.Effect(d.pool.QueryRow(ctx, `UPDATE effects SET status = 'pending', attempts = 0,
     next_attempt_at = $2, locked_by = '', locked_until = NULL, updated_at = $2
-WHERE id = $1 AND status = 'dead' RETURNING `+effectColumns, id, now), nil))
+WHERE id = $1 AND status = 'dead' RETURNING `+sqlstore.EffectColumns, id, now), nil))
 }
 
 func (d *driver) CancelEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
 	// locked_by stays, as in a termination's cancel: the completion of a worker holding
 	// it is still recorded.
-	return noMatch(scanEffect(d.pool.QueryRow(ctx, `UPDATE effects SET status = 'cancelled', updated_at = $2
-WHERE id = $1 AND status IN ('pending', 'dead') RETURNING `+effectColumns, id, now), nil))
+	return noMatch(scanner.Effect(d.pool.QueryRow(ctx, `UPDATE effects SET status = 'cancelled', updated_at = $2
+WHERE id = $1 AND status IN ('pending', 'dead') RETURNING `+sqlstore.EffectColumns, id, now), nil))
 }
 
 func (d *driver) RowStatus(ctx context.Context, table, id string) (string, error) {
@@ -284,8 +284,8 @@ WITH due AS (
 )
 UPDATE timers t SET locked_by = $1, locked_until = $2
 FROM due WHERE t.id = due.id
-RETURNING `+prefixed("t.", timerColumns), p.Worker, p.LeaseExpiry, p.Now, limit, p.Due())
-	return collect(rows, err, noRID(scanTimer))
+RETURNING `+prefixed("t.", sqlstore.TimerColumns), p.Worker, p.LeaseExpiry, p.Now, limit, p.Due())
+	return collect(rows, err, sqlstore.NoRID(scanner.Timer))
 }
 
 func (d *driver) NextTimerAt(ctx context.Context) (*time.Time, error) {
@@ -296,7 +296,7 @@ FROM timers WHERE status = 'pending'`).Scan(&at)
 }
 
 func (d *driver) GetTimer(ctx context.Context, id string) (store.Timer, error) {
-	return scanTimer(d.pool.QueryRow(ctx, `SELECT `+timerColumns+` FROM timers WHERE id = $1`, id), nil)
+	return scanner.Timer(d.pool.QueryRow(ctx, `SELECT `+sqlstore.TimerColumns+` FROM timers WHERE id = $1`, id), nil)
 }
 
 func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after int64, limit int) ([]sqlstore.Listed[store.Timer], error) {
@@ -304,13 +304,13 @@ func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after
 	f.addStatus(p.Status, store.TimerPending, store.TimerFired, store.TimerCancelled, store.TimerDead)
 	f.addIf("workflow_type = ?", p.WorkflowType)
 	f.addIf("workflow_id = ?", p.WorkflowID)
-	return list(ctx, d, "timers", timerColumns, f, after, limit, scanTimer)
+	return list(ctx, d, "timers", sqlstore.TimerColumns, f, after, limit, scanner.Timer)
 }
 
 func (d *driver) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
-	return noMatch(scanTimer(d.pool.QueryRow(ctx, `UPDATE timers SET status = 'cancelled', locked_by = '',
+	return noMatch(scanner.Timer(d.pool.QueryRow(ctx, `UPDATE timers SET status = 'cancelled', locked_by = '',
     locked_until = NULL, updated_at = $2
-WHERE id = $1 AND status IN ('pending', 'dead') RETURNING `+timerColumns, id, now), nil))
+WHERE id = $1 AND status IN ('pending', 'dead') RETURNING `+sqlstore.TimerColumns, id, now), nil))
 }
 
 func (d *driver) RetryTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
@@ -328,9 +328,9 @@ func (d *driver) RetryTimer(ctx context.Context, id string, now time.Time) (stor
 			return err
 		}
 		var err error
-		t, err = noMatch(scanTimer(tx.QueryRow(ctx, `UPDATE timers SET status = 'pending', attempts = 0,
+		t, err = noMatch(scanner.Timer(tx.QueryRow(ctx, `UPDATE timers SET status = 'pending', attempts = 0,
     next_attempt_at = $2, locked_by = '', locked_until = NULL, updated_at = $2
-WHERE id = $1 AND status = 'dead' RETURNING `+timerColumns, id, now), nil))
+WHERE id = $1 AND status = 'dead' RETURNING `+sqlstore.TimerColumns, id, now), nil))
 		if isUniqueViolation(err, "timers_pending_key") {
 			return errors.Join(store.ErrWrongStatus, errors.New("another pending timer of the instance has the same key"))
 		}

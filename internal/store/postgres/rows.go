@@ -68,21 +68,21 @@ func mapRows[T any](xs []T, row func(T) []any) [][]any {
 	return rows
 }
 
-// instanceTypes are the types of instanceColumns.
+// instanceTypes are the types of sqlstore.InstanceColumns.
 var instanceTypes = []string{"text", "text", "integer", "text", "json", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz"}
 
 // The writes of the protocol's rows, with the values of the row functions below.
 var (
-	instanceInsert = newRowWrite(`INSERT INTO instances (`+instanceColumns+`)`, instanceTypes, "")
+	instanceInsert = newRowWrite(`INSERT INTO instances (`+sqlstore.InstanceColumns+`)`, instanceTypes, "")
 	// instanceUpsert writes the instances of a batch, new or not.
-	instanceUpsert = newRowWrite(`INSERT INTO instances (`+instanceColumns+`)`, instanceTypes, `
+	instanceUpsert = newRowWrite(`INSERT INTO instances (`+sqlstore.InstanceColumns+`)`, instanceTypes, `
 ON CONFLICT (type, id) DO UPDATE SET definition_version = excluded.definition_version,
     state_name = excluded.state_name, state_data = excluded.state_data, status = excluded.status,
     version = excluded.version, unique_key = excluded.unique_key, created_at = excluded.created_at,
     updated_at = excluded.updated_at, completed_at = excluded.completed_at`)
-	eventInsert = newRowWrite(`INSERT INTO events (`+eventColumns+`)`,
+	eventInsert = newRowWrite(`INSERT INTO events (`+sqlstore.EventColumns+`)`,
 		[]string{"text", "text", "bigint", "text", "text", "text", "json", "text", "text", "timestamptz"}, "")
-	inputInsert = newRowWrite(`INSERT INTO inputs (`+inputColumns+`)`,
+	inputInsert = newRowWrite(`INSERT INTO inputs (`+sqlstore.InputColumns+`)`,
 		[]string{"text", "text", "text", "text", "text", "text", "json", "text", "text", "text", "bigint", "bytea", "timestamptz"}, "")
 	// An attempt is numbered after the effect's earlier ones.
 	attemptInsert = newRowWrite(`WITH v (effect_id, started_at, duration_ns, status_code, error, response, routed_outcome) AS (`,

@@ -66,7 +66,7 @@ func (t *ptx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore.Snaps
 		return nil, err
 	}
 	for k, key := range r.IdempotencyKeys {
-		in, err := scanInput(q.QueryRowContext(ctx, sqlInputByKey, k.Type, k.ID, key), nil)
+		in, err := scanner.Input(q.QueryRowContext(ctx, sqlInputByKey, k.Type, k.ID, key), nil)
 		if err == nil {
 			snap.Earlier[k] = &in
 		} else if !errors.Is(err, errNoRows) {
@@ -87,7 +87,7 @@ func readInstances(ctx context.Context, q querier, keys []sqlstore.Key, latest m
 	if len(keys) == 1 {
 		var inst store.Instance
 		var v int
-		if err := q.QueryRowContext(ctx, sqlInstanceAndLatest, keys[0].Type, keys[0].ID).Scan(append(instanceDest(&inst), &v)...); err != nil {
+		if err := q.QueryRowContext(ctx, sqlInstanceAndLatest, keys[0].Type, keys[0].ID).Scan(append(scanner.InstanceDest(&inst), &v)...); err != nil {
 			return nil, err
 		}
 		if latest[keys[0].Type] = v; inst.ID != "" {
@@ -101,7 +101,7 @@ func readInstances(ctx context.Context, q querier, keys []sqlstore.Key, latest m
 			return nil, err
 		}
 		for rows.Next() {
-			inst, err := scanInstance(rows, nil)
+			inst, err := scanner.Instance(rows, nil)
 			if err != nil {
 				rows.Close()
 				return nil, err
@@ -140,7 +140,7 @@ func (d *driver) readDefinitions(ctx context.Context, q querier, snap *sqlstore.
 			snap.AddDefinition(def.(store.Definition))
 			continue
 		}
-		def, err := scanDefinition(q.QueryRowContext(ctx, sqlDefinitionVersion, k.Type, version))
+		def, err := scanner.Definition(q.QueryRowContext(ctx, sqlDefinitionVersion, k.Type, version))
 		if errors.Is(err, errNoRows) {
 			continue // pinned to a version that is not stored: decided without one
 		}
@@ -393,11 +393,11 @@ const (
 	// callers (they run these only for a non-empty key) but SQLite cannot infer them from
 	// "= ?": without them the partial unique indexes are not used and the lookups scan
 	// every input of the instance, or every running instance.
-	sqlInputByKey = `SELECT ` + inputCols + ` FROM inputs
+	sqlInputByKey = `SELECT ` + sqlstore.InputColumns + ` FROM inputs
 		WHERE workflow_type = ? AND workflow_id = ? AND idempotency_key = ? AND idempotency_key <> ''`
 	sqlUniqueKeyHolder = `SELECT id FROM instances
 		WHERE type = ? AND unique_key = ? AND status = 'running' AND unique_key <> '' AND id <> ?`
-	sqlInstance = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id = ?`
+	sqlInstance = `SELECT ` + sqlstore.InstanceColumns + ` FROM instances WHERE type = ? AND id = ?`
 	// sqlInstanceAndLatest reads an instance (zero values when it does not exist) and
 	// the latest definition version of its type (0: none) in one statement.
 	sqlInstanceAndLatest = `SELECT coalesce(i.type, ''), coalesce(i.id, ''), coalesce(i.definition_version, 0),
@@ -407,11 +407,11 @@ const (
 		FROM (SELECT 1) LEFT JOIN instances i ON i.type = ?1 AND i.id = ?2`
 	sqlLatestVersion = `SELECT coalesce(max(version), 0) FROM definitions WHERE type = ?`
 	// json_each takes a list of ids as one parameter.
-	sqlInstancesOf       = `SELECT ` + instanceCols + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
+	sqlInstancesOf       = `SELECT ` + sqlstore.InstanceColumns + ` FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
 	sqlInstanceVersions  = `SELECT id, version FROM instances WHERE type = ? AND id IN (SELECT value FROM json_each(?))`
 	sqlInstanceVersion   = `SELECT version FROM instances WHERE type = ? AND id = ?`
-	sqlLatestDefinition  = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`
-	sqlDefinitionVersion = `SELECT ` + definitionCols + ` FROM definitions WHERE type = ? AND version = ?`
+	sqlLatestDefinition  = `SELECT ` + sqlstore.DefinitionColumns + ` FROM definitions WHERE type = ? ORDER BY version DESC LIMIT 1`
+	sqlDefinitionVersion = `SELECT ` + sqlstore.DefinitionColumns + ` FROM definitions WHERE type = ? AND version = ?`
 	sqlInsertEffect      = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
 		                      next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts,
 		                      initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead)

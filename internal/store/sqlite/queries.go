@@ -19,7 +19,7 @@ import (
 func (d *driver) PutDefinition(ctx context.Context, typ string, next func(*store.Definition) *store.Definition) (def store.Definition, err error) {
 	err = d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var latest *store.Definition
-		if l, err := scanDefinition(tx.QueryRowContext(ctx, sqlLatestDefinition, typ)); err == nil {
+		if l, err := scanner.Definition(tx.QueryRowContext(ctx, sqlLatestDefinition, typ)); err == nil {
 			latest = &l
 		} else if !errors.Is(err, errNoRows) {
 			return err
@@ -30,7 +30,7 @@ func (d *driver) PutDefinition(ctx context.Context, typ string, next func(*store
 			return nil
 		}
 		def = *n
-		_, err := tx.ExecContext(ctx, `INSERT INTO definitions (`+definitionCols+`) VALUES (?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO definitions (`+sqlstore.DefinitionColumns+`) VALUES (?, ?, ?, ?, ?)`,
 			n.Type, n.Version, jsonText(n.Body), n.Hash, toMicros(n.CreatedAt))
 		return err
 	})
@@ -39,26 +39,24 @@ func (d *driver) PutDefinition(ctx context.Context, typ string, next func(*store
 
 func (d *driver) GetDefinition(ctx context.Context, typ string, version int) (store.Definition, error) {
 	if version == 0 {
-		return scanDefinition(d.read.QueryRowContext(ctx, sqlLatestDefinition, typ))
+		return scanner.Definition(d.read.QueryRowContext(ctx, sqlLatestDefinition, typ))
 	}
-	return scanDefinition(d.read.QueryRowContext(ctx, sqlDefinitionVersion, typ, version))
+	return scanner.Definition(d.read.QueryRowContext(ctx, sqlDefinitionVersion, typ, version))
 }
 
 func (d *driver) ListDefinitions(ctx context.Context, afterType string, limit int) ([]store.Definition, error) {
-	return collect(ctx, d.r, `SELECT `+definitionCols+` FROM definitions d
+	return collect(ctx, d.r, `SELECT `+sqlstore.DefinitionColumns+` FROM definitions d
 		 WHERE type > ? AND version = (SELECT MAX(version) FROM definitions WHERE type = d.type)
-		 ORDER BY type LIMIT ?`, []any{afterType, limit}, definitionRow)
+		 ORDER BY type LIMIT ?`, []any{afterType, limit}, scanner.Definition)
 }
 
 func (d *driver) ListDefinitionVersions(ctx context.Context, typ string, afterVersion, limit int) ([]store.Definition, error) {
-	return collect(ctx, d.r, `SELECT `+definitionCols+` FROM definitions WHERE type = ? AND version > ? ORDER BY version LIMIT ?`,
-		[]any{typ, afterVersion, limit}, definitionRow)
+	return collect(ctx, d.r, `SELECT `+sqlstore.DefinitionColumns+` FROM definitions WHERE type = ? AND version > ? ORDER BY version LIMIT ?`,
+		[]any{typ, afterVersion, limit}, scanner.Definition)
 }
 
-func definitionRow(sc scanner, _ *int64) (store.Definition, error) { return scanDefinition(sc) }
-
 func (d *driver) GetInstance(ctx context.Context, typ, id string) (store.Instance, error) {
-	return scanInstance(d.read.QueryRowContext(ctx, sqlInstance, typ, id), nil)
+	return scanner.Instance(d.read.QueryRowContext(ctx, sqlInstance, typ, id), nil)
 }
 
 func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams, after int64, limit int) ([]sqlstore.Listed[store.Instance], error) {
@@ -76,7 +74,7 @@ func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams,
 		}
 	}
 	f.created(p.CreatedAfter, p.CreatedBefore)
-	return list(ctx, d, "instances", instanceCols, f, after, limit, scanInstance)
+	return list(ctx, d, "instances", sqlstore.InstanceColumns, f, after, limit, scanner.Instance)
 }
 
 // CountInstances counts each status in one statement, at most p.Limit rows each.
@@ -97,30 +95,30 @@ func (d *driver) CountInstances(ctx context.Context, p store.CountInstancesParam
 }
 
 func (d *driver) ListEvents(ctx context.Context, typ, id string, afterSeq int64, limit int) ([]store.Event, error) {
-	return collect(ctx, d.r, `SELECT `+eventCols+` FROM events
-		 WHERE workflow_type = ? AND workflow_id = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{typ, id, afterSeq, limit}, scanEvent)
+	return collect(ctx, d.r, `SELECT `+sqlstore.EventColumns+` FROM events
+		 WHERE workflow_type = ? AND workflow_id = ? AND seq > ? ORDER BY seq LIMIT ?`, []any{typ, id, afterSeq, limit}, scanner.Event)
 }
 
 func (d *driver) ListInputs(ctx context.Context, typ, id string, after int64, limit int) ([]sqlstore.Listed[store.InputRecord], error) {
 	f := filter{conds: []string{"workflow_type = ? AND workflow_id = ?"}, args: []any{typ, id}}
-	return list(ctx, d, "inputs", inputCols, f, after, limit, scanInput)
+	return list(ctx, d, "inputs", sqlstore.InputColumns, f, after, limit, scanner.Input)
 }
 
 func (d *driver) PutWebhook(ctx context.Context, w store.Webhook, secrets string) (store.Webhook, error) {
 	var out store.Webhook
 	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
-		out, err = scanWebhook(tx.QueryRowContext(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES (?, ?, ?, 'active', ?, ?)
+		out, err = scanner.Webhook(tx.QueryRowContext(ctx, `INSERT INTO webhooks (`+sqlstore.WebhookColumns+`) VALUES (?, ?, ?, 'active', ?, ?)
 			 ON CONFLICT (workflow_type) DO UPDATE SET
 			   url = excluded.url, secrets = excluded.secrets, status = 'active', updated_at = excluded.updated_at
-			 RETURNING `+webhookCols, w.WorkflowType, w.URL, secrets, toMicros(w.CreatedAt), toMicros(w.UpdatedAt)))
+			 RETURNING `+sqlstore.WebhookColumns, w.WorkflowType, w.URL, secrets, toMicros(w.CreatedAt), toMicros(w.UpdatedAt)))
 		return err
 	})
 	return out, err
 }
 
 func (d *driver) GetWebhook(ctx context.Context, typ string) (store.Webhook, error) {
-	return scanWebhook(d.r.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE workflow_type = ?`, typ))
+	return scanner.Webhook(d.r.QueryRowContext(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE workflow_type = ?`, typ))
 }
 
 func (d *driver) DeleteWebhook(ctx context.Context, typ string) (bool, error) {
@@ -147,7 +145,7 @@ func (d *driver) exec(ctx context.Context, query string, args ...any) (bool, err
 func (d *driver) RotateWebhookSecret(ctx context.Context, typ string, now time.Time, rotate func(store.Webhook) (string, error)) (store.Webhook, error) {
 	var out store.Webhook
 	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
-		w, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE workflow_type = ?`, typ))
+		w, err := scanner.Webhook(tx.QueryRowContext(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE workflow_type = ?`, typ))
 		if err != nil {
 			return err
 		}
@@ -155,8 +153,8 @@ func (d *driver) RotateWebhookSecret(ctx context.Context, typ string, now time.T
 		if err != nil {
 			return err
 		}
-		out, err = scanWebhook(tx.QueryRowContext(ctx,
-			`UPDATE webhooks SET secrets = ?, updated_at = ? WHERE workflow_type = ? RETURNING `+webhookCols,
+		out, err = scanner.Webhook(tx.QueryRowContext(ctx,
+			`UPDATE webhooks SET secrets = ?, updated_at = ? WHERE workflow_type = ? RETURNING `+sqlstore.WebhookColumns,
 			secrets, toMicros(now), typ))
 		return err
 	})
@@ -174,7 +172,7 @@ const (
 			     AND e.workflow_type NOT IN (SELECT value FROM json_each(?))
 			   ORDER BY e.next_attempt_at, e.rid
 			   LIMIT ?)
-			 RETURNING ` + effectCols
+			 RETURNING ` + sqlstore.EffectColumns
 	sqlClaimTimers = `UPDATE timers SET locked_by = ?, locked_until = ?
 			 WHERE rid IN (
 			   SELECT rid FROM timers
@@ -182,7 +180,7 @@ const (
 			     AND (locked_until IS NULL OR locked_until <= ?)
 			   ORDER BY next_attempt_at, rid
 			   LIMIT ?)
-			 RETURNING ` + timerCols
+			 RETURNING ` + sqlstore.TimerColumns
 )
 
 func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error) {
@@ -191,14 +189,14 @@ func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit in
 		return nil, fmt.Errorf("encode excluded types: %w", err)
 	}
 	return claim(ctx, d, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now), store.LeaseTimeouts,
-		toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, scanEffect)
+		toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, sqlstore.NoRID(scanner.Effect))
 }
 
 func (d *driver) ClaimTimers(ctx context.Context, p store.ClaimParams, limit int) ([]store.Timer, error) {
-	return claim(ctx, d, sqlClaimTimers, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Due()), toMicros(p.Now), limit}, scanTimer)
+	return claim(ctx, d, sqlClaimTimers, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Due()), toMicros(p.Now), limit}, sqlstore.NoRID(scanner.Timer))
 }
 
-func claim[T any](ctx context.Context, d *driver, query string, args []any, scan func(scanner, *int64) (T, error)) ([]T, error) {
+func claim[T any](ctx context.Context, d *driver, query string, args []any, scan func(sqlstore.Row) (T, error)) ([]T, error) {
 	var claimed []T
 	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
@@ -209,13 +207,13 @@ func claim[T any](ctx context.Context, d *driver, query string, args []any, scan
 }
 
 func (d *driver) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {
-	e, err := scanEffect(d.r.QueryRowContext(ctx, `SELECT `+effectCols+` FROM effects WHERE id = ?`, id), nil)
+	e, err := scanner.Effect(d.r.QueryRowContext(ctx, `SELECT `+sqlstore.EffectColumns+` FROM effects WHERE id = ?`, id), nil)
 	if err != nil {
 		return store.Effect{}, nil, err
 	}
 	attempts, err := collect(ctx, d.r, `SELECT effect_id, number, started_at, duration_us, status_code, error,
 		 response, routed_outcome FROM effect_attempts WHERE effect_id = ? ORDER BY number`, []any{id},
-		func(sc scanner, _ *int64) (store.Attempt, error) {
+		func(sc sqlstore.Row) (store.Attempt, error) {
 			var a store.Attempt
 			var dur int64
 			err := sc.Scan(&a.EffectID, &a.Number, micros{&a.StartedAt}, &dur, &a.StatusCode, &a.Error, &a.Response,
@@ -231,19 +229,19 @@ func (d *driver) ListEffects(ctx context.Context, p store.ListEffectsParams, aft
 	f.eq("status", p.Status)
 	f.eq("workflow_type", p.WorkflowType)
 	f.eq("workflow_id", p.WorkflowID)
-	return list(ctx, d, "effects", effectCols, f, after, limit, scanEffect)
+	return list(ctx, d, "effects", sqlstore.EffectColumns, f, after, limit, scanner.Effect)
 }
 
 func (d *driver) RetryEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
 	return update(ctx, d, `UPDATE effects SET status = 'pending', attempts = 0, next_attempt_at = ?1, locked_by = '',
-		 locked_until = NULL, updated_at = ?1 WHERE id = ?2 AND status = 'dead' RETURNING `+effectCols, scanEffect, toMicros(now), id)
+		 locked_until = NULL, updated_at = ?1 WHERE id = ?2 AND status = 'dead' RETURNING `+sqlstore.EffectColumns, scanner.Effect, toMicros(now), id)
 }
 
 func (d *driver) CancelEffect(ctx context.Context, id string, now time.Time) (store.Effect, error) {
 	// locked_by stays, as in a termination's cancel: the completion of a worker holding
 	// it is still recorded.
 	return update(ctx, d, `UPDATE effects SET status = 'cancelled', updated_at = ?1
-		 WHERE id = ?2 AND status IN ('pending', 'dead') RETURNING `+effectCols, scanEffect, toMicros(now), id)
+		 WHERE id = ?2 AND status IN ('pending', 'dead') RETURNING `+sqlstore.EffectColumns, scanner.Effect, toMicros(now), id)
 }
 
 func (d *driver) RowStatus(ctx context.Context, table, id string) (string, error) {
@@ -272,7 +270,7 @@ func (d *driver) NextTimerAt(ctx context.Context) (*time.Time, error) {
 }
 
 func (d *driver) GetTimer(ctx context.Context, id string) (store.Timer, error) {
-	return scanTimer(d.r.QueryRowContext(ctx, `SELECT `+timerCols+` FROM timers WHERE id = ?`, id), nil)
+	return scanner.Timer(d.r.QueryRowContext(ctx, `SELECT `+sqlstore.TimerColumns+` FROM timers WHERE id = ?`, id), nil)
 }
 
 func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after int64, limit int) ([]sqlstore.Listed[store.Timer], error) {
@@ -280,19 +278,19 @@ func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after
 	f.eq("status", p.Status)
 	f.eq("workflow_type", p.WorkflowType)
 	f.eq("workflow_id", p.WorkflowID)
-	return list(ctx, d, "timers", timerCols, f, after, limit, scanTimer)
+	return list(ctx, d, "timers", sqlstore.TimerColumns, f, after, limit, scanner.Timer)
 }
 
 func (d *driver) CancelTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
 	return update(ctx, d, `UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = ?1
-		 WHERE id = ?2 AND status IN ('pending', 'dead') RETURNING `+timerCols, scanTimer, toMicros(now), id)
+		 WHERE id = ?2 AND status IN ('pending', 'dead') RETURNING `+sqlstore.TimerColumns, scanner.Timer, toMicros(now), id)
 }
 
 // RetryTimer runs on the writer, which serialises it with every write of the instance's
 // timers.
 func (d *driver) RetryTimer(ctx context.Context, id string, now time.Time) (store.Timer, error) {
 	t, err := update(ctx, d, `UPDATE timers SET status = 'pending', attempts = 0, next_attempt_at = ?1, locked_by = '',
-		 locked_until = NULL, updated_at = ?1 WHERE id = ?2 AND status = 'dead' RETURNING `+timerCols, scanTimer, toMicros(now), id)
+		 locked_until = NULL, updated_at = ?1 WHERE id = ?2 AND status = 'dead' RETURNING `+sqlstore.TimerColumns, scanner.Timer, toMicros(now), id)
 	if isUniqueViolation(err) {
 		// A dead timer's key was scheduled again meanwhile; the newer timer wins.
 		return t, fmt.Errorf("%w: another pending timer of the instance has the same key", store.ErrWrongStatus)
@@ -302,7 +300,7 @@ func (d *driver) RetryTimer(ctx context.Context, id string, now time.Time) (stor
 
 // update runs a status-guarded UPDATE … RETURNING one row on the writer;
 // sqlstore.ErrNoMatch when it matched none.
-func update[T any](ctx context.Context, d *driver, query string, scan func(scanner, *int64) (T, error), args ...any) (T, error) {
+func update[T any](ctx context.Context, d *driver, query string, scan func(sqlstore.Row, *int64) (T, error), args ...any) (T, error) {
 	var v T
 	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
@@ -397,20 +395,15 @@ func (f *filter) eq(col, v string) {
 
 // list runs a keyset query over table's rid after after, oldest first, up to limit rows.
 func list[T any](ctx context.Context, d *driver, table, cols string, f filter, after int64, limit int,
-	scan func(scanner, *int64) (T, error)) ([]sqlstore.Listed[T], error) {
+	scan func(sqlstore.Row, *int64) (T, error)) ([]sqlstore.Listed[T], error) {
 	f.conds = append(f.conds, "rid > ?")
 	f.args = append(f.args, after, limit)
 	return collect(ctx, d.r, `SELECT rid, `+cols+` FROM `+table+` WHERE `+strings.Join(f.conds, " AND ")+
-		` ORDER BY rid LIMIT ?`, f.args, func(sc scanner, _ *int64) (sqlstore.Listed[T], error) {
-		var l sqlstore.Listed[T]
-		var err error
-		l.Item, err = scan(sc, &l.RID)
-		return l, err
-	})
+		` ORDER BY rid LIMIT ?`, f.args, sqlstore.ListedOf(scan))
 }
 
 // collect scans every row of a query with scan.
-func collect[T any](ctx context.Context, q querier, query string, args []any, scan func(scanner, *int64) (T, error)) ([]T, error) {
+func collect[T any](ctx context.Context, q querier, query string, args []any, scan func(sqlstore.Row) (T, error)) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -418,7 +411,7 @@ func collect[T any](ctx context.Context, q querier, query string, args []any, sc
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
-		v, err := scan(rows, nil)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
