@@ -1,0 +1,146 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// slowDefinition's decision runs three comprehensions of 8,100 iterations each: about
+// 240,000 cost units, just under a decision's limit of 250,000, so it is accepted when
+// nothing stops it, and it is the most CPU one input can buy within the cost limits.
+const slowDefinition = `{"initial_state":"s","inputs":{"go":{}},"states":{"s":{"on":{"go":{"to":"s","effects":[
+  {"name":"a","payload":"{'n': input.data.r.filter(i, input.data.r.exists(j, j == i + 1000.0)).size()}"},
+  {"name":"b","payload":"{'n': input.data.r.filter(i, input.data.r.exists(j, j == i + 2000.0)).size()}"},
+  {"name":"c","payload":"{'n': input.data.r.filter(i, input.data.r.exists(j, j == i + 3000.0)).size()}"}]}}}}}`
+
+// slowInput is the input that makes slowDefinition's decision expensive.
+func slowInput() string {
+	r := make([]string, 90)
+	for i := range r {
+		r[i] = fmt.Sprint(i)
+	}
+	return inputOf("go", `{"r":[`+strings.Join(r, ",")+`]}`)
+}
+
+// TestAbandonedDecisions: a decision that overruns IRONFLOW_DECISION_TIMEOUT is
+// stopped at its budget (422 evaluation_failed naming it, nothing recorded), and one
+// whose client goes away stops when the connection closes, not when the decision
+// would have ended: the server's own log shows the abandoned requests ending in a
+// fraction of the time the same decision takes when its client waits. Meanwhile
+// another client's writes keep their idle p99 (within 2×, as for every limit).
+func TestAbandonedDecisions(t *testing.T) {
+	t.Parallel()
+	body := slowInput()
+
+	t.Run("over its budget", func(t *testing.T) {
+		t.Parallel()
+		srv := startServer(t, newDatabaseURL(t, "sqlite"), map[string]string{"IRONFLOW_DECISION_TIMEOUT": "5ms"})
+		c := newClient(srv.URL, 60*time.Second)
+		defer c.Close()
+		b := newBystander(t, srv)
+		c.putDefinition(t, "slow", slowDefinition)
+
+		req := func(i int) request {
+			return request{Method: http.MethodPost, Path: fmt.Sprintf("/v1/workflows/slow/s-%d/inputs", i), Body: body}
+		}
+		r := c.Do(t, req(0))
+		requireProblem(t, r, http.StatusUnprocessableEntity, "evaluation_failed", "")
+		require.Contains(t, string(r.Body), "budget of 5ms", "stopped by the time budget, not the cost limit")
+		require.Equal(t, http.StatusNotFound, c.Get(t, "/v1/workflows/slow/s-0").Status, "nothing recorded")
+
+		requireBystanderFast(t, b, func() func() {
+			f := startFlood(c, 1, floodPause, req)
+			return func() {
+				statuses, _, errs := f.stop()
+				require.Zero(t, errs)
+				require.Equal(t, []int{http.StatusUnprocessableEntity}, slices.Sorted(func(yield func(int) bool) {
+					for st := range statuses {
+						if !yield(st) {
+							return
+						}
+					}
+				}))
+			}
+		})
+	})
+
+	t.Run("its client gone", func(t *testing.T) {
+		t.Parallel()
+		srv := startServer(t, newDatabaseURL(t, "sqlite"), nil)
+		c := newClient(srv.URL, 60*time.Second)
+		defer c.Close()
+		b := newBystander(t, srv)
+		c.putDefinition(t, "slow", slowDefinition)
+
+		// What the decision costs when its client waits, as the server logs it.
+		const samples = 9
+		for i := range samples {
+			r := c.Do(t, request{Method: http.MethodPost, Path: fmt.Sprintf("/v1/workflows/slow/full-%d/inputs", i), Body: body})
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		}
+		full := loggedDurations(t, srv, "/v1/workflows/slow/full-", samples)
+
+		// The same requests, each abandoned by its client a tenth of that into it.
+		wait := max(full[samples/2]/10, time.Millisecond)
+		abandon := func(ctx context.Context, id string) error {
+			rctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			_, err := c.Send(rctx, request{Method: http.MethodPost, Path: "/v1/workflows/slow/" + id + "/inputs", Body: body})
+			return err
+		}
+		for i := range samples {
+			require.Error(t, abandon(context.Background(), fmt.Sprintf("gone-%d", i)), "the client gave up before the answer")
+		}
+		gone := loggedDurations(t, srv, "/v1/workflows/slow/gone-", samples)
+		t.Logf("the decision: %s (median of %d) when its client waits; %s when its client leaves after %s",
+			full[samples/2].Round(time.Microsecond), samples, gone[samples/2].Round(time.Microsecond), wait.Round(time.Microsecond))
+		require.Less(t, gone[samples/2], full[samples/2]/2, "an abandoned decision stops when its client leaves")
+		require.Equal(t, http.StatusNotFound, c.Get(t, "/v1/workflows/slow/gone-0").Status, "nothing recorded")
+
+		// A client that keeps starting expensive decisions and leaving slows no one.
+		requireBystanderFast(t, b, func() func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := 0; ctx.Err() == nil; i++ {
+					_ = abandon(ctx, fmt.Sprintf("flood-%d", i)) // it gives up, or is stopped
+					select {
+					case <-ctx.Done():
+					case <-time.After(floodPause):
+					}
+				}
+			}()
+			return func() {
+				cancel()
+				<-done
+			}
+		})
+	})
+}
+
+// loggedDurations waits for n "http request" log lines of the server for paths
+// starting with prefix and returns their durations, sorted.
+func loggedDurations(t *testing.T, srv *server, prefix string, n int) []time.Duration {
+	t.Helper()
+	var d []time.Duration
+	waitFor(t, 30*time.Second, "the server's log lines of "+prefix, func() bool {
+		d = d[:0]
+		for _, l := range srv.logLines("http request") {
+			if p, _ := l["path"].(string); strings.HasPrefix(p, prefix) {
+				ms, _ := l["duration_ms"].(float64)
+				d = append(d, time.Duration(ms*float64(time.Millisecond)))
+			}
+		}
+		return len(d) >= n
+	})
+	slices.Sort(d)
+	return d
+}
