@@ -86,8 +86,7 @@ func newEnv() (*cel.Env, error) {
 		cel.ParserExpressionSizeLimit(maxExprBytes),
 		cel.ParserRecursionLimit(maxParseDepth),
 		cel.ExpressionNodeLimit(maxExprNodes),
-		cel.RegexProgramSizeLimit(maxRegexProgram),
-		cel.ASTValidators(cel.ValidateComprehensionNestingLimit(maxComprehensions)),
+		cel.ASTValidators(cel.ValidateComprehensionNestingLimit(maxComprehensions), regexLiterals{}),
 	}
 	return cel.NewEnv(append(opts, functions()...)...)
 }
@@ -123,10 +122,10 @@ func compileExpr(env *cel.Env, p *problems, path, src string, want resultKind) *
 		p.add(path, "expression must evaluate to a %s, not %s", want, cel.FormatCELType(ast.OutputType()))
 		return nil
 	}
-	prg, err := env.Program(ast,
+	prg, err := env.Program(ast, append(regexOptions(),
 		cel.CostLimit(maxEvalCost),
-		cel.CostTrackerOptions(sizeCosts()...),
-		cel.InterruptCheckFrequency(interruptEvery))
+		cel.CostTrackerOptions(append(sizeCosts(), regexCosts()...)...),
+		cel.InterruptCheckFrequency(interruptEvery))...)
 	if err != nil {
 		p.add(path, "invalid expression: %v", err)
 		return nil

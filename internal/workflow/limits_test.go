@@ -226,3 +226,39 @@ func TestDefinitionExpressionBudget(t *testing.T) {
 	require.Equal(t, "/states/s/on/go/8/if", ve.Errors[0].Path)
 	require.Contains(t, ve.Errors[0].Message, "add up to more than 32768 bytes")
 }
+
+// TestRegexBounded: matches() is charged by its pattern's program, before it runs, so
+// a large string against a large pattern fails at once instead of after seconds of
+// matching (0.9 s on 100 KB before), a comprehension of middling calls stops at the
+// cost limit, and a counted repetition (a{2,5}), which cel-go's own size check
+// panicked on, works, literal or from the input.
+func TestRegexBounded(t *testing.T) {
+	t.Parallel()
+	d, err := Parse("lim", []byte(limitsDefinition("", `{'m': input.data.s.matches(input.data.re), 'n': 'aaa'.matches('^a{2,5}$')}`)))
+	require.NoError(t, err)
+	dec, err := DecideNew(d, testWF, in("go", `{"s":"xaaay","re":"a{2,5}"}`), testNow)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"m":true,"n":true}`, string(dec.Event.Data))
+
+	big := strings.Repeat("ab", 50_000)
+	pattern := "(" + strings.Repeat("(a|b|c|d|e)?", 200) + ")*z"
+	data, err := json.Marshal(map[string]string{"s": big, "re": pattern})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = DecideNew(d, testWF, in("go", string(data)), testNow)
+	requireEval(t, err, "/states/s/on/go/data", "over the limit of 100000")
+	require.Less(t, time.Since(start), 5*time.Second)
+
+	// Calls each under the limit, in a comprehension, add up to it.
+	many, err := Parse("lim", []byte(limitsDefinition("", `{'n': input.data.r.filter(i, input.data.s.matches(input.data.re)).size()}`)))
+	require.NoError(t, err)
+	data, err = json.Marshal(map[string]any{"s": big[:4000], "re": "[a-e]{0,150}z", "r": make([]int, 90)})
+	require.NoError(t, err)
+	_, err = DecideNew(many, testWF, in("go", string(data)), testNow)
+	requireEval(t, err, "/states/s/on/go/data", "cost limit")
+
+	for _, bad := range []string{`'a'.matches('[')`, `'a'.matches('` + strings.Repeat("(a|b)?", 400) + `')`, `matches('a', 'x{1000}{1000}')`} {
+		_, err := Parse("lim", []byte(limitsDefinition("", `{'m': `+bad+`}`)))
+		require.ErrorIs(t, err, ErrInvalidDefinition, bad)
+	}
+}

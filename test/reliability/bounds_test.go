@@ -168,6 +168,8 @@ func TestBoundedInputs(t *testing.T) {
 	  "properties":{"n":{"minimum":0},"a":{"items":{"minimum":0}}}}}},"states":{"s":{"on":{"go":{"to":"s"}}}}}`)
 	c.putDefinition(t, "compare", `{"initial_state":"s","inputs":{"go":{}},"states":{"s":{"on":{"go":{"to":"s",
 	  "data":"{'same': input.data.r.all(i, input.data.a == input.data.b)}"}}}}}`)
+	c.putDefinition(t, "regex", `{"initial_state":"s","inputs":{"go":{}},"states":{"s":{"on":{"go":{"to":"s",
+	  "data":"{'m': input.data.s.matches(input.data.re)}"}}}}}`)
 	c.putDefinition(t, "repeat", `{"initial_state":"s","inputs":{"go":{}},"states":{"s":{"on":{"go":{"to":"s",
 	  "data":"{'x': input.data.r.map(i, input.data.r.map(j, input.data.s))}"}}}}}`)
 
@@ -230,6 +232,11 @@ func TestBoundedInputs(t *testing.T) {
 		{"map(map()) of a large string", request{Method: http.MethodPost, Path: "/v1/workflows/repeat/r-1/inputs",
 			Body: inputOf("go", `{"r":`+nums(15, "0")+`,"s":"`+strings.Repeat("x", 900_000)+`"}`)},
 			422, "too_large", "/states/s/on/go/data", 500 * time.Millisecond},
+		{"matches() of a 2,400-character pattern on 900 KB", request{Method: http.MethodPost, Path: "/v1/workflows/regex/x-1/inputs",
+			Body: inputOf("go", `{"s":"`+strings.Repeat("ab", 450_000)+`","re":"(`+strings.Repeat("(a|b|c|d|e)?", 200)+`)*z"}`)},
+			422, "evaluation_failed", "/states/s/on/go/data", 500 * time.Millisecond},
+		{"a counted repetition in a pattern from the input", request{Method: http.MethodPost, Path: "/v1/workflows/regex/x-2/inputs",
+			Body: inputOf("go", `{"s":"a","re":"a{2,5}{2,5}{2,5}{2,5}{2,5}"}`)}, 422, "evaluation_failed", "/states/s/on/go/data", 0},
 		{"a megabyte of || chains", request{Method: http.MethodPut, Path: "/v1/workflow-types/chains", Body: chains},
 			422, "invalid_definition", "", 500 * time.Millisecond},
 	}
