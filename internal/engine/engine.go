@@ -270,11 +270,13 @@ func (e *Engine) ListDefinitions(ctx context.Context, cursor string, limit int) 
 	if len(cursor) > 63 || strings.Trim(cursor, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
 		return Page[DefinitionView]{}, fmt.Errorf("%w: not a cursor of this list", store.ErrInvalidCursor)
 	}
-	ds, err := e.store.ListDefinitions(ctx, cursor, limit+1)
+	page, err := definitionPage(limit, cursor, func(after string, n int) ([]store.Definition, error) {
+		return e.store.ListDefinitions(ctx, after, n)
+	}, func(d store.Definition) string { return d.Type })
 	if err != nil {
 		return Page[DefinitionView]{}, fmt.Errorf("list definitions: %w", err)
 	}
-	return definitionPage(ds, limit, func(d store.Definition) string { return d.Type }), nil
+	return page, nil
 }
 
 // ListDefinitionVersions pages the versions of typ, oldest first; the cursor is the
@@ -285,37 +287,66 @@ func (e *Engine) ListDefinitionVersions(ctx context.Context, typ, cursor string,
 	if err != nil {
 		return Page[DefinitionView]{}, err
 	}
-	after := 0
 	if cursor != "" {
-		if after, err = strconv.Atoi(cursor); err != nil || after < 1 {
+		if after, err := strconv.Atoi(cursor); err != nil || after < 1 {
 			return Page[DefinitionView]{}, fmt.Errorf("%w: not a cursor of this list", store.ErrInvalidCursor)
 		}
 	}
-	ds, err := e.store.ListDefinitionVersions(ctx, typ, after, limit+1)
+	page, err := definitionPage(limit, cursor, func(after string, n int) ([]store.Definition, error) {
+		v, _ := strconv.Atoi(after) // "" (the first page) is 0
+		return e.store.ListDefinitionVersions(ctx, typ, v, n)
+	}, func(d store.Definition) string { return strconv.Itoa(d.Version) })
 	if err != nil {
 		return Page[DefinitionView]{}, fmt.Errorf("list definition versions: %w", err)
 	}
-	if len(ds) == 0 {
+	if len(page.Items) == 0 {
 		// A cursor past the last version of an existing type is an empty page.
 		if _, err := e.GetDefinition(ctx, typ, 0); err != nil {
 			return Page[DefinitionView]{}, err
 		}
 	}
-	return definitionPage(ds, limit, func(d store.Definition) string { return strconv.Itoa(d.Version) }), nil
+	return page, nil
 }
 
-// definitionPage turns up to limit+1 rows into a page of limit and the cursor of the
-// next one.
-func definitionPage(ds []store.Definition, limit int, cursor func(store.Definition) string) Page[DefinitionView] {
-	out := Page[DefinitionView]{Items: make([]DefinitionView, 0, min(len(ds), limit))}
-	for i, d := range ds {
-		if i == limit {
-			out.NextCursor = cursor(ds[i-1])
-			break
+// A definition may be as large as a request body (IRONFLOW_MAX_BODY_BYTES): 150
+// versions with a megabyte of description each were one answer of 143 MiB. So a page
+// of definitions also ends once it holds maxPageBytes of them (it always holds one),
+// and they are read definitionChunk at a time, so that a page's rows are never all in
+// memory before it is cut.
+const (
+	maxPageBytes    = 4 << 20
+	definitionChunk = 8
+)
+
+// definitionPage reads the page of up to limit definitions after the cursor after:
+// fetch(after, n) returns up to n definitions following after, and key gives a
+// definition's cursor.
+func definitionPage(limit int, after string, fetch func(after string, n int) ([]store.Definition, error), key func(store.Definition) string) (Page[DefinitionView], error) {
+	out := Page[DefinitionView]{Items: []DefinitionView{}}
+	size := 0
+	for {
+		want := min(limit-len(out.Items), definitionChunk)
+		ds, err := fetch(after, want+1)
+		if err != nil {
+			return Page[DefinitionView]{}, err
 		}
-		out.Items = append(out.Items, definitionView(d))
+		for i, d := range ds[:min(len(ds), want)] {
+			out.Items = append(out.Items, definitionView(d))
+			size += len(d.Body)
+			after = key(d)
+			if size >= maxPageBytes && i < len(ds)-1 {
+				out.NextCursor = after
+				return out, nil
+			}
+		}
+		if len(ds) <= want {
+			return out, nil
+		}
+		if len(out.Items) == limit {
+			out.NextCursor = after
+			return out, nil
+		}
 	}
-	return out
 }
 
 // Diagram renders version of typ (0: latest) as Mermaid ("mermaid") or Graphviz ("dot").
