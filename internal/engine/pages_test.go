@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ironflow/ironflow/internal/engine"
+	"github.com/ironflow/ironflow/internal/store"
 )
 
 // TestDefinitionPagesAreBounded: a page of definitions ends once it holds 4 MiB of
@@ -66,6 +67,91 @@ func TestDefinitionPagesAreBounded(t *testing.T) {
 			})
 			require.Len(t, got, versions+2) // big, big_00 … big_14, order
 			require.Equal(t, "big/15", got[0])
+		})
+	}
+}
+
+// TestListPagesAreBounded: every list under an instance, and the list of instances,
+// ends a page once its rows hold 4 MiB (inputs of 200 KB, their events, instances with
+// 200 KB of state), and walking the pages still yields every row once, in order.
+func TestListPagesAreBounded(t *testing.T) {
+	t.Parallel()
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, be.open)
+			ctx := context.Background()
+			_, _, err := b.eng.PutDefinition(ctx, "blob", []byte(`{"initial_state":"s","inputs":{"put":{}},"states":{"s":{"on":{"put":{"to":"s"}}}}}`))
+			require.NoError(t, err)
+			const n = 25
+			blob := strings.Repeat("b", 200_000)
+			for i := range n {
+				_, err := b.eng.Execute(ctx, "blob", "one", in("put", fmt.Sprintf(`{"i":%d,"b":"%s"}`, i, blob)), engine.ExecuteOptions{})
+				require.NoError(t, err)
+				_, err = b.eng.Execute(ctx, "blob", fmt.Sprintf("i-%02d", i), in("put", fmt.Sprintf(`{"b":"%s"}`, blob)), engine.ExecuteOptions{})
+				require.NoError(t, err)
+			}
+			// walk pages with next(cursor) → items' sizes and keys, checking each page.
+			walk := func(next func(cursor string) ([]int, []string, string)) []string {
+				var all []string
+				cursor := ""
+				for pages := 1; ; pages++ {
+					sizes, keys, nextCursor := next(cursor)
+					require.NotEmpty(t, keys)
+					total := 0
+					for _, s := range sizes[:len(sizes)-1] {
+						total += s
+					}
+					require.Less(t, total, 4<<20, "page %d", pages)
+					all = append(all, keys...)
+					if nextCursor == "" {
+						require.Greater(t, pages, 1, "more than 4 MiB in all: more than one page")
+						return all
+					}
+					cursor = nextCursor
+				}
+			}
+			var want []string
+			for i := range n {
+				want = append(want, fmt.Sprint(i+1))
+			}
+			require.Equal(t, want, walk(func(c string) ([]int, []string, string) {
+				p, err := b.eng.ListInputs(ctx, "blob", "one", c, engine.MaxPageSize)
+				require.NoError(t, err)
+				var sizes []int
+				var keys []string
+				for _, it := range p.Items {
+					sizes, keys = append(sizes, len(it.Data)), append(keys, fmt.Sprint(it.Version))
+				}
+				return sizes, keys, p.NextCursor
+			}))
+			require.Equal(t, want, walk(func(c string) ([]int, []string, string) {
+				var after int64
+				if c != "" {
+					_, err := fmt.Sscan(c, &after)
+					require.NoError(t, err)
+				}
+				p, err := b.eng.ListEvents(ctx, "blob", "one", after, engine.MaxPageSize)
+				require.NoError(t, err)
+				var sizes []int
+				var keys []string
+				for _, it := range p.Items {
+					sizes, keys = append(sizes, len(it.Data)), append(keys, fmt.Sprint(it.Seq))
+				}
+				return sizes, keys, p.NextCursor
+			}))
+			got := walk(func(c string) ([]int, []string, string) {
+				p, err := b.eng.ListWorkflows(ctx, store.ListInstancesParams{Type: "blob", Cursor: c, Limit: engine.MaxPageSize})
+				require.NoError(t, err)
+				var sizes []int
+				var keys []string
+				for _, it := range p.Items {
+					sizes, keys = append(sizes, len(it.State.Data)), append(keys, it.ID)
+				}
+				return sizes, keys, p.NextCursor
+			})
+			require.Len(t, got, n+1)
+			require.Equal(t, "one", got[0])
 		})
 	}
 }

@@ -180,19 +180,35 @@ func (e *Engine) ListEvents(ctx context.Context, typ, id string, after int64, li
 	if err != nil {
 		return Page[EventView]{}, notFound(err, typ, id)
 	}
-	evs, err := e.store.ListEvents(ctx, typ, id, after, limit)
-	if err != nil {
-		return Page[EventView]{}, fmt.Errorf("list events: %w", err)
+	// Events are read as the store's lists are (sqlstore.MaxPageBytes): a chunk first,
+	// then as many as fit in what is left of maxPageBytes at the largest size seen.
+	out := Page[EventView]{Items: make([]EventView, 0, min(limit, eventChunk))}
+	total, largest := 0, 1
+	want := min(limit, eventChunk)
+	for {
+		evs, err := e.store.ListEvents(ctx, typ, id, after, want)
+		if err != nil {
+			return Page[EventView]{}, fmt.Errorf("list events: %w", err)
+		}
+		for _, ev := range evs {
+			out.Items = append(out.Items, eventView(ev))
+			after = ev.Seq
+			total += len(ev.Data)
+			largest = max(largest, len(ev.Data))
+		}
+		if len(evs) < want || after >= in.Version {
+			return out, nil
+		}
+		if len(out.Items) == limit || total >= maxPageBytes {
+			out.NextCursor = fmt.Sprint(after)
+			return out, nil
+		}
+		want = min(limit-len(out.Items), max(1, (maxPageBytes-total)/largest))
 	}
-	out := Page[EventView]{Items: make([]EventView, 0, len(evs))}
-	for _, ev := range evs {
-		out.Items = append(out.Items, eventView(ev))
-	}
-	if n := len(evs); n == limit && evs[n-1].Seq < in.Version {
-		out.NextCursor = fmt.Sprint(evs[n-1].Seq)
-	}
-	return out, nil
 }
+
+// eventChunk is how many events a page of the history reads first.
+const eventChunk = 16
 
 // ListInputs pages every input an instance received and its outcome.
 // Errors: ErrInvalidArgument, store.ErrInvalidCursor.

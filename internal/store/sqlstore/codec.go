@@ -48,27 +48,56 @@ func decodeCursor(c string) (int64, error) {
 	return rid, nil
 }
 
-// listPage asks list for one row more than the page holds and returns the page, with the
-// cursor of the next one when there is more.
-func listPage[T any](s *Store, op, cursor string, limit int, list func(after int64, limit int) ([]Listed[T], error)) (store.Page[T], error) {
+// MaxPageBytes bounds what one page of a list holds: a page ends after the row that
+// brings its rows' sizes to it (it always holds one row). Rows can be large (an input's
+// data is up to a request body, a state, event or payload up to
+// IRONFLOW_MAX_DATA_BYTES), and 500 of them were one answer of hundreds of megabytes.
+const MaxPageBytes = 4 << 20
+
+// pageChunk is how many rows a page reads first; it then reads as many more as fit in
+// what is left of MaxPageBytes at the size of the largest row seen, so a page of large
+// rows is never all in memory before it is cut, and a page of small ones takes two
+// reads at most.
+const pageChunk = 16
+
+// listPage reads the page of up to limit rows after cursor: list(after, n) returns up
+// to n rows after the rid after, size gives what a row weighs against MaxPageBytes.
+// The page has the cursor of the next one when there is more.
+func listPage[T any](s *Store, op, cursor string, limit int, size func(T) int, list func(after int64, n int) ([]Listed[T], error)) (store.Page[T], error) {
 	after, err := decodeCursor(cursor)
 	if err != nil {
 		return store.Page[T]{}, s.mapErr(op, err)
 	}
 	limit = PageLimit(limit)
-	rows, err := list(after, limit+1)
-	if err != nil {
-		return store.Page[T]{}, s.mapErr(op, err)
-	}
-	page := store.Page[T]{Items: make([]T, 0, min(len(rows), limit))}
-	for i, r := range rows {
-		if i == limit {
-			page.Next = encodeCursor(rows[i-1].RID)
-			break
+	page := store.Page[T]{Items: make([]T, 0, min(limit, pageChunk))}
+	total, largest := 0, 1
+	want := min(limit, pageChunk)
+	for {
+		rows, err := list(after, want+1)
+		if err != nil {
+			return store.Page[T]{}, s.mapErr(op, err)
 		}
-		page.Items = append(page.Items, r.Item)
+		for i, r := range rows[:min(len(rows), want)] {
+			page.Items = append(page.Items, r.Item)
+			after = r.RID
+			n := size(r.Item)
+			total += n
+			largest = max(largest, n)
+			if total >= MaxPageBytes && i < len(rows)-1 {
+				page.Next = encodeCursor(after)
+				return page, nil
+			}
+		}
+		if len(rows) <= want {
+			return page, nil
+		}
+		left := limit - len(page.Items)
+		if left == 0 {
+			page.Next = encodeCursor(after)
+			return page, nil
+		}
+		want = min(left, max(1, (MaxPageBytes-total)/largest))
 	}
-	return page, nil
 }
 
 // compact compacts a JSON value for storage; an empty value is stored as NULL (nil).

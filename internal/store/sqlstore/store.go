@@ -161,7 +161,7 @@ func (s *Store) GetInstance(ctx context.Context, typ, id string) (store.Instance
 // ListInstances pages instances matching the filters, oldest first;
 // store.ErrInvalidCursor when p.Cursor cannot be decoded.
 func (s *Store) ListInstances(ctx context.Context, p store.ListInstancesParams) (store.Page[store.Instance], error) {
-	return listPage(s, "list instances", p.Cursor, p.Limit, func(after int64, limit int) ([]Listed[store.Instance], error) {
+	return listPage(s, "list instances", p.Cursor, p.Limit, func(in store.Instance) int { return len(in.StateData) }, func(after int64, limit int) ([]Listed[store.Instance], error) {
 		return s.d.ListInstances(ctx, p, after, limit)
 	})
 }
@@ -200,7 +200,7 @@ func (s *Store) FeedHead(ctx context.Context) (string, error) {
 // ListInputs pages the input records of an instance, oldest first;
 // store.ErrInvalidCursor when cursor cannot be decoded.
 func (s *Store) ListInputs(ctx context.Context, typ, id, cursor string, limit int) (store.Page[store.InputRecord], error) {
-	return listPage(s, "list inputs", cursor, limit, func(after int64, limit int) ([]Listed[store.InputRecord], error) {
+	return listPage(s, "list inputs", cursor, limit, func(in store.InputRecord) int { return len(in.Data) + len(in.Response) }, func(after int64, limit int) ([]Listed[store.InputRecord], error) {
 		return s.d.ListInputs(ctx, typ, id, after, limit)
 	})
 }
@@ -303,7 +303,7 @@ func (s *Store) GetEffect(ctx context.Context, id string) (store.Effect, []store
 // ListEffects pages effects matching the filters, oldest first;
 // store.ErrInvalidCursor when p.Cursor cannot be decoded.
 func (s *Store) ListEffects(ctx context.Context, p store.ListEffectsParams) (store.Page[store.Effect], error) {
-	return listPage(s, "list effects", p.Cursor, p.Limit, func(after int64, limit int) ([]Listed[store.Effect], error) {
+	return listPage(s, "list effects", p.Cursor, p.Limit, func(e store.Effect) int { return len(e.Payload) + len(e.LastError) }, func(after int64, limit int) ([]Listed[store.Effect], error) {
 		return s.d.ListEffects(ctx, p, after, limit)
 	})
 }
@@ -390,7 +390,7 @@ func (s *Store) GetTimer(ctx context.Context, id string) (store.Timer, error) {
 // ListTimers pages timers matching the filters, oldest first;
 // store.ErrInvalidCursor when p.Cursor cannot be decoded.
 func (s *Store) ListTimers(ctx context.Context, p store.ListTimersParams) (store.Page[store.Timer], error) {
-	return listPage(s, "list timers", p.Cursor, p.Limit, func(after int64, limit int) ([]Listed[store.Timer], error) {
+	return listPage(s, "list timers", p.Cursor, p.Limit, func(t store.Timer) int { return len(t.InputData) + len(t.LastError) }, func(after int64, limit int) ([]Listed[store.Timer], error) {
 		return s.d.ListTimers(ctx, p, after, limit)
 	})
 }
