@@ -28,11 +28,12 @@ func procStatusKiB(t *testing.T, pid int, field string) int64 {
 	return 0
 }
 
-// TestAttackMemory measures what two attacks of the probe cost the server in memory
+// TestAttackMemory measures what three attacks of the probe cost the server in memory
 // and storage, against its own figures before them: the CEL amplification
 // (`{'x': R.map(i, R.map(j, s))}` with a 900 KB string, which grew RSS by 570 MB) and
 // the instance grown as large as it can be, followed by small inputs (40 MB of state,
-// and each 30-byte input stored the whole answer: 191 MB for 5). The bounds asserted
+// and each 30-byte input stored the whole answer: 191 MB for 5), and versions with
+// large descriptions listed at once (a 143 MiB answer). The bounds asserted
 // are loose (the machine is shared); the figures are logged for docs/RELIABILITY.md.
 func TestAttackMemory(t *testing.T) {
 	t.Parallel()
@@ -99,6 +100,32 @@ func TestAttackMemory(t *testing.T) {
 		f := startFlood(c, 1, floodPause, func(i int) request {
 			return request{Method: http.MethodPost, Path: "/v1/workflows/grow/g-1/inputs", Body: inputOf("tick", fmt.Sprintf(`{"n":%d}`, i))}
 		})
+		return func() {
+			statuses, _, errs := f.stop()
+			require.Zero(t, errs)
+			require.Equal(t, map[int]int{http.StatusOK: statuses[http.StatusOK]}, statuses)
+		}
+	})
+
+	// Versions with large descriptions, listed with the largest limit: a page stops at
+	// 4 MiB (the probe's 150 versions of 1 MB were one answer of 143 MiB, +680 MB RSS).
+	const versions = 15
+	for i := range versions {
+		c.putDefinition(t, "described", fmt.Sprintf(`{"description":"%d %s","initial_state":"s","inputs":{"go":{}},"states":{"s":{"on":{"go":{"to":"s"}}}}}`,
+			i, strings.Repeat("d", 700_000)))
+	}
+	list := request{Method: http.MethodGet, Path: "/v1/workflow-types/described/versions?limit=500"}
+	r = c.Do(t, list)
+	require.Equal(t, http.StatusOK, r.Status)
+	items, _ := r.JSON(t)["items"].([]any)
+	require.NotEmpty(t, r.JSON(t)["next_cursor"], "more than one page")
+	require.Less(t, len(r.Body), 5<<20)
+	listPeak := procStatusKiB(t, pid, "VmHWM")
+	t.Logf("%d versions of 700 KB: a page of limit=500 holds %d (%d KB); peak RSS %d MiB (+%d MiB over the start)",
+		versions, len(items), len(r.Body)/1000, listPeak>>10, (listPeak-base)>>10)
+	require.Less(t, listPeak-base, int64(150<<10))
+	requireBystanderFast(t, b, func() func() {
+		f := startFlood(c, 1, floodPause, func(int) request { return list })
 		return func() {
 			statuses, _, errs := f.stop()
 			require.Zero(t, errs)
