@@ -262,3 +262,20 @@ func TestRegexBounded(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalidDefinition, bad)
 	}
 }
+
+// TestRegexRefusalsAreCheap: a pattern whose repetitions expand to a million
+// instructions is refused without being expanded, and refused calls in a macro (which
+// goes on after an error) are charged, so they end at the cost limit.
+func TestRegexRefusalsAreCheap(t *testing.T) {
+	t.Parallel()
+	_, err := Parse("lim", []byte(limitsDefinition("", `{'m': 'a'.matches('(a{1000}){1000}')}`)))
+	require.ErrorIs(t, err, ErrInvalidDefinition)
+	d, err := Parse("lim", []byte(limitsDefinition("", `{'m': input.data.r.map(i, 'a'.matches(input.data.p + string(i)))}`)))
+	require.NoError(t, err)
+	data, err := json.Marshal(map[string]any{"p": "(a{1000}){1000}" + strings.Repeat("b", 3000), "r": make([]int, 5000)})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = DecideNew(d, testWF, in("go", string(data)), testNow)
+	requireEval(t, err, "/states/s/on/go/data", "")
+	require.Less(t, time.Since(start), 5*time.Second)
+}

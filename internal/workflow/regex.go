@@ -30,11 +30,17 @@ import (
 // counted repetition (`a{2,5}`): at PUT for a literal pattern, at decide time for one
 // read from the input. Here the pattern is simplified, as regexp.Compile does.
 
-// regexProgramSize returns the size of pattern's compiled program, as RE2 runs it.
+// regexProgramSize returns the size of pattern's compiled program, as RE2 runs it. A
+// pattern whose repetitions alone would make it far larger than maxRegexProgram is
+// refused without being expanded: `(a{1000}){1000}` parses in microseconds and
+// compiles to a million instructions.
 func regexProgramSize(pattern string) (int, error) {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return 0, err
+	}
+	if n := expandedSize(re, 8*maxRegexProgram); n > 8*maxRegexProgram {
+		return 0, fmt.Errorf("regex program size exceeds limit of %d", maxRegexProgram)
 	}
 	prog, err := syntax.Compile(re.Simplify())
 	if err != nil {
@@ -42,6 +48,32 @@ func regexProgramSize(pattern string) (int, error) {
 	}
 	return len(prog.Inst), nil
 }
+
+// expandedSize estimates the nodes of re once its repetitions are expanded, counting no
+// further than limit.
+func expandedSize(re *syntax.Regexp, limit int) int {
+	n := 1 + len(re.Rune)
+	for _, sub := range re.Sub {
+		n += expandedSize(sub, limit)
+		if n > limit {
+			return limit + 1
+		}
+	}
+	if re.Op == syntax.OpRepeat {
+		times := re.Max
+		if times < 0 {
+			times = re.Min + 1
+		}
+		if times > 0 && n > limit/times {
+			return limit + 1
+		}
+		n *= max(times, 1)
+	}
+	return min(n, limit+1)
+}
+
+// maxCachedPattern is the longest pattern regexSizes keeps.
+const maxCachedPattern = 4 << 10
 
 // regexSizes remembers the program sizes of recent patterns: the cost tracker sizes
 // the pattern of every call again after it ran.
@@ -60,6 +92,9 @@ func cachedProgramSize(pattern string) (int, error) {
 	n, err := regexProgramSize(pattern)
 	if err != nil {
 		return 0, err
+	}
+	if len(pattern) > maxCachedPattern {
+		return n, nil
 	}
 	regexSizes.Lock()
 	if len(regexSizes.m) >= 256 {
@@ -124,13 +159,17 @@ func regexCosts() []interpreter.CostTrackerOption {
 		if !ok1 || !ok2 {
 			return nil
 		}
+		// A call refused before it ran (matches) cost sizing its pattern, which grows
+		// with the pattern's length: charged so, since a macro goes on calling after
+		// an error, and with the call's own error left to name the reason.
+		refused := uint64(math.Ceil(float64(len(p))*0.25)) + 1
 		size, err := cachedProgramSize(string(p))
-		if err != nil {
-			return nil
+		if err != nil || size > maxRegexProgram {
+			return &refused
 		}
 		c := matchCost(len(s), size)
-		if c > maxEvalCost || size > maxRegexProgram {
-			c = 1 // refused before it ran (matches), with its own error
+		if c > maxEvalCost {
+			return &refused
 		}
 		return &c
 	}
