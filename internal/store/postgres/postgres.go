@@ -149,19 +149,8 @@ func (d *driver) Close() error {
 	return nil
 }
 
-// Stats counts pending and dead rows, due or not.
 func (d *driver) Stats(ctx context.Context) (store.Stats, error) {
-	var st store.Stats
-	err := d.pool.QueryRow(ctx, `
-SELECT
-    (SELECT count(*) FROM effects WHERE status = 'pending'),
-    (SELECT min(created_at) FROM effects WHERE status = 'pending'),
-    (SELECT count(*) FROM effects WHERE status = 'dead'),
-    (SELECT count(*) FROM effects WHERE status = 'cancelled'),
-    (SELECT count(*) FROM timers WHERE status = 'pending'),
-    (SELECT count(*) FROM timers WHERE status = 'dead')`).
-		Scan(&st.PendingEffects, &st.OldestPendingEffect, &st.DeadEffects, &st.CancelledEffects, &st.PendingTimers, &st.DeadTimers)
-	return st, err
+	return scanner.Stats(d.pool.QueryRow(ctx, sqlstore.StatsQuery))
 }
 
 // pruneQueries delete one batch each ($1 before, $2 batch). Rows are picked oldest

@@ -113,18 +113,18 @@ func (p protocolTx) Write(_ context.Context, r *sqlstore.Rows) error {
 	b := &pgx.Batch{}
 	if len(r.Created)+len(r.Updated) == 1 {
 		for _, in := range r.Created {
-			instanceInsert.queueOne(b, instanceRow(in))
+			instanceInsert.queueOne(b, params.Instance(in))
 		}
 		for _, in := range r.Updated {
 			b.Queue(`UPDATE instances SET definition_version = $3, state_name = $4, state_data = $5,
     status = $6, version = $7, unique_key = $8, created_at = $9, updated_at = $10, completed_at = $11
-WHERE type = $1 AND id = $2`, instanceRow(in)...)
+WHERE type = $1 AND id = $2`, params.Instance(in)...)
 		}
 	} else {
-		instanceUpsert.queue(b, mapRows(r.Instances(), instanceRow))
+		instanceUpsert.queue(b, sqlstore.MapRows(r.Instances(), params.Instance))
 	}
-	eventInsert.queue(b, mapRows(r.Events, eventRow))
-	inputInsert.queue(b, mapRows(r.Inputs, inputRow))
+	eventInsert.queue(b, sqlstore.MapRows(r.Events, params.Event))
+	inputInsert.queue(b, sqlstore.MapRows(r.Inputs, params.Input))
 	for _, c := range r.EffectCancels {
 		// locked_by stays: the completion of a worker holding one is still recorded.
 		b.Queue(`UPDATE effects SET status = 'cancelled', updated_at = $3
@@ -152,9 +152,9 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND key = ANY($3) AND status = 'pe
 	for _, t := range r.Timers {
 		queueInsertTimer(b, t)
 	}
-	attemptInsert.queue(b, mapRows(r.EffectCompletions, attemptRow))
-	effectUpdate.queue(b, mapRows(r.EffectCompletions, effectCompletionRow))
-	timerUpdate.queue(b, mapRows(r.TimerCompletions, timerCompletionRow))
+	attemptInsert.queue(b, sqlstore.MapRows(r.EffectCompletions, attemptRow))
+	effectUpdate.queue(b, sqlstore.MapRows(r.EffectCompletions, params.EffectCompletion))
+	timerUpdate.queue(b, sqlstore.MapRows(r.TimerCompletions, params.TimerCompletion))
 	p.tx.Hold(b)
 	return nil
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,61 +68,22 @@ func (d *driver) GetInstance(ctx context.Context, typ, id string) (store.Instanc
 }
 
 func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams, after int64, limit int) ([]sqlstore.Listed[store.Instance], error) {
-	var f filters
+	f := newFilter()
 	// Always true now that instances are locked without placeholder rows (decision
 	// 0008), but it lets the list use the partial indexes migration 000002 made.
-	f.conds = append(f.conds, "status <> ''")
-	f.addIf("type = ?", p.Type)
-	f.addIf("state_name = ?", p.State)
-	f.addStatus(p.Status, store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated)
-	d.addIDPrefix(&f, p.IDPrefix)
-	addCreated(&f, p.CreatedAfter, p.CreatedBefore)
+	f.Conds = append(f.Conds, "status <> ''")
+	// Where the database orders text byte by byte (collation C, POSIX, C.UTF-8), an id
+	// prefix is a range of the (type, id) primary key.
+	f.Instances(p, d.byteOrder)
 	return list(ctx, d, "instances", sqlstore.InstanceColumns, f, after, limit, scanner.Instance)
-}
-
-// addIDPrefix selects ids starting with prefix. Where the database orders text byte by
-// byte (collation C, POSIX, C.UTF-8), a range over the (type, id) primary key does it
-// exactly; under a linguistic collation a range would miss ids (en_US sorts "a-z"
-// after "a."), so the exact LIKE decides, and the range is left out.
-func (d *driver) addIDPrefix(f *filters, prefix string) {
-	if prefix == "" {
-		return
-	}
-	if !d.byteOrder {
-		f.add(`id LIKE ? ESCAPE '\'`, sqlstore.LikePrefix(prefix))
-		return
-	}
-	lo, hi, bounded := sqlstore.IDRange(prefix)
-	f.add("id >= ?", lo)
-	if bounded {
-		f.add("id < ?", hi)
-	}
-}
-
-// addCreated selects created_at in [after, before); a zero time does not filter.
-func addCreated(f *filters, after, before time.Time) {
-	if !after.IsZero() {
-		f.add("created_at >= ?", after)
-	}
-	if !before.IsZero() {
-		f.add("created_at < ?", before)
-	}
 }
 
 // CountInstances counts each status in one statement, each through the partial
 // (status, rid) index and at most p.Limit rows of it.
 func (d *driver) CountInstances(ctx context.Context, p store.CountInstancesParams) (store.InstanceCounts, error) {
-	var f filters
-	f.addIf("type = ?", p.Type)
-	addCreated(&f, p.CreatedAfter, p.CreatedBefore)
-	limit := f.next(p.Limit)
-	var sel []string
-	for _, status := range []string{store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated} {
-		sel = append(sel, `(SELECT count(*) FROM (SELECT 1 FROM instances WHERE `+
-			strings.Join(append([]string{"status <> ''", "status = '" + status + "'"}, f.conds...), " AND ")+` LIMIT `+limit+`) c)`)
-	}
 	var c store.InstanceCounts
-	err := d.pool.QueryRow(ctx, `SELECT `+strings.Join(sel, ", "), f.args...).Scan(&c.Running, &c.Completed, &c.Failed, &c.Terminated)
+	query, args := newFilter().CountQuery(p, "status <> ''")
+	err := d.pool.QueryRow(ctx, query, args...).Scan(&c.Running, &c.Completed, &c.Failed, &c.Terminated)
 	return c, err
 }
 
@@ -134,9 +94,8 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND seq > $3 ORDER BY seq LIMIT $4
 }
 
 func (d *driver) ListInputs(ctx context.Context, typ, id string, after int64, limit int) ([]sqlstore.Listed[store.InputRecord], error) {
-	var f filters
-	f.add("workflow_type = ?", typ)
-	f.add("workflow_id = ?", id)
+	f := newFilter()
+	f.Inputs(typ, id)
 	return list(ctx, d, "inputs", sqlstore.InputColumns, f, after, limit, scanner.Input)
 }
 
@@ -228,10 +187,8 @@ FROM effect_attempts WHERE effect_id = $1 ORDER BY number`, id).Query(func(rows 
 }
 
 func (d *driver) ListEffects(ctx context.Context, p store.ListEffectsParams, after int64, limit int) ([]sqlstore.Listed[store.Effect], error) {
-	var f filters
-	f.addStatus(p.Status, store.EffectPending, store.EffectDelivered, store.EffectDead, store.EffectCancelled)
-	f.addIf("workflow_type = ?", p.WorkflowType)
-	f.addIf("workflow_id = ?", p.WorkflowID)
+	f := newFilter()
+	f.Effects(p)
 	return list(ctx, d, "effects", sqlstore.EffectColumns, f, after, limit, scanner.Effect)
 }
 
@@ -300,10 +257,8 @@ func (d *driver) GetTimer(ctx context.Context, id string) (store.Timer, error) {
 }
 
 func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after int64, limit int) ([]sqlstore.Listed[store.Timer], error) {
-	var f filters
-	f.addStatus(p.Status, store.TimerPending, store.TimerFired, store.TimerCancelled, store.TimerDead)
-	f.addIf("workflow_type = ?", p.WorkflowType)
-	f.addIf("workflow_id = ?", p.WorkflowID)
+	f := newFilter()
+	f.Timers(p)
 	return list(ctx, d, "timers", sqlstore.TimerColumns, f, after, limit, scanner.Timer)
 }
 

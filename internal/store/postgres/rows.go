@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ironflow/ironflow/internal/store"
 	"github.com/ironflow/ironflow/internal/store/sqlstore"
 )
 
@@ -60,14 +60,6 @@ func (w rowWrite) queue(b *pgx.Batch, rows [][]any) {
 	b.Queue(w.many, cols...)
 }
 
-func mapRows[T any](xs []T, row func(T) []any) [][]any {
-	rows := make([][]any, len(xs))
-	for i, x := range xs {
-		rows[i] = row(x)
-	}
-	return rows
-}
-
 // instanceTypes are the types of sqlstore.InstanceColumns.
 var instanceTypes = []string{"text", "text", "integer", "text", "json", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz"}
 
@@ -107,36 +99,18 @@ UPDATE timers t SET status = v.status, attempts = t.attempts + 1, next_attempt_a
 FROM v WHERE t.id = v.id`)
 )
 
-func instanceRow(in *store.Instance) []any {
-	return []any{in.Type, in.ID, in.DefinitionVersion, in.StateName, jsonParam(in.StateData),
-		in.Status, in.Version, in.UniqueKey, in.CreatedAt, in.UpdatedAt, in.CompletedAt}
-}
-
-func eventRow(e store.Event) []any {
-	return []any{e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, jsonParam(e.Data), e.InputType, e.InputID, e.RecordedAt}
-}
-
-// inputRow keeps the response byte for byte (bytea): a replay returns it verbatim.
-func inputRow(in store.InputRecord) []any {
-	var response []byte
-	if in.Response != nil {
-		response = []byte(in.Response)
-	}
-	return []any{in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, jsonParam(in.Data),
-		in.Source, in.Outcome, in.Reason, in.Version, response, in.CreatedAt}
+// params passes times and nullable times as themselves, JSON as jsonParam and an
+// input's response as bytea, byte for byte.
+var params = sqlstore.Params{
+	Time:     func(t time.Time) any { return t },
+	NullTime: func(t *time.Time) any { return t },
+	JSON:     jsonParam,
+	Response: func(r json.RawMessage) any { return []byte(r) },
 }
 
 func attemptRow(c sqlstore.EffectCompletion) []any {
 	a := c.Attempt
 	return []any{a.EffectID, a.StartedAt, int64(a.Duration), a.StatusCode, a.Error, []byte(a.Response), a.RoutedOutcome}
-}
-
-func effectCompletionRow(c sqlstore.EffectCompletion) []any {
-	return []any{c.ID, c.Status, c.NextAttemptAt, c.Attempt.Error, c.DeliveredAt, c.Now, c.OnDeadOutcome}
-}
-
-func timerCompletionRow(c sqlstore.TimerCompletion) []any {
-	return []any{c.ID, c.Status, c.NextAttemptAt, c.Error, c.Outcome, c.FiredAt, c.Now}
 }
 
 // jsonParam is a compacted JSON value as a json parameter: NULL when empty; a string,

@@ -257,23 +257,15 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 		if err := checkUniqueKey(ctx, tx, inst); err != nil {
 			return err
 		}
-		instances = append(instances, []any{inst.Type, inst.ID, inst.DefinitionVersion, inst.StateName,
-			string(inst.StateData), inst.Status, inst.Version, inst.UniqueKey, toMicros(inst.CreatedAt),
-			toMicros(inst.UpdatedAt), nullMicros(inst.CompletedAt)})
+		instances = append(instances, params.Instance(inst))
 	}
 	if err := instanceUpsert.exec(ctx, tx, instances); err != nil {
 		return err
 	}
-	if err := eventInsert.exec(ctx, tx, rowsOf(r.Events, func(e store.Event) []any {
-		return []any{e.WorkflowType, e.WorkflowID, e.Seq, e.Type, e.From, e.To, jsonText(e.Data), e.InputType, e.InputID,
-			toMicros(e.RecordedAt)}
-	})); err != nil {
+	if err := eventInsert.exec(ctx, tx, sqlstore.MapRows(r.Events, params.Event)); err != nil {
 		return err
 	}
-	if err := inputInsert.exec(ctx, tx, rowsOf(r.Inputs, func(in store.InputRecord) []any {
-		return []any{in.ID, in.WorkflowType, in.WorkflowID, in.IdempotencyKey, in.RequestHash, in.Type, jsonText(in.Data),
-			in.Source, in.Outcome, in.Reason, in.Version, jsonText(in.Response), toMicros(in.CreatedAt)}
-	})); err != nil {
+	if err := inputInsert.exec(ctx, tx, sqlstore.MapRows(r.Inputs, params.Input)); err != nil {
 		return err
 	}
 	for _, c := range r.EffectCancels {
@@ -305,22 +297,17 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 			return err
 		}
 	}
-	if err := attemptInsert.exec(ctx, tx, rowsOf(r.EffectCompletions, func(c sqlstore.EffectCompletion) []any {
+	if err := attemptInsert.exec(ctx, tx, sqlstore.MapRows(r.EffectCompletions, func(c sqlstore.EffectCompletion) []any {
 		a := c.Attempt
 		return []any{a.EffectID, toMicros(a.StartedAt), a.Duration.Microseconds(), a.StatusCode, a.Error, a.Response,
 			a.RoutedOutcome}
 	})); err != nil {
 		return err
 	}
-	if err := effectUpdate.exec(ctx, tx, rowsOf(r.EffectCompletions, func(c sqlstore.EffectCompletion) []any {
-		return []any{c.ID, c.Status, toMicros(c.NextAttemptAt), c.Attempt.Error, nullMicros(c.DeliveredAt), toMicros(c.Now),
-			c.OnDeadOutcome}
-	})); err != nil {
+	if err := effectUpdate.exec(ctx, tx, sqlstore.MapRows(r.EffectCompletions, params.EffectCompletion)); err != nil {
 		return err
 	}
-	return timerUpdate.exec(ctx, tx, rowsOf(r.TimerCompletions, func(c sqlstore.TimerCompletion) []any {
-		return []any{c.ID, c.Status, toMicros(c.NextAttemptAt), c.Error, c.Outcome, nullMicros(c.FiredAt), toMicros(c.Now)}
-	}))
+	return timerUpdate.exec(ctx, tx, sqlstore.MapRows(r.TimerCompletions, params.TimerCompletion))
 }
 
 // checkUniqueKey fails with store.ErrUniqueKeyConflict when inst is running with a
@@ -359,14 +346,6 @@ func insertTimer(ctx context.Context, tx *wtx, t store.Timer) error {
 		return fmt.Errorf("insert timer %s: %w", t.Key, err)
 	}
 	return nil
-}
-
-func rowsOf[T any](xs []T, row func(T) []any) [][]any {
-	rows := make([][]any, len(xs))
-	for i, x := range xs {
-		rows[i] = row(x)
-	}
-	return rows
 }
 
 // idsByType groups the ids of keys by type, each group as a JSON list (json_each).

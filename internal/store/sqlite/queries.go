@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ironflow/ironflow/internal/store"
@@ -60,37 +59,18 @@ func (d *driver) GetInstance(ctx context.Context, typ, id string) (store.Instanc
 }
 
 func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams, after int64, limit int) ([]sqlstore.Listed[store.Instance], error) {
-	var f filter
-	f.eq("type", p.Type)
-	f.eq("state_name", p.State)
-	f.eq("status", p.Status)
-	if p.IDPrefix != "" {
-		// The BINARY collation of id orders by bytes: the prefix is a range of the
-		// UNIQUE (type, id) index.
-		lo, hi, bounded := sqlstore.IDRange(p.IDPrefix)
-		f.add("id >= ?", lo)
-		if bounded {
-			f.add("id < ?", hi)
-		}
-	}
-	f.created(p.CreatedAfter, p.CreatedBefore)
+	f := newFilter()
+	// The BINARY collation of id orders by bytes: an id prefix is a range of the UNIQUE
+	// (type, id) index.
+	f.Instances(p, true)
 	return list(ctx, d, "instances", sqlstore.InstanceColumns, f, after, limit, scanner.Instance)
 }
 
 // CountInstances counts each status in one statement, at most p.Limit rows each.
 func (d *driver) CountInstances(ctx context.Context, p store.CountInstancesParams) (store.InstanceCounts, error) {
-	var f filter
-	f.eq("type", p.Type)
-	f.created(p.CreatedAfter, p.CreatedBefore)
-	var sel []string
-	var args []any
-	for _, status := range []string{store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated} {
-		sel = append(sel, `(SELECT COUNT(*) FROM (SELECT 1 FROM instances WHERE `+
-			strings.Join(append([]string{"status = '" + status + "'"}, f.conds...), " AND ")+` LIMIT ?))`)
-		args = append(append(args, f.args...), p.Limit)
-	}
 	var c store.InstanceCounts
-	err := d.r.QueryRowContext(ctx, `SELECT `+strings.Join(sel, ", "), args...).Scan(&c.Running, &c.Completed, &c.Failed, &c.Terminated)
+	query, args := newFilter().CountQuery(p)
+	err := d.r.QueryRowContext(ctx, query, args...).Scan(&c.Running, &c.Completed, &c.Failed, &c.Terminated)
 	return c, err
 }
 
@@ -100,7 +80,8 @@ func (d *driver) ListEvents(ctx context.Context, typ, id string, afterSeq int64,
 }
 
 func (d *driver) ListInputs(ctx context.Context, typ, id string, after int64, limit int) ([]sqlstore.Listed[store.InputRecord], error) {
-	f := filter{conds: []string{"workflow_type = ? AND workflow_id = ?"}, args: []any{typ, id}}
+	f := newFilter()
+	f.Inputs(typ, id)
 	return list(ctx, d, "inputs", sqlstore.InputColumns, f, after, limit, scanner.Input)
 }
 
@@ -225,10 +206,8 @@ func (d *driver) GetEffect(ctx context.Context, id string) (store.Effect, []stor
 }
 
 func (d *driver) ListEffects(ctx context.Context, p store.ListEffectsParams, after int64, limit int) ([]sqlstore.Listed[store.Effect], error) {
-	var f filter
-	f.eq("status", p.Status)
-	f.eq("workflow_type", p.WorkflowType)
-	f.eq("workflow_id", p.WorkflowID)
+	f := newFilter()
+	f.Effects(p)
 	return list(ctx, d, "effects", sqlstore.EffectColumns, f, after, limit, scanner.Effect)
 }
 
@@ -274,10 +253,8 @@ func (d *driver) GetTimer(ctx context.Context, id string) (store.Timer, error) {
 }
 
 func (d *driver) ListTimers(ctx context.Context, p store.ListTimersParams, after int64, limit int) ([]sqlstore.Listed[store.Timer], error) {
-	var f filter
-	f.eq("status", p.Status)
-	f.eq("workflow_type", p.WorkflowType)
-	f.eq("workflow_id", p.WorkflowID)
+	f := newFilter()
+	f.Timers(p)
 	return list(ctx, d, "timers", sqlstore.TimerColumns, f, after, limit, scanner.Timer)
 }
 
@@ -352,55 +329,18 @@ func (d *driver) Prune(ctx context.Context, before time.Time, batch int) (int64,
 }
 
 func (d *driver) Stats(ctx context.Context) (store.Stats, error) {
-	var st store.Stats
-	err := d.r.QueryRowContext(ctx,
-		`SELECT
-		   (SELECT COUNT(*) FROM effects WHERE status = 'pending'),
-		   (SELECT MIN(created_at) FROM effects WHERE status = 'pending'),
-		   (SELECT COUNT(*) FROM effects WHERE status = 'dead'),
-    (SELECT COUNT(*) FROM effects WHERE status = 'cancelled'),
-		   (SELECT COUNT(*) FROM timers WHERE status = 'pending'),
-		   (SELECT COUNT(*) FROM timers WHERE status = 'dead')`).
-		Scan(&st.PendingEffects, nullableMicros{&st.OldestPendingEffect}, &st.DeadEffects, &st.CancelledEffects, &st.PendingTimers, &st.DeadTimers)
-	return st, err
-}
-
-// filter accumulates an AND-ed WHERE clause.
-type filter struct {
-	conds []string
-	args  []any
-}
-
-func (f *filter) add(cond string, arg any) {
-	f.conds = append(f.conds, cond)
-	f.args = append(f.args, arg)
-}
-
-// created selects created_at in [after, before); a zero time does not filter.
-func (f *filter) created(after, before time.Time) {
-	if !after.IsZero() {
-		f.add("created_at >= ?", toMicros(after))
-	}
-	if !before.IsZero() {
-		f.add("created_at < ?", toMicros(before))
-	}
-}
-
-func (f *filter) eq(col, v string) {
-	if v != "" {
-		f.conds = append(f.conds, col+" = ?")
-		f.args = append(f.args, v)
-	}
+	return scanner.Stats(d.r.QueryRowContext(ctx, sqlstore.StatsQuery))
 }
 
 // list runs a keyset query over table's rid after after, oldest first, up to limit rows.
-func list[T any](ctx context.Context, d *driver, table, cols string, f filter, after int64, limit int,
+func list[T any](ctx context.Context, d *driver, table, cols string, f sqlstore.Filter, after int64, limit int,
 	scan func(sqlstore.Row, *int64) (T, error)) ([]sqlstore.Listed[T], error) {
-	f.conds = append(f.conds, "rid > ?")
-	f.args = append(f.args, after, limit)
-	return collect(ctx, d.r, `SELECT rid, `+cols+` FROM `+table+` WHERE `+strings.Join(f.conds, " AND ")+
-		` ORDER BY rid LIMIT ?`, f.args, sqlstore.ListedOf(scan))
+	query, args := f.Keyset(table, cols, after, limit)
+	return collect(ctx, d.r, query, args, sqlstore.ListedOf(scan))
 }
+
+// newFilter numbers parameters ?1, ?2, … and passes times as micros.
+func newFilter() sqlstore.Filter { return sqlstore.Filter{Mark: "?", Time: params.Time} }
 
 // collect scans every row of a query with scan.
 func collect[T any](ctx context.Context, q querier, query string, args []any, scan func(sqlstore.Row) (T, error)) ([]T, error) {

@@ -86,3 +86,11 @@ var scanner = sqlstore.Scanners{
 	NullTime: func(t **time.Time) any { return nullableMicros{t} },
 	JSON:     func(raw *json.RawMessage) any { return jsonColumn{raw} },
 }
+
+// params passes times as micros, JSON and an input's response as TEXT.
+var params = sqlstore.Params{
+	Time:     func(t time.Time) any { return toMicros(t) },
+	NullTime: func(t *time.Time) any { return nullMicros(t) },
+	JSON:     jsonText,
+	Response: jsonText,
+}
