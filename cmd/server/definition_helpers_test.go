@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,7 +168,27 @@ func TestReenterAndOnAnyEndToEnd(t *testing.T) {
 // cap from IRONFLOW_MAX_FOR_EACH, and the 422s with their paths.
 func TestForEachEndToEnd(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "sqlite", map[string]string{"IRONFLOW_MAX_FOR_EACH": "4"})
+	s := startServer(t, "sqlite", map[string]string{"IRONFLOW_MAX_FOR_EACH": "4", "IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
+	var (
+		mu   sync.Mutex
+		keys = map[string]string{} // key → sku of each delivery
+	)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			Data struct {
+				Key     string `json:"key"`
+				Payload struct {
+					SKU string `json:"sku"`
+				} `json:"payload"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(r.Body).Decode(&msg) == nil {
+			mu.Lock()
+			keys[msg.Data.Key] = msg.Data.Payload.SKU
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(rcv.Close)
 	s.putDefinition(t, "batch", `{
 		"initial_state": "new",
 		"inputs": {"place": {}, "remind": {"schema": {"type": "object", "required": ["sku"]}}},
@@ -178,8 +201,10 @@ func TestForEachEndToEnd(t *testing.T) {
 			"open": {"on": {"remind": {}}}
 		}
 	}`, http.StatusCreated)
+	r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/batch/webhook", Body: map[string]string{"url": rcv.URL}})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 
-	r := s.input(t, "batch", "b-1", map[string]any{"type": "place", "data": map[string]any{
+	r = s.input(t, "batch", "b-1", map[string]any{"type": "place", "data": map[string]any{
 		"items": []any{map[string]any{"sku": "s-1"}, map[string]any{"sku": "s-2"}}}}, nil)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	body := r.JSON(t)
@@ -188,6 +213,16 @@ func TestForEachEndToEnd(t *testing.T) {
 	require.Equal(t, "s-2", path(t, body, "effects", 1, "key"))
 	require.Equal(t, "remind_s-1", path(t, body, "timers", "scheduled", 0, "key"))
 	require.Equal(t, "remind_s-2", path(t, body, "timers", "scheduled", 1, "key"))
+
+	// Each delivery carries its element's key.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(keys) == 2
+	}, 30*time.Second, 10*time.Millisecond, "both effects delivered")
+	mu.Lock()
+	require.Equal(t, map[string]string{"s-1": "s-1", "s-2": "s-2"}, keys)
+	mu.Unlock()
 
 	effects := s.get(t, "/v1/workflows/batch/b-1/effects")
 	require.Equal(t, http.StatusOK, effects.Status, "%s", effects.Body)

@@ -209,6 +209,7 @@ type message struct {
 type messageData struct {
 	EffectID     string          `json:"effect_id"`
 	Effect       string          `json:"effect"`
+	Key          string          `json:"key,omitempty"` // the element's key, for an effect of a for_each
 	WorkflowType string          `json:"workflow_type"`
 	WorkflowID   string          `json:"workflow_id"`
 	Attempt      int             `json:"attempt"`
@@ -448,6 +449,7 @@ func (w *Worker) attempt(ctx context.Context, e store.Effect, start time.Time) (
 		Data: messageData{
 			EffectID:     e.ID,
 			Effect:       e.Name,
+			Key:          e.Key,
 			WorkflowType: e.WorkflowType,
 			WorkflowID:   e.WorkflowID,
 			Attempt:      e.Attempts + 1,
