@@ -191,14 +191,14 @@ func TestForEachEndToEnd(t *testing.T) {
 	t.Cleanup(rcv.Close)
 	s.putDefinition(t, "batch", `{
 		"initial_state": "new",
-		"inputs": {"place": {}, "remind": {"schema": {"type": "object", "required": ["sku"]}}},
+		"inputs": {"place": {}, "remind": {"schema": {"type": "object", "required": ["sku"]}}, "received": {}},
 		"states": {
 			"new": {"on": {"place": {"to": "open",
 				"effects": [{"name": "reserve", "for_each": "input.data.items", "key": "item.sku",
 				             "payload": "{'sku': item.sku, 'position': index}"}],
 				"timers": [{"for_each": "input.data.items", "key": "'remind_' + item.sku", "after": "PT1H",
 				            "input": {"type": "remind", "data": "{'sku': item.sku}"}}]}}},
-			"open": {"on": {"remind": {}}}
+			"open": {"on": {"remind": {}, "received": {"cancel_timers": [{"key": "'remind_' + input.data.sku"}]}}}
 		}
 	}`, http.StatusCreated)
 	r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/batch/webhook", Body: map[string]string{"url": rcv.URL}})
@@ -238,6 +238,16 @@ func TestForEachEndToEnd(t *testing.T) {
 	for _, tm := range path(t, timers.JSON(t), "items").([]any) {
 		require.Equal(t, path(t, tm, "key"), "remind_"+path(t, tm, "input", "data", "sku").(string))
 	}
+
+	// One element's reminder is cancelled by a computed key; the other stays.
+	r = s.input(t, "batch", "b-1", map[string]any{"type": "received", "data": map[string]any{"sku": "s-1"}}, nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.Equal(t, []any{"remind_s-1"}, path(t, r.JSON(t), "timers", "cancelled"))
+	byStatus := s.timersByStatus(t, "batch", "b-1")
+	require.Len(t, byStatus["cancelled"], 1)
+	require.Contains(t, byStatus["cancelled"][0], "remind_s-1 ")
+	require.Len(t, byStatus["pending"], 1)
+	require.Contains(t, byStatus["pending"][0], "remind_s-2 ")
 
 	// Two elements with one key, and more elements than the setting allows (two
 	// lists of three: six), are refused with the path; nothing is recorded.

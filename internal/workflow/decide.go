@@ -224,7 +224,18 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 			dec.CancelTimers = addKey(dec.CancelTimers, t.key)
 		}
 	}
-	for _, k := range b.cancel {
+	for _, c := range b.cancel {
+		k := c.key
+		if c.expr != nil {
+			key, ok, err := c.expr.evalString(act)
+			if err != nil {
+				return Decision{}, err
+			}
+			if msg := checkTimerKey(key, ok); msg != "" {
+				return Decision{}, c.expr.fail("the key %q: %s", key, msg)
+			}
+			k = key
+		}
 		dec.CancelTimers = addKey(dec.CancelTimers, k)
 	}
 	// The transition's timers see what every expression of the transition sees:

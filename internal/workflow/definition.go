@@ -60,7 +60,7 @@ type branch struct {
 	data     *expr  // nil: the input data
 	effects  []*effectDef
 	timers   []*timerDef
-	cancel   []string
+	cancel   []cancelDef
 }
 
 type effectDef struct {
@@ -72,6 +72,13 @@ type effectDef struct {
 	onDead  *onDeadDef // nil: none
 	forEach *expr      // a list: one effect per element; nil: one effect
 	key     *expr      // with forEach: the key per element; nil: string(index)
+}
+
+// cancelDef is one cancel_timers entry: a key the definition declares, or an
+// expression that computes one (a for_each timer's).
+type cancelDef struct {
+	key  string
+	expr *expr // nil: key
 }
 
 type timerDef struct {

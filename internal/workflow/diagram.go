@@ -56,8 +56,12 @@ func (d *Definition) edges() []edge {
 				label = append(label, t.describe())
 			}
 		}
-		for _, k := range b.cancel {
-			label = append(label, "cancel "+k)
+		for _, c := range b.cancel {
+			if c.expr != nil {
+				label = append(label, "cancel "+c.expr.src)
+				continue
+			}
+			label = append(label, "cancel "+c.key)
 		}
 		out = append(out, edge{from: from, to: to, label: label})
 	}

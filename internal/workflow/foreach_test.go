@@ -90,6 +90,27 @@ func TestForEachTimers(t *testing.T) {
 	require.ErrorContains(t, err, "/states/a/on/place/timers/1/input/data/sku")
 }
 
+// TestCancelComputedKeys: a cancel_timers entry {"key": "<CEL>"} cancels a timer a
+// for_each scheduled.
+func TestCancelComputedKeys(t *testing.T) {
+	t.Parallel()
+	d := mustParse(t, `{"initial_state": "a", "inputs": {"place": {}, "got": {}},
+		"states": {"a": {"on": {
+			"place": {"timers": [{"for_each": "input.data.items", "key": "'remind_' + item", "after": "1h", "input": {"type": "got"}}]},
+			"got": {"cancel_timers": [{"key": "'remind_' + input.data.sku"}, {"key": "input.data.?also.orValue('remind_x')"}]}}}}}`)
+	dec, err := Decide(d, testWF, st("a", `{}`), in("got", `{"sku": "s-1"}`), testNow)
+	require.NoError(t, err)
+	require.Equal(t, []string{"remind_s-1", "remind_x"}, dec.CancelTimers)
+	_, err = Decide(d, testWF, st("a", `{}`), in("got", `{"sku": "s-1", "also": "deliver:1"}`), testNow)
+	requireEval(t, err, "/states/a/on/got/cancel_timers/1/key", `the key "deliver:1"`)
+	require.Contains(t, d.Mermaid(), "cancel 'remind_' + input.data.sku")
+
+	requireParseErrors(t, `{"initial_state": "a", "inputs": {"got": {}}, "states": {"a": {"on": {"got": {"cancel_timers": [{"key": "1"}, {"name": "x"}, {}]}}}}}`,
+		"must evaluate to a string, not int",
+		"/states/a/on/got/cancel_timers/0/key", "/states/a/on/got/cancel_timers/1/name", "/states/a/on/got/cancel_timers/1/key",
+		"/states/a/on/got/cancel_timers/2/key")
+}
+
 func TestForEachLimits(t *testing.T) {
 	t.Parallel()
 	body := fanDefinition(`{"effects": [{"name": "e", "for_each": "input.data.items"}],

@@ -696,7 +696,9 @@ func (ps *parser) parseTimerInput(t *timerDef, path string, raw json.RawMessage)
 	}
 }
 
-func (ps *parser) parseCancels(path string, raw json.RawMessage) []string {
+// parseCancels parses cancel_timers: each entry a declared key, or {"key": "<CEL>"}
+// computing one, for the timers a for_each scheduled.
+func (ps *parser) parseCancels(path string, raw json.RawMessage) []cancelDef {
 	elems, err := decodeArray(raw)
 	if err != nil {
 		ps.p.add(path, "%v", err)
@@ -706,9 +708,26 @@ func (ps *parser) parseCancels(path string, raw json.RawMessage) []string {
 		ps.p.add(path, "lists %d keys; the limit is %d", len(elems), maxCancels)
 		return nil
 	}
-	var out []string
+	var out []cancelDef
 	for i, e := range elems {
 		kPath := pointer(path, strconv.Itoa(i))
+		if jsonKind(e) == "an object" {
+			f, ok := ps.fields(kPath, e, "key")
+			if !ok {
+				continue
+			}
+			raw, ok := f["key"]
+			if !ok {
+				ps.p.add(pointer(kPath, "key"), "is required")
+				continue
+			}
+			if s, ok := ps.str(pointer(kPath, "key"), raw); ok {
+				if x := ps.compileExpr(pointer(kPath, "key"), s, wantString); x != nil {
+					out = append(out, cancelDef{expr: x})
+				}
+			}
+			continue
+		}
 		s, ok := ps.str(kPath, e)
 		if !ok {
 			continue
@@ -718,7 +737,7 @@ func (ps *parser) parseCancels(path string, raw json.RawMessage) []string {
 			continue
 		}
 		ps.cancelRefs = append(ps.cancelRefs, cancelRef{path: kPath, key: s})
-		out = append(out, s)
+		out = append(out, cancelDef{key: s})
 	}
 	return out
 }
