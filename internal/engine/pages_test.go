@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,6 +153,30 @@ func TestListPagesAreBounded(t *testing.T) {
 			})
 			require.Len(t, got, n+1)
 			require.Equal(t, "one", got[0])
+
+			// The feed pages the same way; it never ends with "", a page that is not
+			// full is its end.
+			var feed []string
+			after := ""
+			for pages := 1; ; pages++ {
+				p, err := b.eng.ReadFeed(ctx, after, "blob", engine.MaxPageSize)
+				require.NoError(t, err)
+				total := 0
+				for i, it := range p.Items {
+					feed = append(feed, fmt.Sprintf("%s/%d", it.WorkflowID, it.Seq))
+					if i < len(p.Items)-1 {
+						total += len(it.Data)
+					}
+				}
+				require.Less(t, total, 4<<20, "feed page %d", pages)
+				if len(p.Items) == 0 {
+					require.Greater(t, pages, 2, "more than 4 MiB in all: more than one page")
+					break
+				}
+				after = p.NextCursor
+			}
+			require.Len(t, feed, 2*n)
+			require.Len(t, slices.Compact(slices.Sorted(slices.Values(feed))), 2*n, "no event twice")
 		})
 	}
 }

@@ -183,12 +183,45 @@ func (s *Store) ListEvents(ctx context.Context, typ, id string, afterSeq int64, 
 	return nonNil(evs), s.mapErr("list events", err)
 }
 
-// ReadFeed returns the events after p.After in commit order; see store.Feed.
+// ReadFeed returns the events after p.After in commit order; see store.Feed. A page
+// is read as the lists are (listPage): a chunk first, then as many events as fit in
+// what is left of MaxPageBytes at the largest event data seen, and it ends after the
+// event that brings it to MaxPageBytes, so 500 events of the largest data are never one
+// answer. An Unsettled read (for waking waiters, not for following) is one read.
 func (s *Store) ReadFeed(ctx context.Context, p store.FeedParams) (store.FeedPage, error) {
-	p.Limit = PageLimit(p.Limit)
-	page, err := s.d.ReadFeed(ctx, p)
-	page.Items = nonNil(page.Items)
-	return page, s.mapErr("read feed", err)
+	limit := PageLimit(p.Limit)
+	if p.Unsettled {
+		p.Limit = limit
+		page, err := s.d.ReadFeed(ctx, p)
+		page.Items = nonNil(page.Items)
+		return page, s.mapErr("read feed", err)
+	}
+	out := store.FeedPage{Items: make([]store.FeedEvent, 0, min(limit, pageChunk))}
+	total, largest := 0, 1
+	want := min(limit, pageChunk)
+	for {
+		p.Limit = want
+		page, err := s.d.ReadFeed(ctx, p)
+		if err != nil {
+			return store.FeedPage{Items: []store.FeedEvent{}}, s.mapErr("read feed", err)
+		}
+		for i, ev := range page.Items {
+			out.Items = append(out.Items, ev)
+			n := len(ev.Data)
+			total += n
+			largest = max(largest, n)
+			if total >= MaxPageBytes && i < len(page.Items)-1 {
+				out.Next, out.HeldBack = ev.Cursor, false
+				return out, nil
+			}
+		}
+		out.Next, out.HeldBack = page.Next, page.HeldBack
+		if len(page.Items) < want || len(out.Items) == limit || total >= MaxPageBytes {
+			return out, nil
+		}
+		p.After = page.Next
+		want = min(limit-len(out.Items), max(1, (MaxPageBytes-total)/largest))
+	}
 }
 
 // FeedHead returns the current end of the feed; see store.Feed.
