@@ -213,6 +213,7 @@ func (s *testServer) openStream(t *testing.T, path string, header map[string]str
 	go func() {
 		defer close(st.events)
 		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 2<<20) // an event's data may be 256 KiB
 		var ev sseEvent
 		for sc.Scan() {
 			line := sc.Text()
@@ -291,6 +292,32 @@ func testStreamFilters(t *testing.T, s *testServer) {
 
 // TestStreamResume: a reader disconnected midway resumes with Last-Event-ID and misses
 // nothing, also when the server restarted in between (on the same database).
+// TestStreamReadsOnPastABigPage: a page of the feed ends at 4 MiB of event data, short
+// of its limit; the stream reads on at once instead of taking the short page for the
+// end of the feed and waiting for the next commit.
+func TestStreamReadsOnPastABigPage(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, backend, nil)
+			r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/blob", Body: `{"initial_state":"s","inputs":{"put":{}},"states":{"s":{"on":{"put":{"to":"s"}}}}}`})
+			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+			const n = 30 // 30 × 200 KB: two pages' worth
+			blob := strings.Repeat("b", 200_000)
+			for i := range n {
+				r := s.input(t, "blob", fmt.Sprint("b-", i), map[string]any{"type": "put", "data": map[string]any{"b": blob}}, nil)
+				require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			}
+			st, _ := s.openStream(t, "/v1/events/stream?workflow_type=blob", nil)
+			for i := range n {
+				ev := st.next(t, 10*time.Second)
+				require.Contains(t, ev.data, fmt.Sprintf(`"workflow_id":"b-%d"`, i))
+			}
+		})
+	}
+}
+
 func TestStreamResume(t *testing.T) {
 	t.Parallel()
 	for _, backend := range backends {

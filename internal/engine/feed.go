@@ -27,6 +27,8 @@ type FeedPage struct {
 	// HeldBack: events committed after NextCursor wait for an older transaction
 	// still open (PostgreSQL); they follow shortly.
 	HeldBack bool `json:"-"`
+	// Cut: the page ended at its size bound and more events follow at once.
+	Cut bool `json:"-"`
 }
 
 // ReadFeed returns up to limit events of every instance (of typ when set) after the
@@ -46,7 +48,7 @@ func (e *Engine) ReadFeed(ctx context.Context, after, typ string, limit int) (Fe
 	if err != nil {
 		return FeedPage{}, fmt.Errorf("read feed: %w", err)
 	}
-	out := FeedPage{Items: make([]FeedEventView, 0, len(page.Items)), NextCursor: page.Next, HeldBack: page.HeldBack}
+	out := FeedPage{Items: make([]FeedEventView, 0, len(page.Items)), NextCursor: page.Next, HeldBack: page.HeldBack, Cut: page.Cut}
 	for _, ev := range page.Items {
 		out.Items = append(out.Items, FeedEventView{
 			Cursor: ev.Cursor, WorkflowType: ev.WorkflowType, WorkflowID: ev.WorkflowID, EventView: eventView(ev.Event),

@@ -163,7 +163,7 @@ func (h *Hub) advance(ctx context.Context) (heldBack bool, err error) {
 		}
 		advanced = advanced || len(page.Items) > 0
 		pos = page.Next
-		if len(page.Items) < pageSize {
+		if len(page.Items) < pageSize && !page.Cut {
 			if page.HeldBack {
 				h.wakeUnsettled(ctx, pos, touched)
 			} else {

@@ -242,7 +242,7 @@ func (s *Server) handleStreamFeed(w http.ResponseWriter, r *http.Request) error 
 			}
 		}
 		after = page.NextCursor
-		if len(page.Items) < streamPage {
+		if len(page.Items) < streamPage && !page.Cut {
 			// Caught up: wait for the next events, pinging meanwhile.
 			var again <-chan time.Time
 			if page.HeldBack {

@@ -36,10 +36,14 @@ type FeedPage struct {
 	// Items are in commit order: a reader that follows Next never misses an event and
 	// never reads one twice, whatever the commit order of concurrent transactions.
 	Items []FeedEvent
-	// Next is the cursor to read after; never "". When the page is not full it is
-	// the end of the feed as of the read, even when no item matched the filter, so
-	// that the next read starts there.
+	// Next is the cursor to read after; never "". When the page is not full (and not
+	// Cut) it is the end of the feed as of the read, even when no item matched the
+	// filter, so that the next read starts there.
 	Next string
+	// Cut reports that the page ended early at its size bound (sqlstore.MaxPageBytes):
+	// more events follow Next at once, so a reader that is catching up reads on rather
+	// than wait.
+	Cut bool
 	// HeldBack reports that events committed after Next exist but cannot be returned
 	// yet, because a transaction that began before them is still open (PostgreSQL); a
 	// reader waiting for events should read again shortly rather than wait for the

@@ -211,12 +211,16 @@ func (s *Store) ReadFeed(ctx context.Context, p store.FeedParams) (store.FeedPag
 			total += n
 			largest = max(largest, n)
 			if total >= MaxPageBytes && i < len(page.Items)-1 {
-				out.Next, out.HeldBack = ev.Cursor, false
+				out.Next, out.Cut = ev.Cursor, true
 				return out, nil
 			}
 		}
 		out.Next, out.HeldBack = page.Next, page.HeldBack
-		if len(page.Items) < want || len(out.Items) == limit || total >= MaxPageBytes {
+		if len(page.Items) < want || len(out.Items) == limit {
+			return out, nil
+		}
+		if total >= MaxPageBytes {
+			out.Cut = true
 			return out, nil
 		}
 		p.After = page.Next

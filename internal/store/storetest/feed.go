@@ -27,7 +27,7 @@ func (e *env) readFeedAll(after, typ string, limit int) ([]store.FeedEvent, stri
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
-		if len(page.Items) < limit {
+		if len(page.Items) < limit && !page.Cut {
 			return all, after
 		}
 	}
