@@ -139,6 +139,20 @@ func flags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// start parses args with fs, checks that exactly n positional arguments came (usage
+// is the command line shown otherwise) and makes the client.
+func (c *cli) start(fs *flag.FlagSet, args []string, n int, usage string) ([]string, *client.Client, error) {
+	pos, err := flags(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pos) != n {
+		return nil, nil, fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	cl, err := c.client()
+	return pos, cl, err
+}
+
 // fileList is a repeatable -f flag.
 type fileList []string
 
@@ -294,14 +308,7 @@ func (c *cli) send(ctx context.Context, args []string) (int, error) {
 func (c *cli) get(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("get", flag.ContinueOnError)
 	at := fs.Int64("at-version", 0, "the state at this version")
-	pos, err := flags(fs, args)
-	if err != nil {
-		return 0, err
-	}
-	if len(pos) != 2 {
-		return 0, fmt.Errorf("%w: get <type> <id>", errUsage)
-	}
-	cl, err := c.client()
+	pos, cl, err := c.start(fs, args, 2, "get <type> <id>")
 	if err != nil {
 		return 0, err
 	}
@@ -316,14 +323,7 @@ func (c *cli) events(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
 	follow := fs.Bool("follow", false, "keep printing new events until interrupted")
 	interval := fs.Duration("interval", time.Second, "how often --follow asks for new events")
-	pos, err := flags(fs, args)
-	if err != nil {
-		return 0, err
-	}
-	if len(pos) != 2 {
-		return 0, fmt.Errorf("%w: events <type> <id>", errUsage)
-	}
-	cl, err := c.client()
+	pos, cl, err := c.start(fs, args, 2, "events <type> <id>")
 	if err != nil {
 		return 0, err
 	}
@@ -392,14 +392,7 @@ func (c *cli) terminate(ctx context.Context, args []string) (int, error) {
 func (c *cli) dead(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("dead", flag.ContinueOnError)
 	typ := fs.String("type", "", "only this workflow type")
-	pos, err := flags(fs, args)
-	if err != nil {
-		return 0, err
-	}
-	if len(pos) != 0 {
-		return 0, fmt.Errorf("%w: dead [--type T]", errUsage)
-	}
-	cl, err := c.client()
+	_, cl, err := c.start(fs, args, 0, "dead [--type T]")
 	if err != nil {
 		return 0, err
 	}
@@ -461,14 +454,7 @@ func (c *cli) diagram(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("diagram", flag.ContinueOnError)
 	format := fs.String("format", "mermaid", "mermaid or dot")
 	version := fs.Int("version", 0, "definition version (default: the latest)")
-	pos, err := flags(fs, args)
-	if err != nil {
-		return 0, err
-	}
-	if len(pos) != 1 {
-		return 0, fmt.Errorf("%w: diagram <type>", errUsage)
-	}
-	cl, err := c.client()
+	pos, cl, err := c.start(fs, args, 1, "diagram <type>")
 	if err != nil {
 		return 0, err
 	}

@@ -57,16 +57,23 @@ func (e *Engine) Execute(ctx context.Context, typ, id string, in workflow.Input,
 	}
 	start := time.Now()
 	res, err := e.store.Execute(ctx, p)
+	return e.outcome(ctx, res, err, &own, typ, in.Type, start, !opts.DryRun)
+}
+
+// outcome turns what the store recorded for an input (of type inputType) into its
+// Outcome, with the answer, and observes the decision when observed is set and it was
+// not a replay.
+func (e *Engine) outcome(ctx context.Context, res store.ExecuteResult, err error, own *lastAnswer, typ, inputType string, start time.Time, observed bool) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	body, err := e.answer(ctx, res, &own)
+	body, err := e.answer(ctx, res, own)
 	if err != nil {
 		return Outcome{}, err
 	}
 	out := Outcome{Outcome: res.Input.Outcome, Body: body, Replayed: res.Replayed, Write: res.Write}
-	if e.observe != nil && !res.Replayed && !opts.DryRun {
-		e.observe(typ, in.Type, out.Outcome, time.Since(start))
+	if e.observe != nil && !res.Replayed && observed {
+		e.observe(typ, inputType, out.Outcome, time.Since(start))
 	}
 	return out, nil
 }

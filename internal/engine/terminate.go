@@ -62,18 +62,7 @@ func (e *Engine) Terminate(ctx context.Context, typ, id, reason string, opts Exe
 			return w, err
 		},
 	})
-	if err != nil {
-		return Outcome{}, err
-	}
-	body, err := e.answer(ctx, res, &own)
-	if err != nil {
-		return Outcome{}, err
-	}
-	out := Outcome{Outcome: res.Input.Outcome, Body: body, Replayed: res.Replayed, Write: res.Write}
-	if e.observe != nil && !res.Replayed {
-		e.observe(typ, TerminateInput, out.Outcome, time.Since(start))
-	}
-	return out, nil
+	return e.outcome(ctx, res, err, &own, typ, TerminateInput, start, true)
 }
 
 // terminate decides a termination against the locked instance cur; it returns the

@@ -149,6 +149,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return s.readJSON(w, r, false)
 }
 
+// decodeBody reads the request body as readBody does and decodes it into dst as
+// decodeStrict does.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, dst)
+}
+
 // readOptionalBody is readBody for a body that may be left out: an empty body (with
 // any Content-Type, or none) returns nil and no error.
 func (s *Server) readOptionalBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {

@@ -54,12 +54,8 @@ func (s *Server) handlePutWebhook(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var req WebhookRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := s.decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	v, created, err := s.engine.PutWebhook(r.Context(), typ, engine.WebhookInput{URL: req.URL, Secret: req.Secret})

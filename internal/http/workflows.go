@@ -176,12 +176,8 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, typ, id string)
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var req InputRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := s.decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.Type == "" {
@@ -601,12 +597,8 @@ func (s *Server) handleTerminate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var req TerminateRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := s.decodeBody(w, r, &req); err != nil {
 		return err
 	}
 	out, err := s.engine.Terminate(r.Context(), typ, id, req.Reason, engine.ExecuteOptions{

@@ -2,7 +2,7 @@
 // bundle (loaded on first use, 3.5 MB) renders it to SVG in the browser.
 
 import {api, q} from './api.js';
-import {h, replace} from './dom.js';
+import {h, replace, showModal} from './dom.js';
 
 let loading;
 let counter = 0;
@@ -153,13 +153,8 @@ function fullScreen(opener, pic, type) {
     if (e.key === '+' || e.key === '=') zoom(1);
     else if (e.key === '-') zoom(-1);
   });
-  dialog.addEventListener('close', () => {
-    dialog.remove();
-    opener?.focus();
-  });
   apply();
-  document.body.appendChild(dialog);
-  dialog.showModal();
+  showModal(dialog, opener);
   stage.focus();
   // Start where the instance is (else at the initial state's corner of the picture).
   (svg.querySelector('g.current') || svg.querySelector('g.node'))?.scrollIntoView({block: 'center', inline: 'center'});

@@ -182,3 +182,14 @@ export function section(title, ...children) {
 export function notice(kind, ...children) {
   return h('div', {class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : null}, children);
 }
+
+// showModal opens dialog as a modal over the page; closing it removes it and gives
+// focus back to opener (the button that opened it).
+export function showModal(dialog, opener) {
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    opener?.focus();
+  });
+  document.body.appendChild(dialog);
+  dialog.showModal();
+}

@@ -3,7 +3,7 @@
 // One Idempotency-Key per dialog and input type, so pressing Send twice sends once.
 
 import {api, wf} from './api.js';
-import {badge, h, notice, replace} from './dom.js';
+import {badge, h, notice, replace, showModal} from './dom.js';
 
 // sendButton returns a button that opens the dialog for instance w, whose definition
 // is def (the version it runs) and whose state accepts accepts (input names, offered
@@ -144,12 +144,7 @@ function openDialog(opener, w, def, {signal, done}) {
     fields,
     result,
     h('div', {class: 'actions'}, h('button', {type: 'button', onclick: () => dialog.close()}, 'Close'), send)));
-  dialog.addEventListener('close', () => {
-    dialog.remove();
-    opener?.focus();
-  });
   draw();
-  document.body.appendChild(dialog);
-  dialog.showModal();
+  showModal(dialog, opener);
   typeSel.focus();
 }

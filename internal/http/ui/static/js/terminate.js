@@ -3,7 +3,7 @@
 // dialog opens, so pressing Confirm twice (or a retried request) ends it once.
 
 import {api, wf} from './api.js';
-import {h, notice, replace} from './dom.js';
+import {h, notice, replace, showModal} from './dom.js';
 
 const MAX_REASON = 1024; // the API's limit, in bytes of UTF-8
 
@@ -58,11 +58,6 @@ function openDialog(w, {signal, done, opener}) {
     h('label', {class: 'block'}, 'Reason', reason),
     status,
     h('div', {class: 'actions'}, cancel, confirm)));
-  dialog.addEventListener('close', () => {
-    dialog.remove();
-    opener?.focus();
-  });
-  document.body.appendChild(dialog);
-  dialog.showModal();
+  showModal(dialog, opener);
   reason.focus();
 }
