@@ -271,5 +271,5 @@ func TestForEachEndToEnd(t *testing.T) {
 		"states": {"a": {"on": {"go": {"effects": [
 			{"name": "e", "for_each": "input.data.items.size()"},
 			{"name": "start_chunk", "send": {"workflow_type": "chunk", "input": {"type": "start"}}}]}}}}}`}),
-		"must evaluate to a list", "/states/a/on/go/effects/0/for_each", "/states/a/on/go/effects/1/send")
+		"must evaluate to a list", "/states/a/on/go/effects/0/for_each", "/states/a/on/go/effects/1/send/id")
 }

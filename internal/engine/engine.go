@@ -17,8 +17,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -142,15 +140,10 @@ func (e *Engine) Now() time.Time { return e.now().UTC().Truncate(time.Microsecon
 // NewID returns a new unique id.
 func (e *Engine) NewID() string { return e.newID() }
 
-// ValidateID checks an instance id: 1–200 printable characters.
+// ValidateID checks an instance id: 1–200 printable characters (workflow.ValidID).
 func ValidateID(id string) error {
-	if id == "" || utf8.RuneCountInString(id) > 200 || !utf8.ValidString(id) {
-		return fmt.Errorf("%w: must be 1 to 200 printable characters", ErrInvalidID)
-	}
-	for _, r := range id {
-		if !unicode.IsPrint(r) {
-			return fmt.Errorf("%w: must be 1 to 200 printable characters", ErrInvalidID)
-		}
+	if !workflow.ValidID(id) {
+		return fmt.Errorf("%w: must be 1 to %d printable characters", ErrInvalidID, workflow.MaxIDLength)
 	}
 	return nil
 }

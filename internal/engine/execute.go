@@ -27,6 +27,16 @@ type ExecuteOptions struct {
 	// ChainDepth is how many routed answers led to this input (0 for an input from the
 	// API or a timer); the effects its decision emits carry it (store.Effect.ChainDepth).
 	ChainDepth int
+	// Parent, when set, is recorded on the instance this input creates as its parent
+	// (the input of a send with child); an existing instance is left as it is.
+	Parent *Parent
+}
+
+// Parent names the parent of a child instance and how the child answers to it.
+type Parent struct {
+	Type string
+	ID   string
+	Link store.ChildLink
 }
 
 // Outcome is the decision on one input as it was recorded.
@@ -237,6 +247,9 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 	} else if ok {
 		next.UniqueKey = key
 	}
+	if cur == nil && opts.Parent != nil {
+		next.ParentType, next.ParentID, next.Link = opts.Parent.Type, opts.Parent.ID, opts.Parent.Link
+	}
 	next.Version++
 	next.StateName = dec.NewState.Name
 	next.StateData = dec.NewState.Data
@@ -292,6 +305,12 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 			Timeout:         ef.Policy.Timeout,
 			StateScoped:     ef.Policy.StateScoped,
 			OnDead:          ef.OnDead,
+		}
+		if s := ef.Send; s != nil {
+			se.SendType, se.SendID = s.WorkflowType, s.ID
+			if c := s.Child; c != nil {
+				se.SendChild = store.ChildLink{OnCompleted: c.OnCompleted, OnFailed: c.OnFailed, OnParentEnd: c.OnParentEnd}
+			}
 		}
 		w.Effects = append(w.Effects, se)
 		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name, Key: se.Key})

@@ -19,6 +19,14 @@ type WorkflowView struct {
 	CreatedAt         time.Time      `json:"created_at" format:"date-time"`
 	UpdatedAt         time.Time      `json:"updated_at" format:"date-time"`
 	CompletedAt       *time.Time     `json:"completed_at" format:"date-time" extensions:"x-nullable"`
+	// Parent is the instance whose send with child created this one (absent for none).
+	Parent *InstanceRef `json:"parent,omitempty"`
+}
+
+// InstanceRef names an instance: the target of a send, the parent of a child.
+type InstanceRef struct {
+	WorkflowType string `json:"workflow_type" example:"batch"`
+	ID           string `json:"id" example:"b-1"`
 }
 
 // WorkflowCountsView is the number of instances in each status.
@@ -112,7 +120,7 @@ func workflowView(in *store.Instance) *WorkflowView {
 	if in == nil {
 		return nil
 	}
-	return &WorkflowView{
+	v := &WorkflowView{
 		Type:              in.Type,
 		ID:                in.ID,
 		DefinitionVersion: in.DefinitionVersion,
@@ -123,6 +131,10 @@ func workflowView(in *store.Instance) *WorkflowView {
 		UpdatedAt:         in.UpdatedAt,
 		CompletedAt:       in.CompletedAt,
 	}
+	if in.ParentType != "" {
+		v.Parent = &InstanceRef{WorkflowType: in.ParentType, ID: in.ParentID}
+	}
+	return v
 }
 
 func eventView(e store.Event) EventView {
@@ -179,6 +191,9 @@ type EffectView struct {
 	// rejected, already_completed). It runs once per effect: an effect retried by an
 	// operator that dies again does not run it again.
 	OnDeadOutcome string `json:"on_dead_outcome,omitempty" example:"accepted"`
+	// Send names the instance a send effect delivers its input (the payload, {"type",
+	// "data"}) to; absent for a webhook effect.
+	Send *InstanceRef `json:"send,omitempty"`
 	// AttemptLog is filled by the single-effect read only.
 	AttemptLog []AttemptView `json:"attempts,omitempty"`
 }
@@ -233,6 +248,9 @@ func effectView(e store.Effect) EffectView {
 	}
 	if e.StateScoped {
 		v.Scope = workflow.ScopeState
+	}
+	if e.SendType != "" {
+		v.Send = &InstanceRef{WorkflowType: e.SendType, ID: e.SendID}
 	}
 	return v
 }

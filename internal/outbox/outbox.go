@@ -228,6 +228,7 @@ type outcome struct {
 	retryAfter time.Duration
 	gone       bool
 	route      *workflow.Input
+	send       *store.ExecuteParams // a send effect's input, decided on its target
 }
 
 // deliver makes one attempt of a claimed effect and records it. It returns the time of
@@ -236,7 +237,12 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 	log := w.log.With("effect_id", e.ID, "workflow_type", e.WorkflowType, "workflow_id", e.WorkflowID,
 		"effect", e.Name, "attempt", e.Attempts+1)
 	start := w.now()
-	o := w.attempt(ctx, e, start)
+	var o outcome
+	if e.SendType != "" {
+		o = w.send(e, start)
+	} else {
+		o = w.attempt(ctx, e, start)
+	}
 	if ctx.Err() != nil {
 		// Hard stop: record nothing; the lease expires and another worker retries.
 		return time.Time{}
@@ -264,12 +270,16 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		retryAt = w.nextAttempt(retry, e.Attempts+1, o)
 		p.NextAttemptAt = retryAt
 	}
-	if o.route != nil && e.ChainDepth >= w.cfg.MaxChainDepth {
+	if (o.route != nil || o.send != nil) && e.ChainDepth >= w.cfg.MaxChainDepth {
 		// A receiver answering every effect with an input whose decision emits more
-		// effects loops forever (and multiplies); the chain stops here, and says why.
+		// effects loops forever (and multiplies), and so do instances sending each
+		// other inputs; the chain stops here, and says why.
 		p.Status = store.EffectDead
-		p.Attempt.Error = fmt.Sprintf("routed input not applied: %d routed answers in a row led to this effect, the limit (IRONFLOW_MAX_CHAIN_DEPTH); a loop between the workflow and its receiver?", e.ChainDepth)
-		o.route = nil
+		p.Attempt.Error = fmt.Sprintf("routed input not applied: %d routed answers in a row led to this effect, the limit (IRONFLOW_MAX_CHAIN_DEPTH); a loop between the workflow and its receiver, or between instances?", e.ChainDepth)
+		o.route, o.send = nil, nil
+	}
+	if o.send != nil {
+		p.Route = o.send
 	}
 	if o.route != nil {
 		rp, err := w.cfg.Engine.Params(e.WorkflowType, e.WorkflowID, *o.route,
@@ -297,12 +307,18 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		} else {
 			// The receiver answered 2xx but its input could not be applied. Record why: a
 			// bad input dead-letters the effect, a system failure retries it (the receiver
-			// will see it again; its input is keyed by the effect id).
+			// will see it again; its input is keyed by the effect id). A send whose target
+			// refused its input, or could not decide it, failed this attempt: it is retried
+			// by its policy, whatever the reason (the target may be defined, or move to a
+			// state that accepts the input, meanwhile).
 			p.Route = nil
-			if engine.IsInputError(err) {
+			if engine.IsInputError(err) && e.SendType == "" {
 				p.Status, p.Attempt.Error = store.EffectDead, "routed input is invalid: "+err.Error()
 			} else {
 				p.Attempt.Error = "routing the response's input failed: " + err.Error()
+				if e.SendType != "" {
+					p.Attempt.Error = "send to " + e.SendType + "/" + e.SendID + " failed: " + err.Error()
+				}
 				p.Status = store.EffectPending
 				if retry.Last(e.Attempts + 1) {
 					p.Status = store.EffectDead
@@ -405,6 +421,20 @@ func (w *Worker) nextAttempt(retry worker.Retry, n int, o outcome) time.Time {
 		d = 0 // waits for the endpoint to be enabled again, not for time
 	}
 	return w.now().Add(d)
+}
+
+// send makes the attempt of a send effect: its input is decided on the target in the
+// transaction that records the attempt (the completion's Route), so the attempt is
+// delivered unless that decision fails (deliver). It records nothing.
+func (w *Worker) send(e store.Effect, start time.Time) outcome {
+	o := outcome{status: store.EffectDelivered, attempt: store.Attempt{EffectID: e.ID, StartedAt: start}}
+	rp, err := w.cfg.Engine.SendParams(e)
+	if err != nil {
+		o.status, o.attempt.Error = store.EffectDead, "send is invalid: "+err.Error()
+		return o
+	}
+	o.send = &rp
+	return o
 }
 
 // attempt POSTs the effect once and classifies the result; it records nothing.

@@ -121,7 +121,29 @@ type Instance struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	CompletedAt       *time.Time
+	// ParentType and ParentID name the instance whose send with child created this one
+	// ("" for none), and Link is how it answers to that parent. Set at creation, never
+	// changed.
+	ParentType string
+	ParentID   string
+	Link       ChildLink
 }
+
+// ChildLink is how a child instance answers to its parent: the parent's input types
+// sent when the child completes, and when it fails or is terminated ("" for none), and
+// what the child does when the parent ends first (ParentEndTerminate or
+// ParentEndAbandon).
+type ChildLink struct {
+	OnCompleted string
+	OnFailed    string
+	OnParentEnd string
+}
+
+// What a child does when its parent ends (ChildLink.OnParentEnd).
+const (
+	ParentEndTerminate = "terminate"
+	ParentEndAbandon   = "abandon"
+)
 
 // Event is one entry of an instance's history. Seq is 1, 2, 3… per instance with no gaps.
 type Event struct {
@@ -193,6 +215,13 @@ type Effect struct {
 	OnDead string
 	// OnDeadOutcome is the outcome of that input once it ran ("" until then).
 	OnDeadOutcome string
+	// SendType and SendID, for a send effect, name the instance its Payload (an input
+	// {"type", "data"}) is delivered to by the engine, with no webhook; SendType is ""
+	// for a webhook effect. SendChild is the link an instance the input creates records
+	// to this effect's instance as its parent (zero: none).
+	SendType  string
+	SendID    string
+	SendChild ChildLink
 }
 
 // Attempt is one delivery attempt of an effect.
@@ -471,8 +500,13 @@ type ListInstancesParams struct {
 	// created_at < CreatedBefore; a zero time does not filter.
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
-	Cursor        string
-	Limit         int
+	// ParentType and ParentID, when set, select the children of that instance; with
+	// OnParentEnd, only those whose link says so.
+	ParentType  string
+	ParentID    string
+	OnParentEnd string
+	Cursor      string
+	Limit       int
 }
 
 // CountInstancesParams selects the instances CountInstances counts, as
@@ -578,8 +612,9 @@ type Store interface {
 	// signing until oldExpiresAt. ErrNotFound when absent.
 	RotateWebhookSecret(ctx context.Context, typ, secret string, oldExpiresAt, now time.Time) (Webhook, error)
 
-	// ClaimEffects leases up to p.Limit due pending effects whose type has an active
-	// endpoint and whose lease is free or expired.
+	// ClaimEffects leases up to p.Limit due pending effects whose lease is free or
+	// expired and that can be delivered: a send effect always, a webhook effect when its
+	// type has an active endpoint.
 	ClaimEffects(ctx context.Context, p ClaimParams) ([]Effect, error)
 	// CompleteEffect records an attempt of a claimed effect; ErrLeaseLost when p.Worker
 	// no longer holds it.

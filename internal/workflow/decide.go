@@ -55,13 +55,16 @@ type Event struct {
 // on_dead, locates its declaration for Definition.OnDeadInput ("" otherwise). Key
 // tells apart the effects a for_each emits, one per element: the effect's key
 // expression, or the element's index ("0", "1", …); it is unique per name within a
-// decision, and "" for an effect without for_each.
+// decision, and "" for an effect without for_each. Send, for an effect declared with
+// send, is the instance its input goes to; its Payload is then that input {"type",
+// "data"}.
 type Effect struct {
 	Name    string
 	Key     string
 	Payload json.RawMessage
 	Policy  EffectPolicy
 	OnDead  string
+	Send    *Send
 }
 
 // Timer is an input to execute at FireAt. Input.Data is empty when the
@@ -206,15 +209,9 @@ func decide(ctx context.Context, d *Definition, wf Ref, state State, in Input, n
 			}
 			continue
 		}
-		payload := ev.Data
-		if e.payload != nil {
-			if payload, err = e.payload.evalObject(act); err != nil {
-				return Decision{}, err
-			}
-		}
-		ef := Effect{Name: e.name, Payload: payload, Policy: policy}
-		if e.onDead != nil {
-			ef.OnDead = e.path
+		ef, err := e.emit(act, ev.Data, policy)
+		if err != nil {
+			return Decision{}, err
 		}
 		dec.Effects = append(dec.Effects, ef)
 	}
@@ -376,6 +373,26 @@ func defaultEventData(inRaw json.RawMessage) (json.RawMessage, error) {
 		Path:    "/data",
 		Message: fmt.Sprintf("is %s, but this transition records the input data as its event data, which must be an object", jsonKind(inRaw)),
 	}}}
+}
+
+// emit evaluates the effect under act: its payload (eventData without a payload
+// expression), or for a send its target and input.
+func (e *effectDef) emit(act *activation, eventData json.RawMessage, policy EffectPolicy) (Effect, error) {
+	ef := Effect{Name: e.name, Payload: eventData, Policy: policy}
+	if e.onDead != nil {
+		ef.OnDead = e.path
+	}
+	var err error
+	switch {
+	case e.send != nil:
+		ef.Send, ef.Payload, err = e.send.eval(act)
+	case e.payload != nil:
+		ef.Payload, err = e.payload.evalObject(act)
+	}
+	if err != nil {
+		return Effect{}, err
+	}
+	return ef, nil
 }
 
 func (t *timerDef) schedule(act *activation, now time.Time) (Timer, error) {

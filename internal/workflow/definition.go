@@ -24,6 +24,7 @@ type Definition struct {
 	limits      Limits
 	stateScoped bool                  // some effect has scope "state"
 	onDead      map[string]*effectDef // effects with on_dead, by path
+	children    bool                  // some send has a child terminated when its parent ends
 }
 
 type inputDef struct {
@@ -72,6 +73,7 @@ type effectDef struct {
 	onDead  *onDeadDef // nil: none
 	forEach *expr      // a list: one effect per element; nil: one effect
 	key     *expr      // with forEach: the key per element; nil: string(index)
+	send    *sendDef   // nil: a webhook effect
 }
 
 // cancelDef is one cancel_timers entry: a key the definition declares, or an

@@ -42,11 +42,14 @@ func (d *Definition) edges() []edge {
 			label = append(label, "reenter")
 		}
 		for _, e := range b.effects {
-			if e.forEach != nil {
-				label = append(label, "effect "+e.name+" for each "+e.forEach.src)
-				continue
+			line := "effect " + e.name
+			if e.send != nil {
+				line = "send " + e.name + " → " + e.send.workflowType
 			}
-			label = append(label, "effect "+e.name)
+			if e.forEach != nil {
+				line += " for each " + e.forEach.src
+			}
+			label = append(label, line)
 		}
 		for _, t := range b.timers {
 			label = append(label, t.describe())
@@ -105,7 +108,7 @@ func (t *timerDef) describe() string {
 
 // Mermaid returns the definition as a Mermaid stateDiagram-v2: [*] points at the
 // initial state, every transition is an edge labelled "input / Event" followed by
-// its effects (effect name), timers it schedules (timer key 30m → input, including the
+// its effects (effect name; a send "send name → type"), timers it schedules (timer key 30m → input, including the
 // timers of the state it enters) and timers it cancels (cancel key), and terminal
 // states point at [*]. Guarded branches are marked [if], transitions that reenter
 // their state "reenter", for_each effects and timers "for each <list>". on_any

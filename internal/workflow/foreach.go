@@ -98,19 +98,14 @@ func (f *fanOut) effects(out []Effect, e *effectDef, eventData []byte, policy Ef
 				Message: fmt.Sprintf("element %d gives the key %q, which another %s effect of this transition already has: keys must be unique", i, key, e.name)}}}
 		}
 		f.effectKeys[e.name+"\x00"+key] = true
-		payload := eventData
-		if e.payload != nil {
-			if payload, err = e.payload.evalObject(act); err != nil {
-				return nil, err
-			}
-		}
-		if err := f.spend(e.forEach.path, len(payload), act.maxBytes); err != nil {
+		ef, err := e.emit(act, eventData, policy)
+		if err != nil {
 			return nil, err
 		}
-		ef := Effect{Name: e.name, Key: key, Payload: payload, Policy: policy}
-		if e.onDead != nil {
-			ef.OnDead = e.path
+		if err := f.spend(e.forEach.path, len(ef.Payload), act.maxBytes); err != nil {
+			return nil, err
 		}
+		ef.Key = key
 		out = append(out, ef)
 	}
 	return out, nil

@@ -177,8 +177,6 @@ func TestForEachParseErrors(t *testing.T) {
 			"must evaluate to a string", []string{"/states/a/on/place/timers/0/key"}},
 		{"timer data expression wrong", `{"timers": [{"for_each": "[1]", "key": "string(index)", "after": "1m", "input": {"type": "remind", "data": "[item]"}}]}`,
 			"must evaluate to a map", []string{"/states/a/on/place/timers/0/input/data"}},
-		{"send", `{"effects": [{"name": "start_chunk", "send": {"workflow_type": "chunk"}}]}`,
-			"send is not supported yet", []string{"/states/a/on/place/effects/0/send"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

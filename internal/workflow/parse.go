@@ -146,6 +146,7 @@ type parser struct {
 	sizeOnly   bool     // measure the CEL source, compile nothing
 	deadEnv    *cel.Env // env with effect, for on_dead data (onDeadEnv)
 	deadEnvErr error
+	childSends []childSend // sends of children that end with their parent (checkChildSends)
 }
 
 // fields splits an object into known members, reporting unknown ones.
@@ -219,6 +220,7 @@ func (ps *parser) parse(body []byte) {
 			ps.d.uniqueKey = ps.compileExpr("/unique_key", s, wantString)
 		}
 	}
+	ps.checkChildSends()
 	for _, ref := range ps.cancelRefs {
 		if !ps.timerKeys[ref.key] {
 			ps.p.add(ref.path, "no timer with key %q is defined", ref.key)
@@ -501,7 +503,7 @@ func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList boo
 		}
 	}
 	if raw, ok := f["effects"]; ok {
-		b.effects = ps.parseEffects(pointer(path, "effects"), raw)
+		b.effects = ps.parseEffects(pointer(path, "effects"), b.to, raw)
 	}
 	if raw, ok := f["timers"]; ok {
 		b.timers = ps.parseTimers(pointer(path, "timers"), raw, true)
@@ -512,7 +514,9 @@ func (ps *parser) parseBranch(from, path string, raw json.RawMessage, inList boo
 	return b
 }
 
-func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
+// parseEffects parses a transition's effects; to is the state it moves to ("": it
+// stays).
+func (ps *parser) parseEffects(path, to string, raw json.RawMessage) []*effectDef {
 	elems, err := decodeArray(raw)
 	if err != nil {
 		ps.p.add(path, "%v", err)
@@ -530,9 +534,6 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 			continue
 		}
 		eff := &effectDef{path: ePath}
-		if _, ok := f["send"]; ok {
-			ps.p.add(pointer(ePath, "send"), "send is not supported yet: an effect is delivered to the type's webhook")
-		}
 		compile := ps.compileExpr
 		if raw, ok := f["for_each"]; ok {
 			if s, ok := ps.str(pointer(ePath, "for_each"), raw); ok {
@@ -557,7 +558,18 @@ func (ps *parser) parseEffects(path string, raw json.RawMessage) []*effectDef {
 		} else {
 			ps.p.add(pointer(ePath, "name"), "is required")
 		}
-		if raw, ok := f["payload"]; ok {
+		if raw, ok := f["send"]; ok {
+			ps.parseSend(eff, pointer(ePath, "send"), raw, compile)
+			if _, ok := f["payload"]; ok {
+				ps.p.add(pointer(ePath, "payload"), "a send effect has no payload: what it sends is send.input")
+			}
+			if eff.send != nil && eff.send.child != nil && eff.send.child.OnParentEnd == ParentEndTerminate {
+				ps.d.children = true
+				if to != "" {
+					ps.childSends = append(ps.childSends, childSend{path: pointer(ePath, "send", "child"), to: to})
+				}
+			}
+		} else if raw, ok := f["payload"]; ok {
 			if s, ok := ps.str(pointer(ePath, "payload"), raw); ok {
 				eff.payload = compile(pointer(ePath, "payload"), s, wantObject)
 			}

@@ -116,9 +116,10 @@ func (p protocolTx) Write(_ context.Context, r *sqlstore.Rows) error {
 			instanceInsert.queueOne(b, params.Instance(in))
 		}
 		for _, in := range r.Updated {
+			// An instance's parent and link ($12…) are set when it is created and never change.
 			b.Queue(`UPDATE instances SET definition_version = $3, state_name = $4, state_data = $5,
     status = $6, version = $7, unique_key = $8, created_at = $9, updated_at = $10, completed_at = $11
-WHERE type = $1 AND id = $2`, params.Instance(in)...)
+WHERE type = $1 AND id = $2`, params.Instance(in)[:11]...)
 		}
 	} else {
 		instanceUpsert.queue(b, sqlstore.MapRows(r.Instances(), params.Instance))
@@ -134,11 +135,13 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND status = 'pending' AND (state_
 	for _, e := range r.Effects {
 		b.Queue(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
     next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts, initial_interval_ms,
-    max_interval_ms, timeout_ms, state_scoped, on_dead)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+    max_interval_ms, timeout_ms, state_scoped, on_dead, send_workflow_type, send_workflow_id, send_on_completed,
+    send_on_failed, send_on_parent_end)
+VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 			e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, jsonParam(e.Payload), e.NextAttemptAt, e.CreatedAt, e.UpdatedAt,
 			e.ChainDepth, e.Key, e.MaxAttempts, e.InitialInterval.Milliseconds(), e.MaxInterval.Milliseconds(),
-			e.Timeout.Milliseconds(), e.StateScoped, e.OnDead)
+			e.Timeout.Milliseconds(), e.StateScoped, e.OnDead, e.SendType, e.SendID, e.SendChild.OnCompleted,
+			e.SendChild.OnFailed, e.SendChild.OnParentEnd)
 	}
 	for _, c := range r.Cancels {
 		if c.All {

@@ -145,7 +145,8 @@ WITH due AS (
     SELECT f.id FROM effects f
     WHERE f.status = 'pending' AND f.next_attempt_at <= $3
       AND (f.locked_until IS NULL OR f.locked_until <= $3)
-      AND EXISTS (SELECT 1 FROM webhooks w WHERE w.workflow_type = f.workflow_type AND w.status = 'active')
+      AND (f.send_workflow_type <> ''
+           OR EXISTS (SELECT 1 FROM webhooks w WHERE w.workflow_type = f.workflow_type AND w.status = 'active'))
       AND NOT (f.workflow_type = ANY($5::text[]))
     ORDER BY f.next_attempt_at
     LIMIT $4

@@ -61,12 +61,14 @@ func (w rowWrite) queue(b *pgx.Batch, rows [][]any) {
 }
 
 // instanceTypes are the types of sqlstore.InstanceColumns.
-var instanceTypes = []string{"text", "text", "integer", "text", "json", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz"}
+var instanceTypes = []string{"text", "text", "integer", "text", "json", "text", "bigint", "text", "timestamptz", "timestamptz", "timestamptz",
+	"text", "text", "text", "text", "text"}
 
 // The writes of the protocol's rows, with the values of the row functions below.
 var (
 	instanceInsert = newRowWrite(`INSERT INTO instances (`+sqlstore.InstanceColumns+`)`, instanceTypes, "")
-	// instanceUpsert writes the instances of a batch, new or not.
+	// instanceUpsert writes the instances of a batch, new or not; an instance's parent
+	// and link are set when it is created and never change.
 	instanceUpsert = newRowWrite(`INSERT INTO instances (`+sqlstore.InstanceColumns+`)`, instanceTypes, `
 ON CONFLICT (type, id) DO UPDATE SET definition_version = excluded.definition_version,
     state_name = excluded.state_name, state_data = excluded.state_data, status = excluded.status,

@@ -277,7 +277,8 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 		if _, err := tx.ExecContext(ctx, sqlInsertEffect, e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name,
 			jsonText(e.Payload), toMicros(e.NextAttemptAt), toMicros(e.CreatedAt), toMicros(e.UpdatedAt), e.ChainDepth,
 			e.Key, e.MaxAttempts, e.InitialInterval.Milliseconds(), e.MaxInterval.Milliseconds(), e.Timeout.Milliseconds(),
-			e.StateScoped, e.OnDead); err != nil {
+			e.StateScoped, e.OnDead, e.SendType, e.SendID, e.SendChild.OnCompleted, e.SendChild.OnFailed,
+			e.SendChild.OnParentEnd); err != nil {
 			return fmt.Errorf("insert effect %s: %w", e.Name, err)
 		}
 	}
@@ -382,6 +383,8 @@ const (
 	sqlInstanceAndLatest = `SELECT coalesce(i.type, ''), coalesce(i.id, ''), coalesce(i.definition_version, 0),
 		coalesce(i.state_name, ''), i.state_data, coalesce(i.status, ''), coalesce(i.version, 0),
 		coalesce(i.unique_key, ''), coalesce(i.created_at, 0), coalesce(i.updated_at, 0), i.completed_at,
+		coalesce(i.parent_workflow_type, ''), coalesce(i.parent_workflow_id, ''), coalesce(i.on_completed, ''),
+		coalesce(i.on_failed, ''), coalesce(i.on_parent_end, ''),
 		coalesce((SELECT max(version) FROM definitions WHERE type = ?1), 0)
 		FROM (SELECT 1) LEFT JOIN instances i ON i.type = ?1 AND i.id = ?2`
 	sqlLatestVersion = `SELECT coalesce(max(version), 0) FROM definitions WHERE type = ?`
@@ -393,8 +396,9 @@ const (
 	sqlDefinitionVersion = `SELECT ` + sqlstore.DefinitionColumns + ` FROM definitions WHERE type = ? AND version = ?`
 	sqlInsertEffect      = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
 		                      next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts,
-		                      initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead)
-		 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		                      initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead,
+		                      send_workflow_type, send_workflow_id, send_on_completed, send_on_failed, send_on_parent_end)
+		 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertTimer = `INSERT INTO timers (id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status,
 		                     attempts, next_attempt_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`
@@ -425,7 +429,8 @@ func cancelTimerKeysSQL(n int) string {
 // The writes of the protocol's rows, one row at a time or many (rows.go).
 var (
 	instanceUpsert = newRowWrite(`INSERT INTO instances (type, id, definition_version, state_name, state_data,
-		                        status, version, unique_key, created_at, updated_at, completed_at)`, 11, `
+		                        status, version, unique_key, created_at, updated_at, completed_at,
+		                        parent_workflow_type, parent_workflow_id, on_completed, on_failed, on_parent_end)`, 16, `
 		 ON CONFLICT (type, id) DO UPDATE SET
 		   definition_version = excluded.definition_version,
 		   state_name = excluded.state_name,

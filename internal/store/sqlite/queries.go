@@ -147,8 +147,9 @@ const (
 	sqlClaimEffects = `UPDATE effects SET locked_by = ?, locked_until = max(?, ? + timeout_ms * 1000 * ?)
 			 WHERE rid IN (
 			   SELECT e.rid FROM effects e
-			   JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
-			   WHERE e.status = 'pending' AND e.next_attempt_at <= ?
+			   LEFT JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
+			   WHERE (e.send_workflow_type <> '' OR w.workflow_type IS NOT NULL)
+			     AND e.status = 'pending' AND e.next_attempt_at <= ?
 			     AND (e.locked_until IS NULL OR e.locked_until <= ?)
 			     AND e.workflow_type NOT IN (SELECT value FROM json_each(?))
 			   ORDER BY e.next_attempt_at, e.rid

@@ -99,6 +99,13 @@ func (f *Filter) Instances(p store.ListInstancesParams, byteOrder bool) {
 	f.AddStatus(p.Status, store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated)
 	f.IDPrefix(p.IDPrefix, byteOrder)
 	f.Created(p.CreatedAfter, p.CreatedBefore)
+	if p.ParentType != "" {
+		// The literal term lets a planner use the partial index instances_parent.
+		f.Conds = append(f.Conds, "parent_workflow_type <> ''")
+		f.Add("parent_workflow_type = ?", p.ParentType)
+		f.Add("parent_workflow_id = ?", p.ParentID)
+	}
+	f.AddIf("on_parent_end = ?", p.OnParentEnd)
 }
 
 // Inputs adds the conditions of one instance's inputs.

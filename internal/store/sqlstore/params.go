@@ -29,7 +29,8 @@ func MapRows[T any](xs []T, row func(T) []any) [][]any {
 // Instance is the row of InstanceColumns.
 func (p Params) Instance(in *store.Instance) []any {
 	return []any{in.Type, in.ID, in.DefinitionVersion, in.StateName, p.JSON(in.StateData), in.Status, in.Version,
-		in.UniqueKey, p.Time(in.CreatedAt), p.Time(in.UpdatedAt), p.NullTime(in.CompletedAt)}
+		in.UniqueKey, p.Time(in.CreatedAt), p.Time(in.UpdatedAt), p.NullTime(in.CompletedAt), in.ParentType, in.ParentID,
+		in.Link.OnCompleted, in.Link.OnFailed, in.Link.OnParentEnd}
 }
 
 // Event is the row of EventColumns.

@@ -13,14 +13,16 @@ import (
 const (
 	DefinitionColumns = `type, version, body, hash, created_at`
 	InstanceColumns   = `type, id, definition_version, state_name, state_data, status, version, unique_key,
-    created_at, updated_at, completed_at`
+    created_at, updated_at, completed_at, parent_workflow_type, parent_workflow_id, on_completed, on_failed,
+    on_parent_end`
 	InputColumns = `id, workflow_type, workflow_id, idempotency_key, request_hash, type, data, source,
     outcome, reason, version, response, created_at`
 	EventColumns = `workflow_type, workflow_id, seq, type, from_state, to_state, data, input_type,
     input_id, recorded_at`
 	EffectColumns = `id, workflow_type, workflow_id, seq, name, payload, status, attempts, next_attempt_at,
     locked_by, locked_until, last_error, created_at, updated_at, delivered_at, chain_depth, effect_key,
-    max_attempts, initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead, on_dead_outcome`
+    max_attempts, initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead, on_dead_outcome,
+    send_workflow_type, send_workflow_id, send_on_completed, send_on_failed, send_on_parent_end`
 	TimerColumns = `id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status, attempts,
     next_attempt_at, locked_by, locked_until, last_error, outcome, created_at, updated_at, fired_at`
 	WebhookColumns = `workflow_type, url, secrets, status, created_at, updated_at`
@@ -77,7 +79,8 @@ func (c Scanners) Definition(row Row) (store.Definition, error) {
 // reads more than an instance; Instance returns i with its times in UTC.
 func (c Scanners) InstanceDest(i *store.Instance) []any {
 	return []any{&i.Type, &i.ID, &i.DefinitionVersion, &i.StateName, c.JSON(&i.StateData), &i.Status, &i.Version,
-		&i.UniqueKey, c.Time(&i.CreatedAt), c.Time(&i.UpdatedAt), c.NullTime(&i.CompletedAt)}
+		&i.UniqueKey, c.Time(&i.CreatedAt), c.Time(&i.UpdatedAt), c.NullTime(&i.CompletedAt), &i.ParentType,
+		&i.ParentID, &i.Link.OnCompleted, &i.Link.OnFailed, &i.Link.OnParentEnd}
 }
 
 func (c Scanners) Instance(row Row, rid *int64) (store.Instance, error) {
@@ -121,7 +124,8 @@ func (c Scanners) Effect(row Row, rid *int64) (store.Effect, error) {
 	if err := row.Scan(withRID(rid, &e.ID, &e.WorkflowType, &e.WorkflowID, &e.Seq, &e.Name, c.JSON(&e.Payload),
 		&e.Status, &e.Attempts, c.Time(&e.NextAttemptAt), &e.LockedBy, c.NullTime(&e.LockedUntil), &e.LastError,
 		c.Time(&e.CreatedAt), c.Time(&e.UpdatedAt), c.NullTime(&e.DeliveredAt), &e.ChainDepth, &e.Key,
-		&e.MaxAttempts, &initial, &maxInterval, &timeout, &e.StateScoped, &e.OnDead, &e.OnDeadOutcome)...); err != nil {
+		&e.MaxAttempts, &initial, &maxInterval, &timeout, &e.StateScoped, &e.OnDead, &e.OnDeadOutcome, &e.SendType,
+		&e.SendID, &e.SendChild.OnCompleted, &e.SendChild.OnFailed, &e.SendChild.OnParentEnd)...); err != nil {
 		return store.Effect{}, err
 	}
 	e.InitialInterval, e.MaxInterval, e.Timeout = millis(initial), millis(maxInterval), millis(timeout)

@@ -53,18 +53,21 @@ type step struct {
 	Reject          string // reject with this reason
 	Effects         []string
 	// Policies give effects by name their policy: Key, MaxAttempts, the intervals,
-	// Timeout, StateScoped and OnDead are copied.
+	// Timeout, StateScoped, OnDead and the send target (SendType, SendID, SendChild)
+	// are copied.
 	Policies  map[string]store.Effect
 	Timers    []store.Timer // Key, FireAt, InputType are used
 	Cancel    []string      // timer keys to cancel
 	UniqueKey string        // set on the instance the input creates
-	Key       string        // idempotency key
-	Hash      string        // request hash; default Data
-	Expected  *int64
-	DryRun    bool
-	Source    string
-	Depth     int       // ChainDepth of the effects it emits
-	At        time.Time // the input's time; default env.now
+	// Parent's ParentType, ParentID and Link are set on the instance the input creates.
+	Parent   store.Instance
+	Key      string // idempotency key
+	Hash     string // request hash; default Data
+	Expected *int64
+	DryRun   bool
+	Source   string
+	Depth    int       // ChainDepth of the effects it emits
+	At       time.Time // the input's time; default env.now
 	// Calls, when set, counts the DecideFunc's invocations.
 	Calls *atomic.Int64
 }
@@ -179,6 +182,11 @@ func decideStep(typ, id string, s step) store.DecideFunc {
 			CreatedAt:         created,
 			UpdatedAt:         at,
 		}
+		if cur == nil {
+			inst.ParentType, inst.ParentID, inst.Link = s.Parent.ParentType, s.Parent.ParentID, s.Parent.Link
+		} else {
+			inst.ParentType, inst.ParentID, inst.Link = cur.ParentType, cur.ParentID, cur.Link
+		}
 		if s.Complete {
 			inst.Status = store.StatusCompleted
 			inst.CompletedAt = &at
@@ -204,6 +212,7 @@ func decideStep(typ, id string, s step) store.DecideFunc {
 				NextAttemptAt: at, CreatedAt: at, UpdatedAt: at, ChainDepth: s.Depth,
 				Key: pol.Key, MaxAttempts: pol.MaxAttempts, InitialInterval: pol.InitialInterval,
 				MaxInterval: pol.MaxInterval, Timeout: pol.Timeout, StateScoped: pol.StateScoped, OnDead: pol.OnDead,
+				SendType: pol.SendType, SendID: pol.SendID, SendChild: pol.SendChild,
 			})
 		}
 		for _, tm := range s.Timers {

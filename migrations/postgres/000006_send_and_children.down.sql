@@ -1,0 +1,13 @@
+DROP INDEX instances_parent;
+ALTER TABLE instances
+    DROP COLUMN parent_workflow_type,
+    DROP COLUMN parent_workflow_id,
+    DROP COLUMN on_completed,
+    DROP COLUMN on_failed,
+    DROP COLUMN on_parent_end;
+ALTER TABLE effects
+    DROP COLUMN send_workflow_type,
+    DROP COLUMN send_workflow_id,
+    DROP COLUMN send_on_completed,
+    DROP COLUMN send_on_failed,
+    DROP COLUMN send_on_parent_end;

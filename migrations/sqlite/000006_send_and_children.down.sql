@@ -1,0 +1,11 @@
+DROP INDEX instances_parent;
+ALTER TABLE instances DROP COLUMN parent_workflow_type;
+ALTER TABLE instances DROP COLUMN parent_workflow_id;
+ALTER TABLE instances DROP COLUMN on_completed;
+ALTER TABLE instances DROP COLUMN on_failed;
+ALTER TABLE instances DROP COLUMN on_parent_end;
+ALTER TABLE effects DROP COLUMN send_workflow_type;
+ALTER TABLE effects DROP COLUMN send_workflow_id;
+ALTER TABLE effects DROP COLUMN send_on_completed;
+ALTER TABLE effects DROP COLUMN send_on_failed;
+ALTER TABLE effects DROP COLUMN send_on_parent_end;
