@@ -233,6 +233,18 @@ func (c *Client) ListInputs(ctx context.Context, typ, id, cursor string, limit i
 	return p, err
 }
 
+// ListChildren returns a page of the children of an instance (the instances its sends
+// with child created), oldest first, of one status when status is not "".
+func (c *Client) ListChildren(ctx context.Context, typ, id, status, cursor string, limit int) (Page[Workflow], error) {
+	var p Page[Workflow]
+	q := url.Values{}
+	if status != "" {
+		q.Set("status", status)
+	}
+	_, err := c.do(ctx, http.MethodGet, "/v1/workflows/"+pathEscape(typ)+"/"+pathEscape(id)+"/children", pageQuery(q, cursor, limit), nil, nil, &p)
+	return p, err
+}
+
 // ListFilter selects effects or timers; every field is optional.
 type ListFilter struct {
 	Status       string // pending, delivered, dead (effects); pending, fired, cancelled, dead (timers)

@@ -144,6 +144,11 @@ func TestClient(t *testing.T) {
 		outcomes = append(outcomes, in.Type+":"+in.Outcome)
 	}
 	require.Equal(t, []string{"place:accepted", "pay:rejected"}, outcomes)
+	children, err := c.ListChildren(ctx, "order", "c-1", "running", "", 10)
+	require.NoError(t, err)
+	require.Empty(t, children.Items, "an order sends no children")
+	_, err = c.ListChildren(ctx, "order", "nobody", "", "", 0)
+	require.True(t, client.IsProblem(err, "workflow_not_found"), "%v", err)
 
 	// Effects and timers, filtered; retrying what is not dead is a problem.
 	effects, err := c.ListEffects(ctx, client.ListFilter{WorkflowType: "order", WorkflowID: "c-1", Limit: 10})

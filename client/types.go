@@ -27,6 +27,14 @@ type Workflow struct {
 	CreatedAt         time.Time  `json:"created_at"`
 	UpdatedAt         time.Time  `json:"updated_at"`
 	CompletedAt       *time.Time `json:"completed_at"`
+	// Parent is the instance whose send with child created this one; nil for none.
+	Parent *InstanceRef `json:"parent,omitempty"`
+}
+
+// InstanceRef names an instance: a workflow's parent, a send effect's target.
+type InstanceRef struct {
+	WorkflowType string `json:"workflow_type"`
+	ID           string `json:"id"`
 }
 
 // State is a workflow's current state: its name and its data.
@@ -117,7 +125,10 @@ type Effect struct {
 	CreatedAt     time.Time       `json:"created_at"`
 	UpdatedAt     time.Time       `json:"updated_at"`
 	DeliveredAt   *time.Time      `json:"delivered_at"`
-	AttemptLog    []Attempt       `json:"attempts,omitempty"`
+	// Send is the instance a send effect delivers its input (the payload) to; nil for
+	// a webhook effect.
+	Send       *InstanceRef `json:"send,omitempty"`
+	AttemptLog []Attempt    `json:"attempts,omitempty"`
 }
 
 // Attempt is one delivery attempt of an effect.

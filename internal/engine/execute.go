@@ -320,6 +320,21 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 		// decision's own effects are written (the store applies cancels first).
 		w.CancelEffects = store.CancelState
 	}
+	if dec.Completed {
+		if def.HasChildren() && cur != nil {
+			// An ending also cancels the sends of children that would end with it: a
+			// child created after its parent's end would escape EndChildren.
+			w.CancelEffects = store.CancelEnding
+		}
+		ending, err := e.endingEffects(def, &next, opts.ChainDepth, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, se := range ending {
+			w.Effects = append(w.Effects, se)
+			res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})
+		}
+	}
 	w.CancelTimerKeys = dec.CancelTimers
 	res.Timers.Cancelled = append(res.Timers.Cancelled, dec.CancelTimers...)
 	for _, t := range dec.Timers {

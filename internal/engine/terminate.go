@@ -24,7 +24,9 @@ const MaxReasonBytes = 1 << 10
 // Terminate ends a running instance from outside with status terminated: one event
 // (TerminateEvent, staying in the current state, its data {} so the state is unchanged;
 // the reason is the input's data), every pending timer and effect of the instance
-// cancelled and its unique key freed, all in one transaction. An instance that has
+// cancelled and its unique key freed, all in one transaction, which also emits what
+// its ending owes: the parent's on_failed input, the termination of its children
+// (endingEffects). An instance that has
 // already ended answers already_completed and changes nothing. opts.IdempotencyKey
 // replays the first answer as Execute does; opts.Source and ExpectedVersion apply.
 //
@@ -54,8 +56,8 @@ func (e *Engine) Terminate(ctx context.Context, typ, id, reason string, opts Exe
 		RequestHash:     requestHash(in),
 		ExpectedVersion: opts.ExpectedVersion,
 		CommittedFunc:   e.committed,
-		Decide: func(_ context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
-			w, body, err := e.terminate(typ, id, in, opts, cur)
+		Decide: func(_ context.Context, cur *store.Instance, stored *store.Definition) (*store.Write, error) {
+			w, body, err := e.terminate(typ, id, in, opts, cur, stored)
 			if err == nil {
 				own.set(w.Input.ID, body)
 			}
@@ -65,9 +67,9 @@ func (e *Engine) Terminate(ctx context.Context, typ, id, reason string, opts Exe
 	return e.outcome(ctx, res, err, &own, typ, TerminateInput, start, true)
 }
 
-// terminate decides a termination against the locked instance cur; it returns the
-// write and the answer.
-func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance) (*store.Write, json.RawMessage, error) {
+// terminate decides a termination against the locked instance cur, pinned to the
+// definition stored; it returns the write and the answer.
+func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, json.RawMessage, error) {
 	if cur == nil {
 		return nil, nil, fmt.Errorf("%w: %s/%s", ErrInstanceNotFound, typ, id)
 	}
@@ -102,10 +104,28 @@ func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOption
 	w.CancelAllTimers = true
 	rec.Outcome = store.OutcomeAccepted
 	rec.Version = next.Version
-	return e.finish(w, rec, Result{
+	var def *workflow.Definition
+	if stored != nil {
+		var err error
+		if def, err = e.compiled(*stored); err != nil {
+			return nil, nil, err
+		}
+	}
+	res := Result{
 		Outcome:  rec.Outcome,
 		Workflow: workflowView(&next),
 		Events:   []EventView{eventView(ev)},
 		Effects:  []EffectRef{},
-	})
+	}
+	// The ending's own effects are written after the cancels: its parent hears of it,
+	// its children are terminated.
+	ending, err := e.endingEffects(def, &next, opts.ChainDepth, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, se := range ending {
+		w.Effects = append(w.Effects, se)
+		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})
+	}
+	return e.finish(w, rec, res)
 }

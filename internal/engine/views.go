@@ -249,7 +249,7 @@ func effectView(e store.Effect) EffectView {
 	if e.StateScoped {
 		v.Scope = workflow.ScopeState
 	}
-	if e.SendType != "" {
+	if e.SendType != "" && e.Name != EndChildrenEffect { // that one sends nothing: it ends the children
 		v.Send = &InstanceRef{WorkflowType: e.SendType, ID: e.SendID}
 	}
 	return v

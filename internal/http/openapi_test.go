@@ -155,7 +155,7 @@ func TestSpecStatusFilters(t *testing.T) {
 		return schema["enum"].([]any)
 	}
 	item := map[string]string{
-		"listWorkflows": "Workflow", "listEffects": "Effect", "listWorkflowEffects": "Effect",
+		"listWorkflows": "Workflow", "listChildren": "Workflow", "listEffects": "Effect", "listWorkflowEffects": "Effect",
 		"listTimers": "Timer", "listWorkflowTimers": "Timer",
 	}
 	seen := map[string]bool{}

@@ -228,6 +228,7 @@ func (s *Server) routes() []route {
 		{http.MethodGet, "/v1/workflows/{type}/{id}", false, []string{"at_version", "wait"}, s.handleGetWorkflow},
 		{http.MethodGet, "/v1/workflows/{type}/{id}/events", false, page("after", "wait"), s.handleListEvents},
 		{http.MethodGet, "/v1/workflows/{type}/{id}/inputs", false, page(), s.handleListInputs},
+		{http.MethodGet, "/v1/workflows/{type}/{id}/children", false, page("status"), s.handleListChildren},
 		{http.MethodPost, "/v1/workflows/{type}/{id}/terminate", false, nil, s.handleTerminate},
 
 		// The global event feed.

@@ -463,6 +463,51 @@ func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, http.StatusOK, page)
 }
 
+// handleListChildren pages the children of an instance.
+//
+//	@ID			listChildren
+//	@Summary		List a workflow's children
+//	@Description	The instances this one created with a send that has a child link, oldest first, optionally of one status. Each carries parent.
+//	@Tags			workflows
+//	@Produce		json
+//	@Produce		application/problem+json
+//	@Security		BearerAuth
+//	@Param			type	path		string	true	"workflow type"
+//	@Param			id		path		string	true	"instance id, percent-encoded"
+//	@Param			status	query		string	false	"child status"	Enums(running, completed, failed, terminated)
+//	@Param			cursor	query		string	false	"next_cursor of the previous page"
+//	@Param			limit	query		int		false	"page size (default 50)"	minimum(1)	maximum(500)
+//	@Success		200		{object}	engine.Page[engine.WorkflowView]
+//	@Failure		400		{object}	Problem	"bad id, status, cursor or limit"
+//	@Failure		401		{object}	Problem	"missing or wrong API key"
+//	@Failure		404		{object}	Problem	"no such workflow"
+//	@Failure		429		{object}	Problem	"over the per-key rate limit (IRONFLOW_RATE_LIMIT); see Retry-After"
+//	@Failure		503		{object}	Problem	"database unavailable"
+//	@Router			/v1/workflows/{type}/{id}/children [get]
+func (s *Server) handleListChildren(w http.ResponseWriter, r *http.Request) error {
+	typ, id, err := workflowParams(r)
+	if err != nil {
+		return err
+	}
+	limit, err := intQuery(r, "limit", 1, engine.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	status, err := textQuery(r, "status")
+	if err != nil {
+		return err
+	}
+	cursor, err := textQuery(r, "cursor")
+	if err != nil {
+		return err
+	}
+	page, err := s.engine.ListChildren(r.Context(), typ, id, status, cursor, int(limit))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, page)
+}
+
 // handleListWorkflows pages instances.
 //
 //	@ID			listWorkflows

@@ -238,9 +238,12 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		"effect", e.Name, "attempt", e.Attempts+1)
 	start := w.now()
 	var o outcome
-	if e.SendType != "" {
+	switch {
+	case e.Name == engine.EndChildrenEffect:
+		o = w.endChildren(ctx, e, start)
+	case e.SendType != "":
 		o = w.send(e, start)
-	} else {
+	default:
 		o = w.attempt(ctx, e, start)
 	}
 	if ctx.Err() != nil {
@@ -434,6 +437,27 @@ func (w *Worker) send(e store.Effect, start time.Time) outcome {
 		return o
 	}
 	o.send = &rp
+	return o
+}
+
+// endChildren makes the attempt of an ending parent's EndChildrenEffect: it
+// terminates the running children that end with it (Engine.EndChildren), under the
+// effect's timeout. What it terminated stays terminated when the attempt fails; the
+// next attempt goes on with the rest.
+func (w *Worker) endChildren(ctx context.Context, e store.Effect, start time.Time) outcome {
+	o := outcome{status: store.EffectDelivered, attempt: store.Attempt{EffectID: e.ID, StartedAt: start}}
+	t0 := time.Now()
+	defer func() { o.attempt.Duration = time.Since(t0) }()
+	ctx, cancel := context.WithTimeout(ctx, w.timeoutOf(e))
+	defer cancel()
+	n, err := w.cfg.Engine.EndChildren(ctx, e)
+	o.attempt.Response = fmt.Sprintf("%d children terminated", n)
+	if err != nil {
+		o.status, o.attempt.Error = store.EffectPending, clean("terminating the children failed: "+err.Error())
+		if w.retryOf(e).Last(e.Attempts + 1) {
+			o.status = store.EffectDead
+		}
+	}
 	return o
 }
 

@@ -304,7 +304,7 @@ type Write struct {
 	CancelTimerKeys []string
 	// CancelEffects cancels the instance's pending effects (status EffectCancelled)
 	// before Effects are inserted: every one with CancelAll, the state-scoped ones with
-	// CancelState.
+	// CancelState, those and the sends of children that end with it with CancelEnding.
 	CancelEffects string
 	// CancelAllTimers cancels every pending timer of the instance before Timers are
 	// scheduled.
@@ -318,6 +318,9 @@ const (
 	CancelNone  = ""
 	CancelAll   = "all"   // every pending effect of the instance
 	CancelState = "state" // the pending effects of the instance that are StateScoped
+	// CancelEnding: the StateScoped ones and the sends of children that are terminated
+	// when their parent ends (SendChild.OnParentEnd ParentEndTerminate).
+	CancelEnding = "ending"
 )
 
 // DecideFunc decides an input against the locked current instance (nil when it does not

@@ -129,8 +129,9 @@ WHERE type = $1 AND id = $2`, params.Instance(in)[:11]...)
 	for _, c := range r.EffectCancels {
 		// locked_by stays: the completion of a worker holding one is still recorded.
 		b.Queue(`UPDATE effects SET status = 'cancelled', updated_at = $3
-WHERE workflow_type = $1 AND workflow_id = $2 AND status = 'pending' AND (state_scoped OR NOT $4)`,
-			c.Type, c.ID, c.At, c.StateScoped)
+WHERE workflow_type = $1 AND workflow_id = $2 AND status = 'pending'
+  AND (state_scoped OR NOT $4 OR ($5 AND send_on_parent_end = 'terminate'))`,
+			c.Type, c.ID, c.At, c.StateScoped, c.ChildSends)
 	}
 	for _, e := range r.Effects {
 		b.Queue(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,

@@ -269,7 +269,7 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 		return err
 	}
 	for _, c := range r.EffectCancels {
-		if _, err := tx.ExecContext(ctx, sqlCancelEffects, toMicros(c.At), c.Type, c.ID, c.StateScoped); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlCancelEffects, toMicros(c.At), c.Type, c.ID, c.StateScoped, c.ChildSends); err != nil {
 			return fmt.Errorf("cancel effects: %w", err)
 		}
 	}
@@ -410,10 +410,12 @@ func sqlHolders(table string) string {
 }
 
 // sqlCancelEffects cancels the pending effects of one instance (only the state-scoped
-// ones when its last parameter is true); locked_by stays, so the completion of a worker
-// holding one is still recorded (sqlstore.EffectCancel).
+// ones when its fourth parameter is true, and with its fifth the sends of children that
+// end with their parent); locked_by stays, so the completion of a worker holding one is
+// still recorded (sqlstore.EffectCancel).
 const sqlCancelEffects = `UPDATE effects SET status = 'cancelled', updated_at = ?
-		 WHERE workflow_type = ? AND workflow_id = ? AND status = 'pending' AND (state_scoped OR NOT ?)`
+		 WHERE workflow_type = ? AND workflow_id = ? AND status = 'pending'
+		   AND (state_scoped OR NOT ? OR (? AND send_on_parent_end = 'terminate'))`
 
 // sqlCancelAllTimers cancels every pending timer of one instance.
 const sqlCancelAllTimers = `UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = ?

@@ -207,7 +207,8 @@ func (r *Rows) add(w *store.Write, existed bool) {
 	r.Inputs = append(r.Inputs, w.Input)
 	if w.CancelEffects != store.CancelNone {
 		r.EffectCancels = append(r.EffectCancels, EffectCancel{Type: w.Input.WorkflowType, ID: w.Input.WorkflowID,
-			StateScoped: w.CancelEffects == store.CancelState, At: w.Input.CreatedAt})
+			StateScoped: w.CancelEffects != store.CancelAll, ChildSends: w.CancelEffects == store.CancelEnding,
+			At: w.Input.CreatedAt})
 	}
 	r.Effects = append(r.Effects, w.Effects...)
 	cancel := append([]string(nil), w.CancelTimerKeys...)
@@ -420,7 +421,7 @@ func prepareWrite(p store.ExecuteParams, current *store.Instance, w store.Write)
 		return store.Write{}, errors.New("write: input has no outcome")
 	}
 	switch w.CancelEffects {
-	case store.CancelNone, store.CancelAll, store.CancelState:
+	case store.CancelNone, store.CancelAll, store.CancelState, store.CancelEnding:
 	default:
 		return store.Write{}, fmt.Errorf("write: unknown CancelEffects %q", w.CancelEffects)
 	}

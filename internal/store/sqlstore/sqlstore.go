@@ -119,12 +119,14 @@ type TimerCancel struct {
 }
 
 // EffectCancel cancels pending effects of one instance at At: every one, or only the
-// state-scoped ones when StateScoped (store.CancelAll, store.CancelState). A cancelled
-// effect keeps its locked_by, so that the completion of the worker holding it can still
-// be recorded (and not routed).
+// state-scoped ones when StateScoped (store.CancelAll, store.CancelState), and with
+// ChildSends also the sends of children that end with their parent
+// (store.CancelEnding). A cancelled effect keeps its locked_by, so that the completion
+// of the worker holding it can still be recorded (and not routed).
 type EffectCancel struct {
 	Type, ID    string
 	StateScoped bool
+	ChildSends  bool
 	At          time.Time
 }
 

@@ -131,3 +131,23 @@ func testListChildren(t *testing.T, e *env) {
 	require.Empty(t, ids(store.ListInstancesParams{ParentType: "chunk", ParentID: "b-1"}))
 	require.Len(t, ids(store.ListInstancesParams{Type: "chunk"}), 6)
 }
+
+// testCancelEnding: an ending write with CancelEnding cancels the instance's pending
+// state-scoped effects and its sends of children that end with it, and nothing else;
+// its own effects stay pending.
+func testCancelEnding(t *testing.T, e *env) {
+	abandon := chunkLink
+	abandon.OnParentEnd = store.ParentEndAbandon
+	res := e.mustExec("batch", "b-1", step{Effects: []string{"child", "free", "plain", "scoped", "other"},
+		Policies: map[string]store.Effect{"child": sendTo("chunk", "c-1", chunkLink), "free": sendTo("chunk", "c-2", abandon),
+			"scoped": {StateScoped: true}, "other": sendTo("batch", "b-2", store.ChildLink{})}})
+	end := e.mustExec("batch", "b-1", step{Complete: true, CancelEffects: store.CancelEnding, Effects: []string{"own"},
+		Policies: map[string]store.Effect{"own": sendTo("batch", "b-1", store.ChildLink{})}, At: e.at(time.Second)})
+	want := map[string]string{"child": store.EffectCancelled, "free": store.EffectPending, "plain": store.EffectPending,
+		"scoped": store.EffectCancelled, "other": store.EffectPending, "own": store.EffectPending}
+	effs := e.effects("batch", "b-1")
+	require.Len(t, effs, len(res.Write.Effects)+len(end.Write.Effects))
+	for _, ef := range effs {
+		require.Equal(t, want[ef.Name], ef.Status, ef.Name)
+	}
+}

@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"SendKeptAndClaimed", testSendKeptAndClaimed},
 		{"SendRouteCreatesChild", testSendRouteCreatesChild},
 		{"ListChildren", testListChildren},
+		{"CancelEnding", testCancelEnding},
 		{"EndedStatuses", testEndedStatuses},
 		{"Webhooks", testWebhooks},
 		{"WebhookRotation", testWebhookRotation},
