@@ -101,7 +101,7 @@ type Worker struct {
 	cfg    Config
 	client *http.Client
 	retry  worker.Retry
-	batch  *worker.Batcher[store.CompleteEffectParams]
+	batch  *store.Batcher[store.CompleteEffectParams]
 	svc    *worker.Service[store.Effect]
 	log    *slog.Logger
 	m      *metrics
@@ -139,7 +139,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:    cfg,
 		client: cfg.Client,
 		retry:  worker.NewRetry(cfg.MaxAttempts, cfg.RetryInitialInterval, cfg.RetryMaxInterval, cfg.RandFunc),
-		batch:  worker.NewBatcher(cfg.Store.CompleteEffects),
+		batch:  store.NewBatcher(cfg.Store.CompleteEffects),
 		log:    cfg.Logger.With("component", "outbox"),
 	}
 	if w.client == nil {

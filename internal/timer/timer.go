@@ -77,7 +77,7 @@ type Worker struct {
 	cfg   Config
 	retry worker.Retry
 	svc   *worker.Service[store.Timer]
-	batch *worker.Batcher[store.CompleteTimerParams]
+	batch *store.Batcher[store.CompleteTimerParams]
 	log   *slog.Logger
 	m     *metrics
 }
@@ -111,7 +111,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:   cfg,
 		retry: worker.NewRetry(cfg.MaxAttempts, cfg.RetryInitialInterval, cfg.RetryMaxInterval, cfg.RandFunc),
 		log:   cfg.Logger.With("component", "timer"),
-		batch: worker.NewBatcher(cfg.Store.CompleteTimers),
+		batch: store.NewBatcher(cfg.Store.CompleteTimers),
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {

@@ -170,3 +170,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11)`,
 		t.ID, t.WorkflowType, t.WorkflowID, t.Key, t.FireAt, t.InputType, jsonParam(t.InputData),
 		t.Status, t.NextAttemptAt, t.CreatedAt, t.UpdatedAt)
 }
+
+// BatchInputs is true: a transaction costs two round trips and a commit, which a batch
+// of concurrent inputs shares (docs/decisions/0023-batched-inputs.md).
+func (d *driver) BatchInputs() bool { return true }

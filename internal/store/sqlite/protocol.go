@@ -21,6 +21,11 @@ import (
 // repeated ErrStale the store asks for a serial transaction, which runs Load, decision
 // and Write on the writer, as every write once did.
 
+// BatchInputs is false: the writer already commits concurrent inputs' rows in one
+// group, and each input reads on the reader pool without waiting for the others
+// (docs/decisions/0023-batched-inputs.md).
+func (d *driver) BatchInputs() bool { return false }
+
 // Begin runs fn: optimistically, or with serial on the writer.
 func (d *driver) Begin(ctx context.Context, serial bool, fn func(sqlstore.Tx) error) error {
 	t := &ptx{d: d}

@@ -242,10 +242,28 @@ func rowTopics(r *Rows) Topics {
 // store.ErrVersionMismatch, store.ErrUniqueKeyConflict, an error of p.Decide unchanged,
 // or store.ErrUnavailable. With p.DryRun nothing is written. p.Decide may run more than
 // once when a backend that decides outside its write lock lost a race.
+//
+// Where the driver batches inputs (Driver.BatchInputs), concurrent inputs of distinct
+// instances share one transaction (inputs.go); each is still decided, answered and
+// refused on its own. A dry run, and an input that finds nothing in flight, go alone at
+// once.
 func (s *Store) Execute(ctx context.Context, p store.ExecuteParams) (store.ExecuteResult, error) {
 	if p.Decide == nil {
 		return store.ExecuteResult{}, s.mapErr("execute", errors.New("no DecideFunc"))
 	}
+	if s.inputs == nil || p.DryRun {
+		return s.execute(ctx, p)
+	}
+	c := &inputCall{ctx: ctx, p: p}
+	if err := s.inputs.Complete(ctx, c); err != nil {
+		return store.ExecuteResult{}, err
+	}
+	return c.res, nil
+}
+
+// execute records one input in a transaction of its own, with the errors Execute
+// returns.
+func (s *Store) execute(ctx context.Context, p store.ExecuteParams) (store.ExecuteResult, error) {
 	results, err := s.record(ctx, []item{{route: &p}}, true, p.DryRun)
 	if err == nil {
 		err = results[0].err

@@ -210,6 +210,10 @@ type Driver interface {
 	// serial asks a backend that decides outside its write lock (SQLite) to hold it from
 	// Load to the commit instead: after repeated ErrStale, so one caller always wins.
 	Begin(ctx context.Context, serial bool, fn func(Tx) error) error
+	// BatchInputs tells whether concurrent inputs of distinct instances should share one
+	// protocol transaction (Store.Execute): yes where a transaction costs round trips
+	// and a commit of its own.
+	BatchInputs() bool
 	// Notify sends what a commit added to the other processes sharing the database;
 	// wakeHere reports whether this process's listeners must be woken directly (a
 	// backend whose notifications do not come back to the sender).

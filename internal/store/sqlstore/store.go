@@ -14,8 +14,9 @@ import (
 
 // Store implements store.Store over a Driver. Create it with New.
 type Store struct {
-	d   Driver
-	hub *hub
+	d      Driver
+	hub    *hub
+	inputs *store.Batcher[*inputCall] // nil: every input goes alone
 }
 
 var _ store.Store = (*Store)(nil)
@@ -24,6 +25,9 @@ var _ store.Store = (*Store)(nil)
 // closes d when not. Closing the store closes d.
 func Open(ctx context.Context, d Driver) (*Store, error) {
 	s := &Store{d: d, hub: newHub()}
+	if d.BatchInputs() {
+		s.inputs = newInputBatcher(s)
+	}
 	if err := s.Ping(ctx); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}

@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"TimerBatch", testTimerBatch},
 		{"TimerBatchLarge", testTimerBatchLarge},
 		{"RoutedBatches", testRoutedBatches},
+		{"InputBatches", testInputBatches},
+		{"ConcurrentInputsBatched", testConcurrentInputsBatched},
 		{"ClaimAtLeaseEnd", testClaimAtLeaseEnd},
 		{"RetryWithoutNextAttempt", testRetryWithoutNextAttempt},
 		{"RotateToCurrentSecret", testRotateToCurrentSecret},

@@ -1,4 +1,4 @@
-package worker
+package store
 
 import (
 	"context"
@@ -17,8 +17,9 @@ const maxLeaders = 2
 // a steady stream.
 const maxLead = 8
 
-// Batcher records the completions of concurrent work items together: group commit, one
-// level above the store. A caller that finds fewer than maxLeaders batches being
+// Batcher records the completions of concurrent work items together: group commit
+// above the database (the timer and effect workers' completions, and the stores'
+// inputs). A caller that finds fewer than maxLeaders batches being
 // recorded becomes a leader: it records what is queued (its own completion included)
 // in calls of the record function, at most maxBatch at a time, answering each caller,
 // until its own completion is recorded and then for at most maxLead more batches while
@@ -27,13 +28,14 @@ const maxLead = 8
 // batches are being recorded, which is exactly when they would otherwise wait for the
 // database.
 //
-// A batch runs under its leader's ctx. Every caller's ctx derives from the worker's,
-// so they all end on a hard stop; and since a leader leads for a bounded number of
+// A batch runs under its leader's ctx. Every worker caller's ctx derives from the
+// worker's, so they all end on a hard stop (a record function whose callers' contexts
+// are unrelated, as Execute's, runs each batch under a context of its own); and since a leader leads for a bounded number of
 // batches, a steady stream of completions never keeps one caller (and its ctx, with
 // the deadline of its lease) busy with the work of later ones.
 type Batcher[P any] struct {
-	// record records ps and returns each one's error (store.CompleteTimers,
-	// store.CompleteEffects).
+	// record records ps and returns each one's error (Store.CompleteTimers,
+	// Store.CompleteEffects, Store.Execute).
 	record func(ctx context.Context, ps []P) []error
 
 	mu      sync.Mutex
