@@ -24,7 +24,9 @@ type protocolTx struct{ tx *batchTx }
 // yet (so a new instance needs no placeholder row: decision 0008), in r's order; then,
 // after the locks (a new statement, so a new snapshot in READ COMMITTED, which sees what
 // a transaction we waited for committed), reads the instances, their definitions, the
-// earlier inputs and the claimed rows' holders, locking the rows. One round trip.
+// earlier inputs and the claimed rows' holders, locking the claimed rows. The instance
+// rows are not locked: only a holder of the advisory lock writes one (decision 0023).
+// One round trip.
 func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore.Snapshot, error) {
 	snap := &sqlstore.Snapshot{Instances: map[sqlstore.Key]*store.Instance{}, Earlier: map[sqlstore.Key]*store.InputRecord{},
 		Holders: map[string]sqlstore.Holder{}}
@@ -33,13 +35,19 @@ func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore
 	for k, key := range r.Instances {
 		types[k], ids[k] = key.Type, key.ID
 	}
+	wanted := make(map[sqlstore.Key]bool, len(r.Instances))
+	for _, k := range r.Instances {
+		wanted[k] = true
+	}
 	collectInstances := func(rows pgx.Rows) error {
 		for rows.Next() {
 			inst, err := scanner.Instance(rows, nil)
 			if err != nil {
 				return err
 			}
-			snap.Instances[sqlstore.Key{Type: inst.Type, ID: inst.ID}] = &inst
+			if k := (sqlstore.Key{Type: inst.Type, ID: inst.ID}); wanted[k] {
+				snap.Instances[k] = &inst
+			}
 		}
 		return rows.Err()
 	}
@@ -58,7 +66,7 @@ func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore
 	case 1: // the statements of one input, whose plans are the simplest
 		// A type name never contains '/', so type/id is unambiguous.
 		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, types[0], ids[0])
-		b.Queue(`SELECT `+sqlstore.InstanceColumns+` FROM instances WHERE type = $1 AND id = $2 FOR UPDATE`, types[0], ids[0]).
+		b.Queue(`SELECT `+sqlstore.InstanceColumns+` FROM instances WHERE type = $1 AND id = $2`, types[0], ids[0]).
 			Query(collectInstances)
 		b.Queue(`SELECT `+sqlstore.DefinitionColumns+` FROM definitions
 WHERE type = $1 AND version = coalesce(
@@ -68,12 +76,15 @@ WHERE type = $1 AND version = coalesce(
 		// unnest yields the pairs in array order, so the locks are taken in that order.
 		b.Queue(`SELECT count(pg_advisory_xact_lock(hashtextextended(t || '/' || i, 0)))
 FROM unnest($1::text[], $2::text[]) AS u(t, i)`, types, ids)
-		b.Queue(`SELECT `+prefixed("i.", sqlstore.InstanceColumns)+` FROM instances i
-JOIN unnest($1::text[], $2::text[]) AS u(t, id) ON i.type = u.t AND i.id = u.id
-FOR UPDATE OF i`, types, ids).Query(collectInstances)
+		// Each pair is looked up by the primary key on its own (LATERAL … LIMIT 1 keeps
+		// the planner from flattening it): a join with unnest of the pairs, or
+		// "type = ANY … AND id = ANY …", was planned as a scan of the whole table when
+		// its statistics were young, and a statement's cached plan kept it.
+		const keyed = `unnest($1::text[], $2::text[]) AS u(t, id) CROSS JOIN LATERAL (
+    SELECT * FROM instances WHERE type = u.t AND id = u.id LIMIT 1) i`
+		b.Queue(`SELECT `+prefixed("i.", sqlstore.InstanceColumns)+` FROM `+keyed, types, ids).Query(collectInstances)
 		b.Queue(`SELECT `+sqlstore.DefinitionColumns+` FROM definitions WHERE (type, version) IN (
-    SELECT i.type, i.definition_version FROM instances i
-    JOIN unnest($1::text[], $2::text[]) AS u(t, id) ON i.type = u.t AND i.id = u.id
+    SELECT i.type, i.definition_version FROM `+keyed+`
     UNION
     SELECT type, max(version) FROM definitions WHERE type = ANY($1) GROUP BY type)`, types, ids).
 			Query(collectDefinitions)
