@@ -369,6 +369,92 @@ func TestConcurrentInputsOneInstance(t *testing.T) {
 	}
 }
 
+// TestConcurrentInputsEachAnswered: concurrent inputs of many instances (which the
+// PostgreSQL store records in shared transactions) each get their own answer: accepted,
+// replayed with the first answer's body, refused for the version, the idempotency key,
+// a unique key taken or an invalid input, and only what was accepted is written.
+func TestConcurrentInputsEachAnswered(t *testing.T) {
+	t.Parallel()
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, be.open)
+			ctx := context.Background()
+			first, err := b.eng.Execute(ctx, "order", "replay", in("place", `{"total": 5, "order_ref": "r"}`),
+				engine.ExecuteOptions{IdempotencyKey: "k"})
+			require.NoError(t, err)
+			_, err = b.eng.Execute(ctx, "order", "holder", in("place", `{"total": 5, "order_ref": "taken"}`), engine.ExecuteOptions{})
+			require.NoError(t, err)
+
+			const n = 16
+			kinds := []string{"accepted", "replay", "mismatch", "version", "taken", "invalid"}
+			type answer struct {
+				o   engine.Outcome
+				err error
+			}
+			answers := make([][]answer, len(kinds))
+			three := int64(3)
+			var wg sync.WaitGroup
+			for k, kind := range kinds {
+				answers[k] = make([]answer, n)
+				for i := range n {
+					wg.Go(func() {
+						id, data, opts := fmt.Sprintf("%s-%d", kind, i), fmt.Sprintf(`{"total": 5, "order_ref": "%s-%d"}`, kind, i), engine.ExecuteOptions{}
+						switch kind {
+						case "replay":
+							id, data, opts = "replay", `{"total": 5, "order_ref": "r"}`, engine.ExecuteOptions{IdempotencyKey: "k"}
+						case "mismatch":
+							id, data, opts = "replay", `{"total": 6, "order_ref": "r"}`, engine.ExecuteOptions{IdempotencyKey: "k"}
+						case "version":
+							opts.ExpectedVersion = &three
+						case "taken":
+							data = `{"total": 5, "order_ref": "taken"}`
+						case "invalid":
+							data = `{"total": "five"}`
+						}
+						o, err := b.eng.Execute(ctx, "order", id, in("place", data), opts)
+						answers[k][i] = answer{o, err}
+					})
+				}
+			}
+			wg.Wait()
+			for k, kind := range kinds {
+				for i, a := range answers[k] {
+					id := fmt.Sprintf("%s-%d", kind, i)
+					switch kind {
+					case "accepted":
+						require.NoError(t, a.err, id)
+						require.Equal(t, store.OutcomeAccepted, a.o.Outcome, id)
+						wf, err := b.eng.GetWorkflow(ctx, "order", id, 0)
+						require.NoError(t, err)
+						require.EqualValues(t, 1, wf.Version)
+					case "replay":
+						require.NoError(t, a.err, id)
+						require.True(t, a.o.Replayed, id)
+						require.Equal(t, string(first.Body), string(a.o.Body), id)
+					case "mismatch":
+						require.ErrorIs(t, a.err, store.ErrIdempotencyMismatch, id)
+					case "version":
+						require.ErrorIs(t, a.err, store.ErrVersionMismatch, id)
+					case "taken":
+						require.ErrorIs(t, a.err, store.ErrUniqueKeyConflict, id)
+					case "invalid":
+						var ve *workflow.ValidationError
+						require.ErrorAs(t, a.err, &ve, id)
+					}
+					if kind != "accepted" && kind != "replay" && kind != "mismatch" {
+						_, err := b.eng.GetWorkflow(ctx, "order", id, 0)
+						require.ErrorIs(t, err, engine.ErrInstanceNotFound, id)
+					}
+				}
+			}
+			wf, err := b.eng.GetWorkflow(ctx, "order", "replay", 0)
+			require.NoError(t, err)
+			require.EqualValues(t, 1, wf.Version, "replays and mismatches write nothing")
+		})
+	}
+}
+
 // BenchmarkExecute measures one accepted decision on an instance whose history is 1
 // or 10,000 events long: the cached snapshot keeps the cost flat.
 func BenchmarkExecute(b *testing.B) {
