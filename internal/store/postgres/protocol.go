@@ -144,17 +144,7 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND status = 'pending'
   AND (state_scoped OR NOT $4 OR ($5 AND send_on_parent_end = 'terminate'))`,
 			c.Type, c.ID, c.At, c.StateScoped, c.ChildSends)
 	}
-	for _, e := range r.Effects {
-		b.Queue(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
-    next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts, initial_interval_ms,
-    max_interval_ms, timeout_ms, state_scoped, on_dead, send_workflow_type, send_workflow_id, send_on_completed,
-    send_on_failed, send_on_parent_end)
-VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
-			e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, jsonParam(e.Payload), e.NextAttemptAt, e.CreatedAt, e.UpdatedAt,
-			e.ChainDepth, e.Key, e.MaxAttempts, e.InitialInterval.Milliseconds(), e.MaxInterval.Milliseconds(),
-			e.Timeout.Milliseconds(), e.StateScoped, e.OnDead, e.SendType, e.SendID, e.SendChild.OnCompleted,
-			e.SendChild.OnFailed, e.SendChild.OnParentEnd)
-	}
+	effectInsert.queue(b, sqlstore.MapRows(r.Effects, effectRow))
 	for _, c := range r.Cancels {
 		if c.All {
 			b.Queue(`UPDATE timers SET status = 'cancelled', locked_by = '', locked_until = NULL, updated_at = $3

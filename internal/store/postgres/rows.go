@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ironflow/ironflow/internal/store"
 	"github.com/ironflow/ironflow/internal/store/sqlstore"
 )
 
@@ -78,6 +79,13 @@ ON CONFLICT (type, id) DO UPDATE SET definition_version = excluded.definition_ve
 		[]string{"text", "text", "bigint", "text", "text", "text", "json", "text", "text", "timestamptz"}, "")
 	inputInsert = newRowWrite(`INSERT INTO inputs (`+sqlstore.InputColumns+`)`,
 		[]string{"text", "text", "text", "text", "text", "text", "json", "text", "text", "text", "bigint", "bytea", "timestamptz"}, "")
+	// A new effect is pending, with no attempt yet.
+	effectInsert = newRowWrite(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
+    next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts, initial_interval_ms,
+    max_interval_ms, timeout_ms, state_scoped, on_dead, send_workflow_type, send_workflow_id, send_on_completed,
+    send_on_failed, send_on_parent_end)`,
+		[]string{"text", "text", "text", "bigint", "text", "json", "text", "integer", "timestamptz", "timestamptz", "timestamptz",
+			"integer", "text", "integer", "bigint", "bigint", "bigint", "boolean", "text", "text", "text", "text", "text", "text"}, "")
 	// An attempt is numbered after the effect's earlier ones.
 	attemptInsert = newRowWrite(`WITH v (effect_id, started_at, duration_ns, status_code, error, response, routed_outcome) AS (`,
 		[]string{"text", "timestamptz", "bigint", "integer", "text", "bytea", "text"}, `)
@@ -108,6 +116,14 @@ var params = sqlstore.Params{
 	NullTime: func(t *time.Time) any { return t },
 	JSON:     jsonParam,
 	Response: func(r json.RawMessage) any { return []byte(r) },
+}
+
+// effectRow is the row effectInsert writes of a prepared (pending) effect.
+func effectRow(e store.Effect) []any {
+	return []any{e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, jsonParam(e.Payload), store.EffectPending, 0,
+		e.NextAttemptAt, e.CreatedAt, e.UpdatedAt, e.ChainDepth, e.Key, e.MaxAttempts, e.InitialInterval.Milliseconds(),
+		e.MaxInterval.Milliseconds(), e.Timeout.Milliseconds(), e.StateScoped, e.OnDead, e.SendType, e.SendID,
+		e.SendChild.OnCompleted, e.SendChild.OnFailed, e.SendChild.OnParentEnd}
 }
 
 func attemptRow(c sqlstore.EffectCompletion) []any {
