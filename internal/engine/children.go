@@ -42,12 +42,13 @@ type EndedChild struct {
 	State        workflow.State `json:"state"`
 }
 
-// endingEffects returns the effects owed by next, an instance this write ends (def is
-// its definition, nil when unknown): the answer to its parent (ChildEndedEffect, when
-// its link names an input for this ending) and the termination of its children
-// (EndChildrenEffect, when its definition can have children that end with it). Both are
-// instance-scoped and carry depth, the chain depth of the input that ended it.
-func (e *Engine) endingEffects(def *workflow.Definition, next *store.Instance, depth int, now time.Time) ([]store.Effect, error) {
+// addEndingEffects adds to w, and to its answer res, the effects owed by next, an
+// instance w ends (def is its definition, nil when unknown): the answer to its parent
+// (ChildEndedEffect, when its link names an input for this ending) and the termination
+// of its children (EndChildrenEffect, when its definition can have children that end
+// with it). Both are instance-scoped and carry depth, the chain depth of the input that
+// ended it.
+func (e *Engine) addEndingEffects(w *store.Write, res *Result, def *workflow.Definition, next *store.Instance, depth int, now time.Time) error {
 	var out []store.Effect
 	effect := func(name string, payload json.RawMessage, sendType, sendID string) store.Effect {
 		return store.Effect{
@@ -75,11 +76,11 @@ func (e *Engine) endingEffects(def *workflow.Definition, next *store.Instance, d
 			data, err := json.Marshal(ChildEnding{Child: EndedChild{WorkflowType: next.Type, ID: next.ID, Status: next.Status,
 				State: workflow.State{Name: next.StateName, Data: next.StateData}}})
 			if err != nil {
-				return nil, fmt.Errorf("encode the ending of %s/%s: %w", next.Type, next.ID, err)
+				return fmt.Errorf("encode the ending of %s/%s: %w", next.Type, next.ID, err)
 			}
 			payload, err := json.Marshal(workflow.Input{Type: input, Data: data})
 			if err != nil {
-				return nil, fmt.Errorf("encode the ending of %s/%s: %w", next.Type, next.ID, err)
+				return fmt.Errorf("encode the ending of %s/%s: %w", next.Type, next.ID, err)
 			}
 			out = append(out, effect(ChildEndedEffect, payload, next.ParentType, next.ParentID))
 		}
@@ -89,7 +90,11 @@ func (e *Engine) endingEffects(def *workflow.Definition, next *store.Instance, d
 		// no endpoint (the outbox tells this one by its name).
 		out = append(out, effect(EndChildrenEffect, json.RawMessage(`{"reason":"`+ParentEndedReason+`"}`), next.Type, next.ID))
 	}
-	return out, nil
+	for _, se := range out {
+		w.Effects = append(w.Effects, se)
+		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})
+	}
+	return nil
 }
 
 // ParentEndedKey is the idempotency key of the termination of a child by the

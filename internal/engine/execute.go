@@ -326,13 +326,8 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 			// child created after its parent's end would escape EndChildren.
 			w.CancelEffects = store.CancelEnding
 		}
-		ending, err := e.endingEffects(def, &next, opts.ChainDepth, now)
-		if err != nil {
+		if err := e.addEndingEffects(w, &res, def, &next, opts.ChainDepth, now); err != nil {
 			return nil, nil, err
-		}
-		for _, se := range ending {
-			w.Effects = append(w.Effects, se)
-			res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})
 		}
 	}
 	w.CancelTimerKeys = dec.CancelTimers

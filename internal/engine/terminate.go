@@ -119,13 +119,8 @@ func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOption
 	}
 	// The ending's own effects are written after the cancels: its parent hears of it,
 	// its children are terminated.
-	ending, err := e.endingEffects(def, &next, opts.ChainDepth, now)
-	if err != nil {
+	if err := e.addEndingEffects(w, &res, def, &next, opts.ChainDepth, now); err != nil {
 		return nil, nil, err
-	}
-	for _, se := range ending {
-		w.Effects = append(w.Effects, se)
-		res.Effects = append(res.Effects, EffectRef{ID: se.ID, Name: se.Name})
 	}
 	return e.finish(w, rec, res)
 }
