@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,7 +202,7 @@ func raceDefinition(scope string) string {
   "inputs": {"start": {}, "deposited": {}, "timeout": {}, "refunded": {}},
   "states": {
     "new": {"on": {"start": {"to": "depositing", "effects": [{"name": "deposit", "scope": "` + scope + `", "timeout": "2s",
-        "retry": {"max_attempts": 100, "initial_interval": "50ms", "max_interval": "100ms"}}]}}},
+        "retry": {"max_attempts": 100, "initial_interval": "50ms", "max_interval": "200ms"}}]}}},
     "depositing": {
       "timers": [{"key": "give_up", "after": "1s", "input": {"type": "timeout"}}],
       "on": {"deposited": {"to": "done"},
@@ -214,16 +215,17 @@ func raceDefinition(scope string) string {
 }
 
 // effectReceiver answers each delivery as answer says for its effect (status code and
-// body) and records when each arrived.
+// body) and records the order in which they arrived.
 type effectReceiver struct {
 	*httptest.Server
 	mu       sync.Mutex
-	arrivals map[string][]time.Time // by effect name
+	n        int              // deliveries arrived
+	arrivals map[string][]int // by effect name, each delivery's place in the arrival order (1, 2, …)
 }
 
-func newEffectReceiver(t *testing.T, answer func(effect string, now time.Time) (int, string)) *effectReceiver {
+func newEffectReceiver(t *testing.T, answer func(effect string) (int, string)) *effectReceiver {
 	t.Helper()
-	b := &effectReceiver{arrivals: map[string][]time.Time{}}
+	b := &effectReceiver{arrivals: map[string][]int{}}
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var msg struct {
 			Data struct {
@@ -234,11 +236,11 @@ func newEffectReceiver(t *testing.T, answer func(effect string, now time.Time) (
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		now := time.Now()
 		b.mu.Lock()
-		b.arrivals[msg.Data.Effect] = append(b.arrivals[msg.Data.Effect], now)
+		b.n++
+		b.arrivals[msg.Data.Effect] = append(b.arrivals[msg.Data.Effect], b.n)
 		b.mu.Unlock()
-		code, body := answer(msg.Data.Effect, now)
+		code, body := answer(msg.Data.Effect)
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, body)
 	}))
@@ -246,13 +248,13 @@ func newEffectReceiver(t *testing.T, answer func(effect string, now time.Time) (
 	return b
 }
 
-// newBankReceiver answers deposits 500 until failUntil, then 2xx with a deposited input;
-// withdrawals and refunds at once with a withdrawn or refunded input.
-func newBankReceiver(t *testing.T, failUntil time.Time) *effectReceiver {
+// newBankReceiver answers deposits 500 until accept is set, then 2xx with a deposited
+// input; withdrawals and refunds at once with a withdrawn or refunded input.
+func newBankReceiver(t *testing.T, accept *atomic.Bool) *effectReceiver {
 	t.Helper()
-	return newEffectReceiver(t, func(effect string, now time.Time) (int, string) {
+	return newEffectReceiver(t, func(effect string) (int, string) {
 		switch {
-		case effect == "deposit" && now.Before(failUntil):
+		case effect == "deposit" && !accept.Load():
 			return http.StatusInternalServerError, ""
 		case effect == "deposit":
 			return http.StatusOK, `{"input": {"type": "deposited"}}`
@@ -265,24 +267,39 @@ func newBankReceiver(t *testing.T, failUntil time.Time) *effectReceiver {
 	})
 }
 
-// count returns how many deliveries of effect arrived, and how many of them after t.
-func (b *effectReceiver) count(effect string, after time.Time) (all, later int) {
+// count returns how many deliveries of effect arrived, and how many of them after the
+// delivery in place after of the arrival order (0: all of them).
+func (b *effectReceiver) count(effect string, after int) (all, later int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, at := range b.arrivals[effect] {
-		if at.After(after) {
+		if at > after {
 			later++
 		}
 	}
 	return len(b.arrivals[effect]), later
 }
 
+// first returns the place in the arrival order of effect's first delivery, 0 if none.
+func (b *effectReceiver) first(effect string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if at := b.arrivals[effect]; len(at) > 0 {
+		return at[0]
+	}
+	return 0
+}
+
 // TestStateScopedEffectRace: the deposit keeps failing while a 1 s state timeout moves
-// the instance on to a refund; the receiver would accept the deposit after 3 s. With
-// scope "state" leaving the state cancels the deposit: no attempt starts after the
-// timeout and no answer of it is routed. With scope "instance" (the default, and what
-// every effect was before) the same run deposits after the refund: the race this
-// scope exists to end.
+// the instance on to a refund; once the refund has landed the receiver accepts
+// deposits. With scope "state" leaving the state cancels the deposit: no attempt starts
+// after the timeout and no answer of it is routed. With scope "instance" (the default,
+// and what every effect was before) the same run deposits after the refund: the race
+// this scope exists to end.
+//
+// Every "after" here is the receiver's arrival order, not a clock: the refund is
+// emitted by the transaction that leaves the state, so a deposit arriving after it was
+// attempted after the timeout, however slow the machine.
 func TestStateScopedEffectRace(t *testing.T) {
 	t.Parallel()
 	for _, backend := range backends {
@@ -290,8 +307,8 @@ func TestStateScopedEffectRace(t *testing.T) {
 			t.Run(backend+"/"+scope, func(t *testing.T) {
 				t.Parallel()
 				s := startServer(t, backend, map[string]string{"IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
-				failUntil := time.Now().Add(3 * time.Second)
-				rcv := newBankReceiver(t, failUntil)
+				accept := new(atomic.Bool)
+				rcv := newBankReceiver(t, accept)
 				r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer", Body: raceDefinition(scope)})
 				require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 				r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer/webhook", Body: map[string]string{"url": rcv.URL}})
@@ -300,58 +317,65 @@ func TestStateScopedEffectRace(t *testing.T) {
 				require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 				deposit := path(t, r.JSON(t), "effects", 0, "id").(string)
 
-				// The timeout moves the instance on; note when that was seen.
-				var left time.Time
 				require.Eventually(t, func() bool {
-					wf := s.get(t, "/v1/workflows/transfer/t-1").JSON(t)
-					if path(t, wf, "state", "name") == "depositing" {
-						return false
-					}
-					left = time.Now()
-					return true
+					return path(t, s.get(t, "/v1/workflows/transfer/t-1").JSON(t), "state", "name") != "depositing"
 				}, 20*time.Second, 10*time.Millisecond, "the state timeout never fired")
-
-				// Past the moment the receiver starts accepting deposits, and then some.
 				require.Eventually(t, func() bool {
 					return s.get(t, "/v1/workflows/transfer/t-1").JSON(t)["status"] == "failed"
 				}, 20*time.Second, 10*time.Millisecond, "the refund never completed")
+				// The deposit has failed so far; from now on it would succeed.
+				accept.Store(true)
+				refunded := rcv.first("refund")
+				require.Positive(t, refunded)
+
 				if scope == "instance" {
 					require.Eventually(t, func() bool {
 						return s.get(t, "/v1/effects/"+deposit).JSON(t)["status"] == "delivered"
 					}, 20*time.Second, 10*time.Millisecond, "without scope the deposit goes on and lands")
-				} else {
-					time.Sleep(time.Until(failUntil.Add(time.Second)))
-				}
-
-				events := path(t, s.get(t, "/v1/workflows/transfer/t-1/events").JSON(t), "items").([]any)
-				eff := s.get(t, "/v1/effects/"+deposit).JSON(t)
-				attempts := eff["attempts"].([]any)
-				routed := 0
-				for _, a := range attempts {
-					if o, _ := a.(map[string]any)["routed_outcome"].(string); o != "" && o != "not_routed_cancelled" {
-						routed++
-					}
-				}
-				all, later := rcv.count("deposit", left.Add(time.Second))
-				if scope == "instance" {
+					_, later := rcv.count("deposit", refunded)
 					require.Positive(t, later, "deposit attempts went on after the timeout")
-					require.Equal(t, 1, routed, "and its answer is routed to an instance that has refunded")
+					require.Equal(t, 1, routedAttempts(t, s.get(t, "/v1/effects/"+deposit).JSON(t)),
+						"and its answer is routed to an instance that has refunded")
 					return
 				}
+				// A deposit still being retried (every 200 ms at most) would land in
+				// this second; a cancelled one is never attempted again.
+				time.Sleep(time.Second)
+				all, later := rcv.count("deposit", refunded)
+				// At most the attempt already in flight when the state was left can
+				// arrive after the refund: the cancellation ends its retries, and its
+				// answer is recorded, not routed.
+				require.LessOrEqual(t, later, 1, "no deposit attempt starts after the timeout (%d in all, %d after the refund)", all, later)
+				var eff map[string]any
+				require.Eventually(t, func() bool {
+					eff = s.get(t, "/v1/effects/"+deposit).JSON(t)
+					return len(eff["attempts"].([]any)) == all
+				}, 20*time.Second, 10*time.Millisecond, "every attempt that reached the receiver is in the log")
 				require.Equal(t, "cancelled", eff["status"])
-				require.Zero(t, later, "no deposit attempt starts after the timeout (%d in all)", all)
-				require.Zero(t, routed, "no deposit answer is routed")
-				require.Len(t, attempts, all, "every attempt that reached the receiver is in the log")
+				require.Zero(t, routedAttempts(t, eff), "no deposit answer is routed")
 				var history []string
-				for _, ev := range events {
+				for _, ev := range path(t, s.get(t, "/v1/workflows/transfer/t-1/events").JSON(t), "items").([]any) {
 					history = append(history, path(t, ev, "type").(string)+":"+path(t, ev, "from").(string)+"->"+path(t, ev, "to").(string))
 				}
 				require.Equal(t, []string{"start:new->depositing", "timeout:depositing->refunding", "refunded:refunding->failed"}, history)
-				refunds, _ := rcv.count("refund", time.Time{})
+				refunds, _ := rcv.count("refund", 0)
 				require.Equal(t, 1, refunds)
 			})
 		}
 	}
+}
+
+// routedAttempts counts the attempts in an effect's log whose answer was routed to its
+// instance.
+func routedAttempts(t *testing.T, eff map[string]any) int {
+	t.Helper()
+	routed := 0
+	for _, a := range eff["attempts"].([]any) {
+		if o, _ := a.(map[string]any)["routed_outcome"].(string); o != "" && o != "not_routed_cancelled" {
+			routed++
+		}
+	}
+	return routed
 }
 
 // TestSagaEndToEnd runs examples/saga.json against a bank whose deposits always fail:
@@ -367,7 +391,7 @@ func TestSagaEndToEnd(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			s := startServer(t, backend, map[string]string{"IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
-			rcv := newBankReceiver(t, time.Now().Add(time.Hour))
+			rcv := newBankReceiver(t, new(atomic.Bool))
 			r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer", Body: json.RawMessage(saga)})
 			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 			r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/transfer/webhook", Body: map[string]string{"url": rcv.URL}})
@@ -432,7 +456,7 @@ func TestSagaEndToEnd(t *testing.T) {
 				"deposit_failed/effect/" + ids["deposit"] + "/on_dead", "refunded/effect/" + ids["refund"]}, inputs)
 
 			for name, n := range map[string]int{"withdraw": 1, "deposit": 2, "refund": 1} {
-				got, _ := rcv.count(name, time.Time{})
+				got, _ := rcv.count(name, 0)
 				require.Equal(t, n, got, "deliveries of %s", name)
 			}
 			require.Len(t, path(t, s.get(t, "/v1/workflows?type=transfer&status=failed").JSON(t), "items"), 1)
@@ -450,7 +474,7 @@ func TestSagaEndToEnd(t *testing.T) {
 			require.Len(t, attempts, 4)
 			require.Equal(t, "accepted", path(t, attempts[3], "routed_outcome"),
 				"the first on_dead outcome, replayed: it did not run on the ended instance")
-			got, _ := rcv.count("deposit", time.Time{})
+			got, _ := rcv.count("deposit", 0)
 			require.Equal(t, 4, got)
 			require.EqualValues(t, 4, s.get(t, "/v1/workflows/transfer/t-1").JSON(t)["version"])
 		})
