@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -154,13 +155,26 @@ func TestListPagesAreBounded(t *testing.T) {
 			require.Len(t, got, n+1)
 			require.Equal(t, "one", got[0])
 
-			// The feed pages the same way; it never ends with "", a page that is not
-			// full is its end.
+			// The feed pages the same way; it never ends with "", an empty page is its
+			// end. On PostgreSQL a transaction of another process sharing the server
+			// holds the feed back while it runs (the horizon is the server's): an empty
+			// page that says so is waited out, not taken for the end.
 			var feed []string
 			after := ""
-			for pages := 1; ; pages++ {
+			pages := 0
+			for heldSince := time.Now(); ; {
 				p, err := b.eng.ReadFeed(ctx, after, "blob", engine.MaxPageSize)
 				require.NoError(t, err)
+				if len(p.Items) == 0 {
+					if !p.HeldBack {
+						break
+					}
+					require.Less(t, time.Since(heldSince), time.Minute, "the feed held back by another transaction for a minute")
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				heldSince = time.Now()
+				pages++
 				total := 0
 				for i, it := range p.Items {
 					feed = append(feed, fmt.Sprintf("%s/%d", it.WorkflowID, it.Seq))
@@ -169,12 +183,9 @@ func TestListPagesAreBounded(t *testing.T) {
 					}
 				}
 				require.Less(t, total, 4<<20, "feed page %d", pages)
-				if len(p.Items) == 0 {
-					require.Greater(t, pages, 2, "more than 4 MiB in all: more than one page")
-					break
-				}
 				after = p.NextCursor
 			}
+			require.Greater(t, pages, 1, "more than 4 MiB in all: more than one page")
 			require.Len(t, feed, 2*n)
 			require.Len(t, slices.Compact(slices.Sorted(slices.Values(feed))), 2*n, "no event twice")
 		})
