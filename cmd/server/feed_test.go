@@ -70,8 +70,9 @@ func testFeedPages(t *testing.T, s *testServer) {
 	var all []string
 	after := start
 	// On PostgreSQL a page can be empty for a moment: an event is returned once every
-	// transaction older than its own has ended, those of the tests beside this one too.
-	for deadline := time.Now().Add(10 * time.Second); len(all) < 3 && time.Now().Before(deadline); {
+	// transaction older than its own has ended, those of the tests beside this one too,
+	// and of every other process using the PostgreSQL server: it may take a while.
+	for deadline := time.Now().Add(time.Minute); len(all) < 3 && time.Now().Before(deadline); {
 		keys, next := feedItems(t, s.get(t, "/v1/events?workflow_type=other&limit=1&after="+url.QueryEscape(after)))
 		all = append(all, keys...)
 		after = next
