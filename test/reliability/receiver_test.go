@@ -47,6 +47,8 @@ type receiver struct {
 	hang       time.Duration
 	retryAfter int // seconds, for modeRetryLate
 	closing    chan struct{}
+	// held holds every delivery, once logged, while paused.
+	held pausable
 }
 
 func startReceiver(t *testing.T) *receiver {
@@ -80,6 +82,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	delay := r.delay
 	r.deliveries = append(r.deliveries, delivery{EffectID: id, Attempt: msg.Data.Attempt, At: time.Now(), Mode: mode})
 	r.mu.Unlock()
+	r.held.wait(req.Context())
 	if delay > 0 {
 		time.Sleep(delay)
 	}
