@@ -247,6 +247,12 @@ func (st *sseStream) close() {
 	_ = st.resp.Body.Close()
 }
 
+// feedWait is how long a test waits for an event of the feed. On PostgreSQL an event is
+// readable once every transaction older than its own has ended, on the whole server:
+// another process's transaction holds it back as long as it runs. A wait ends as soon
+// as the event arrives, so only a feed that never delivers it waits this long.
+const feedWait = time.Minute
+
 // next returns the next event, failing after timeout.
 func (st *sseStream) next(t *testing.T, timeout time.Duration) sseEvent {
 	t.Helper()
@@ -285,7 +291,7 @@ func testStreamLimit(t *testing.T, s *testServer) {
 func testStreamFilters(t *testing.T, s *testServer) {
 	st, _ := s.openStream(t, "/v1/events/stream?workflow_type=streamed&after=now", nil)
 	require.Equal(t, http.StatusOK, s.input(t, "streamed", "sf-1", place(1, "sf-1"), nil).Status)
-	ev := st.next(t, 10*time.Second)
+	ev := st.next(t, feedWait)
 	require.Equal(t, "event", ev.event)
 	require.Contains(t, ev.data, `"workflow_id":"sf-1"`)
 	require.Contains(t, ev.data, `"cursor":"`+ev.id+`"`)
@@ -312,7 +318,7 @@ func TestStreamReadsOnPastABigPage(t *testing.T) {
 			}
 			st, _ := s.openStream(t, "/v1/events/stream?workflow_type=blob", nil)
 			for i := range n {
-				ev := st.next(t, 10*time.Second)
+				ev := st.next(t, feedWait)
 				require.Contains(t, ev.data, fmt.Sprintf(`"workflow_id":"b-%d"`, i))
 			}
 		})
@@ -366,7 +372,7 @@ func TestStreamResume(t *testing.T) {
 				last = ev.id
 			}
 			for range 15 {
-				record(st.next(t, 10*time.Second))
+				record(st.next(t, feedWait))
 			}
 			st.close()
 			wg.Wait()
@@ -378,7 +384,7 @@ func TestStreamResume(t *testing.T) {
 			s2 := startServer(t, backend, env)
 			st2, _ := s2.openStream(t, "/v1/events/stream", map[string]string{"Last-Event-ID": last})
 			for len(order) < instances*perInstance {
-				record(st2.next(t, 10*time.Second))
+				record(st2.next(t, feedWait))
 			}
 			require.Len(t, seen, instances*perInstance)
 			for k, n := range seen {
