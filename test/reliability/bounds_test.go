@@ -88,18 +88,20 @@ func p99(lat []time.Duration) time.Duration {
 
 // flood repeats an attack from a few goroutines until stopped, counting statuses.
 type flood struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	status map[int]int
-	sample response
-	errs   int
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	answered chan struct{} // closed once the first attack has been answered
+	once     sync.Once
+	mu       sync.Mutex
+	status   map[int]int
+	sample   response
+	errs     int
 }
 
 // startFlood sends next(i) from workers goroutines, pausing pause between requests.
 func startFlood(c *apiClient, workers int, pause time.Duration, next func(i int) request) *flood {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &flood{cancel: cancel, status: map[int]int{}}
+	f := &flood{cancel: cancel, status: map[int]int{}, answered: make(chan struct{})}
 	for w := range workers {
 		f.wg.Add(1)
 		go func() {
@@ -114,6 +116,7 @@ func startFlood(c *apiClient, workers int, pause time.Duration, next func(i int)
 				} else {
 					f.status[r.Status]++
 					f.sample = r
+					f.once.Do(func() { close(f.answered) })
 				}
 				f.mu.Unlock()
 				select {
@@ -126,8 +129,14 @@ func startFlood(c *apiClient, workers int, pause time.Duration, next func(i int)
 	return f
 }
 
-// stop ends the flood and returns the statuses it got and one response.
+// stop ends the flood once at least one attack has been answered (so that every
+// measurement under attack saw a whole one, however slow the machine), and returns
+// the statuses it got and one response.
 func (f *flood) stop() (map[int]int, response, int) {
+	select {
+	case <-f.answered:
+	case <-time.After(time.Minute):
+	}
 	f.cancel()
 	f.wg.Wait()
 	f.mu.Lock()

@@ -207,10 +207,11 @@ func TestFairDelivery(t *testing.T) {
 		return http.StatusOK, `{"input":{"type":"tick"}}`
 	}))
 	// The chain's routed answers share the one SQLite writer with the bystander's
-	// writes, which then wait for a group of them: their p99 measured 3–4× the
-	// baseline's in turns (6 ms against 24–36 ms on a quiet machine). Before the
-	// shares, a ping-pong backlog held everything else for seconds.
-	requireBystanderWithin(t, b, 4, func() func() {
+	// writes, which then wait for a group of them: their p99 measured 2–4.4× the
+	// baseline's in turns beside a CPU hog, and up to 16× in one try of a whole-suite
+	// run (8 ms against 124 ms). Before the shares, a ping-pong backlog held
+	// everything else for seconds; a writer stalled 100 ms per group measures 10–30×.
+	requireBystanderWithin(t, b, 8, func() func() {
 		r := c.Do(t, request{Method: http.MethodPost, Path: "/v1/workflows/ping/p-1/inputs", Body: `{"type":"tick"}`,
 			Header: map[string]string{"Idempotency-Key": "start"}}) // one chain, started by the first round
 		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
