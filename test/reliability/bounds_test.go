@@ -25,8 +25,10 @@ const probeSamples = 150
 // probeRounds is how many times requireBystanderFast alternates between the server
 // without the attack and with it, probeSamples/probeRounds writes each time: both
 // p99s then come from the same seconds, and load from outside the test (other suites
-// on a shared machine come and go within seconds) weighs on both alike.
-const probeRounds = 5
+// on a shared machine come and go within seconds) weighs on both alike. Three turns
+// of 50 writes keep the attacks as dense among the writes as one window of 150 did
+// (a flood starts with an attack, so more, shorter turns would add attacks).
+const probeRounds = 3
 
 // probeTries is how many times a failed comparison is measured again before it counts.
 const probeTries = 3
