@@ -6,7 +6,7 @@
 
 import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {mkdirSync} from 'node:fs';
+import {mkdirSync, readFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import {client, eventually, launchBrowser, repoRoot, startReceiver, startServer} from './server.js';
@@ -350,6 +350,58 @@ test('5. 390 px: no sideways scrolling, long ids wrap, actions in reach, skip li
   const low = await page.evaluate(contrastProblems);
   assert.deepEqual(low, []);
   await page.setViewportSize({width: 1400, height: 900});
+});
+
+test('6. parents and children: links both ways, children paged and filtered, a send shows its target', async () => {
+  for (const name of ['batch_item', 'batch']) {
+    const def = JSON.parse(readFileSync(join(repoRoot, 'examples', name + '.json'), 'utf8'));
+    assert.equal((await call('PUT', `/v1/workflow-types/${name}`, def)).status, 201);
+  }
+  const hook = await call('PUT', '/v1/workflow-types/batch_item/webhook', {url: receiver.url});
+  assert.ok(hook.status === 200 || hook.status === 201);
+  receiver.respond = (effect, body) => {
+    if (effect === 'work') return {status: 200, body: {input: {type: 'done', data: {result: {square: body.data.payload.item ** 2}}}}};
+    return effect === 'notify' ? {status: 503, body: 'notifier down'} : {status: 200, body: 'ok'};
+  };
+  const n = 60; // more than one page of children
+  const items = [...Array(n).keys()];
+  const r = await call('POST', '/v1/workflows/batch/b-ui/inputs', {type: 'start', data: {items}});
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await eventually(async () => (await call('GET', '/v1/workflows/batch/b-ui')).body.status === 'completed',
+    {timeoutMs: 60000, what: 'the batch to complete'});
+
+  await page.goto(server.url + '/ui/#/workflows/batch/b-ui');
+  const children = page.getByTestId('children');
+  await children.getByTestId('child-row').first().waitFor();
+  assert.equal(await children.getByTestId('child-row').count(), 50, 'one page of children');
+  assert.equal(await page.getByTestId('parent-link').count(), 0, 'a parent has no parent');
+  await page.getByTestId('children-more').click();
+  await eventually(async () => (await children.getByTestId('child-row').count()) === n, {what: 'the second page of children'});
+  const statuses = await children.locator('td.status-cell').allTextContents();
+  assert.deepEqual([...new Set(statuses)], ['completed']);
+  // Each send effect names its target, a link to the child.
+  const target = page.getByTestId('effects').getByTestId('send-target');
+  assert.equal(await target.count(), n);
+  const hrefs = await target.evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  assert.ok(hrefs.includes('#/workflows/batch_item/b-ui-0') && hrefs.includes(`#/workflows/batch_item/b-ui-${n - 1}`), hrefs.slice(0, 3).join(' '));
+  await page.locator('section.card', {has: children}).screenshot({path: join(artifacts, '60-children-1400.png')});
+  // The filter asks the server for children of one status.
+  await page.getByTestId('children-status').selectOption('running');
+  await children.getByText('No running children.').waitFor();
+  await page.getByTestId('children-status').selectOption('completed');
+  await children.getByTestId('child-row').nth(49).waitFor();
+
+  // Down to a child, and back up through its parent link.
+  await children.getByTestId('child-link').filter({hasText: 'batch_item / b-ui-7'}).click();
+  await page.waitForURL(/#\/workflows\/batch_item\/b-ui-7$/);
+  await page.getByTestId('instance-status').getByText('completed').waitFor();
+  assert.equal(await page.getByTestId('state-data').textContent(), JSON.stringify({item: 7, result: {square: 49}}, null, 2));
+  const up = page.getByTestId('parent-link');
+  assert.equal(await up.textContent(), 'batch / b-ui');
+  assert.equal(await page.locator('[data-testid="children"]').count(), 0, 'a child without children shows no Children section');
+  await up.click();
+  await page.waitForURL(/#\/workflows\/batch\/b-ui$/);
+  await page.getByTestId('children').getByTestId('child-row').first().waitFor();
 });
 
 test('no script errors on any page', () => {

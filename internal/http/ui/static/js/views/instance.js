@@ -1,9 +1,10 @@
 // One instance: where it is, why it is there, what it is waiting for, the retry
-// buttons that move it on and the Terminate action that ends it. Read again when one of its events is committed (the event
+// buttons that move it on and the Terminate action that ends it; its parent and its
+// children (instances it started with a send effect), each a link. Read again when one of its events is committed (the event
 // stream), and every 10 s while an effect or timer of it is pending, since deliveries
 // and attempts change it without an event.
 
-import {ApiError, all, api, optional, wf} from '../api.js';
+import {ApiError, all, api, optional, q, wf} from '../api.js';
 import {badge, h, jsonBlock, notice, patch, replace, section, table, textBlock} from '../dom.js';
 import {ago, ms, time} from '../format.js';
 import {diagram} from '../diagram.js';
@@ -15,8 +16,26 @@ import {terminateButton} from '../terminate.js';
 
 const REFRESH_MS = 10000; // while an effect or timer is pending
 const MAX_EFFECT_DETAILS = 100;
+const CHILD_PAGE = 50;
+const CHILD_STATUSES = ['running', 'completed', 'failed', 'terminated'];
 
-async function load(type, id, signal) {
+// loadChildren reads the first pages of an instance's children (as many as the reader
+// has asked for), so a redraw keeps what "Load more" showed. A server without the
+// children route answers 404: no children.
+async function loadChildren(base, {status, pages}, signal) {
+  const items = [];
+  let cursor = '';
+  for (let i = 0; i < pages; i++) {
+    const page = await optional(api(`${base}/children` + q({status, limit: CHILD_PAGE, cursor}), {signal}));
+    if (!page) break;
+    items.push(...(page.items || []));
+    cursor = page.next_cursor || '';
+    if (!cursor) break;
+  }
+  return {items, more: cursor !== ''};
+}
+
+async function load(type, id, signal, childView) {
   const base = wf(type, id);
   let instance = null;
   try {
@@ -31,11 +50,12 @@ async function load(type, id, signal) {
     const known = await optional(api(`/v1/workflow-types/${encodeURIComponent(type)}`, {signal}));
     return {instance, inputs, events: [], effects: [], timers: [], typeKnown: !!known};
   }
-  const [events, effects, timers, def] = await Promise.all([
+  const [events, effects, timers, def, children] = await Promise.all([
     all(`${base}/events`, {signal}),
     optional(all(`${base}/effects`, {signal}), []),
     optional(all(`${base}/timers`, {signal}), []),
     optional(api(`/v1/workflow-types/${encodeURIComponent(type)}/versions/${instance.definition_version}`, {signal})),
+    loadChildren(base, childView, signal),
   ]);
   // The list leaves attempts out; each effect's own read has them. Four at a time.
   const detailed = effects.slice(0, MAX_EFFECT_DETAILS);
@@ -44,7 +64,14 @@ async function load(type, id, signal) {
       optional(api(`/v1/effects/${encodeURIComponent(e.id)}`, {signal}), e).then((d) => d || e)));
     detailed.splice(i, batch.length, ...batch);
   }
-  return {instance, inputs, events, effects: detailed.concat(effects.slice(MAX_EFFECT_DETAILS)), timers, def: def?.definition};
+  return {instance, inputs, events, effects: detailed.concat(effects.slice(MAX_EFFECT_DETAILS)), timers, def: def?.definition, children};
+}
+
+// instanceLink links to an instance's page: {workflow_type, id} (a parent, a send's
+// target) or a workflow view ({type, id}).
+function instanceLink(ref, attrs = {}) {
+  const type = ref.workflow_type ?? ref.type;
+  return h('a', {href: link(['workflows', type, ref.id]), ...attrs}, h('span', {class: 'id'}, `${type} / ${ref.id}`));
 }
 
 // diagnose answers "where is it stuck and why" in a few sentences, most urgent first.
@@ -64,6 +91,8 @@ function diagnose({instance: w, inputs, effects, timers, def}) {
     if (e.attempt_count > 0) {
       out.push(notice('warn', `Effect ${e.name} is being retried: ${e.attempt_count} attempt(s) failed`,
         e.last_error ? [' (', h('code', {}, e.last_error), ')'] : '', `; next attempt ${ago(e.next_attempt_at)}.`));
+    } else if (e.send) {
+      out.push(notice('info', `Effect ${e.name} waits to send its input to ${e.send.workflow_type} / ${e.send.id} (due ${ago(e.next_attempt_at)}).`));
     } else {
       out.push(notice('info', `Effect ${e.name} waits for delivery (due ${ago(e.next_attempt_at)}). If it stays here, check that the type has a webhook.`));
     }
@@ -156,6 +185,8 @@ export async function render(ctx) {
   const tl = h('div', {});
   const fx = h('div', {});
   const tm = h('div', {});
+  const kids = h('div', {});
+  const childView = {status: '', pages: 1}; // the reader's filter and "Load more"
   const stamp = h('span', {class: 'muted small', 'data-testid': 'updated'});
   const auto = h('input', {type: 'checkbox', checked: true});
   const actions = h('span', {class: 'actions'});
@@ -178,8 +209,11 @@ export async function render(ctx) {
     try {
       do {
         again = false;
-        const data = await load(type, id, ctx.signal);
-        waiting = data.effects.some((e) => e.status === 'pending') || data.timers.some((t) => t.status === 'pending');
+        const data = await load(type, id, ctx.signal, childView);
+        // Children that run end without an event of this instance when it takes no
+        // answer from them (or has ended): they count as pending work.
+        waiting = data.effects.some((e) => e.status === 'pending') || data.timers.some((t) => t.status === 'pending') ||
+          !!data.children?.items.some((c) => c.status === 'running');
         ended = !!data.instance && data.instance.status !== 'running';
         draw(data);
         if (ended && !waiting) live.abort();
@@ -206,7 +240,8 @@ export async function render(ctx) {
       return;
     }
     patch(head, h('h1', {}, h('span', {'data-testid': 'instance-id', class: 'id'}, w.id), ' ',
-      h('span', {'data-testid': 'instance-status'}, badge(w.status)), ' ', h('span', {'data-testid': 'current-state'}, badge(w.state.name, 'state'))));
+      h('span', {'data-testid': 'instance-status'}, badge(w.status)), ' ', h('span', {'data-testid': 'current-state'}, badge(w.state.name, 'state'))),
+    w.parent ? h('p', {class: 'parent'}, 'Child of ', instanceLink(w.parent, {'data-testid': 'parent-link'}), '.') : null);
     patch(diag, diagnose(data));
     patch(actions, w.status === 'running'
       ? [sendButton(w, data.def, {signal: ctx.signal, done: redraw}), ' ', terminateButton(w, {signal: ctx.signal, done: redraw})]
@@ -237,6 +272,7 @@ export async function render(ctx) {
     const effectRows = data.effects.flatMap((e) => [
       h('tr', {'data-testid': 'effect-row', 'data-effect': e.name, 'data-key': 'effect-' + e.id},
         h('td', {}, h('strong', {}, e.name), e.key ? [' ', h('code', {class: 'small'}, `[${e.key}]`)] : null,
+          e.send ? h('div', {class: 'small'}, 'sends to ', instanceLink(e.send, {'data-testid': 'send-target'})) : null,
           h('div', {class: 'muted small'}, h('code', {class: 'id'}, e.id)),
           e.scope === 'state' ? h('div', {class: 'muted small', title: 'cancelled when the instance leaves the state it was sent in'}, 'scope: state') : null),
         h('td', {class: 'status-cell', 'data-testid': `effect-status-${e.id}`}, badge(e.status),
@@ -265,6 +301,33 @@ export async function render(ctx) {
       h('td', {class: 'row-actions'}, t.status === 'dead'
         ? [retryButton('timer', t, {signal: ctx.signal, done: redraw}), ' ', discardButton('timer', t, {signal: ctx.signal, done: redraw})]
         : ''))), {testid: 'timers', empty: 'No timers.'})));
+
+    patch(kids, children(data.children));
+  }
+
+  // children is the Children section: shown once the instance has children (or the
+  // reader filters them), each row a link to the child's page.
+  function children({items, more}) {
+    if (!items.length && !childView.status) return null;
+    const rows = items.map((c) => h('tr', {'data-testid': 'child-row', 'data-key': `child-${c.type}/${c.id}`},
+      h('td', {}, instanceLink(c, {'data-testid': 'child-link'})),
+      h('td', {class: 'status-cell'}, badge(c.status)),
+      h('td', {}, badge(c.state.name, 'state')),
+      h('td', {}, time(c.updated_at))));
+    const filter = h('label', {}, 'Status ', h('select', {'aria-label': 'child status', 'data-testid': 'children-status', onchange: (e) => {
+      childView.status = e.currentTarget.value;
+      childView.pages = 1;
+      redraw();
+    }}, h('option', {value: ''}, 'every status'), CHILD_STATUSES.map((s) => h('option', {value: s, selected: s === childView.status}, s))));
+    return section(`Children (${items.length}${more ? '+' : ''})`,
+      h('div', {class: 'toolbar'}, filter),
+      table(['child', 'status', 'state', 'updated'], rows, {testid: 'children', empty: `No ${childView.status} children.`}),
+      h('div', {class: 'pager'}, more
+        ? h('button', {type: 'button', 'data-testid': 'children-more', onclick: () => {
+          childView.pages++;
+          redraw();
+        }}, 'Load more')
+        : h('span', {class: 'muted'}, `${items.length} in all`)));
   }
 
   replace(ctx.main,
@@ -277,6 +340,7 @@ export async function render(ctx) {
     diag,
     h('div', {class: 'cols'}, stateBox, diagramBox),
     section('Timeline', h('p', {class: 'muted small'}, 'Newest first. Each input with its outcome and the event it caused; rejected inputs show why.'), tl),
+    kids,
     fx,
     tm);
   await refresh();

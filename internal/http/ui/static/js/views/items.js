@@ -17,7 +17,10 @@ const KINDS = {
     statuses: ['pending', 'dead', 'delivered', 'cancelled'],
     headers: ['instance', 'effect', 'status', 'attempts', 'when', 'last error', ''],
     row: (e, ctx) => [
-      h('td', {}, h('strong', {}, e.name), h('div', {class: 'muted small'}, h('code', {class: 'id'}, e.id))),
+      h('td', {}, h('strong', {}, e.name),
+        e.send ? h('div', {class: 'small'}, 'sends to ', h('a', {href: link(['workflows', e.send.workflow_type, e.send.id])},
+          h('span', {class: 'id'}, `${e.send.workflow_type} / ${e.send.id}`))) : null,
+        h('div', {class: 'muted small'}, h('code', {class: 'id'}, e.id))),
       h('td', {class: 'status-cell'}, badge(e.status)),
       h('td', {class: 'num'}, e.attempt_count),
       h('td', {}, e.status === 'pending' ? ['next ', time(e.next_attempt_at)] : e.status === 'delivered' ? time(e.delivered_at) : time(e.updated_at)),
