@@ -47,8 +47,13 @@ type receiver struct {
 	hang       time.Duration
 	retryAfter int // seconds, for modeRetryLate
 	closing    chan struct{}
-	// held holds every delivery, once logged, while paused.
+	// held holds every delivery (those hold picks, when set), once logged, while
+	// paused.
 	held pausable
+	hold func(body []byte) bool
+	// answer, when set, makes the body of a modeOK answer from the delivery's body
+	// (the routed ack otherwise).
+	answer func(body []byte) string
 }
 
 func startReceiver(t *testing.T) *receiver {
@@ -79,10 +84,12 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if r.choose != nil {
 		mode = r.choose(id, msg.Data.Attempt)
 	}
-	delay := r.delay
+	delay, answer, hold := r.delay, r.answer, r.hold
 	r.deliveries = append(r.deliveries, delivery{EffectID: id, Attempt: msg.Data.Attempt, At: time.Now(), Mode: mode})
 	r.mu.Unlock()
-	r.held.wait(req.Context())
+	if hold == nil || hold(body) {
+		r.held.wait(req.Context())
+	}
 	if delay > 0 {
 		time.Sleep(delay)
 	}
@@ -115,6 +122,10 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "slow down", http.StatusTooManyRequests)
 	default:
 		w.Header().Set("Content-Type", "application/json")
+		if answer != nil {
+			_, _ = w.Write([]byte(answer(body)))
+			return
+		}
 		_, _ = w.Write([]byte(`{"input":{"type":"ack","data":{}}}`))
 	}
 }
