@@ -176,8 +176,10 @@ func TestWebhooksAndTimersEndToEnd(t *testing.T) {
 			}
 			require.Equal(t, []any{"expire"}, fromTimer)
 
-			// A delayed input: 202 with the timer; the instance appears when it fires.
-			delayed := map[string]any{"type": "place", "data": map[string]any{"total": 1}, "deliver_after": "200ms"}
+			// A delayed input: 202 with the timer; the instance appears when it fires. Its
+			// payment timeout is an hour: the 400 ms one would fire a second timer input
+			// on a loaded machine before they are counted.
+			delayed := map[string]any{"type": "place", "data": map[string]any{"total": 1, "timeout": "1h"}, "deliver_after": "200ms"}
 			keyed := map[string]string{"Idempotency-Key": "d-1"}
 			r = s.input(t, "shop", "o-3", delayed, keyed)
 			require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
