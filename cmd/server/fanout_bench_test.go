@@ -6,10 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +69,7 @@ func BenchmarkFanOut(b *testing.B) {
 						require.Equal(b, http.StatusOK, r.Status, "%s", r.Body)
 						wf := waitStatus(b, c, "/v1/workflows/batch/"+parent)
 						require.Equal(b, "completed", wf["status"])
-						children := listAllB(b, c, "/v1/workflows/batch/"+parent+"/children")
+						children := c.ListAll(b, "/v1/workflows/batch/"+parent+"/children")
 						require.Len(b, children, n)
 						toLastChild += latest(b, children, "created_at").Sub(t0)
 						toParentDone += stamp(b, wf, "completed_at").Sub(t0)
@@ -97,11 +95,11 @@ func BenchmarkFanOut(b *testing.B) {
 						wg.Wait()
 						list := "/v1/workflows?type=batch_item&id_prefix=" + prefix
 						deadline := time.Now().Add(5 * time.Minute)
-						for len(listAllB(b, c, list+"&status=running")) > 0 {
+						for len(c.ListAll(b, list+"&status=running")) > 0 {
 							require.True(b, time.Now().Before(deadline), "the client's children did not complete within 5 minutes")
 							time.Sleep(20 * time.Millisecond)
 						}
-						done := listAllB(b, c, list+"&status=completed")
+						done := c.ListAll(b, list+"&status=completed")
 						require.Len(b, done, n)
 						byClient += latest(b, done, "completed_at").Sub(t1)
 
@@ -182,34 +180,6 @@ func waitStatus(b *testing.B, c *apitest.Client, path string) map[string]any {
 		}
 		require.True(b, time.Now().Before(deadline), "%s did not end within 5 minutes", path)
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// listAllB pages through a list and returns every item.
-func listAllB(b *testing.B, c *apitest.Client, path string) []map[string]any {
-	var out []map[string]any
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
-	cursor := ""
-	for {
-		p := path + sep + "limit=500"
-		if cursor != "" {
-			p += "&cursor=" + url.QueryEscape(cursor)
-		}
-		r := c.Get(b, p)
-		require.Equal(b, http.StatusOK, r.Status, "%s", r.Body)
-		var page struct {
-			Items []map[string]any `json:"items"`
-			Next  string           `json:"next_cursor"`
-		}
-		require.NoError(b, json.Unmarshal(r.Body, &page))
-		out = append(out, page.Items...)
-		if page.Next == "" {
-			return out
-		}
-		cursor = page.Next
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -200,4 +201,41 @@ func (c *Client) Do(t T, r Request) Response {
 func (c *Client) Get(t T, path string) Response {
 	t.Helper()
 	return c.Do(t, Request{Method: http.MethodGet, Path: path})
+}
+
+// ListAll pages through a list route (path may hold a query) with limit=500, following
+// next_cursor, and returns every item. It fails the test on an answer other than 200
+// or a body that is not a page, and after 10,000 pages.
+func (c *Client) ListAll(t T, path string) []map[string]any {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	var items []map[string]any
+	cursor := ""
+	for range 10000 {
+		p := path + sep + "limit=500"
+		if cursor != "" {
+			p += "&cursor=" + url.QueryEscape(cursor)
+		}
+		r := c.Get(t, p)
+		if r.Status != http.StatusOK {
+			t.Fatalf("apitest: GET %s: status %d: %.300s", p, r.Status, r.Body)
+		}
+		var page struct {
+			Items []map[string]any `json:"items"`
+			Next  string           `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(r.Body, &page); err != nil {
+			t.Fatalf("apitest: GET %s: not a page: %v", p, err)
+		}
+		items = append(items, page.Items...)
+		if page.Next == "" {
+			return items
+		}
+		cursor = page.Next
+	}
+	t.Fatalf("apitest: listing %s did not end", path)
+	return nil
 }

@@ -32,14 +32,21 @@ func exampleDefinition(t *testing.T, name string) []byte {
 	return b
 }
 
-// defineBatch stores the batch examples under their file names and sends the
-// children's work effects to webhook.
-func defineBatch(t *testing.T, c *apiClient, webhook string) {
+// startBatchServer starts a receiver that answers the children's work effects
+// (workAnswer) and a server on dbURL with env, and stores the batch examples under their
+// file names, the children's webhook at the receiver.
+func startBatchServer(t *testing.T, dbURL string, env map[string]string) (*receiver, *server, *apiClient) {
 	t.Helper()
+	rcv := startReceiver(t)
+	rcv.answer = workAnswer
+	srv := startServer(t, dbURL, env)
+	c := newClient(srv.URL, 30*time.Second)
+	t.Cleanup(c.Close)
 	for _, name := range []string{"batch_item", "batch", "batch_fail_fast"} {
 		c.putDefinition(t, name, exampleDefinition(t, name))
 	}
-	c.putWebhook(t, "batch_item", webhook)
+	c.putWebhook(t, "batch_item", rcv.URL)
+	return rcv, srv, c
 }
 
 // workAnswer answers a batch_item work effect: the item, a number, comes back as the
@@ -170,7 +177,7 @@ func readRecord(t *testing.T, c *apiClient, typ, id string, sortAfterFirst bool)
 		sort.Strings(rest)
 	}
 	keys := map[string]int{}
-	for _, in := range c.listAll(t, "/v1/workflows/"+typ+"/"+url.PathEscape(id)+"/inputs") {
+	for _, in := range c.ListAll(t, "/v1/workflows/"+typ+"/"+url.PathEscape(id)+"/inputs") {
 		if in["outcome"] == "accepted" {
 			rec.Inputs++
 		}
@@ -230,7 +237,7 @@ func expectedBatch(parent string, n int) map[string]instanceRecord {
 func batchRecords(t *testing.T, c *apiClient, parent string) map[string]instanceRecord {
 	t.Helper()
 	out := map[string]instanceRecord{"batch/" + parent: readRecord(t, c, "batch", parent, true)}
-	children := c.listAll(t, "/v1/workflows/batch/"+parent+"/children")
+	children := c.ListAll(t, "/v1/workflows/batch/"+parent+"/children")
 	for _, ch := range children {
 		id := ch["id"].(string)
 		require.Equal(t, "batch_item", ch["type"], "child %s", id)
@@ -253,6 +260,25 @@ func requireNoDoubleApplication(t *testing.T, dbURL string) {
 	// done from its webhook.
 	require.Zero(t, queryInt(t, dbURL, `SELECT count(*) FROM (SELECT workflow_id, type FROM inputs
   WHERE workflow_type = 'batch_item' AND outcome = 'accepted' GROUP BY workflow_id, type HAVING count(*) > 1) d`))
+}
+
+// requireBatchDone waits for the batch parent (items 0…n-1) to end and checks the run:
+// the parent completed, every instance's record is the one the definitions imply,
+// nothing was applied twice, each work effect reached the receiver, and every effect
+// was delivered. It returns how many work deliveries were repeated.
+func requireBatchDone(t *testing.T, c *apiClient, dbURL string, rcv *receiver, parent string, n int) (redelivered int) {
+	t.Helper()
+	wf := waitEnded(t, c, "batch", parent, pick(90*time.Second, 5*time.Minute))
+	require.Equal(t, "completed", wf["status"], "%v", wf["state"])
+	require.Equal(t, expectedBatch(parent, n), batchRecords(t, c, parent))
+	requireNoDoubleApplication(t, dbURL)
+	seen := rcv.seen()
+	require.Len(t, seen, n, "one work effect per child reached the receiver")
+	for _, k := range seen {
+		redelivered += k - 1
+	}
+	requireAllDelivered(t, dbURL)
+	return redelivered
 }
 
 // requireAllDelivered waits until no effect is pending (the parent's ending still has
@@ -297,29 +323,16 @@ func TestFanOutBatch(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			dbURL := newDatabaseURL(t, backend)
-			rcv := startReceiver(t)
-			rcv.answer = workAnswer
 			// The default lease (3 × 10 s): without a kill no claim expires, so each
 			// work effect reaches the receiver once.
-			srv := startServer(t, dbURL, nil)
-			c := newClient(srv.URL, 30*time.Second)
-			defer c.Close()
-			defineBatch(t, c, rcv.URL)
+			rcv, srv, c := startBatchServer(t, dbURL, nil)
 
 			t0 := time.Now()
 			startBatch(t, c, "batch", "b", upTo(n))
-			wf := waitEnded(t, c, "batch", "b", pick(90*time.Second, 5*time.Minute))
-			took := time.Since(t0)
-			require.Equal(t, "completed", wf["status"], "%v", wf["state"])
-
-			require.Equal(t, expectedBatch("b", n), batchRecords(t, c, "b"))
-			requireNoDoubleApplication(t, dbURL)
-			seen := rcv.seen()
-			require.Len(t, seen, n, "one work effect per child reached the receiver")
-			for id, k := range seen {
-				require.Equal(t, 1, k, "work effect %s delivered %d times", id, k)
-			}
-			requireAllDelivered(t, dbURL)
+			require.Zero(t, requireBatchDone(t, c, dbURL, rcv, "b", n), "without a kill no work effect is delivered twice")
+			done, err := time.Parse(time.RFC3339Nano, getWorkflow(t, c, "batch", "b")["completed_at"].(string))
+			require.NoError(t, err)
+			took := done.Sub(t0)
 			errs, panics := srv.logCounts()
 			require.Zero(t, panics)
 			logErrors(t, srv)
@@ -343,13 +356,8 @@ func TestFanOutKillNine(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			dbURL := newDatabaseURL(t, backend)
-			rcv := startReceiver(t)
-			rcv.answer = workAnswer
+			rcv, srv, c := startBatchServer(t, dbURL, fanOutEnv)
 			rcv.delay = 10 * time.Millisecond // deliveries in flight when the kill comes
-			srv := startServer(t, dbURL, fanOutEnv)
-			c := newClient(srv.URL, 30*time.Second)
-			defer c.Close()
-			defineBatch(t, c, rcv.URL)
 			startBatch(t, c, "batch", "k", upTo(n))
 
 			inFlight := 0
@@ -370,19 +378,9 @@ func TestFanOutKillNine(t *testing.T) {
 				}
 				srv.start()
 			}
-			wf := waitEnded(t, c, "batch", "k", pick(90*time.Second, 5*time.Minute))
-			require.Equal(t, "completed", wf["status"], "%v", wf["state"])
-
-			require.Equal(t, expectedBatch("k", n), batchRecords(t, c, "k"), "the records of a run without a kill")
-			requireNoDoubleApplication(t, dbURL)
-			seen := rcv.seen()
-			require.Len(t, seen, n, "one work effect per child reached the receiver")
-			duplicates := 0
-			for _, k := range seen {
-				duplicates += k - 1
-			}
+			// The records of a run without a kill.
+			duplicates := requireBatchDone(t, c, dbURL, rcv, "k", n)
 			require.LessOrEqual(t, duplicates, inFlight, "deliveries again ≤ deliveries in flight at the kills")
-			requireAllDelivered(t, dbURL)
 			logErrors(t, srv)
 			t.Logf("fan-out kill -9 (%s): %d children, %d kill(s), %d work deliveries again (≤ %d in flight), no input applied twice",
 				backend, n, kills, duplicates, inFlight)
@@ -397,27 +395,12 @@ func TestFanOutTwoServers(t *testing.T) {
 	t.Parallel()
 	n := pick(200, 1000)
 	dbURL := newDatabaseURL(t, "postgres")
-	rcv := startReceiver(t)
-	rcv.answer = workAnswer
-	a := startServerProc(t, dbURL, serverOpts{name: "server1", env: fanOutEnv})
+	rcv, a, ca := startBatchServer(t, dbURL, fanOutEnv)
 	b := startServerProc(t, dbURL, serverOpts{name: "server2", env: fanOutEnv})
-	ca, cb := newClient(a.URL, 30*time.Second), newClient(b.URL, 30*time.Second)
-	defer ca.Close()
+	cb := newClient(b.URL, 30*time.Second)
 	defer cb.Close()
-	defineBatch(t, ca, rcv.URL)
 	startBatch(t, ca, "batch", "m", upTo(n))
-	wf := waitEnded(t, cb, "batch", "m", pick(90*time.Second, 5*time.Minute))
-	require.Equal(t, "completed", wf["status"], "%v", wf["state"])
-
-	require.Equal(t, expectedBatch("m", n), batchRecords(t, cb, "m"))
-	requireNoDoubleApplication(t, dbURL)
-	seen := rcv.seen()
-	require.Len(t, seen, n)
-	duplicates := 0
-	for _, k := range seen {
-		duplicates += k - 1
-	}
-	requireAllDelivered(t, dbURL)
+	duplicates := requireBatchDone(t, cb, dbURL, rcv, "m", n)
 	logErrors(t, a)
 	logErrors(t, b)
 	t.Logf("fan-out on two servers: %d children, 0 inputs applied twice, %d work deliveries again", n, duplicates)
@@ -437,15 +420,10 @@ func TestFanOutParentEnds(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			dbURL := newDatabaseURL(t, backend)
-			rcv := startReceiver(t)
-			rcv.answer = workAnswer
+			// Held deliveries stay in flight: the attempt timeout outlasts the test.
+			rcv, _, c := startBatchServer(t, dbURL, map[string]string{"IRONFLOW_WEBHOOK_TIMEOUT": "60s"})
 			rcv.hold = func(body []byte) bool { return workItem(body)%2 == 1 }
 			rcv.held.pause()
-			// Held deliveries stay in flight: the attempt timeout outlasts the test.
-			srv := startServer(t, dbURL, map[string]string{"IRONFLOW_WEBHOOK_TIMEOUT": "60s"})
-			c := newClient(srv.URL, 30*time.Second)
-			defer c.Close()
-			defineBatch(t, c, rcv.URL)
 			abandon := exampleDefinition(t, "batch")
 			from := []byte(`"child": {"on_completed": "item_done", "on_failed": "item_failed"}`)
 			require.True(t, bytes.Contains(abandon, from), "examples/batch.json declares its children as this test expects")
@@ -539,7 +517,7 @@ func TestFanOutParentEnds(t *testing.T) {
 func requireTerminatedByParent(t *testing.T, c *apiClient, id string) {
 	t.Helper()
 	var reasons []any
-	for _, in := range c.listAll(t, "/v1/workflows/batch_item/"+id+"/inputs") {
+	for _, in := range c.ListAll(t, "/v1/workflows/batch_item/"+id+"/inputs") {
 		if in["type"] == "$terminate" && in["outcome"] == "accepted" {
 			reasons = append(reasons, path(in, "data", "reason"))
 		}
@@ -553,7 +531,7 @@ func requireTerminatedByParent(t *testing.T, c *apiClient, id string) {
 func workEffect(t *testing.T, c *apiClient, id string) map[string]any {
 	t.Helper()
 	var work []map[string]any
-	for _, e := range c.listAll(t, "/v1/workflows/batch_item/"+id+"/effects") {
+	for _, e := range c.ListAll(t, "/v1/workflows/batch_item/"+id+"/effects") {
 		if e["name"] == "work" {
 			work = append(work, e)
 		}
@@ -595,7 +573,7 @@ func TestSendDies(t *testing.T) {
 				require.EqualValues(t, 2, path(wf, "state", "data", "attempts"), target)
 				require.NotEmpty(t, path(wf, "state", "data", "error"), target)
 
-				effects := c.listAll(t, "/v1/workflows/"+typ+"/s-1/effects")
+				effects := c.ListAll(t, "/v1/workflows/"+typ+"/s-1/effects")
 				require.Len(t, effects, 1, target)
 				eff := c.Get(t, "/v1/effects/"+effects[0]["id"].(string)).JSON(t)
 				require.Equal(t, "dead", eff["status"], target)

@@ -386,38 +386,6 @@ func orderDefinition(t *testing.T) []byte {
 	return b
 }
 
-// listAll pages through a list endpoint and returns every item.
-func (c *apiClient) listAll(t *testing.T, path string) []map[string]any {
-	t.Helper()
-	var items []map[string]any
-	cursor := ""
-	for range 10000 {
-		p := path
-		sep := "?"
-		if strings.Contains(p, "?") {
-			sep = "&"
-		}
-		p += sep + "limit=500"
-		if cursor != "" {
-			p += "&cursor=" + cursor
-		}
-		r := c.Get(t, p)
-		require.Equal(t, http.StatusOK, r.Status, "GET %s: %s", p, r.Body)
-		var page struct {
-			Items []map[string]any `json:"items"`
-			Next  string           `json:"next_cursor"`
-		}
-		require.NoError(t, json.Unmarshal(r.Body, &page))
-		items = append(items, page.Items...)
-		if page.Next == "" {
-			return items
-		}
-		cursor = page.Next
-	}
-	t.Fatalf("listing %s did not end", path)
-	return nil
-}
-
 // tableCounts counts the rows of every ironflow table, straight from the database.
 func tableCounts(t *testing.T, databaseURL string) map[string]int64 {
 	t.Helper()

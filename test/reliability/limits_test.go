@@ -93,9 +93,9 @@ func TestRetention(t *testing.T) {
 					queryInt(t, dbURL, "SELECT count(*) FROM timers") == 1 &&
 					len(srv.logLines("pruned")) > 0
 			})
-			require.Empty(t, c.listAll(t, "/v1/workflows/ret/a/inputs"))
-			require.Len(t, c.listAll(t, "/v1/workflows/ret/b/inputs"), 1, "a running instance keeps its inputs")
-			require.Len(t, c.listAll(t, "/v1/workflows/ret/a/events"), 2, "events are never pruned")
+			require.Empty(t, c.ListAll(t, "/v1/workflows/ret/a/inputs"))
+			require.Len(t, c.ListAll(t, "/v1/workflows/ret/b/inputs"), 1, "a running instance keeps its inputs")
+			require.Len(t, c.ListAll(t, "/v1/workflows/ret/a/events"), 2, "events are never pruned")
 			r := c.Get(t, "/v1/workflows/ret/a")
 			require.Equal(t, http.StatusOK, r.Status)
 			require.Equal(t, "completed", r.JSON(t)["status"])

@@ -202,7 +202,7 @@ func verifyHistory(t *testing.T, c *apiClient, typ string, st *loadStats) histor
 	sort.Strings(ids)
 	for _, id := range ids {
 		hc.instances++
-		inputs := c.listAll(t, "/v1/workflows/"+typ+"/"+id+"/inputs")
+		inputs := c.ListAll(t, "/v1/workflows/"+typ+"/"+id+"/inputs")
 		byKey := map[string]int{}
 		accepted := 0
 		for _, in := range inputs {

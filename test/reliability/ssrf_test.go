@@ -84,7 +84,7 @@ func TestSSRF(t *testing.T) {
 		typ := "ssrf_" + name
 		var eff map[string]any
 		waitFor(t, 30*time.Second, name+" effect dead", func() bool {
-			items := c.listAll(t, "/v1/effects?workflow_type="+typ)
+			items := c.ListAll(t, "/v1/effects?workflow_type="+typ)
 			if len(items) != 1 || items[0]["status"] != "dead" {
 				return false
 			}
