@@ -23,6 +23,9 @@ import (
 // child's ending reaches the parent as an input. After each run every instance's
 // history is compared with the one the definitions imply, so a lost, doubled or
 // reordered child input shows as a difference.
+//
+// They are not parallel: they run (their two stores side by side) before the parallel
+// tests start, so their hundreds of children weigh on no bystander's timing.
 
 // exampleDefinition reads examples/<name>.json.
 func exampleDefinition(t *testing.T, name string) []byte {
@@ -317,7 +320,6 @@ var fanOutEnv = map[string]string{
 // variant) on both stores: the parent completes once, with every child's result
 // merged, each child's webhook was called once and each child input applied once.
 func TestFanOutBatch(t *testing.T) {
-	t.Parallel()
 	n := pick(200, 1000)
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
@@ -349,7 +351,6 @@ func TestFanOutBatch(t *testing.T) {
 // records are those of a run without a kill; a work effect may reach the receiver
 // again only if it was in flight at a kill, and no child input is applied twice.
 func TestFanOutKillNine(t *testing.T) {
-	t.Parallel()
 	n := pick(200, 1000)
 	kills := pick(1, 2)
 	for _, backend := range backends {
@@ -392,7 +393,6 @@ func TestFanOutKillNine(t *testing.T) {
 // database, the parent started on one and read on the other: both deliver the
 // children's sends and webhooks, and none is applied twice.
 func TestFanOutTwoServers(t *testing.T) {
-	t.Parallel()
 	n := pick(200, 1000)
 	dbURL := newDatabaseURL(t, "postgres")
 	rcv, a, ca := startBatchServer(t, dbURL, fanOutEnv)
@@ -414,7 +414,6 @@ func TestFanOutTwoServers(t *testing.T) {
 // them running, and they complete. A fail-fast parent (examples/batch_fail_fast.json)
 // fails at its first failed child, and its children still running are terminated.
 func TestFanOutParentEnds(t *testing.T) {
-	t.Parallel()
 	const n = 10
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
@@ -544,7 +543,6 @@ func workEffect(t *testing.T, c *apiClient, id string) map[string]any {
 // definition rejects the input: the send is retried per its policy, then dies, and
 // the sender's on_dead input runs.
 func TestSendDies(t *testing.T) {
-	t.Parallel()
 	sender := func(target string) string {
 		return `{"initial_state":"new","inputs":{"go":{},"gave_up":{}},"states":{
   "new":{"on":{"go":{"to":"sending","effects":[{"name":"hello",
