@@ -384,7 +384,10 @@ func TestDecideCostLimit(t *testing.T) {
 	start := time.Now()
 	_, err := Decide(d, testWF, st("a", `{}`), in("go", `{"l": `+list+`}`), testNow)
 	requireEval(t, err, "/states/a/on/go/0/if", "cost limit")
-	require.Less(t, time.Since(start), 5*time.Second)
+	// Unlimited, the expression compares 8·10⁹ sums: hours. Stopped by the limit it
+	// takes well under a second alone, and took 14 s under the race detector beside
+	// two other suites on two cores; a minute tells the two apart on any machine.
+	require.Less(t, time.Since(start), time.Minute)
 }
 
 func TestDecideTotalCostLimit(t *testing.T) {
