@@ -46,6 +46,8 @@ type driver struct {
 	// byteOrder: the database compares text byte by byte (byteOrderQuery), so a prefix
 	// of instance ids is a range of the primary key.
 	byteOrder bool
+	// prune: where the current pass of Prune has read inputs to.
+	prune prunePass
 
 	closeOnce sync.Once
 }
@@ -154,7 +156,9 @@ func (d *driver) Stats(ctx context.Context) (store.Stats, error) {
 }
 
 // pruneQueries delete one batch each ($1 before, $2 batch). Rows are picked oldest
-// first and with SKIP LOCKED, so pruning never waits on a worker or a decision.
+// first through an index on the time they are pruned by (migration 000008_data_growth), and with
+// SKIP LOCKED, so pruning never waits on a worker or a decision and a batch reads about
+// as many rows as it deletes (docs/decisions/0024-data-growth.md).
 var pruneQueries = []string{
 	// Delivered effects; their attempts go with them (ON DELETE CASCADE).
 	`DELETE FROM effects WHERE id IN (
@@ -164,30 +168,85 @@ var pruneQueries = []string{
 	`DELETE FROM timers WHERE id IN (
     SELECT id FROM timers WHERE status IN ('fired', 'cancelled') AND updated_at < $1
     ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-	// Inputs of instances completed before $1.
-	`DELETE FROM inputs WHERE id IN (
-    SELECT i.id FROM inputs i JOIN instances w ON w.type = i.workflow_type AND w.id = i.workflow_id
-    WHERE w.status = 'completed' AND w.completed_at < $1 AND i.created_at < $1
-    ORDER BY i.rid LIMIT $2 FOR UPDATE OF i SKIP LOCKED)`,
-	// Inputs that never created an instance (a rejected first input).
-	`DELETE FROM inputs WHERE id IN (
-    SELECT i.id FROM inputs i WHERE i.created_at < $1 AND NOT EXISTS (
-        SELECT 1 FROM instances w WHERE w.type = i.workflow_type AND w.id = i.workflow_id)
-    ORDER BY i.rid LIMIT $2 FOR UPDATE OF i SKIP LOCKED)`,
+}
+
+// pruneInputs deletes a batch of the inputs older than $1 whose instance completed
+// before $1 or never came to exist (a rejected first input), after the position ($3
+// created_at, $4 id) where the pass's previous batch stopped, and returns the position
+// of each row it deleted.
+const pruneInputs = `DELETE FROM inputs WHERE id IN (
+    SELECT i.id FROM inputs i
+    WHERE i.created_at < $1 AND i.created_at >= $3 AND (i.created_at, i.id) > ($3, $4)
+      AND NOT EXISTS (SELECT 1 FROM instances w WHERE w.type = i.workflow_type AND w.id = i.workflow_id
+          AND NOT (w.status = 'completed' AND w.completed_at < $1))
+    ORDER BY i.created_at, i.id LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
+RETURNING created_at, id`
+
+// prunePass remembers where the inputs of a pass of pruning (the calls with one cutoff,
+// until one prunes nothing) have been read to. The oldest inputs are those of
+// instances still running, which stay; without the position every batch would read
+// them all again before reaching the rows it deletes. An instance that completes
+// during a pass has its older inputs pruned by the next pass.
+type prunePass struct {
+	mu      sync.Mutex
+	before  time.Time
+	created time.Time
+	id      string
+}
+
+// from returns where the pass of before stands: the start for a new pass.
+func (p *prunePass) from(before time.Time) (time.Time, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.before.Equal(before) {
+		return time.Time{}, ""
+	}
+	return p.created, p.id
+}
+
+// moved records that the pass of before has read to (created, id); a batch that pruned
+// nothing ends the pass.
+func (p *prunePass) moved(before, created time.Time, id string, ended bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ended {
+		p.before, p.created, p.id = time.Time{}, time.Time{}, ""
+		return
+	}
+	p.before, p.created, p.id = before, created, id
 }
 
 func (d *driver) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
 	var n int64
+	fromCreated, fromID := d.prune.from(before)
+	toCreated, toID := fromCreated, fromID
 	err := d.withTx(ctx, func(tx *batchTx) error {
+		b := &pgx.Batch{}
 		for _, q := range pruneQueries {
-			tag, err := tx.Exec(ctx, q, before, batch)
-			if err != nil {
-				return err
-			}
-			n += tag.RowsAffected()
+			b.Queue(q, before, batch).Exec(func(tag pgconn.CommandTag) error {
+				n += tag.RowsAffected()
+				return nil
+			})
 		}
-		return nil
+		b.Queue(pruneInputs, before, batch, fromCreated, fromID).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var created time.Time
+				var id string
+				if err := rows.Scan(&created, &id); err != nil {
+					return err
+				}
+				if created.After(toCreated) || (created.Equal(toCreated) && id > toID) {
+					toCreated, toID = created, id
+				}
+				n++
+			}
+			return rows.Err()
+		})
+		return tx.Send(ctx, b)
 	})
+	if err == nil {
+		d.prune.moved(before, toCreated, toID, n == 0)
+	}
 	return n, err
 }
 

@@ -72,11 +72,26 @@ func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams,
 	// Always true now that instances are locked without placeholder rows (decision
 	// 0008), but it lets the list use the partial indexes migration 000002 made.
 	f.Conds = append(f.Conds, "status <> ''")
+	f.RowCond = "status <> ''"
 	// Where the database orders text byte by byte (collation C, POSIX, C.UTF-8), an id
-	// prefix is a range of the (type, id) primary key.
+	// prefix is a range of the (type, id) primary key. Without a type, the prefix is
+	// made one range per type, the types read from the same key one index probe each
+	// (a loose index scan), instead of a scan of every instance: 4 ms instead of 450 ms
+	// for a prefix nothing matches among a million instances
+	// (docs/decisions/0024-data-growth.md).
+	if p.IDPrefix != "" && p.Type == "" && d.byteOrder {
+		f.Conds = append(f.Conds, anyInstanceType)
+	}
 	f.Instances(p, d.byteOrder)
 	return list(ctx, d, "instances", sqlstore.InstanceColumns, f, after, limit, scanner.Instance)
 }
+
+// anyInstanceType is the condition that the instance's type is one of the types of
+// instances, listed by walking the primary key from one type to the next.
+const anyInstanceType = `type = ANY(ARRAY(WITH RECURSIVE t(type) AS (
+    SELECT min(type) FROM instances
+    UNION ALL SELECT (SELECT min(i.type) FROM instances i WHERE i.type > t.type) FROM t WHERE t.type IS NOT NULL)
+  SELECT type FROM t WHERE type IS NOT NULL))`
 
 // CountInstances counts each status in one statement, each through the partial
 // (status, rid) index and at most p.Limit rows of it.

@@ -17,6 +17,13 @@ type Filter struct {
 	Time  func(time.Time) any
 	Conds []string
 	Args  []any
+	// ByCreated pages by (created_at, rid) instead of rid: a list with a creation time
+	// range, read through the index on (created_at, rid), so that a page costs its rows
+	// wherever the range lies (docs/decisions/0024-data-growth.md).
+	ByCreated bool
+	// RowCond, when set, is a condition every row of the table meets that lets the
+	// database find the cursor's row through a partial index on rid (ByCreated).
+	RowCond string
 }
 
 // Add appends cond, in which "?" stands for the parameter arg.
@@ -44,6 +51,7 @@ func (f *Filter) AddStatus(value string, known ...string) {
 
 // Created selects created_at in [after, before); a zero time does not filter.
 func (f *Filter) Created(after, before time.Time) {
+	f.ByCreated = !after.IsZero() || !before.IsZero()
 	if !after.IsZero() {
 		f.Add("created_at >= ?", f.Time(after))
 	}
@@ -85,11 +93,28 @@ func (f *Filter) Next(arg any) string {
 	return f.Mark + strconv.Itoa(len(f.Args))
 }
 
-// Keyset is the query of f's rows of table after the rid after, oldest first, up to
-// limit rows, each with its rid before columns; and its arguments.
+// Keyset is the query of f's rows of table after the row whose rid is after, oldest
+// first, up to limit rows, each with its rid before columns; and its arguments. Oldest
+// first is rid order, or (created_at, rid) order with ByCreated: rids are handed out in
+// the order rows are inserted, which follows their creation times but for the
+// transactions that overlap.
 func (f Filter) Keyset(table, columns string, after int64, limit int) (string, []any) {
-	f.Add("rid > ?", after)
-	return `SELECT rid, ` + columns + ` FROM ` + table + f.Where() + ` ORDER BY rid LIMIT ` + f.Next(limit), f.Args
+	order := "rid"
+	switch {
+	case !f.ByCreated:
+		f.Add("rid > ?", after)
+	case after > 0:
+		rid := f.Next(after)
+		row := "rid = " + rid
+		if f.RowCond != "" {
+			row += " AND " + f.RowCond
+		}
+		f.Conds = append(f.Conds, "(created_at, rid) > ((SELECT created_at FROM "+table+" WHERE "+row+"), "+rid+")")
+		fallthrough
+	default:
+		order = "created_at, rid"
+	}
+	return `SELECT rid, ` + columns + ` FROM ` + table + f.Where() + ` ORDER BY ` + order + ` LIMIT ` + f.Next(limit), f.Args
 }
 
 // Instances adds the conditions of p; byteOrder as in IDPrefix.

@@ -50,6 +50,12 @@ func testListInstancesByPrefixAndTime(t *testing.T, e *env) {
 	require.Equal(t, []string{"o\u00e9-1", "o\u00ea-1"}, ids(store.ListInstancesParams{CreatedAfter: e.at(8 * time.Minute)}))
 	require.Equal(t, []string{"ord-1"}, ids(store.ListInstancesParams{IDPrefix: "ord-", CreatedBefore: e.at(time.Minute)}),
 		"before is exclusive: ord-2 and invoice ord-9 were created at minute 1")
+
+	// With a creation range the list is in creation order, insertion order among equal
+	// times, across pages: late-1 was inserted last but created at minute 2.
+	e.mustExec("order", "late-1", step{At: e.at(2 * time.Minute)})
+	require.Equal(t, []string{"ord-2", "ord-9", "ord_3", "late-1", "ord%4"},
+		ids(store.ListInstancesParams{CreatedAfter: e.at(time.Minute), CreatedBefore: e.at(4 * time.Minute)}))
 }
 
 func testCountInstances(t *testing.T, e *env) {

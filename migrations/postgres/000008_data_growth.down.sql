@@ -1,0 +1,6 @@
+DROP INDEX timers_pending;
+DROP INDEX effects_pending;
+DROP INDEX instances_created;
+DROP INDEX inputs_created;
+DROP INDEX timers_done;
+DROP INDEX effects_delivered;
