@@ -89,6 +89,10 @@ bench: ## ironbench: ironflow vs the SQL ceiling, DBOS and River in one run (< 1
 bench-quick: ## ironbench in its quick mode (< 2 min)
 	cd bench && $(GO) run ./cmd/ironbench -quick $(BENCH_FLAGS)
 
+.PHONY: bench-growth
+bench-growth: ## data growth on PostgreSQL: seed GROWTH_N finished instances (default 1,000,000; 10,000,000 needs about 40 GB and hours) and measure inputs, every list, the feed and pruning; rewrites its block of docs/SCALING.md
+	cd bench && $(GO) run ./cmd/ironbench -only growth -backends postgres -growth-n $${GROWTH_N:-1000000} $(BENCH_FLAGS)
+
 .PHONY: bench-go
 bench-go: ## run the Go benchmarks (BenchmarkExecute and friends)
 	$(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-2000x} -timeout 30m ./internal/engine/...

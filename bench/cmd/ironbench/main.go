@@ -31,11 +31,16 @@ type options struct {
 	quick      bool
 	pgURL      string
 	out        string
-	only       string // comma-separated sections: input,history,e2e
+	only       string // comma-separated sections: input,history,e2e,growth
 	backends   string // comma-separated: postgres,sqlite
 	peers      bool
 	cpuProfile string
 	memProfile string
+	growthN    int64  // finished instances the growth section seeds
+	growthDB   string // a database a previous growth run kept, to measure again unseeded
+	growthKeep bool   // keep the seeded database
+	growthOut  string // Markdown file whose growth block is rewritten
+	growthPart string // comma-separated parts of the growth section to run
 }
 
 func main() {
@@ -44,11 +49,16 @@ func main() {
 	flag.StringVar(&o.pgURL, "pg", envOr("IRONFLOW_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL URL to create the benchmark databases from")
 	flag.StringVar(&o.out, "out", "../docs/BENCHMARKS.md", "Markdown file whose ironbench block is rewritten (empty: print only)")
-	flag.StringVar(&o.only, "only", "input,history,e2e", "sections to run")
+	flag.StringVar(&o.only, "only", "input,history,e2e", "sections to run (growth too, alone: `make bench-growth`)")
 	flag.StringVar(&o.backends, "backends", "postgres,sqlite", "backends to run")
 	flag.BoolVar(&o.peers, "peers", true, "run DBOS and River in the end-to-end section")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the whole run to this file")
+	flag.Int64Var(&o.growthN, "growth-n", 1_000_000, "growth section: finished instances to seed (and a tenth as many running)")
+	flag.StringVar(&o.growthDB, "growth-db", "", "growth section: measure this already seeded database (kept by -growth-keep) instead of seeding one")
+	flag.BoolVar(&o.growthKeep, "growth-keep", false, "growth section: keep the seeded database (its name is printed) for -growth-db")
+	flag.StringVar(&o.growthOut, "growth-out", "../docs/SCALING.md", "Markdown file whose growth block is rewritten (empty: print only)")
+	flag.StringVar(&o.growthPart, "growth-parts", "servers,inputs,lists,prune", "growth section: the parts to run")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,6 +67,9 @@ func main() {
 	limit := 14 * time.Minute
 	if o.quick {
 		limit = 2 * time.Minute
+	}
+	if slices.Contains(strings.Split(o.only, ","), "growth") {
+		limit = 6 * time.Hour // seeding 10 million instances takes hours on 2 cores
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit+time.Minute)
 	defer cancel()
@@ -121,11 +134,29 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return fmt.Errorf("e2e: %w", err)
 		}
 	}
+	if slices.Contains(sections, "growth") {
+		if err := b.growthSection(ctx); err != nil {
+			return fmt.Errorf("growth: %w", err)
+		}
+		report := b.growthReport(ctx)
+		fmt.Fprintln(stdout)
+		fmt.Fprint(stdout, report)
+		if o.growthOut != "" {
+			begin, end := growthMarkers(o.growthN)
+			if err := writeBlock(o.growthOut, begin, end, report); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "\nwritten to %s\n", o.growthOut)
+		}
+		if len(sections) == 1 {
+			return nil
+		}
+	}
 	report := b.report(ctx)
 	fmt.Fprintln(stdout)
 	fmt.Fprint(stdout, report)
 	if o.out != "" {
-		if err := writeBlock(o.out, report); err != nil {
+		if err := writeBlock(o.out, blockBegin, blockEnd, report); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "\nwritten to %s\n", o.out)
@@ -154,6 +185,7 @@ type bench struct {
 	halfMax []halfMaxRow
 	history []historyRow
 	e2e     []e2eRow
+	growth  growthResult
 }
 
 func (b *bench) plan() {

@@ -193,9 +193,9 @@ func verdict(ok bool) string {
 	return "**no**"
 }
 
-// writeBlock replaces the ironbench block of the Markdown file at path with body,
+// writeBlock replaces the block between the markers of the Markdown file at path with body,
 // appending the block when the file has none; the rest of the file is kept.
-func writeBlock(path, body string) error {
+func writeBlock(path, blockBegin, blockEnd, body string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
