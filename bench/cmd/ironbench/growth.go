@@ -433,11 +433,16 @@ func (t *timedPruner) Prune(ctx context.Context, before time.Time, batch int) (i
 }
 
 // pruneWhileInputs measures inputs/s, then runs the retention worker over the oldest
-// day's rows while the same inputs run, window after window, then inputs alone again.
+// day's rows (from the oldest input of a completed instance) while the same inputs run,
+// window after window, then inputs alone again.
 func (g *growthResult) pruneWhileInputs(ctx context.Context, b *bench, grown *ironServer, url string, clients int, window time.Duration) error {
 	var oldest time.Time
 	if err := withConn(ctx, url, func(c *pgx.Conn) error {
-		return c.QueryRow(ctx, `SELECT created_at FROM inputs WHERE id = (SELECT min(id) FROM inputs)`).Scan(&oldest)
+		// The oldest input of a completed instance: a kept database (-growth-db) may have
+		// been pruned before, leaving the inputs of running instances oldest.
+		return c.QueryRow(ctx, `SELECT i.created_at FROM inputs i
+JOIN instances w ON w.type = i.workflow_type AND w.id = i.workflow_id AND w.status = 'completed'
+ORDER BY i.created_at LIMIT 1`).Scan(&oldest)
 	}); err != nil {
 		return err
 	}

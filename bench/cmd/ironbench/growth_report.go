@@ -55,23 +55,43 @@ func (b *bench) growthReport(ctx context.Context) string {
 	}
 	w.WriteString("\n")
 
-	fmt.Fprintf(&w, "**One server process against two on one database** (near-empty database, new instance per input, closed loop, %.0f s windows):\n\n", g.inputWindowSecs)
+	if len(g.servers) > 0 {
+		g.writeServers(&w)
+	}
+	if len(g.inputs) > 0 {
+		g.writeInputs(&w)
+	}
+	if len(g.lists) > 0 {
+		g.writeLists(&w)
+	}
+	if len(g.prune.before) > 0 {
+		g.writePrune(&w)
+	}
+	return w.String()
+}
+
+func (g *growthResult) writeServers(w *strings.Builder) {
+	fmt.Fprintf(w, "**One server process against two on one database** (near-empty database, new instance per input, closed loop, %.0f s windows):\n\n", g.inputWindowSecs)
 	w.WriteString("| clients | one server | p99 | two servers | p99 | two ÷ one |\n|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range g.servers {
-		fmt.Fprintf(&w, "| %d | %.0f/s | %s | %.0f/s | %s | %.2f× |\n", r.clients, r.one, ms(r.oneP), r.two, ms(r.twP), safeDiv(r.two, r.one))
+		fmt.Fprintf(w, "| %d | %.0f/s | %s | %.0f/s | %s | %.2f× |\n", r.clients, r.one, ms(r.oneP), r.two, ms(r.twP), safeDiv(r.two, r.one))
 	}
 	w.WriteString("\n")
+}
 
-	fmt.Fprintf(&w, "**Input throughput, near-empty (%s instances) against grown**, 32 clients, three alternating rounds (target: grown ≥ 0.8× near-empty):\n\n", commas(g.emptyN+g.emptyN/10))
+func (g *growthResult) writeInputs(w *strings.Builder) {
+	fmt.Fprintf(w, "**Input throughput, near-empty (%s instances) against grown**, 32 clients, three alternating rounds (target: grown ≥ 0.8× near-empty):\n\n", commas(g.emptyN+g.emptyN/10))
 	w.WriteString("| input | near-empty, per round | grown, per round | grown ÷ near-empty (medians) | p99 near-empty | p99 grown | target |\n|---|---|---|---:|---:|---:|---|\n")
 	for _, r := range g.inputs {
 		ratio := safeDiv(median(r.grown), median(r.empty))
-		fmt.Fprintf(&w, "| %s | %s | %s | **%.2f×** | %s | %s | %s |\n", r.kind, rates(r.empty), rates(r.grown), ratio,
+		fmt.Fprintf(w, "| %s | %s | %s | **%.2f×** | %s | %s | %s |\n", r.kind, rates(r.empty), rates(r.grown), ratio,
 			ms(r.emptyP99), ms(r.grownP99), verdict(ratio >= 0.8))
 	}
 	w.WriteString("\n")
+}
 
-	fmt.Fprintf(&w, "**Every list filter**, one request at a time over HTTP, default page size; a deep page starts at a cursor 90 %% into the table (target: p99 < %s on any page):\n\n", ms(listTarget))
+func (g *growthResult) writeLists(w *strings.Builder) {
+	fmt.Fprintf(w, "**Every list filter**, one request at a time over HTTP, default page size; a deep page starts at a cursor 90 %% into the table (target: p99 < %s on any page):\n\n", ms(listTarget))
 	w.WriteString("| list | page | p50 | p99 | target |\n|---|---|---:|---:|---|\n")
 	worst := time.Duration(0)
 	for _, l := range g.lists {
@@ -84,22 +104,23 @@ func (b *bench) growthReport(ctx context.Context) string {
 		}
 		p99 := l.lat.pct(0.99)
 		worst = max(worst, p99)
-		fmt.Fprintf(&w, "| %s `%s` | %s | %s | %s | %s |\n", l.name, shortPath(l.path), page, ms(l.lat.pct(0.5)), ms(p99), verdict(p99 < listTarget))
+		fmt.Fprintf(w, "| %s `%s` | %s | %s | %s | %s |\n", l.name, shortPath(l.path), page, ms(l.lat.pct(0.5)), ms(p99), verdict(p99 < listTarget))
 	}
-	fmt.Fprintf(&w, "\nWorst p99 of all lists: %s.\n\n", ms(worst))
+	fmt.Fprintf(w, "\nWorst p99 of all lists: %s.\n\n", ms(worst))
+}
 
+func (g *growthResult) writePrune(w *strings.Builder) {
 	p := g.prune
 	before, while := median(p.before), median(p.while)
 	rowsPerSec := float64(p.rows) / max(p.elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(&w, "**Retention pruning one day's worth while inputs run** (new instance per input, 32 clients; the retention worker with its defaults, batches of %d, rows older than the oldest input + 1 day):\n\n", g.pruneBatchSize)
+	fmt.Fprintf(w, "**Retention pruning one day's worth while inputs run** (new instance per input, 32 clients; the retention worker with its defaults, batches of %d, rows older than the oldest input + 1 day):\n\n", g.pruneBatchSize)
 	w.WriteString("| rows pruned | time | rows/s | Prune call p50 | p99 | inputs/s without pruning | with | with ÷ without | p99 without | with | keeps up |\n|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|\n")
 	// Every new-instance input writes one input record and one effect, the rows
 	// retention will later prune: pruning keeps up when it deletes faster than that.
 	keeps := rowsPerSec / max(2*while, 1e-9)
-	fmt.Fprintf(&w, "| %s | %s | %.0f | %s | %s | %s | %s | **%.2f×** | %s | %s | %s (%.1f× the 2 prunable rows each input writes) |\n\n",
+	fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %s | **%.2f×** | %s | %s | %s (%.1f× the 2 prunable rows each input writes) |\n\n",
 		commas(p.rows), p.elapsed.Round(100*time.Millisecond), rowsPerSec, ms(p.batches.pct(0.5)), ms(p.batches.pct(0.99)),
 		rates(p.before), rates(p.while), safeDiv(while, before), ms(p.beforeP99), ms(p.whileP99), verdict(keeps >= 1), keeps)
-	return w.String()
 }
 
 func osArgs() []string { return slices.Clone(os.Args[1:]) }
