@@ -183,6 +183,16 @@ func (ps *parser) str(path string, raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
+// name reads the string at path, which must match namePattern; what names its kind in
+// the problem ("effect name"). ok is false when it is no string.
+func (ps *parser) name(path string, raw json.RawMessage, what string) (string, bool) {
+	s, ok := ps.str(path, raw)
+	if ok && !validName(s) {
+		ps.p.add(path, "%s %q must match %s", what, s, namePattern)
+	}
+	return s, ok
+}
+
 func (ps *parser) parse(body []byte) {
 	f, ok := ps.fields("", body, "description", "initial_state", "unique_key", "inputs", "states", "on_any")
 	if !ok {
@@ -549,10 +559,7 @@ func (ps *parser) parseEffects(path, to string, raw json.RawMessage) []*effectDe
 			}
 		}
 		if raw, ok := f["name"]; ok {
-			if s, ok := ps.str(pointer(ePath, "name"), raw); ok {
-				if !validName(s) {
-					ps.p.add(pointer(ePath, "name"), "effect name %q must match %s", s, namePattern)
-				}
+			if s, ok := ps.name(pointer(ePath, "name"), raw, "effect name"); ok {
 				eff.name = s
 			}
 		} else {

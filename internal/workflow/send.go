@@ -74,10 +74,7 @@ func (ps *parser) parseSend(eff *effectDef, path string, raw json.RawMessage, co
 	}
 	s := &sendDef{}
 	if raw, ok := f["workflow_type"]; ok {
-		if t, ok := ps.str(pointer(path, "workflow_type"), raw); ok {
-			if !validName(t) {
-				ps.p.add(pointer(path, "workflow_type"), "workflow type %q must match %s", t, namePattern)
-			}
+		if t, ok := ps.name(pointer(path, "workflow_type"), raw, "workflow type"); ok {
 			s.workflowType = t
 		}
 	} else {
@@ -107,10 +104,7 @@ func (ps *parser) parseSendInput(s *sendDef, path string, raw json.RawMessage, c
 		return
 	}
 	if raw, ok := f["type"]; ok {
-		if t, ok := ps.str(pointer(path, "type"), raw); ok {
-			if !validName(t) {
-				ps.p.add(pointer(path, "type"), "input name %q must match %s", t, namePattern)
-			}
+		if t, ok := ps.name(pointer(path, "type"), raw, "input name"); ok {
 			s.inputType = t
 		}
 	} else {
