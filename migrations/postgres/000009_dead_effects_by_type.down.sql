@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS effects_dead_by_type;
