@@ -445,15 +445,11 @@ func (s *Server) handleListInputs(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	limit, err := intQuery(r, "limit", 1, engine.MaxPageSize)
+	cursor, limit, err := pageQuery(r)
 	if err != nil {
 		return err
 	}
-	cursor, err := textQuery(r, "cursor")
-	if err != nil {
-		return err
-	}
-	page, err := s.engine.ListInputs(r.Context(), typ, id, cursor, int(limit))
+	page, err := s.engine.ListInputs(r.Context(), typ, id, cursor, limit)
 	if err != nil {
 		return err
 	}
@@ -489,7 +485,7 @@ func (s *Server) handleListChildren(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	limit, err := intQuery(r, "limit", 1, engine.MaxPageSize)
+	cursor, limit, err := pageQuery(r)
 	if err != nil {
 		return err
 	}
@@ -497,11 +493,7 @@ func (s *Server) handleListChildren(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	cursor, err := textQuery(r, "cursor")
-	if err != nil {
-		return err
-	}
-	page, err := s.engine.ListChildren(r.Context(), typ, id, status, cursor, int(limit))
+	page, err := s.engine.ListChildren(r.Context(), typ, id, status, cursor, limit)
 	if err != nil {
 		return err
 	}

@@ -318,10 +318,11 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 			if engine.IsInputError(err) && e.SendType == "" {
 				p.Status, p.Attempt.Error = store.EffectDead, "routed input is invalid: "+err.Error()
 			} else {
-				p.Attempt.Error = "routing the response's input failed: " + err.Error()
+				what := "routing the response's input"
 				if e.SendType != "" {
-					p.Attempt.Error = "send to " + e.SendType + "/" + e.SendID + " failed: " + err.Error()
+					what = "send to " + e.SendType + "/" + e.SendID
 				}
+				p.Attempt.Error = what + " failed: " + err.Error()
 				p.Status = store.EffectPending
 				if retry.Last(e.Attempts + 1) {
 					p.Status = store.EffectDead

@@ -5,7 +5,7 @@
 import {api, q} from '../api.js';
 import {badge, h, notice, replace, table} from '../dom.js';
 import {time} from '../format.js';
-import {link} from '../nav.js';
+import {instanceLink, link} from '../nav.js';
 
 const MAX = 500; // rows read from each list
 
@@ -52,7 +52,7 @@ export async function render(ctx) {
     truncated ? notice('warn', `More than ${MAX} of one kind: the oldest ${MAX} of each are shown.`) : null,
     rows.length
       ? table(['instance', 'why', 'since', ''], rows.map((r) => h('tr', {'data-testid': 'attention-row', 'data-key': r.type + '/' + r.id},
-        h('td', {}, h('a', {href: link(['workflows', r.type, r.id])}, h('span', {class: 'id'}, `${r.type} / ${r.id}`))),
+        h('td', {}, instanceLink(r)),
         h('td', {}, h('ul', {class: 'why'},
           r.failed ? h('li', {}, badge('failed'), ` in state ${r.failed.state.name}`) : null,
           r.effects.length ? h('li', {}, badge('dead'), ` ${r.effects.length} dead effect(s): `, r.effects.map((x, i) => [i ? ', ' : '', h('code', {}, x.name)]),

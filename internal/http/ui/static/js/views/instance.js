@@ -9,7 +9,7 @@ import {badge, h, jsonBlock, notice, patch, replace, section, table, textBlock} 
 import {ago, ms, time} from '../format.js';
 import {diagram} from '../diagram.js';
 import {follow} from '../live.js';
-import {link} from '../nav.js';
+import {instanceLink, link} from '../nav.js';
 import {discardButton, retryButton} from '../retry.js';
 import {sendButton} from '../send.js';
 import {terminateButton} from '../terminate.js';
@@ -65,13 +65,6 @@ async function load(type, id, signal, childView) {
     detailed.splice(i, batch.length, ...batch);
   }
   return {instance, inputs, events, effects: detailed.concat(effects.slice(MAX_EFFECT_DETAILS)), timers, def: def?.definition, children};
-}
-
-// instanceLink links to an instance's page: {workflow_type, id} (a parent, a send's
-// target) or a workflow view ({type, id}).
-function instanceLink(ref, attrs = {}) {
-  const type = ref.workflow_type ?? ref.type;
-  return h('a', {href: link(['workflows', type, ref.id]), ...attrs}, h('span', {class: 'id'}, `${type} / ${ref.id}`));
 }
 
 // diagnose answers "where is it stuck and why" in a few sentences, most urgent first.

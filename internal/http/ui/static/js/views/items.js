@@ -5,7 +5,7 @@
 import {all, api, q} from '../api.js';
 import {badge, h, label, notice, replace, section} from '../dom.js';
 import {ago, time} from '../format.js';
-import {link, navigate} from '../nav.js';
+import {instanceLink, link, navigate} from '../nav.js';
 import {discardButton, retryButton} from '../retry.js';
 
 const PAGE = 100;
@@ -18,8 +18,7 @@ const KINDS = {
     headers: ['instance', 'effect', 'status', 'attempts', 'when', 'last error', ''],
     row: (e, ctx) => [
       h('td', {}, h('strong', {}, e.name),
-        e.send ? h('div', {class: 'small'}, 'sends to ', h('a', {href: link(['workflows', e.send.workflow_type, e.send.id])},
-          h('span', {class: 'id'}, `${e.send.workflow_type} / ${e.send.id}`))) : null,
+        e.send ? h('div', {class: 'small'}, 'sends to ', instanceLink(e.send)) : null,
         h('div', {class: 'muted small'}, h('code', {class: 'id'}, e.id))),
       h('td', {class: 'status-cell'}, badge(e.status)),
       h('td', {class: 'num'}, e.attempt_count),
@@ -68,7 +67,7 @@ export async function render(ctx) {
     const p = await api(`/v1/${which}` + q({status, workflow_type: type, limit: PAGE, cursor}), {signal: ctx.signal});
     for (const x of p.items) {
       body.append(h('tr', {'data-testid': `${spec.kind}-row`, 'data-key': x.id},
-        h('td', {}, h('a', {href: link(['workflows', x.workflow_type, x.workflow_id])}, h('span', {class: 'id'}, `${x.workflow_type} / ${x.workflow_id}`)),
+        h('td', {}, instanceLink({workflow_type: x.workflow_type, id: x.workflow_id}),
           h('div', {class: 'muted small'}, 'created ', ago(x.created_at))),
         spec.row(x, ctx)));
     }
