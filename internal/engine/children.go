@@ -145,10 +145,15 @@ func (e *Engine) ListChildren(ctx context.Context, typ, id, status, cursor strin
 	if err := ValidateID(id); err != nil {
 		return Page[WorkflowView]{}, err
 	}
+	page, err := e.ListWorkflows(ctx, store.ListInstancesParams{ParentType: typ, ParentID: id, Status: status, Cursor: cursor, Limit: limit})
+	if err != nil || len(page.Items) > 0 || cursor != "" {
+		return page, err
+	}
+	// Only an empty first page asks whether the parent exists.
 	if _, err := e.store.GetInstance(ctx, typ, id); errors.Is(err, store.ErrNotFound) {
 		return Page[WorkflowView]{}, fmt.Errorf("%w: %s/%s", ErrInstanceNotFound, typ, id)
 	} else if err != nil {
 		return Page[WorkflowView]{}, fmt.Errorf("get workflow: %w", err)
 	}
-	return e.ListWorkflows(ctx, store.ListInstancesParams{ParentType: typ, ParentID: id, Status: status, Cursor: cursor, Limit: limit})
+	return page, nil
 }
