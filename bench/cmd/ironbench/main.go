@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ type options struct {
 	out        string
 	only       string // comma-separated sections: input,history,e2e,growth
 	backends   string // comma-separated: postgres,sqlite
+	clients    string // comma-separated closed-loop concurrencies of the input section
 	peers      bool
 	cpuProfile string
 	memProfile string
@@ -51,6 +53,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "../docs/BENCHMARKS.md", "Markdown file whose ironbench block is rewritten (empty: print only)")
 	flag.StringVar(&o.only, "only", "input,history,e2e", "sections to run (growth too, alone: `make bench-growth`)")
 	flag.StringVar(&o.backends, "backends", "postgres,sqlite", "backends to run")
+	flag.StringVar(&o.clients, "clients", "1,8,32,128", "input section: the closed-loop client counts to run")
 	flag.BoolVar(&o.peers, "peers", true, "run DBOS and River in the end-to-end section")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the whole run to this file")
@@ -109,7 +112,9 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}()
 	}
 	b := &bench{o: o, log: stdout, dbs: &databases{admin: o.pgURL}, started: time.Now()}
-	b.plan()
+	if err := b.plan(); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "ironbench-")
 	if err != nil {
 		return err
@@ -188,8 +193,14 @@ type bench struct {
 	growth  growthResult
 }
 
-func (b *bench) plan() {
-	b.concurrencies = []int{1, 8, 32, 128}
+func (b *bench) plan() error {
+	for c := range strings.SplitSeq(b.o.clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-clients: %q is not a client count", c)
+		}
+		b.concurrencies = append(b.concurrencies, n)
+	}
 	if b.o.quick {
 		b.warm, b.window, b.rounds = 300*time.Millisecond, 1500*time.Millisecond, 1
 		b.historyN = 150
@@ -200,6 +211,7 @@ func (b *bench) plan() {
 		b.e2eWindow = 5 * time.Second
 	}
 	b.e2eRates = []float64{100, 1000}
+	return nil
 }
 
 func (b *bench) backends() []string { return strings.Split(b.o.backends, ",") }
