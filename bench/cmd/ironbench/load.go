@@ -13,6 +13,7 @@ type latencies struct {
 	samples []time.Duration
 	errors  int64
 	elapsed time.Duration // the measured window
+	cpu     cpuUse        // CPU used during the window (closedLoop with a meter)
 }
 
 func (l latencies) n() int { return len(l.samples) }
@@ -50,11 +51,21 @@ func (l latencies) mean() time.Duration {
 // closedLoop runs op from conc workers back to back for warm+dur and keeps the samples
 // of the operations that started after the warm-up. It stops by itself at the deadline.
 func closedLoop(ctx context.Context, conc int, warm, dur time.Duration, op func(ctx context.Context, worker, seq int) error) latencies {
+	return meteredLoop(ctx, nil, conc, warm, dur, op)
+}
+
+// meteredLoop is closedLoop that also reads, with m (nil: not), the CPU used during
+// the measured window.
+func meteredLoop(ctx context.Context, m *cpuMeter, conc int, warm, dur time.Duration, op func(ctx context.Context, worker, seq int) error) latencies {
 	ctx, cancel := context.WithTimeout(ctx, warm+dur+30*time.Second)
 	defer cancel()
 	start := time.Now()
 	measureFrom := start.Add(warm)
 	deadline := measureFrom.Add(dur)
+	var cpu <-chan cpuUse
+	if m != nil {
+		cpu = m.during(measureFrom, deadline)
+	}
 	var (
 		mu   sync.Mutex
 		all  []time.Duration
@@ -88,7 +99,11 @@ func closedLoop(ctx context.Context, conc int, warm, dur time.Duration, op func(
 		}()
 	}
 	wg.Wait()
-	return latencies{samples: all, errors: errs.Load(), elapsed: dur}
+	l := latencies{samples: all, errors: errs.Load(), elapsed: dur}
+	if cpu != nil {
+		l.cpu = <-cpu
+	}
+	return l
 }
 
 // openLoop starts op at a fixed arrival rate for dur, each in its own goroutine so a

@@ -94,6 +94,23 @@ func (b *bench) report(ctx context.Context) string {
 				ms(r.ceil.pct(0.5)), ms(r.ceil.pct(0.99)))
 		}
 		w.WriteString("\n")
+		w.WriteString("CPU time per input in the measured windows, read from /proc: this process (the ceiling's SQL client; " +
+			"ironflow's server and the HTTP load generator) and the database server (every process of the PostgreSQL cluster; " +
+			"SQLite runs in this process). Once the cores are busy, the rates follow these sums.\n\n")
+		w.WriteString("| backend | clients | ceiling: client | database | sum | ironflow: server + load | database | sum | ceiling sum ÷ ironflow sum | cores busy (ceiling, ironflow) |\n")
+		w.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, r := range b.inputs {
+			cs, cd := r.ceilCPU.perInput(r.ceilN)
+			is, id := r.ironCPU.perInput(r.ironN)
+			ratio := 0.0
+			if is+id > 0 {
+				ratio = float64(cs+cd) / float64(is+id)
+			}
+			fmt.Fprintf(&w, "| %s | %d | %s | %s | %s | %s | %s | %s | %.2f× | %.0f%%, %.0f%% |\n", r.backend, r.conc,
+				us(cs), us(cd), us(cs+cd), us(is), us(id), us(is+id), ratio,
+				100*r.ceilCPU.busy(runtime.NumCPU()), 100*r.ironCPU.busy(runtime.NumCPU()))
+		}
+		w.WriteString("\n")
 	}
 	if len(b.halfMax) > 0 {
 		w.WriteString("#### Latency at half the best input rate (open loop, new instance per input)\n\n")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +18,9 @@ type inputRow struct {
 	ratio                float64
 	ceil, iron           latencies
 	ceilErrors, ironErrs int64
+	// CPU used in the measured windows of all rounds, and the inputs they completed.
+	ceilCPU, ironCPU cpuUse
+	ceilN, ironN     int
 }
 
 type halfMaxRow struct {
@@ -50,11 +54,13 @@ func (b *bench) inputSection(ctx context.Context) error {
 		var ceilDecide func(ctx context.Context, id string) error
 		var ceilClose func()
 		var ironDSN string
+		meter := cpuMeter{}
 		if backend == "postgres" {
 			curl, err := b.dbs.fresh(ctx, "ceiling")
 			if err != nil {
 				return err
 			}
+			meter = newCPUMeter(ctx, curl)
 			c, err := newPGCeiling(ctx, curl, max(4, 4*runtimeProcs()))
 			if err != nil {
 				return err
@@ -81,10 +87,10 @@ func (b *bench) inputSection(ctx context.Context) error {
 			var ratios, cr, ir []float64
 			for round := range b.rounds {
 				prefix := fmt.Sprintf("c%d-r%d-", conc, round)
-				cl := closedLoop(ctx, conc, b.warm, b.window, func(ctx context.Context, _, seq int) error {
+				cl := meteredLoop(ctx, &meter, conc, b.warm, b.window, func(ctx context.Context, _, seq int) error {
 					return ceilDecide(ctx, fmt.Sprintf("%s%d", prefix, seq))
 				})
-				il := closedLoop(ctx, conc, b.warm, b.window, func(ctx context.Context, _, seq int) error {
+				il := meteredLoop(ctx, &meter, conc, b.warm, b.window, func(ctx context.Context, _, seq int) error {
 					return srv.input(ctx, fmt.Sprintf("%s%d", prefix, seq), "start")
 				})
 				cr, ir = append(cr, cl.rate()), append(ir, il.rate())
@@ -95,8 +101,14 @@ func (b *bench) inputSection(ctx context.Context) error {
 				row.iron.samples = append(row.iron.samples, il.samples...)
 				row.ceilErrors += cl.errors
 				row.ironErrs += il.errors
-				b.logf("input %-8s c=%-3d round %d: ceiling %7.0f/s  ironflow %7.0f/s  (errors %d/%d)",
-					backend, conc, round, cl.rate(), il.rate(), cl.errors, il.errors)
+				row.ceilCPU, row.ceilN = row.ceilCPU.add(cl.cpu), row.ceilN+cl.n()
+				row.ironCPU, row.ironN = row.ironCPU.add(il.cpu), row.ironN+il.n()
+				cs, cd := cl.cpu.perInput(cl.n())
+				is, id := il.cpu.perInput(il.n())
+				b.logf("input %-8s c=%-3d round %d: ceiling %7.0f/s  ironflow %7.0f/s  (errors %d/%d); "+
+					"CPU per input: ceiling %s + database %s (cores %.0f%% busy), ironflow %s + database %s (%.0f%%)",
+					backend, conc, round, cl.rate(), il.rate(), cl.errors, il.errors,
+					us(cs), us(cd), 100*cl.cpu.busy(runtime.NumCPU()), us(is), us(id), 100*il.cpu.busy(runtime.NumCPU()))
 			}
 			row.ceilRate, row.ironRate, row.ratio = median(cr), median(ir), median(ratios)
 			b.inputs = append(b.inputs, row)

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CPU accounting of a closed-loop window: the CPU time this process (load generator,
+// ironflow's server or the ceiling's client) and the PostgreSQL server (every process
+// of its cluster: backends, WAL writer, checkpointer) used while it ran, read from
+// /proc. On a machine where all of them share the cores, CPU per input is what bounds
+// a rate once the cores are busy, and it does not move with the load of other
+// processes the way a rate does. Without /proc (or for SQLite, which runs in this
+// process) the database's share is zero.
+
+// cpuUse is the CPU time used during one window.
+type cpuUse struct {
+	self, db time.Duration
+	wall     time.Duration
+}
+
+// cpuMeter reads the CPU time of this process and of the database's processes.
+type cpuMeter struct {
+	postmaster int // 0: no database processes to read
+}
+
+// newCPUMeter finds the PostgreSQL cluster behind dbURL (the parent of a backend of
+// it); dbURL "" (SQLite) or a cluster on another machine gives a meter of this process
+// alone.
+func newCPUMeter(ctx context.Context, dbURL string) cpuMeter {
+	if dbURL == "" {
+		return cpuMeter{}
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return cpuMeter{}
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var pid int
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		return cpuMeter{}
+	}
+	st, ok := procStat(pid)
+	if !ok {
+		return cpuMeter{}
+	}
+	return cpuMeter{postmaster: st.ppid}
+}
+
+// read returns the CPU time used so far by this process and by the database's.
+func (m cpuMeter) read() (self, db time.Duration) {
+	if st, ok := procStat(os.Getpid()); ok {
+		self = st.cpu
+	}
+	if m.postmaster == 0 {
+		return self, 0
+	}
+	if st, ok := procStat(m.postmaster); ok {
+		db = st.cpu
+	}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		if st, ok := procStat(pid); ok && st.ppid == m.postmaster {
+			db += st.cpu
+		}
+	}
+	return self, db
+}
+
+// during returns the CPU used between from and to, read by a goroutine at those times;
+// the channel yields once, after to.
+func (m cpuMeter) during(from, to time.Time) <-chan cpuUse {
+	out := make(chan cpuUse, 1)
+	go func() {
+		time.Sleep(time.Until(from))
+		s0, d0 := m.read()
+		t0 := time.Now()
+		time.Sleep(time.Until(to))
+		s1, d1 := m.read()
+		out <- cpuUse{self: s1 - s0, db: d1 - d0, wall: time.Since(t0)}
+	}()
+	return out
+}
+
+type procStatus struct {
+	ppid int
+	cpu  time.Duration // user + system
+}
+
+// clockTick is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on Linux.
+const clockTick = 10 * time.Millisecond
+
+func procStat(pid int) (procStatus, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStatus{}, false
+	}
+	// The command name is in parentheses and may hold spaces: fields count from the
+	// last ')'. After it: state ppid … utime (14th field of the line) stime (15th).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStatus{}, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return procStatus{}, false
+	}
+	ppid, _ := strconv.Atoi(string(f[1]))
+	ut, _ := strconv.ParseInt(string(f[11]), 10, 64)
+	stt, _ := strconv.ParseInt(string(f[12]), 10, 64)
+	return procStatus{ppid: ppid, cpu: time.Duration(ut+stt) * clockTick}, true
+}
+
+// perInput is u's CPU per operation of n, split as this process, the database.
+func (u cpuUse) perInput(n int) (self, db time.Duration) {
+	if n == 0 {
+		return 0, 0
+	}
+	return u.self / time.Duration(n), u.db / time.Duration(n)
+}
+
+// busy is the share of the machine's cores u kept busy.
+func (u cpuUse) busy(cores int) float64 {
+	if u.wall <= 0 || cores <= 0 {
+		return 0
+	}
+	return float64(u.self+u.db) / float64(u.wall) / float64(cores)
+}
+
+func (u cpuUse) add(v cpuUse) cpuUse {
+	return cpuUse{self: u.self + v.self, db: u.db + v.db, wall: u.wall + v.wall}
+}
+
+// us formats d in microseconds.
+func us(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + " µs" }
