@@ -46,8 +46,6 @@ type driver struct {
 	// byteOrder: the database compares text byte by byte (byteOrderQuery), so a prefix
 	// of instance ids is a range of the primary key.
 	byteOrder bool
-	// prune: where the current pass of Prune has read inputs to.
-	prune prunePass
 
 	closeOnce sync.Once
 }
@@ -182,72 +180,33 @@ const pruneInputs = `DELETE FROM inputs WHERE id IN (
     ORDER BY i.created_at, i.id LIMIT $2 FOR UPDATE OF i SKIP LOCKED)
 RETURNING created_at, id`
 
-// prunePass remembers where the inputs of a pass of pruning (the calls with one cutoff,
-// until one prunes nothing) have been read to. The oldest inputs are those of
-// instances still running, which stay; without the position every batch would read
-// them all again before reaching the rows it deletes. An instance that completes
-// during a pass has its older inputs pruned by the next pass.
-type prunePass struct {
-	mu      sync.Mutex
-	before  time.Time
-	created time.Time
-	id      string
-}
-
-// from returns where the pass of before stands: the start for a new pass.
-func (p *prunePass) from(before time.Time) (time.Time, string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.before.Equal(before) {
-		return time.Time{}, ""
-	}
-	return p.created, p.id
-}
-
-// moved records that the pass of before has read to (created, id); a batch that pruned
-// nothing ends the pass.
-func (p *prunePass) moved(before, created time.Time, id string, ended bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if ended {
-		p.before, p.created, p.id = time.Time{}, time.Time{}, ""
-		return
-	}
-	p.before, p.created, p.id = before, created, id
-}
-
-func (d *driver) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
+// Prune runs the three statements in one round trip; the inputs' position is the
+// (created_at, id) of the last input deleted.
+func (d *driver) Prune(ctx context.Context, p sqlstore.PruneParams) (int64, sqlstore.PrunePosition, error) {
 	var n int64
-	fromCreated, fromID := d.prune.from(before)
-	toCreated, toID := fromCreated, fromID
+	to := p.From
 	err := d.withTx(ctx, func(tx *batchTx) error {
 		b := &pgx.Batch{}
 		for _, q := range pruneQueries {
-			b.Queue(q, before, batch).Exec(func(tag pgconn.CommandTag) error {
+			b.Queue(q, p.Before, p.Batch).Exec(func(tag pgconn.CommandTag) error {
 				n += tag.RowsAffected()
 				return nil
 			})
 		}
-		b.Queue(pruneInputs, before, batch, fromCreated, fromID).Query(func(rows pgx.Rows) error {
+		b.Queue(pruneInputs, p.Before, p.Batch, p.From.Created, p.From.ID).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				var created time.Time
-				var id string
-				if err := rows.Scan(&created, &id); err != nil {
+				var at sqlstore.PrunePosition
+				if err := rows.Scan(&at.Created, &at.ID); err != nil {
 					return err
 				}
-				if created.After(toCreated) || (created.Equal(toCreated) && id > toID) {
-					toCreated, toID = created, id
-				}
+				to = to.Later(at)
 				n++
 			}
 			return rows.Err()
 		})
 		return tx.Send(ctx, b)
 	})
-	if err == nil {
-		d.prune.moved(before, toCreated, toID, n == 0)
-	}
-	return n, err
+	return n, to, err
 }
 
 // mapErr is the store's error mapping for Open and Migrate, which have no store yet.

@@ -289,8 +289,10 @@ type Driver interface {
 	// another pending timer of the instance has taken the key meanwhile.
 	RetryTimer(ctx context.Context, id string, now time.Time) (store.Timer, error)
 
-	// Prune deletes at most batch rows of each kind retention allows to forget.
-	Prune(ctx context.Context, before time.Time, batch int) (int64, error)
+	// Prune deletes at most p.Batch rows of each kind retention allows to forget, the
+	// inputs oldest first from after p.From, and returns how many it deleted and the
+	// position of the last input it deleted (p.From when none).
+	Prune(ctx context.Context, p PruneParams) (n int64, to PrunePosition, err error)
 	Stats(ctx context.Context) (store.Stats, error)
 }
 

@@ -17,6 +17,7 @@ type Store struct {
 	d      Driver
 	hub    *hub
 	inputs *store.Batcher[*inputCall] // nil: every input goes alone
+	prune  prunePass                  // where the current pass of Prune has read inputs to
 }
 
 var _ store.Store = (*Store)(nil)
@@ -454,16 +455,6 @@ func (s *Store) RetryTimer(ctx context.Context, id string, now time.Time) (store
 	}
 	s.notify(Topics{Timers: true})
 	return t, nil
-}
-
-// Prune deletes at most batch rows of each kind that retention allows to forget; see
-// store.Store.
-func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
-	if batch <= 0 {
-		return 0, nil
-	}
-	n, err := s.d.Prune(ctx, before.UTC(), batch)
-	return n, s.mapErr("prune", err)
 }
 
 // Stats returns backlog figures for metrics: pending and dead effects and timers (due or
