@@ -291,30 +291,43 @@ func update[T any](ctx context.Context, d *driver, query string, scan func(sqlst
 	return v, err
 }
 
-// pruneQueries delete one batch each, of ?1 before, at most ?2 rows. A delivered
-// effect's attempts go with it (ON DELETE CASCADE; the writer enforces foreign keys).
+// pruneQueries delete one batch each (?1 before, ?2 batch). Rows are picked oldest
+// first through an index on the time they are pruned by (migration 000011), which
+// carries the rid, so that ties are broken in index order and a batch reads about as
+// many rows as it deletes (docs/decisions/0026-sqlite-prune-indexes.md). INDEXED BY
+// names it: without statistics (nothing runs ANALYZE) the planner prefers the equality
+// on status in effects_status or timers_status, which reads every delivered effect or
+// done timer and sorts them. A delivered effect's attempts go with it (ON DELETE
+// CASCADE; the writer enforces foreign keys).
 var pruneQueries = []string{
-	`DELETE FROM effects WHERE id IN (
-    SELECT id FROM effects WHERE status = 'delivered' AND delivered_at < ?1
-    ORDER BY delivered_at, id LIMIT ?2)`,
-	`DELETE FROM timers WHERE id IN (
-    SELECT id FROM timers WHERE status IN ('fired', 'cancelled') AND updated_at < ?1
-    ORDER BY updated_at, id LIMIT ?2)`,
-	`DELETE FROM inputs WHERE id IN (
-    SELECT i.id FROM inputs i JOIN instances w ON w.type = i.workflow_type AND w.id = i.workflow_id
-    WHERE w.status = 'completed' AND w.completed_at < ?1 AND i.created_at < ?1
-    ORDER BY i.rid LIMIT ?2)`,
-	`DELETE FROM inputs WHERE id IN (
-    SELECT i.id FROM inputs i WHERE i.created_at < ?1 AND NOT EXISTS (
-        SELECT 1 FROM instances w WHERE w.type = i.workflow_type AND w.id = i.workflow_id)
-    ORDER BY i.rid LIMIT ?2)`,
+	`DELETE FROM effects WHERE rid IN (
+    SELECT rid FROM effects INDEXED BY effects_delivered WHERE status = 'delivered' AND delivered_at < ?1
+    ORDER BY delivered_at, rid LIMIT ?2)`,
+	`DELETE FROM timers WHERE rid IN (
+    SELECT rid FROM timers INDEXED BY timers_done WHERE status IN ('fired', 'cancelled') AND updated_at < ?1
+    ORDER BY updated_at, rid LIMIT ?2)`,
 }
 
-func (d *driver) Prune(ctx context.Context, before time.Time, batch int) (int64, error) {
+// pruneInputs deletes a batch of the inputs older than ?1 whose instance completed
+// before ?1 or never came to exist (a rejected first input), after the position (?3
+// created_at, ?4 rid) where the pass's previous batch stopped, and returns the position
+// of each row it deleted.
+const pruneInputs = `DELETE FROM inputs WHERE rid IN (
+    SELECT i.rid FROM inputs i INDEXED BY inputs_created
+    WHERE i.created_at < ?1 AND (i.created_at, i.rid) > (?3, ?4)
+      AND NOT EXISTS (SELECT 1 FROM instances w WHERE w.type = i.workflow_type AND w.id = i.workflow_id
+          AND NOT (w.status = 'completed' AND w.completed_at < ?1))
+    ORDER BY i.created_at, i.rid LIMIT ?2)
+RETURNING created_at, rid`
+
+// Prune runs the three statements on the writer, in one transaction; the inputs'
+// position is the (created_at, rid) of the last input deleted.
+func (d *driver) Prune(ctx context.Context, p sqlstore.PruneParams) (int64, sqlstore.PrunePosition, error) {
 	var n int64
+	to := p.From
 	err := d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		for _, q := range pruneQueries {
-			res, err := tx.ExecContext(ctx, q, toMicros(before), batch)
+			res, err := tx.ExecContext(ctx, q, toMicros(p.Before), p.Batch)
 			if err != nil {
 				return err
 			}
@@ -324,9 +337,24 @@ func (d *driver) Prune(ctx context.Context, before time.Time, batch int) (int64,
 			}
 			n += c
 		}
-		return nil
+		rows, err := tx.QueryContext(ctx, pruneInputs, toMicros(p.Before), p.Batch, toMicros(p.From.Created), p.From.RID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var created int64
+			var at sqlstore.PrunePosition
+			if err := rows.Scan(&created, &at.RID); err != nil {
+				return err
+			}
+			at.Created = fromMicros(created)
+			to = to.Later(at)
+			n++
+		}
+		return rows.Err()
 	})
-	return n, err
+	return n, to, err
 }
 
 func (d *driver) Stats(ctx context.Context) (store.Stats, error) {

@@ -112,3 +112,45 @@ func testPrune(t *testing.T, e *env) {
 	require.Zero(t, n)
 	require.Len(t, e.inputs("order", "done-new"), 1, "a zero batch prunes nothing")
 }
+
+// testPrunePassResumes: a pass of pruning (the calls with one cutoff, until one prunes
+// nothing) resumes each batch after the last input the previous one deleted, so it
+// does not read again the old inputs of running instances it has passed over
+// (docs/decisions/0024-data-growth.md). An instance that completes during the pass has
+// its inputs from behind that position pruned by the next pass.
+func testPrunePassResumes(t *testing.T, e *env) {
+	old := e.at(-40 * 24 * time.Hour)
+	cutoff := e.at(-30 * 24 * time.Hour)
+	e.mustExec("order", "running", step{At: old})
+	e.mustExec("order", "done-1", step{At: old.Add(time.Minute)})
+	e.mustExec("order", "done-1", step{At: old.Add(2 * time.Minute), Complete: true, To: "done"})
+	e.mustExec("order", "done-2", step{At: old.Add(3 * time.Minute), Complete: true, To: "done"})
+
+	n, err := e.s.Prune(e.ctx, cutoff, 1)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "done-1's first input, after running's, which stays")
+	require.Len(t, e.inputs("order", "running"), 1)
+	require.Len(t, e.inputs("order", "done-1"), 1)
+
+	// running completes, still before the cutoff: its completing input lies ahead of
+	// the pass, its first input behind it.
+	e.mustExec("order", "running", step{At: old.Add(4 * time.Minute), Complete: true, To: "done"})
+	prunePass := func() (total int64) {
+		for calls := 0; ; calls++ {
+			n, err := e.s.Prune(e.ctx, cutoff, 1)
+			require.NoError(t, err)
+			if n == 0 {
+				return total
+			}
+			total += n
+			require.Less(t, calls, 20, "Prune does not converge")
+		}
+	}
+	require.EqualValues(t, 3, prunePass(), "done-1's second input, done-2's, running's completing one")
+	require.Empty(t, e.inputs("order", "done-1"))
+	require.Empty(t, e.inputs("order", "done-2"))
+	require.Len(t, e.inputs("order", "running"), 1, "the input the pass had passed over waits for the next pass")
+
+	require.EqualValues(t, 1, prunePass(), "the next pass starts from the oldest input")
+	require.Empty(t, e.inputs("order", "running"))
+}

@@ -92,6 +92,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"FeedListen", testFeedListen},
 		{"FeedConcurrent", testFeedConcurrent},
 		{"Prune", testPrune},
+		{"PrunePassResumes", testPrunePassResumes},
 		{"Stats", testStats},
 		{"Ping", testPing},
 	}
