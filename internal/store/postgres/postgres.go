@@ -46,6 +46,9 @@ type driver struct {
 	// byteOrder: the database compares text byte by byte (byteOrderQuery), so a prefix
 	// of instance ids is a range of the primary key.
 	byteOrder bool
+	// prefixWindow: the rows after a cursor a list with an id prefix checks first
+	// (prefixPage).
+	prefixWindow int
 
 	closeOnce sync.Once
 }
@@ -82,7 +85,8 @@ func open(ctx context.Context, url string) (*Store, *driver, error) {
 	if err != nil {
 		return nil, nil, mapErr("open", err)
 	}
-	d := &driver{pool: pool, notifier: &notifier{pool: pool}, listener: newListener(cfg.ConnConfig.Copy())}
+	d := &driver{pool: pool, notifier: &notifier{pool: pool}, listener: newListener(cfg.ConnConfig.Copy()),
+		prefixWindow: prefixWindow}
 	if err := pool.QueryRow(ctx, byteOrderQuery).Scan(&d.byteOrder); err != nil {
 		pool.Close()
 		return nil, nil, mapErr("open", err)

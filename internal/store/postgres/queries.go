@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,9 +83,61 @@ func (d *driver) ListInstances(ctx context.Context, p store.ListInstancesParams,
 	// (docs/decisions/0024-data-growth.md).
 	if p.IDPrefix != "" && p.Type == "" && d.byteOrder {
 		f.Conds = append(f.Conds, anyInstanceType)
+		f.Key = append(f.Key, anyInstanceType)
 	}
 	f.Instances(p, d.byteOrder)
+	if p.IDPrefix != "" && d.byteOrder && !f.ByCreated {
+		query, args := prefixPage(f, after, limit, d.prefixWindow)
+		rows, err := d.pool.Query(ctx, query, args...)
+		return collect(rows, err, sqlstore.ListedOf(scanner.Instance))
+	}
 	return list(ctx, d, "instances", sqlstore.InstanceColumns, f, after, limit, scanner.Instance)
+}
+
+// prefixWindow is how many instances after the cursor a list with an id prefix checks
+// in rid order before it reads the prefix's rids from the (type, id) key (prefixPage).
+const prefixWindow = 1000
+
+// prefixPage is the page query of a list with an id prefix (f.Key its conditions on the
+// (type, id) key) after the rid after. Paged by rid alone, the planner reckons the
+// prefix's rows spread evenly over the rids, so for a deep cursor it walks the rids
+// after it and checks each row's id; but ids given in order (o-0000000042) put a
+// prefix's rows in one stretch of rids, and the page after the last of them read every
+// later instance (100 ms at 2,200,000 instances for a prefix of 100,000 ids, 360-520 ms
+// at 5,500,000). Read from the key first, a page cost the prefix's rows instead, every
+// page: a prefix of every id would cost the table.
+//
+// So a page costs the smaller of the two, bounded: the window, the next window rows
+// after the cursor in rid order, is checked first; when it holds the page, or reaches
+// the last instance, that is the page. Otherwise the rest of the page comes from the
+// prefix's rids after the window, read from the key alone (its index carries rid,
+// migration 000010), and only those rows are fetched, in rid order. A prefix whose rows
+// are dense after the cursor is served by the window; a sparse one costs its ids, read
+// from the key (25 ms for 100,000 of four types on a loaded 2-core machine; decision
+// 0025). Neither part hangs on the planner's estimates: the generic plan of the
+// statement is its custom plan.
+func prefixPage(f sqlstore.Filter, after int64, limit, window int) (string, []any) {
+	x, l, w := f.Next(after), f.Next(limit), strconv.Itoa(window)
+	// The rows come by rid from the key, so they need no other check of it; and any
+	// type (anyInstanceType) holds for every row.
+	var conds []string
+	for _, c := range f.Conds {
+		if c != anyInstanceType {
+			conds = append(conds, c)
+		}
+	}
+	key, cond := strings.Join(f.Key, " AND "), strings.Join(conds, " AND ")
+	cols := `rid, ` + sqlstore.InstanceColumns
+	return `WITH w AS MATERIALIZED (
+  SELECT rid, (` + cond + `) AS hit FROM instances WHERE status <> '' AND rid > ` + x + ` ORDER BY rid LIMIT ` + w + `),
+e AS (SELECT coalesce(max(rid), ` + x + `) AS last, count(*) = ` + w + ` AND count(*) FILTER (WHERE hit) < ` + l + ` AS more FROM w)
+SELECT ` + cols + ` FROM (
+  (SELECT ` + cols + ` FROM instances WHERE status <> '' AND rid = ANY(ARRAY(SELECT rid FROM w WHERE hit ORDER BY rid LIMIT ` + l + `)))
+  UNION ALL
+  (SELECT ` + cols + ` FROM instances WHERE ` + cond + ` AND rid > (SELECT last FROM e) AND (SELECT more FROM e)
+    AND rid = ANY(ARRAY(SELECT rid FROM instances WHERE ` + key + ` AND rid > (SELECT last FROM e)))
+    ORDER BY rid LIMIT ` + l + `)) page
+ORDER BY rid LIMIT ` + l, f.Args
 }
 
 // anyInstanceType is the condition that the instance's type is one of the types of

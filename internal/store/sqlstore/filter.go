@@ -24,6 +24,10 @@ type Filter struct {
 	// RowCond, when set, is a condition every row of the table meets that lets the
 	// database find the cursor's row through a partial index on rid (ByCreated).
 	RowCond string
+	// Key holds the conditions among Conds that a (type, id) key answers alone: the
+	// type and an id prefix's range (Instances, IDPrefix with byteOrder), so that a
+	// backend can read a prefix's rows from that key first.
+	Key []string
 }
 
 // Add appends cond, in which "?" stands for the parameter arg.
@@ -73,10 +77,16 @@ func (f *Filter) IDPrefix(prefix string, byteOrder bool) {
 		return
 	}
 	lo, hi, bounded := IDRange(prefix)
-	f.Add("id >= ?", lo)
+	f.AddKey("id >= ?", lo)
 	if bounded {
-		f.Add("id < ?", hi)
+		f.AddKey("id < ?", hi)
 	}
+}
+
+// AddKey appends cond, as Add does, and records it among the key conditions (Key).
+func (f *Filter) AddKey(cond string, arg any) {
+	f.Add(cond, arg)
+	f.Key = append(f.Key, f.Conds[len(f.Conds)-1])
 }
 
 // Where is the WHERE clause, "" without conditions.
@@ -119,7 +129,9 @@ func (f Filter) Keyset(table, columns string, after int64, limit int) (string, [
 
 // Instances adds the conditions of p; byteOrder as in IDPrefix.
 func (f *Filter) Instances(p store.ListInstancesParams, byteOrder bool) {
-	f.AddIf("type = ?", p.Type)
+	if p.Type != "" {
+		f.AddKey("type = ?", p.Type)
+	}
 	f.AddIf("state_name = ?", p.State)
 	f.AddStatus(p.Status, store.StatusRunning, store.StatusCompleted, store.StatusFailed, store.StatusTerminated)
 	f.IDPrefix(p.IDPrefix, byteOrder)

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -166,4 +168,73 @@ func testCancelDeadTimer(t *testing.T, e *env) {
 	st, err := e.s.Stats(e.ctx, e.now)
 	require.NoError(t, err)
 	require.Zero(t, st.DeadTimers)
+}
+
+// testListInstancesByPrefixPages: a list with an id prefix pages in rid order from any
+// cursor, one taken inside the prefix's rows or past the last of them (ids given in
+// order lie in one stretch of rids, as o-0000000042 does), with and without a type and
+// with a status: each page holds the matching instances after the cursor, oldest first.
+func testListInstancesByPrefixPages(t *testing.T, e *env) {
+	type row struct{ typ, id string }
+	var rows []row
+	add := func(typ, id string, s step) {
+		e.mustExec(typ, id, s)
+		rows = append(rows, row{typ, id})
+	}
+	for i := range 6 {
+		add("order", fmt.Sprintf("p-%02d", i), step{})
+		if i%2 == 0 {
+			add("invoice", fmt.Sprintf("p-%02d", i), step{})
+		}
+	}
+	for i := range 6 {
+		add("order", fmt.Sprintf("q-%02d", i), step{})
+	}
+	add("invoice", "p-99", step{}) // one more of the prefix, long after the rest
+	for i := range 4 {
+		add("order", fmt.Sprintf("r-%02d", i), step{})
+	}
+	e.mustExec("order", "p-03", step{To: "done", Complete: true}) // an update does not move it
+
+	// after[k] is the cursor after the k-th instance of the list of all instances.
+	after := []string{""}
+	for c := ""; ; {
+		page, err := e.s.ListInstances(e.ctx, store.ListInstancesParams{Cursor: c, Limit: 1})
+		require.NoError(t, err)
+		if page.Next == "" {
+			break
+		}
+		require.Equal(t, rows[len(after)-1].id, page.Items[0].ID)
+		after, c = append(after, page.Next), page.Next
+	}
+	require.Len(t, after, len(rows))
+
+	for _, p := range []store.ListInstancesParams{
+		{IDPrefix: "p-"}, {Type: "order", IDPrefix: "p-"}, {Type: "invoice", IDPrefix: "p-"},
+		{IDPrefix: "p-0"}, {IDPrefix: "q-0"}, {IDPrefix: "p-", Status: store.StatusRunning},
+		{Type: "order", IDPrefix: "p-", Status: store.StatusCompleted}, {IDPrefix: "z"},
+	} {
+		for k, cursor := range after {
+			want := []string{}
+			for _, r := range rows[k:] {
+				if strings.HasPrefix(r.id, p.IDPrefix) && (p.Type == "" || p.Type == r.typ) &&
+					(p.Status == "" || (p.Status == store.StatusCompleted) == (r == row{"order", "p-03"})) {
+					want = append(want, r.typ+"/"+r.id)
+				}
+			}
+			got := []string{}
+			items, _ := collect(t, func(c string) (store.Page[store.Instance], error) {
+				q := p
+				q.Cursor, q.Limit = c, 2
+				if c == "" {
+					q.Cursor = cursor
+				}
+				return e.s.ListInstances(e.ctx, q)
+			})
+			for _, in := range items {
+				got = append(got, in.Type+"/"+in.ID)
+			}
+			require.Equal(t, want, got, "%+v after the %d-th instance", p, k)
+		}
+	}
 }

@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"WebhookRotation", testWebhookRotation},
 		{"ListInstances", testListInstances},
 		{"ListInstancesByPrefixAndTime", testListInstancesByPrefixAndTime},
+		{"ListInstancesByPrefixPages", testListInstancesByPrefixPages},
 		{"CountInstances", testCountInstances},
 		{"CancelEffect", testCancelEffect},
 		{"CancelDeadTimer", testCancelDeadTimer},
@@ -103,7 +104,8 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 // a backend that has more than one way to select a prefix.
 func RunListInstancesByPrefix(t *testing.T, newStore NewStoreFunc) {
 	t.Helper()
-	runCases(t, newStore, []testCase{{"ListInstancesByPrefixAndTime", testListInstancesByPrefixAndTime}})
+	runCases(t, newStore, []testCase{{"ListInstancesByPrefixAndTime", testListInstancesByPrefixAndTime},
+		{"ListInstancesByPrefixPages", testListInstancesByPrefixPages}})
 }
 
 type testCase struct {
