@@ -1,7 +1,9 @@
 // Package retention forgets what no one needs any more: a worker that prunes, at start
 // and then every interval, the rows older than the retention period that the store
 // allows to forget (delivered effects, fired and cancelled timers, completed instances'
-// inputs), in small batches so that pruning never holds locks for long.
+// inputs), in small batches so that pruning never holds locks for long, resting
+// between two batches as long as the last one took so that it never takes more than
+// half of a database connection's time from the inputs it shares the machine with.
 //
 // Several processes may prune the same database at once: the store claims the rows it
 // deletes with SKIP LOCKED.
@@ -25,6 +27,14 @@ const (
 	MinInterval = time.Second
 	MaxInterval = time.Hour
 )
+
+// restPerBatch is how long the worker rests after a batch, as a multiple of the time
+// the batch took. Pruning competes with inputs for the same cores and disk: run
+// back to back, the batches of a day's worth at 10,000,000 instances cut the inputs
+// running beside them to 0.67× (docs/SCALING.md); resting as long as each batch took
+// halves pruning's share, and pruning still deletes several times faster than inputs
+// write the rows it will later prune.
+const restPerBatch = 1
 
 // Pruner is the part of store.Store the worker needs.
 type Pruner interface {
@@ -87,8 +97,9 @@ func New(cfg Config) (*Worker, error) {
 // Interval returns the time between two prunings.
 func (w *Worker) Interval() time.Duration { return w.cfg.Interval }
 
-// RunOnce prunes, batch after batch, everything older than the retention period by the
-// worker's clock, and returns how many rows it deleted. Errors: the store's, or ctx's;
+// RunOnce prunes, batch after batch (resting between two as long as the last took),
+// everything older than the retention period by the worker's clock, and returns how
+// many rows it deleted. Errors: the store's, or ctx's;
 // the rows deleted until then are counted.
 func (w *Worker) RunOnce(ctx context.Context) (int64, error) { return w.prune(ctx, nil) }
 
@@ -102,6 +113,7 @@ func (w *Worker) prune(ctx context.Context, stop <-chan struct{}) (int64, error)
 		}
 	}()
 	for {
+		t0 := time.Now()
 		n, err := w.cfg.Store.Prune(ctx, before, w.cfg.BatchSize)
 		total += n
 		if err != nil {
@@ -110,10 +122,15 @@ func (w *Worker) prune(ctx context.Context, stop <-chan struct{}) (int64, error)
 		if n == 0 {
 			return total, nil
 		}
+		rest := time.NewTimer(restPerBatch * time.Since(t0))
 		select {
 		case <-stop:
+			rest.Stop()
 			return total, nil
-		default:
+		case <-ctx.Done():
+			rest.Stop()
+			return total, fmt.Errorf("retention: prune: %w", ctx.Err())
+		case <-rest.C:
 		}
 	}
 }

@@ -89,11 +89,18 @@ type fakePruner struct {
 	err     error
 	befores []time.Time
 	batches []int
+	// took is how long each call lasts; starts and ends are when each call began and
+	// returned.
+	took         time.Duration
+	starts, ends []time.Time
 }
 
 func (f *fakePruner) Prune(_ context.Context, before time.Time, batch int) (int64, error) {
+	start := time.Now()
+	time.Sleep(f.took)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.starts, f.ends = append(f.starts, start), append(f.ends, time.Now())
 	f.befores = append(f.befores, before)
 	f.batches = append(f.batches, batch)
 	if f.err != nil {
@@ -129,6 +136,38 @@ func TestRunOnceRepeatsUntilNothingIsLeft(t *testing.T) {
 		require.Equal(t, now.Add(-24*time.Hour), p.befores[i])
 		require.Equal(t, retention.DefaultBatchSize, p.batches[i])
 	}
+}
+
+// TestRestsBetweenBatches: after each batch the worker waits at least as long as the
+// batch took before it starts the next, so pruning holds the database at most half the
+// time; after the last batch (nothing pruned) it does not wait.
+func TestRestsBetweenBatches(t *testing.T) {
+	t.Parallel()
+	p := &fakePruner{counts: []int64{500, 500, 500}, took: 20 * time.Millisecond}
+	w, err := retention.New(retention.Config{Store: p, Retention: time.Hour})
+	require.NoError(t, err)
+	n, err := w.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 1500, n)
+	require.Len(t, p.starts, 4)
+	for i := 1; i < len(p.starts); i++ {
+		took := p.ends[i-1].Sub(p.starts[i-1])
+		require.GreaterOrEqual(t, p.starts[i].Sub(p.ends[i-1]), took, "the rest after batch %d", i-1)
+	}
+}
+
+// TestStopEndsTheRest: a worker resting between two batches stops at once.
+func TestStopEndsTheRest(t *testing.T) {
+	t.Parallel()
+	p := &fakePruner{counts: []int64{500, 500}, took: time.Second}
+	w, err := retention.New(retention.Config{Store: p, Retention: time.Hour})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(context.Background()))
+	require.Eventually(t, func() bool { return p.calls() == 1 }, 10*time.Second, 5*time.Millisecond)
+	stopped := time.Now()
+	require.NoError(t, w.Stop(context.Background()))
+	require.Less(t, time.Since(stopped), 900*time.Millisecond, "Stop waited for the rest (a second) to end")
+	require.Equal(t, 1, p.calls(), "no batch after Stop")
 }
 
 // TestStartPrunesAtOnceAndKeepsGoing: a started worker prunes before its first
