@@ -41,6 +41,8 @@ type growthResult struct {
 	pruneBatchSize  int
 	pruneBefore     time.Time
 	inputWindowSecs float64
+	// prewarmed is what prewarm read into the OS cache, or why it did not.
+	prewarmed string
 	// runTag starts the ids of the instances this run creates, so that a database kept
 	// from an earlier run (-growth-db) gets new instances, not inputs to old ones.
 	runTag string
@@ -156,6 +158,7 @@ func (b *bench) growthSection(ctx context.Context) error {
 		}
 	}
 	if slices.Contains(parts, "inputs") {
+		g.prewarm(ctx, b, grownURL)
 		g.inputRates(ctx, b, empty, grown, window)
 	}
 	if slices.Contains(parts, "lists") {
@@ -340,6 +343,36 @@ func (g *growthResult) listCases(ctx context.Context, url string, p seedPlan) []
 }
 
 func url2(s string) string { return url.QueryEscape(s) }
+
+// prewarmRelations are what an input to an existing instance reads at random places:
+// the instance row and its key, and the leaves of the keys its event and input go into.
+// Every other index it writes, it writes at the right edge.
+var prewarmRelations = []string{"instances", "instances_pkey", "events_pkey", "inputs_instance"}
+
+// prewarm reads prewarmRelations of the grown database into the operating system's cache
+// (pg_prewarm), as on a server that has been serving inputs to its running instances
+// for a while: otherwise an input to one of the million running instances is measured
+// against a cache that has just been filled by seeding and index builds, and reads its
+// pages from the disk (0.18× the near-empty rate at ten million instances, against
+// ≥ 0.9× once cached; docs/SCALING.md).
+func (g *growthResult) prewarm(ctx context.Context, b *bench, url string) {
+	t0 := time.Now()
+	var blocks int64
+	err := withConn(ctx, url, func(c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_prewarm`); err != nil {
+			return err
+		}
+		return c.QueryRow(ctx, `SELECT sum(pg_prewarm(r, 'read')) FROM unnest($1::regclass[]) AS r`, prewarmRelations).Scan(&blocks)
+	})
+	if err != nil {
+		g.prewarmed = "not read into the cache first (pg_prewarm: " + firstLine(err) + ")"
+		b.logf("growth: prewarm: %v", err)
+		return
+	}
+	g.prewarmed = fmt.Sprintf("%s read into the operating system's cache first (pg_prewarm, %.1f GB in %s)",
+		strings.Join(prewarmRelations, ", "), float64(blocks)*8192/1e9, time.Since(t0).Round(time.Second))
+	b.logf("growth: prewarm: %s", g.prewarmed)
+}
 
 func withConn(ctx context.Context, url string, f func(*pgx.Conn) error) error {
 	c, err := pgx.Connect(ctx, url)

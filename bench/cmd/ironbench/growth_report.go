@@ -80,7 +80,8 @@ func (g *growthResult) writeServers(w *strings.Builder) {
 }
 
 func (g *growthResult) writeInputs(w *strings.Builder) {
-	fmt.Fprintf(w, "**Input throughput, near-empty (%s instances) against grown**, 32 clients, three alternating rounds (target: grown ≥ 0.8× near-empty):\n\n", commas(g.emptyN+g.emptyN/10))
+	fmt.Fprintf(w, "**Input throughput, near-empty (%s instances) against grown**, 32 clients, three alternating rounds (target: grown ≥ 0.8× near-empty); the grown database's %s:\n\n",
+		commas(g.emptyN+g.emptyN/10), g.prewarmed)
 	w.WriteString("| input | near-empty, per round | grown, per round | grown ÷ near-empty (medians) | p99 near-empty | p99 grown | target |\n|---|---|---|---:|---:|---:|---|\n")
 	for _, r := range g.inputs {
 		ratio := safeDiv(median(r.grown), median(r.empty))
@@ -123,7 +124,20 @@ func (g *growthResult) writePrune(w *strings.Builder) {
 		rates(p.before), rates(p.while), safeDiv(while, before), ms(p.beforeP99), ms(p.whileP99), verdict(keeps >= 1), keeps)
 }
 
-func osArgs() []string { return slices.Clone(os.Args[1:]) }
+// osArgs are the command's arguments as a report shows them: the database URL (-pg)
+// names a server of the machine the run was on, not of the reader's.
+func osArgs() []string {
+	args := slices.Clone(os.Args[1:])
+	for i, a := range args {
+		switch {
+		case (a == "-pg" || a == "--pg") && i+1 < len(args):
+			args[i+1] = "<url>"
+		case strings.HasPrefix(a, "-pg=") || strings.HasPrefix(a, "--pg="):
+			args[i] = a[:strings.Index(a, "=")+1] + "<url>"
+		}
+	}
+	return args
+}
 
 func safeDiv(a, b float64) float64 {
 	if b == 0 {

@@ -76,7 +76,7 @@ func (b *bench) report(ctx context.Context) string {
 		moduleVersion("github.com/jackc/pgx/v5"), moduleVersion("github.com/dbos-inc/dbos-transact-golang"),
 		moduleVersion("github.com/riverqueue/river"))
 	fmt.Fprintf(&w, "- Command: `cd bench && go run ./cmd/ironbench %s` (what `make bench` runs; took %s).\n",
-		strings.Join(os.Args[1:], " "), time.Since(b.started).Round(time.Second))
+		strings.Join(osArgs(), " "), time.Since(b.started).Round(time.Second))
 	fmt.Fprintf(&w, "- Closed-loop windows: %s after %s warm-up, %d round(s), ceiling and ironflow alternating; "+
 		"ratios are the median of the per-round ratios.\n\n", b.window, b.warm, b.rounds)
 
