@@ -111,11 +111,7 @@ func TestListPagesAreBounded(t *testing.T) {
 		require.Equal(t, want, walk(func(c string) ([]int, []string, string) {
 			p, err := b.eng.ListInputs(ctx, "blob", "one", c, engine.MaxPageSize)
 			require.NoError(t, err)
-			var sizes []int
-			var keys []string
-			for _, it := range p.Items {
-				sizes, keys = append(sizes, len(it.Data)), append(keys, fmt.Sprint(it.Version))
-			}
+			sizes, keys := sizesAndKeys(p.Items, func(it engine.InputView) (int, string) { return len(it.Data), fmt.Sprint(it.Version) })
 			return sizes, keys, p.NextCursor
 		}))
 		require.Equal(t, want, walk(func(c string) ([]int, []string, string) {
@@ -126,21 +122,13 @@ func TestListPagesAreBounded(t *testing.T) {
 			}
 			p, err := b.eng.ListEvents(ctx, "blob", "one", after, engine.MaxPageSize)
 			require.NoError(t, err)
-			var sizes []int
-			var keys []string
-			for _, it := range p.Items {
-				sizes, keys = append(sizes, len(it.Data)), append(keys, fmt.Sprint(it.Seq))
-			}
+			sizes, keys := sizesAndKeys(p.Items, func(it engine.EventView) (int, string) { return len(it.Data), fmt.Sprint(it.Seq) })
 			return sizes, keys, p.NextCursor
 		}))
 		got := walk(func(c string) ([]int, []string, string) {
 			p, err := b.eng.ListWorkflows(ctx, store.ListInstancesParams{Type: "blob", Cursor: c, Limit: engine.MaxPageSize})
 			require.NoError(t, err)
-			var sizes []int
-			var keys []string
-			for _, it := range p.Items {
-				sizes, keys = append(sizes, len(it.State.Data)), append(keys, it.ID)
-			}
+			sizes, keys := sizesAndKeys(p.Items, func(it engine.WorkflowView) (int, string) { return len(it.State.Data), it.ID })
 			return sizes, keys, p.NextCursor
 		})
 		require.Len(t, got, n+1)
@@ -180,4 +168,13 @@ func TestListPagesAreBounded(t *testing.T) {
 		require.Len(t, feed, 2*n)
 		require.Len(t, slices.Compact(slices.Sorted(slices.Values(feed))), 2*n, "no event twice")
 	})
+}
+
+// sizesAndKeys returns each item's size and key, as of.
+func sizesAndKeys[T any](items []T, of func(T) (int, string)) ([]int, []string) {
+	sizes, keys := make([]int, len(items)), make([]string, len(items))
+	for i, it := range items {
+		sizes[i], keys[i] = of(it)
+	}
+	return sizes, keys
 }

@@ -46,8 +46,10 @@ func newCPUMeter(ctx context.Context, dbURL string) cpuMeter {
 	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		return cpuMeter{}
 	}
+	// A backend of a server on another machine has a pid that may name any process
+	// here: only a local PostgreSQL backend's parent is the server.
 	st, ok := procStat(pid)
-	if !ok {
+	if !ok || st.comm != "postgres" {
 		return cpuMeter{}
 	}
 	return cpuMeter{postmaster: st.ppid}
@@ -93,6 +95,7 @@ func (m cpuMeter) during(from, to time.Time) <-chan cpuUse {
 }
 
 type procStatus struct {
+	comm string
 	ppid int
 	cpu  time.Duration // user + system
 }
@@ -108,7 +111,8 @@ func procStat(pid int) (procStatus, bool) {
 	// The command name is in parentheses and may hold spaces: fields count from the
 	// last ')'. After it: state ppid … utime (14th field of the line) stime (15th).
 	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
+	j := bytes.IndexByte(b, '(')
+	if i < 0 || j < 0 || j > i {
 		return procStatus{}, false
 	}
 	f := bytes.Fields(b[i+1:])
@@ -118,7 +122,7 @@ func procStat(pid int) (procStatus, bool) {
 	ppid, _ := strconv.Atoi(string(f[1]))
 	ut, _ := strconv.ParseInt(string(f[11]), 10, 64)
 	stt, _ := strconv.ParseInt(string(f[12]), 10, 64)
-	return procStatus{ppid: ppid, cpu: time.Duration(ut+stt) * clockTick}, true
+	return procStatus{comm: string(b[j+1 : i]), ppid: ppid, cpu: time.Duration(ut+stt) * clockTick}, true
 }
 
 // perInput is u's CPU per operation of n, split as this process, the database.

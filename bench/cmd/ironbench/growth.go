@@ -354,7 +354,8 @@ var prewarmRelations = []string{"instances", "instances_pkey", "events_pkey", "i
 // for a while: otherwise an input to one of the million running instances is measured
 // against a cache that has just been filled by seeding and index builds, and reads its
 // pages from the disk (0.18× the near-empty rate at ten million instances, against
-// ≥ 0.9× once cached; docs/SCALING.md).
+// 0.46–0.81× once cached, with full pages and then with room for HOT updates;
+// docs/SCALING.md).
 func (g *growthResult) prewarm(ctx context.Context, b *bench, url string) {
 	t0 := time.Now()
 	var blocks int64
