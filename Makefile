@@ -28,8 +28,9 @@ build: ## build the server (bin/ironflow-server) and the CLI (bin/ironflow) into
 	$(GO) build -o bin/ironflow ./cmd/ironflow
 
 .PHONY: test
-test: ## run every test (SQLite and PostgreSQL)
+test: ## run every test (SQLite and PostgreSQL), the bench/ module's too
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+	cd bench && $(GO) test -count=1 ./...
 
 .PHONY: test-race
 test-race: ## run every test with the race detector

@@ -48,6 +48,7 @@ type ironServer struct {
 	worker *outbox.Worker
 	srv    *http.Server
 	api    *apitest.Client
+	raw    *rawClient // inputs, the requests the load is made of
 }
 
 // startIronflow opens the store (dsn: a postgres URL, or a SQLite file path), registers
@@ -77,6 +78,7 @@ func startIronflow(ctx context.Context, backend, dsn, sinkURL string) (*ironServ
 		store: st, eng: eng,
 		srv: &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second},
 		api: apitest.New("http://"+ln.Addr().String(), apitest.Options{Timeout: time.Minute, IdleConnsPerHost: 1024}),
+		raw: newRawClient(ln.Addr().String(), time.Minute),
 	}
 	go func() { _ = s.srv.Serve(ln) }()
 	if _, err := s.call(ctx, http.MethodPut, "/v1/workflow-types/bench", benchDefinition, http.StatusCreated, http.StatusOK); err != nil {
@@ -114,6 +116,7 @@ func (s *ironServer) close() {
 		_ = s.worker.Stop(ctx)
 	}
 	s.api.Close()
+	s.raw.close()
 	_ = s.store.Close()
 }
 
@@ -127,10 +130,13 @@ func (s *ironServer) call(ctx context.Context, method, path, body string, want .
 	return resp.Body, err
 }
 
-// input posts one input to instance id.
+// input posts one input to instance id, through the lean client.
 func (s *ironServer) input(ctx context.Context, id, typ string) error {
-	_, err := s.call(ctx, http.MethodPost, "/v1/workflows/bench/"+id+"/inputs",
-		`{"type": "`+typ+`", "data": {"n": 1}}`, http.StatusOK)
+	status, body, err := s.raw.post(ctx, "/v1/workflows/bench/"+id+"/inputs",
+		[]byte(`{"type": "`+typ+`", "data": {"n": 1}}`))
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("POST input %s: status %d: %s", id, status, body)
+	}
 	return err
 }
 
