@@ -21,6 +21,7 @@ import (
 )
 
 func main() {
+	config.TuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal starts the graceful shutdown, a second one kills the

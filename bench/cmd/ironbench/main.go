@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ironflow/ironflow/internal/config"
 )
 
 type options struct {
@@ -63,6 +65,8 @@ func main() {
 	flag.StringVar(&o.growthOut, "growth-out", "../docs/SCALING.md", "Markdown file whose growth block is rewritten (empty: print only)")
 	flag.StringVar(&o.growthPart, "growth-parts", "servers,inputs,lists,prune", "growth section: the parts to run")
 	flag.Parse()
+	// The collector as the server runs it (cmd/server), for the server in this process.
+	config.TuneGC(os.Getenv)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

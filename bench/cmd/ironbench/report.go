@@ -19,6 +19,13 @@ const (
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
 
+// gcPercent is the process's GOGC.
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
 func mkdir(dir string) error { return os.MkdirAll(dir, 0o750) }
 
 func cpuModel() string {
@@ -70,7 +77,8 @@ func (b *bench) report(ctx context.Context) string {
 	}
 	fmt.Fprintf(&w, "### Results (%s run, %s)\n\n", mode, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&w, "- Machine: %s, %d cores (GOMAXPROCS %d), shared with other workloads; "+
-		"load generator, servers, webhook sink and PostgreSQL all on this machine.\n", cpuModel(), runtime.NumCPU(), runtimeProcs())
+		"load generator, servers, webhook sink and PostgreSQL all on this machine; one process, GOGC %d "+
+		"(the server's setting) for everything in it.\n", cpuModel(), runtime.NumCPU(), runtimeProcs(), gcPercent())
 	fmt.Fprintf(&w, "- Versions: %s, PostgreSQL %s, SQLite %s (modernc.org/sqlite %s), pgx %s, DBOS Transact %s, River %s.\n",
 		runtime.Version(), b.dbs.serverVersion(ctx), sqliteVersion(ctx), moduleVersion("modernc.org/sqlite"),
 		moduleVersion("github.com/jackc/pgx/v5"), moduleVersion("github.com/dbos-inc/dbos-transact-golang"),
