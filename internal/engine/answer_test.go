@@ -52,6 +52,7 @@ func TestInputRecordsStayCompact(t *testing.T) {
 			o, err := e.Execute(ctx, "big", "i-1", in, ExecuteOptions{IdempotencyKey: key})
 			require.NoError(t, err)
 			require.False(t, o.Replayed)
+			requireBodyVersion(t, o)
 			all = append(all, sent{in, key, o.Body})
 			return o
 		}
@@ -82,6 +83,7 @@ func TestInputRecordsStayCompact(t *testing.T) {
 
 		o, err = e.Terminate(ctx, "big", "i-1", "done", ExecuteOptions{IdempotencyKey: "k-end"})
 		require.NoError(t, err)
+		requireBodyVersion(t, o)
 		all = append(all, sent{key: "k-end", body: o.Body})
 		send("tick", `{"n":9}`, "k-after") // already_completed
 
@@ -97,8 +99,26 @@ func TestInputRecordsStayCompact(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, again.Replayed, x.key)
 			require.Equal(t, string(x.body), string(again.Body), "the replay of %s", x.key)
+			requireBodyVersion(t, again)
 		}
 	})
+}
+
+// requireBodyVersion checks that o.Version, the ETag the API sends without decoding the
+// body, is the body's workflow.version, and 0 when the body has no workflow.
+func requireBodyVersion(t *testing.T, o Outcome) {
+	t.Helper()
+	var res struct {
+		Workflow *struct {
+			Version int64 `json:"version"`
+		} `json:"workflow"`
+	}
+	require.NoError(t, json.Unmarshal(o.Body, &res))
+	var want int64
+	if res.Workflow != nil {
+		want = res.Workflow.Version
+	}
+	require.Equal(t, want, o.Version, "Outcome.Version of %s", o.Body)
 }
 
 // TestReplayOfAWholeStoredAnswer: an input record that holds the whole answer (as

@@ -91,9 +91,16 @@ func in(typ, data string) workflow.Input {
 	return workflow.Input{Type: typ, Data: json.RawMessage(data)}
 }
 
+// result decodes o's body, and checks that o.Version is its workflow's version (the
+// ETag the API sends without decoding the body).
 func result(t testing.TB, o engine.Outcome) engine.Result {
 	var r engine.Result
 	require.NoError(t, json.Unmarshal(o.Body, &r))
+	var version int64
+	if r.Workflow != nil {
+		version = r.Workflow.Version
+	}
+	require.Equal(t, version, o.Version, "Outcome.Version is the body's workflow.version")
 	return r
 }
 

@@ -51,6 +51,10 @@ type Outcome struct {
 	Replayed bool
 	// Write is what was (or, on a dry run, would have been) committed; nil on a replay.
 	Write *store.Write
+	// Version is the instance's version after the decision, as Body's workflow.version
+	// says (the ETag of the answer), or 0 when Body has no workflow: the instance does
+	// not exist.
+	Version int64
 }
 
 // Execute decides one input for the instance (typ, id) and commits the result.
@@ -81,7 +85,7 @@ func (e *Engine) outcome(ctx context.Context, res store.ExecuteResult, err error
 	if err != nil {
 		return Outcome{}, err
 	}
-	out := Outcome{Outcome: res.Input.Outcome, Body: body, Replayed: res.Replayed, Write: res.Write}
+	out := Outcome{Outcome: res.Input.Outcome, Body: body, Replayed: res.Replayed, Write: res.Write, Version: res.Input.Version}
 	if e.observe != nil && !res.Replayed && observed {
 		e.observe(typ, inputType, out.Outcome, time.Since(start))
 	}

@@ -208,8 +208,8 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, typ, id string)
 	if out.Replayed {
 		h.Set("Idempotent-Replayed", "true")
 	}
-	if v, ok := resultVersion(out.Body); ok {
-		h.Set("ETag", etag(v))
+	if out.Version > 0 {
+		h.Set("ETag", etag(out.Version))
 	}
 	writeRaw(w, outcomeStatus(out.Outcome), out.Body)
 	return nil
@@ -221,19 +221,6 @@ func outcomeStatus(outcome string) int {
 		return http.StatusOK
 	}
 	return http.StatusConflict // rejected, already_completed
-}
-
-// resultVersion reads workflow.version from a stored decision body.
-func resultVersion(body []byte) (int64, bool) {
-	var res struct {
-		Workflow *struct {
-			Version int64 `json:"version"`
-		} `json:"workflow"`
-	}
-	if json.Unmarshal(body, &res) != nil || res.Workflow == nil {
-		return 0, false
-	}
-	return res.Workflow.Version, true
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
@@ -649,8 +636,8 @@ func (s *Server) handleTerminate(w http.ResponseWriter, r *http.Request) error {
 	if out.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	if v, ok := resultVersion(out.Body); ok {
-		w.Header().Set("ETag", etag(v))
+	if out.Version > 0 {
+		w.Header().Set("ETag", etag(out.Version))
 	}
 	writeRaw(w, outcomeStatus(out.Outcome), out.Body)
 	return nil
