@@ -85,7 +85,7 @@ func open(ctx context.Context, url string) (*Store, *driver, error) {
 	if err != nil {
 		return nil, nil, mapErr("open", err)
 	}
-	d := &driver{pool: pool, notifier: &notifier{pool: pool}, listener: newListener(cfg.ConnConfig.Copy()),
+	d := &driver{pool: pool, notifier: newNotifier(pool), listener: newListener(cfg.ConnConfig.Copy()),
 		prefixWindow: prefixWindow}
 	if err := pool.QueryRow(ctx, byteOrderQuery).Scan(&d.byteOrder); err != nil {
 		pool.Close()

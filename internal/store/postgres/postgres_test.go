@@ -89,7 +89,7 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 }
 
 // TestListenReconnects kills the LISTEN connection's backend and expects a wake after
-// the store reconnected, then notifications as before.
+// the store reconnected, then another store's notifications as before.
 func TestListenReconnects(t *testing.T) {
 	t.Parallel()
 	url := pgtest.MigratedDatabaseURL(t, postgres.Migrate)
@@ -120,13 +120,17 @@ WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backen
 WHERE datname = current_database() AND query LIKE 'LISTEN%'`).Scan(&n)
 		return err == nil && n == 1
 	}, 10*time.Second, 20*time.Millisecond)
-	_, err = s.ScheduleTimer(ctx, store.Timer{WorkflowType: "t", WorkflowID: "i", Key: "k",
+	// From another store, as another process: its wake can only come through LISTEN.
+	other, err := postgres.Open(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Close() })
+	_, err = other.ScheduleTimer(ctx, store.Timer{WorkflowType: "t", WorkflowID: "i", Key: "k",
 		FireAt: time.Now(), InputType: "tick"})
 	require.NoError(t, err)
 	select {
 	case <-ch:
 	case <-ctx.Done():
-		t.Fatal("no wake after ScheduleTimer")
+		t.Fatal("no wake after another store's ScheduleTimer")
 	}
 }
 

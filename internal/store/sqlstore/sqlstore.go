@@ -215,8 +215,9 @@ type Driver interface {
 	// and a commit of its own.
 	BatchInputs() bool
 	// Notify sends what a commit added to the other processes sharing the database;
-	// wakeHere reports whether this process's listeners must be woken directly (a
-	// backend whose notifications do not come back to the sender).
+	// wakeHere reports whether this process's listeners must be woken directly: a
+	// backend whose notifications do not come back to the sender, or come back later
+	// than the commit.
 	Notify(t Topics) (wakeHere bool)
 	// Listen starts delivering other processes' notifications to wake (once; later
 	// calls return at once).
