@@ -122,12 +122,15 @@ func (b *bench) report(ctx context.Context) string {
 	}
 	if len(b.halfMax) > 0 {
 		w.WriteString("#### Latency at half the best input rate (open loop, new instance per input)\n\n")
-		w.WriteString("| backend | arrival rate | p50 | p95 | p99 | target p99 < 25 ms |\n|---|---:|---:|---:|---:|---|\n")
+		w.WriteString("| backend | arrival rate | p50 | p95 | p99 | target p99 < 25 ms | ceiling at the same rate: p50 | p99 |\n" +
+			"|---|---:|---:|---:|---:|---|---:|---:|\n")
 		for _, r := range b.halfMax {
-			fmt.Fprintf(&w, "| %s | %.0f/s | %s | %s | %s | %s |\n", r.backend, r.rate,
-				ms(r.lat.pct(0.5)), ms(r.lat.pct(0.95)), ms(r.lat.pct(0.99)), verdict(r.lat.pct(0.99) < 25*time.Millisecond))
+			fmt.Fprintf(&w, "| %s | %.0f/s | %s | %s | %s | %s | %s | %s |\n", r.backend, r.rate,
+				ms(r.lat.pct(0.5)), ms(r.lat.pct(0.95)), ms(r.lat.pct(0.99)), verdict(r.lat.pct(0.99) < 25*time.Millisecond),
+				ms(r.ceil.pct(0.5)), ms(r.ceil.pct(0.99)))
 		}
-		w.WriteString("\n")
+		w.WriteString("\nThe baseline: the ceiling's transactions (no HTTP, four statements, one commit each) run open-loop at the same " +
+			"rate right after ironflow's, on the same disk, where every commit waits for its WAL flush.\n\n")
 	}
 	if len(b.history) > 0 {
 		w.WriteString("#### Decision cost by history length (one client, HTTP, alternating)\n\n")

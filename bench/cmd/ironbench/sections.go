@@ -29,6 +29,9 @@ type halfMaxRow struct {
 	lat      latencies
 	late     int
 	failures int
+	// ceil is the ceiling's transactions at the same arrival rate, right after: a
+	// baseline for the tail on the same disk and cores.
+	ceil latencies
 }
 
 type historyRow struct {
@@ -133,9 +136,19 @@ func (b *bench) inputSection(ctx context.Context) error {
 					row.failures++
 				}
 			}
+			csent, clat, _ := openLoop(ctx, rate, b.window, func(ctx context.Context, seq int) error {
+				return ceilDecide(ctx, fmt.Sprintf("half-%d", seq))
+			})
+			row.ceil = latencies{elapsed: b.window}
+			for i := range csent {
+				if clat[i] > 0 {
+					row.ceil.samples = append(row.ceil.samples, clat[i])
+				}
+			}
 			b.halfMax = append(b.halfMax, row)
-			b.logf("input %-8s open-loop at %.0f/s: p50 %s p99 %s (late %d, failed %d)",
-				backend, rate, ms(row.lat.pct(0.5)), ms(row.lat.pct(0.99)), late, row.failures)
+			b.logf("input %-8s open-loop at %.0f/s: p50 %s p99 %s (late %d, failed %d); ceiling p50 %s p99 %s",
+				backend, rate, ms(row.lat.pct(0.5)), ms(row.lat.pct(0.99)), late, row.failures,
+				ms(row.ceil.pct(0.5)), ms(row.ceil.pct(0.99)))
 		}
 		srv.close()
 		ceilClose()
