@@ -15,7 +15,8 @@ import (
 
 // TestNotifyIsPaced pokes the notifier without pause and counts the notifications
 // another connection receives: no two NOTIFYs closer than notifyInterval. Then a poke
-// during the rest after a NOTIFY is carried by the next one, that much later.
+// during the rest after a NOTIFY is carried by the next one. (Receipt times are not
+// compared: a busy machine may wake the test late for one and on time for the next.)
 func TestNotifyIsPaced(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -61,9 +62,6 @@ func TestNotifyIsPaced(t *testing.T) {
 	poke()
 	_, err = conn.WaitForNotification(ctx) // sent: the notifier rests
 	require.NoError(t, err)
-	first := time.Now()
 	poke()
-	got = received()
-	require.Len(t, got, 1, "the poke during the rest is carried by the next NOTIFY")
-	assert.GreaterOrEqual(t, got[0].Sub(first), notifyInterval/2)
+	require.Len(t, received(), 1, "the poke during the rest is carried by the next NOTIFY")
 }
