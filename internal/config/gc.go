@@ -10,10 +10,12 @@ import (
 // DefaultGCPercent is the server's GOGC unless the environment sets one. The server
 // keeps little alive (a few megabytes under load), so Go's default of 100 starts a
 // collection every few megabytes allocated: about 25 a second at 4,000 inputs/s, and
-// 10–15% of the process's CPU. At 400 the heap may grow to five times what is live
-// before a collection, which costs megabytes and gives that CPU back to deciding
-// (docs/BENCHMARKS.md, "CPU per input").
-const DefaultGCPercent = 400
+// 10–15% of the process's CPU. At 200 the heap may grow to three times what is live
+// before a collection, which halves that. Not higher: every collection also polls the
+// network, and at 400 a decision abandoned by its client (a closed connection) often
+// ran to its end, its cancellation waiting for the scheduler's 10 ms poll while both
+// cores decided (test/reliability's TestAbandonedDecisions; decision 0028).
+const DefaultGCPercent = 200
 
 // cgroupMemoryMax is the cgroup v2 file holding the memory limit of the process's
 // cgroup (a container's), or "max" for none.
