@@ -153,3 +153,17 @@ func openLoop(ctx context.Context, rate float64, dur time.Duration, op func(ctx 
 	wg.Wait()
 	return sent, lat, late
 }
+
+// answered returns the latencies of the operations of an open loop of window that
+// succeeded (openLoop's lat), and how many did not.
+func answered(lat []time.Duration, window time.Duration) (latencies, int) {
+	l, failed := latencies{elapsed: window}, 0
+	for _, d := range lat {
+		if d > 0 {
+			l.samples = append(l.samples, d)
+		} else {
+			failed++
+		}
+	}
+	return l, failed
+}

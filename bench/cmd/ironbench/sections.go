@@ -125,26 +125,15 @@ func (b *bench) inputSection(ctx context.Context) error {
 		}
 		if best > 0 {
 			rate := math.Round(best / 2)
-			sent, lat, late := openLoop(ctx, rate, b.window, func(ctx context.Context, seq int) error {
+			_, lat, late := openLoop(ctx, rate, b.window, func(ctx context.Context, seq int) error {
 				return srv.input(ctx, fmt.Sprintf("half-%d", seq), "start")
 			})
-			row := halfMaxRow{backend: backend, rate: rate, late: late, lat: latencies{elapsed: b.window}}
-			for i := range sent {
-				if lat[i] > 0 {
-					row.lat.samples = append(row.lat.samples, lat[i])
-				} else {
-					row.failures++
-				}
-			}
-			csent, clat, _ := openLoop(ctx, rate, b.window, func(ctx context.Context, seq int) error {
+			row := halfMaxRow{backend: backend, rate: rate, late: late}
+			row.lat, row.failures = answered(lat, b.window)
+			_, clat, _ := openLoop(ctx, rate, b.window, func(ctx context.Context, seq int) error {
 				return ceilDecide(ctx, fmt.Sprintf("half-%d", seq))
 			})
-			row.ceil = latencies{elapsed: b.window}
-			for i := range csent {
-				if clat[i] > 0 {
-					row.ceil.samples = append(row.ceil.samples, clat[i])
-				}
-			}
+			row.ceil, _ = answered(clat, b.window)
 			b.halfMax = append(b.halfMax, row)
 			b.logf("input %-8s open-loop at %.0f/s: p50 %s p99 %s (late %d, failed %d); ceiling p50 %s p99 %s",
 				backend, rate, ms(row.lat.pct(0.5)), ms(row.lat.pct(0.99)), late, row.failures,

@@ -45,11 +45,8 @@ func newNotifier(pool *pgxpool.Pool) *notifier {
 	return &notifier{pool: pool, stop: make(chan struct{})}
 }
 
-// Notify queues t for the notifier and has the store wake this process's listeners.
-func (d *driver) Notify(t sqlstore.Topics) (wakeHere bool) {
-	d.notifier.poke(t)
-	return true
-}
+// Notify queues t for the notifier.
+func (d *driver) Notify(t sqlstore.Topics) { d.notifier.poke(t) }
 
 func (n *notifier) poke(x sqlstore.Topics) {
 	n.mu.Lock()

@@ -169,7 +169,7 @@ func (d *driver) Migrations() fs.FS {
 
 // Notify does nothing: another process sharing the file is not signalled (its workers
 // poll), and this process's listeners are woken by the store.
-func (d *driver) Notify(sqlstore.Topics) (wakeHere bool) { return true }
+func (d *driver) Notify(sqlstore.Topics) {}
 
 // Listen has nothing to start: only commits of this process wake its listeners.
 func (d *driver) Listen(context.Context, func(...store.Topic)) error { return nil }

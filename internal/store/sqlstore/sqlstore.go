@@ -214,11 +214,9 @@ type Driver interface {
 	// protocol transaction (Store.Execute): yes where a transaction costs round trips
 	// and a commit of its own.
 	BatchInputs() bool
-	// Notify sends what a commit added to the other processes sharing the database;
-	// wakeHere reports whether this process's listeners must be woken directly: a
-	// backend whose notifications do not come back to the sender, or come back later
-	// than the commit.
-	Notify(t Topics) (wakeHere bool)
+	// Notify sends what a commit added to the other processes sharing the database
+	// (the store has woken this process's listeners already).
+	Notify(t Topics)
 	// Listen starts delivering other processes' notifications to wake (once; later
 	// calls return at once).
 	Listen(ctx context.Context, wake func(...store.Topic)) error

@@ -76,9 +76,8 @@ func (s *Store) notify(t Topics) {
 	if !t.Effects && !t.Timers && !t.Events {
 		return
 	}
-	if s.d.Notify(t) {
-		s.hub.signal(t.list()...)
-	}
+	s.hub.signal(t.list()...)
+	s.d.Notify(t)
 }
 
 // Listen returns a channel that receives a (coalesced) signal after every commit, in this
