@@ -232,8 +232,10 @@ type outcome struct {
 }
 
 // deliver makes one attempt of a claimed effect and records it. It returns the time of
-// the retry it scheduled, if any, so the loop wakes for it.
-func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
+// the retry it scheduled, if any, so the loop wakes for it. Once the attempt is made it
+// releases its slot: the recording (a routed decision's, often) waits for its batch
+// while the slot delivers the next effect.
+func (w *Worker) deliver(ctx context.Context, e store.Effect, release func()) time.Time {
 	log := w.log.With("effect_id", e.ID, "workflow_type", e.WorkflowType, "workflow_id", e.WorkflowID,
 		"effect", e.Name, "attempt", e.Attempts+1)
 	start := w.now()
@@ -250,6 +252,7 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect) time.Time {
 		// Hard stop: record nothing; the lease expires and another worker retries.
 		return time.Time{}
 	}
+	release()
 	if o.gone {
 		if err := w.cfg.Store.SetWebhookStatus(ctx, e.WorkflowType, store.WebhookDisabled, w.now()); err != nil &&
 			!errors.Is(err, store.ErrNotFound) {

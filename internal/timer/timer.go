@@ -167,7 +167,9 @@ func (w *Worker) nextDue(ctx context.Context) (time.Time, bool, error) {
 
 // fire waits until a claimed timer is due, executes it and records the result. It
 // returns the time of the retry it scheduled, if any.
-func (w *Worker) fire(ctx context.Context, t store.Timer) time.Time {
+// The whole of firing is recording the timer's decision, so its slot is never released
+// early.
+func (w *Worker) fire(ctx context.Context, t store.Timer, _ func()) time.Time {
 	if wait := t.NextAttemptAt.Sub(w.now()); wait > 0 {
 		tm := time.NewTimer(wait)
 		select {

@@ -3,7 +3,8 @@
 //
 // A Service claims due rows in batches through a ClaimFunc (the store leases them to
 // this worker until the lease expires), hands each to a ProcessFunc on its own goroutine
-// with at most Concurrency in flight, and sleeps until something may be due: a commit
+// with at most Concurrency in flight (a row whose work is done may give its slot back
+// while the store records it), and sleeps until something may be due: a commit
 // signalled by store.Listen, the earliest due time a NextDueFunc reports, a retry time a
 // ProcessFunc returned, a freed slot, or — as the fallback when notifications are lost —
 // the poll interval. It holds claimed rows it has no slot for only when BatchSize
@@ -56,7 +57,14 @@ type Config[T any] struct {
 	// ProcessFunc handles one claimed row and completes it in the store. ctx is
 	// cancelled only by a hard stop. A non-zero result asks the service to look for
 	// due work again at that time (a retry it scheduled).
-	ProcessFunc func(ctx context.Context, item T) time.Time
+	//
+	// It may call release once the row's work is done and only its recording is left
+	// (a delivery answered, its completion not yet committed): the row then stops
+	// counting against Concurrency and its key's share, so the slot serves the next row
+	// while the store records this one in a batch with others. At most Concurrency rows
+	// wait to be recorded this way; past that, release keeps the slot until the
+	// ProcessFunc returns. Calling it again does nothing.
+	ProcessFunc func(ctx context.Context, item T, release func()) time.Time
 	// NextDueFunc, if set, reports the earliest time a row becomes due so the service
 	// sleeps exactly until then (timers). ok is false when nothing is scheduled.
 	NextDueFunc func(ctx context.Context) (at time.Time, ok bool, err error)
@@ -95,6 +103,7 @@ type Service[T any] struct {
 	started  bool
 	inflight int
 	byKey    map[string]int // rows in flight per KeyFunc key
+	released int            // rows released from their slot, not yet returned
 	wakeAts  wakeTimes      // retry times ProcessFuncs asked for, earliest first
 	stopCh   chan struct{}
 	doneCh   chan struct{}
@@ -272,7 +281,7 @@ func (s *Service[T]) RunOnce(ctx context.Context) (int, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			s.run(ctx, it)
+			s.run(ctx, it, func() {})
 		}()
 	}
 	wg.Wait()
@@ -484,11 +493,30 @@ func (s *Service[T]) dispatch(ctx context.Context, it T) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		retryAt := s.run(ctx, it)
+		released, asked := false, false // under s.mu
+		release := func() {
+			s.mu.Lock()
+			if asked {
+				s.mu.Unlock()
+				return
+			}
+			asked = true
+			if s.released < s.cfg.Concurrency {
+				released = true
+				s.released++
+				s.free(key)
+			}
+			s.mu.Unlock()
+			if released {
+				signal(s.freedCh)
+			}
+		}
+		retryAt := s.run(ctx, it, release)
 		s.mu.Lock()
-		s.inflight--
-		if s.byKey[key]--; s.byKey[key] <= 0 {
-			delete(s.byKey, key)
+		if released {
+			s.released--
+		} else {
+			s.free(key)
 		}
 		s.mu.Unlock()
 		if !retryAt.IsZero() {
@@ -498,10 +526,18 @@ func (s *Service[T]) dispatch(ctx context.Context, it T) {
 	}()
 }
 
+// free gives a row's slot back, under s.mu.
+func (s *Service[T]) free(key string) {
+	s.inflight--
+	if s.byKey[key]--; s.byKey[key] <= 0 {
+		delete(s.byKey, key)
+	}
+}
+
 // run calls ProcessFunc, turning a panic into a logged error: the row's lease expires
 // and it is claimed again. The work is bounded by the lease: past it another worker
 // may own the row, so finishing would be wasted (and its completion refused anyway).
-func (s *Service[T]) run(ctx context.Context, it T) (retryAt time.Time) {
+func (s *Service[T]) run(ctx context.Context, it T, release func()) (retryAt time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Lease)
 	defer cancel()
 	defer func() {
@@ -510,5 +546,5 @@ func (s *Service[T]) run(ctx context.Context, it T) (retryAt time.Time) {
 			retryAt = time.Time{}
 		}
 	}()
-	return s.cfg.ProcessFunc(ctx, it)
+	return s.cfg.ProcessFunc(ctx, it, release)
 }

@@ -55,7 +55,7 @@ func TestServiceWakesOnNotifyAndBoundsConcurrency(t *testing.T) {
 	svc := New(Config[int]{
 		Name: "test", Listener: q, ClaimFunc: q.claim, Concurrency: 3, BatchSize: 10,
 		PollInterval: time.Hour, // only notifications and freed slots may wake it
-		ProcessFunc: func(ctx context.Context, _ int) time.Time {
+		ProcessFunc: func(ctx context.Context, _ int, _ func()) time.Time {
 			n := inflight.Add(1)
 			for {
 				p := peak.Load()
@@ -90,7 +90,7 @@ func TestServiceHardStopCancelsWork(t *testing.T) {
 	started := make(chan struct{})
 	svc := New(Config[int]{
 		Name: "test", Listener: q, ClaimFunc: q.claim, PollInterval: time.Hour,
-		ProcessFunc: func(ctx context.Context, _ int) time.Time {
+		ProcessFunc: func(ctx context.Context, _ int, _ func()) time.Time {
 			close(started)
 			<-ctx.Done()
 			return time.Time{}
@@ -115,7 +115,7 @@ func TestServiceWakeAt(t *testing.T) {
 			return q.claim(ctx, p)
 		},
 		PollInterval: time.Hour,
-		ProcessFunc: func(context.Context, int) time.Time {
+		ProcessFunc: func(context.Context, int, func()) time.Time {
 			got <- struct{}{}
 			return time.Time{}
 		},
@@ -164,7 +164,7 @@ func TestServiceWakesForEveryRetryTime(t *testing.T) {
 	svc := New(Config[int]{
 		Name: "test", ClaimFunc: q.claim, Concurrency: 2, BatchSize: 2,
 		PollInterval: time.Hour, // only the requested retry times may wake it
-		ProcessFunc: func(_ context.Context, it int) time.Time {
+		ProcessFunc: func(_ context.Context, it int, _ func()) time.Time {
 			mu.Lock()
 			runs[it]++
 			n := runs[it]
@@ -192,4 +192,42 @@ func TestServiceWakesForEveryRetryTime(t *testing.T) {
 			t.Fatalf("retries ran for %v only", got)
 		}
 	}
+}
+
+// A row its ProcessFunc releases gives its slot to the next row while it waits to be
+// recorded, and no more than Concurrency rows wait so: the next ones keep their slots.
+func TestServiceReleaseLendsTheSlot(t *testing.T) {
+	t.Parallel()
+	q := &queueSource{notify: make(chan struct{}, 1)}
+	var running atomic.Int32
+	hold := make(chan struct{})
+	var done sync.WaitGroup
+	svc := New(Config[int]{
+		Name: "test", Listener: q, ClaimFunc: q.claim, Concurrency: 2, BatchSize: 2,
+		PollInterval: time.Hour, // only notifications and freed slots may wake it
+		ProcessFunc: func(_ context.Context, _ int, release func()) time.Time {
+			running.Add(1)
+			release()
+			release() // a second call changes nothing
+			<-hold    // the recording
+			running.Add(-1)
+			done.Done()
+			return time.Time{}
+		},
+	})
+	require.NoError(t, svc.Start(context.Background()))
+	done.Add(6)
+	q.add(1, 2, 3, 4, 5, 6)
+	// Two released rows and two holding their slots.
+	require.Eventually(t, func() bool { return running.Load() == 4 }, 5*time.Second, time.Millisecond)
+	require.Never(t, func() bool { return running.Load() > 4 }, 100*time.Millisecond, time.Millisecond)
+	close(hold)
+	waited := make(chan struct{})
+	go func() { done.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("items were not processed")
+	}
+	require.NoError(t, svc.Stop(context.Background()))
 }
