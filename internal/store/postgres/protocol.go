@@ -102,6 +102,13 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, k.Type,
 			})
 	}
 	if len(r.Claimed) > 0 {
+		// A batch of completions plans its statements for the rows at hand. Cached
+		// (generic) plans were made when the table was young: on a new database, every
+		// completion scanned the whole effects table to lock and update a few rows, by
+		// id, until autovacuum's first ANALYZE (a minute or more), and at 1,500
+		// workflows a second that cost more than everything else the database did
+		// (decision 0029). The setting ends with the transaction.
+		b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
 		b.Queue(`SELECT id, status, locked_by FROM `+r.Table+` WHERE id = ANY($1) ORDER BY id FOR UPDATE`, r.Claimed).
 			Query(func(rows pgx.Rows) error {
 				for rows.Next() {

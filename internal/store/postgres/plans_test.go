@@ -1,0 +1,83 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ironflow/ironflow/internal/store"
+	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
+)
+
+// TestCompletionsPlanForTheirRows: the statements that lock and update completed effects
+// by id are planned for the rows at hand each time. A cached generic plan is made from
+// the table's statistics when the statement first ran often enough; on a new database
+// that was a scan of the whole effects table, kept until autovacuum's first ANALYZE
+// (decision 0029). One pooled connection, so every completion runs on the backend whose
+// prepared statements are read at the end.
+func TestCompletionsPlanForTheirRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, d, err := open(ctx, pgtest.MigratedDatabaseURL(t, Migrate)+"&pool_max_conns=1")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	_, err = s.PutWebhook(ctx, store.Webhook{WorkflowType: "t", URL: "https://example.com/hooks/t",
+		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: now, UpdatedAt: now})
+	require.NoError(t, err)
+
+	// Batches of two, as the workers' batches are: the update's statement for many rows.
+	const completions = 8 // past the five custom plans after which a generic one may be kept
+	for i := range completions {
+		for j := range 2 {
+			id := fmt.Sprintf("i-%d-%d", i, j)
+			_, err := s.Execute(ctx, store.ExecuteParams{
+				WorkflowType: "t", WorkflowID: id,
+				Decide: func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
+					return &store.Write{
+						Instance: &store.Instance{DefinitionVersion: 1, StateName: "s", UniqueKey: id,
+							StateData: json.RawMessage(`{}`)},
+						Events:  []store.Event{{Type: "E", To: "s"}},
+						Effects: []store.Effect{{Name: "e", Payload: json.RawMessage(`{}`)}},
+						Input:   store.InputRecord{Type: "go", Outcome: store.OutcomeAccepted},
+					}, nil
+				},
+			})
+			require.NoError(t, err)
+		}
+		at := time.Now().UTC()
+		effects, err := s.ClaimEffects(ctx, store.ClaimParams{Worker: "w", Limit: 2, Now: at,
+			LeaseExpiry: at.Add(time.Minute)})
+		require.NoError(t, err)
+		require.Len(t, effects, 2)
+		var ps []store.CompleteEffectParams
+		for _, e := range effects {
+			ps = append(ps, store.CompleteEffectParams{EffectID: e.ID, Worker: "w", Status: store.EffectDelivered,
+				Now: at, Attempt: store.Attempt{StartedAt: at, StatusCode: 200}})
+		}
+		require.Equal(t, []error{nil, nil}, s.CompleteEffects(ctx, ps))
+	}
+
+	c, err := d.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer c.Release()
+	rows, err := c.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+WHERE (statement LIKE 'SELECT id, status, locked_by FROM effects%' OR statement LIKE '%UPDATE effects e SET status%')
+  AND statement NOT LIKE '%pg_prepared_statements%'`)
+	require.NoError(t, err)
+	seen := 0
+	for rows.Next() {
+		var stmt string
+		var generic, custom int64
+		require.NoError(t, rows.Scan(&stmt, &generic, &custom))
+		require.Zero(t, generic, stmt)
+		require.GreaterOrEqual(t, custom, int64(completions), stmt)
+		seen++
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, 2, seen, "the lock and the update of the completed effects")
+}
