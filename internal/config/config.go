@@ -196,7 +196,7 @@ func settings() []setting {
 			apply: func(c *Config, v string) (err error) { c.RetryInitialInterval, err = positiveDuration(v); return err }},
 		{env: "IRONFLOW_RETRY_MAX_INTERVAL", def: DefaultRetryMaxInterval.String(), usage: "largest backoff interval between the attempts of an effect or a timer",
 			apply: func(c *Config, v string) (err error) { c.RetryMaxInterval, err = positiveDuration(v); return err }},
-		{env: "IRONFLOW_EFFECT_CONCURRENCY", def: strconv.Itoa(DefaultEffectConcurrency), usage: "webhook deliveries in flight per server",
+		{env: "IRONFLOW_EFFECT_CONCURRENCY", def: strconv.Itoa(DefaultEffectConcurrency), usage: "webhook deliveries in flight per server (requests to receivers; up to as many delivered effects more wait for their completion batch)",
 			apply: func(c *Config, v string) (err error) { c.EffectConcurrency, err = positiveInt(v); return err }},
 		{env: "IRONFLOW_EFFECT_CONCURRENCY_PER_TYPE", def: "0",
 			usage: "webhook deliveries in flight per server for one workflow type, so a slow or looping receiver leaves slots to the others; 0 is three quarters of IRONFLOW_EFFECT_CONCURRENCY",

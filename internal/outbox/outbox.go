@@ -69,7 +69,9 @@ type Config struct {
 	MaxAttempts          int
 	RetryInitialInterval time.Duration
 	RetryMaxInterval     time.Duration
-	// Concurrency bounds the deliveries in flight (DefaultConcurrency).
+	// Concurrency bounds the deliveries in flight (DefaultConcurrency): requests to
+	// receivers. A delivered effect waiting for its completion batch gives its slot
+	// back; at most Concurrency wait so (worker.Config.ProcessFunc).
 	Concurrency int
 	// ConcurrencyPerType bounds the deliveries in flight of one workflow type, so that
 	// a slow or self-answering receiver leaves slots to the others (3/4 of Concurrency
