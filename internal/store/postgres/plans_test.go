@@ -11,6 +11,7 @@ import (
 
 	"github.com/ironflow/ironflow/internal/store"
 	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
+	"github.com/ironflow/ironflow/internal/store/sqlstore"
 )
 
 // TestCompletionsPlanForTheirRows: the statements that lock and update completed effects
@@ -80,4 +81,24 @@ WHERE (statement LIKE 'SELECT id, status, locked_by FROM effects%' OR statement 
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, 2, seen, "the lock and the update of the completed effects")
+}
+
+// TestClaimsCommitWithoutFlush: a claim's statement runs with synchronous_commit off,
+// and the setting ends with its transaction (decision 0029).
+func TestClaimsCommitWithoutFlush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, d, err := open(ctx, pgtest.MigratedDatabaseURL(t, Migrate)+"&pool_max_conns=1")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	setting := func(row sqlstore.Row) (string, error) {
+		var v string
+		return v, row.Scan(&v)
+	}
+	got, err := claim(ctx, d, setting, `SELECT current_setting('synchronous_commit')`)
+	require.NoError(t, err)
+	require.Equal(t, []string{"off"}, got)
+	var after string
+	require.NoError(t, d.pool.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&after))
+	require.Equal(t, "on", after)
 }

@@ -208,8 +208,27 @@ WHERE workflow_type = $1 RETURNING `+sqlstore.WebhookColumns, typ, secrets, now)
 	return out, err
 }
 
+// claim runs a claim statement, whose transaction commits without waiting for its WAL
+// flush. A lease needs no flush of its own: lost in a crash, it leaves its row to be
+// claimed and delivered (or fired) again, as at least once allows, and the answer routed
+// from it is keyed by the row, so it is still applied once. The completion that ends the
+// lease commits synchronously, which flushes the WAL up to the claim's record too.
+// Waiting for a flush per claim put a disk wait between every commit of an input and
+// its delivery (decision 0029).
+func claim[T any](ctx context.Context, d *driver, scan func(sqlstore.Row) (T, error), query string, args ...any) ([]T, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+	var out []T
+	b.Queue(query, args...).Query(func(rows pgx.Rows) error {
+		var err error
+		out, err = collect(rows, nil, scan)
+		return err
+	})
+	return out, d.pool.SendBatch(ctx, b).Close()
+}
+
 func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error) {
-	rows, err := d.pool.Query(ctx, `
+	return claim(ctx, d, sqlstore.NoRID(scanner.Effect), `
 WITH due AS (
     SELECT f.id FROM effects f
     WHERE f.status = 'pending' AND f.next_attempt_at <= $3
@@ -226,7 +245,6 @@ UPDATE effects e SET locked_by = $1,
 FROM due WHERE e.id = due.id
 RETURNING `+prefixed("e.", sqlstore.EffectColumns), p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...),
 		store.LeaseTimeouts)
-	return collect(rows, err, sqlstore.NoRID(scanner.Effect))
 }
 
 func (d *driver) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {
@@ -300,7 +318,7 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND key = $3 AND status = 'pending
 }
 
 func (d *driver) ClaimTimers(ctx context.Context, p store.ClaimParams, limit int) ([]store.Timer, error) {
-	rows, err := d.pool.Query(ctx, `
+	return claim(ctx, d, sqlstore.NoRID(scanner.Timer), `
 WITH due AS (
     SELECT id FROM timers
     WHERE status = 'pending' AND next_attempt_at <= $5
@@ -312,7 +330,6 @@ WITH due AS (
 UPDATE timers t SET locked_by = $1, locked_until = $2
 FROM due WHERE t.id = due.id
 RETURNING `+prefixed("t.", sqlstore.TimerColumns), p.Worker, p.LeaseExpiry, p.Now, limit, p.Due())
-	return collect(rows, err, sqlstore.NoRID(scanner.Timer))
 }
 
 func (d *driver) NextTimerAt(ctx context.Context) (*time.Time, error) {
