@@ -104,7 +104,7 @@ type Worker struct {
 	client *http.Client
 	retry  worker.Retry
 	batch  *store.Batcher[store.CompleteEffectParams]
-	svc    *worker.Service[store.Effect]
+	svc    *worker.Service[claimed]
 	log    *slog.Logger
 	m      *metrics
 }
@@ -158,14 +158,14 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	w.m = m
-	w.svc = worker.New(worker.Config[store.Effect]{
+	w.svc = worker.New(worker.Config[claimed]{
 		Name:         "effects",
 		WorkerID:     cfg.WorkerID,
 		Listener:     cfg.Store,
 		Topic:        store.TopicEffects,
-		ClaimFunc:    cfg.Store.ClaimEffects,
+		ClaimFunc:    w.claim,
 		ProcessFunc:  w.deliver,
-		KeyFunc:      func(e store.Effect) string { return e.WorkflowType },
+		KeyFunc:      func(c claimed) string { return c.WorkflowType },
 		KeyShare:     cfg.ConcurrencyPerType,
 		Concurrency:  cfg.Concurrency,
 		BatchSize:    cfg.BatchSize,
@@ -233,11 +233,48 @@ type outcome struct {
 	send       *store.ExecuteParams // a send effect's input, decided on its target
 }
 
+// claimed is a claimed effect with its type's webhook endpoint, read with the claim.
+type claimed struct {
+	store.Effect
+	hook    store.Webhook
+	hookErr error
+}
+
+// claim claims due effects and reads the endpoint of each of their workflow types once,
+// for the whole claim, rather than once per delivery: the same endpoint as fresh as the
+// claim, without a round trip to the database per effect.
+func (w *Worker) claim(ctx context.Context, p store.ClaimParams) ([]claimed, error) {
+	effects, err := w.cfg.Store.ClaimEffects(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	type endpoint struct {
+		hook store.Webhook
+		err  error
+	}
+	hooks := map[string]endpoint{}
+	out := make([]claimed, len(effects))
+	for i, e := range effects {
+		out[i].Effect = e
+		if e.Name == engine.EndChildrenEffect || e.SendType != "" {
+			continue // delivered without a webhook
+		}
+		h, ok := hooks[e.WorkflowType]
+		if !ok {
+			h.hook, h.err = w.cfg.Store.GetWebhook(ctx, e.WorkflowType)
+			hooks[e.WorkflowType] = h
+		}
+		out[i].hook, out[i].hookErr = h.hook, h.err
+	}
+	return out, nil
+}
+
 // deliver makes one attempt of a claimed effect and records it. It returns the time of
 // the retry it scheduled, if any, so the loop wakes for it. Once the attempt is made it
 // releases its slot: the recording (a routed decision's, often) waits for its batch
 // while the slot delivers the next effect.
-func (w *Worker) deliver(ctx context.Context, e store.Effect, release func()) time.Time {
+func (w *Worker) deliver(ctx context.Context, c claimed, release func()) time.Time {
+	e := c.Effect
 	log := w.log.With("effect_id", e.ID, "workflow_type", e.WorkflowType, "workflow_id", e.WorkflowID,
 		"effect", e.Name, "attempt", e.Attempts+1)
 	start := w.now()
@@ -248,7 +285,7 @@ func (w *Worker) deliver(ctx context.Context, e store.Effect, release func()) ti
 	case e.SendType != "":
 		o = w.send(e, start)
 	default:
-		o = w.attempt(ctx, e, start)
+		o = w.attempt(ctx, c, start)
 	}
 	if ctx.Err() != nil {
 		// Hard stop: record nothing; the lease expires and another worker retries.
@@ -467,8 +504,10 @@ func (w *Worker) endChildren(ctx context.Context, e store.Effect, start time.Tim
 	return o
 }
 
-// attempt POSTs the effect once and classifies the result; it records nothing.
-func (w *Worker) attempt(ctx context.Context, e store.Effect, start time.Time) (o outcome) {
+// attempt POSTs the effect once, to the endpoint read with its claim, and classifies the
+// result; it records nothing.
+func (w *Worker) attempt(ctx context.Context, c claimed, start time.Time) (o outcome) {
+	e := c.Effect
 	o = outcome{status: store.EffectPending, attempt: store.Attempt{EffectID: e.ID, StartedAt: start}}
 	t0 := time.Now()
 	defer func() { o.attempt.Duration = time.Since(t0) }()
@@ -485,7 +524,7 @@ func (w *Worker) attempt(ctx context.Context, e store.Effect, start time.Time) (
 		return o
 	}
 
-	hook, err := w.cfg.Store.GetWebhook(ctx, e.WorkflowType)
+	hook, err := c.hook, c.hookErr
 	if err != nil {
 		return fail("no webhook endpoint: " + err.Error())
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -462,6 +463,38 @@ func TestEffectsWaitForEndpoint(t *testing.T) {
 		require.Equal(t, "thanks", v.AttemptLog[0].Response, "a non-input body is recorded")
 		require.Empty(t, v.AttemptLog[0].RoutedOutcome)
 		require.Equal(t, "reserving", e.workflowState("o-1"), "and ignored")
+	})
+}
+
+// webhookReads counts the endpoint reads of a store.
+type webhookReads struct {
+	store.Store
+	n atomic.Int32
+}
+
+func (s *webhookReads) GetWebhook(ctx context.Context, typ string) (store.Webhook, error) {
+	s.n.Add(1)
+	return s.Store.GetWebhook(ctx, typ)
+}
+
+// The endpoint is read once per claim and type, not once per delivery.
+func TestEndpointReadOncePerClaim(t *testing.T) {
+	t.Parallel()
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+		e := newEnv(t, b)
+		rcv := newReceiver(t, func(int, delivery) (int, string) { return 200, "thanks" })
+		e.putWebhook(rcv.URL)
+		var ids []string
+		for i := range 5 {
+			ids = append(ids, e.place(fmt.Sprintf("o-%d", i)))
+		}
+		st := &webhookReads{Store: e.store}
+		e.worker(st, outbox.Config{}) // its first claim takes all five
+		for _, id := range ids {
+			e.waitEffect(id, store.EffectDelivered)
+		}
+		require.Len(t, rcv.deliveries(), 5)
+		require.Equal(t, int32(1), st.n.Load())
 	})
 }
 
