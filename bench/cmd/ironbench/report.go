@@ -86,7 +86,9 @@ func (b *bench) report(ctx context.Context) string {
 	fmt.Fprintf(&w, "- Command: `cd bench && go run ./cmd/ironbench %s` (what `make bench` runs; took %s).\n",
 		strings.Join(osArgs(), " "), time.Since(b.started).Round(time.Second))
 	fmt.Fprintf(&w, "- Closed-loop windows: %s after %s warm-up, %d round(s), ceiling and ironflow alternating; "+
-		"ratios are the median of the per-round ratios.\n\n", b.window, b.warm, b.rounds)
+		"ratios are the median of the per-round ratios. On PostgreSQL both databases are vacuumed, analyzed and "+
+		"checkpointed before each client count but the first and before the open-loop run, as pgbench vacuums before a run.\n\n",
+		b.window, b.warm, b.rounds)
 
 	if len(b.inputs) > 0 {
 		w.WriteString("#### Input throughput over HTTP vs the SQL ceiling (each input creates an instance that emits one effect)\n\n")

@@ -56,10 +56,11 @@ func (b *bench) inputSection(ctx context.Context) error {
 	for _, backend := range b.backends() {
 		var ceilDecide func(ctx context.Context, id string) error
 		var ceilClose func()
-		var ironDSN string
+		var ironDSN, curl string
 		meter := cpuMeter{}
 		if backend == "postgres" {
-			curl, err := b.dbs.fresh(ctx, "ceiling")
+			var err error
+			curl, err = b.dbs.fresh(ctx, "ceiling")
 			if err != nil {
 				return err
 			}
@@ -85,7 +86,12 @@ func (b *bench) inputSection(ctx context.Context) error {
 			ceilClose()
 			return err
 		}
-		for _, conc := range b.concurrencies {
+		for i, conc := range b.concurrencies {
+			if i > 0 {
+				// Not before the first: ANALYZE on empty tables would have every
+				// statement planned for empty tables, and the plans kept as they fill.
+				b.settle(ctx, backend, curl, ironDSN)
+			}
 			row := inputRow{backend: backend, conc: conc}
 			var ratios, cr, ir []float64
 			for round := range b.rounds {
@@ -124,6 +130,7 @@ func (b *bench) inputSection(ctx context.Context) error {
 			}
 		}
 		if best > 0 {
+			b.settle(ctx, backend, curl, ironDSN)
 			rate := math.Round(best / 2)
 			_, lat, late := openLoop(ctx, rate, b.window, func(ctx context.Context, seq int) error {
 				return srv.input(ctx, fmt.Sprintf("half-%d", seq), "start")
