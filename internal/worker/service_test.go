@@ -47,6 +47,18 @@ func (q *queueSource) add(items ...int) {
 	}
 }
 
+// waitProcessed waits for done, failing the test after 5 s.
+func waitProcessed(t *testing.T, done *sync.WaitGroup) {
+	t.Helper()
+	waited := make(chan struct{})
+	go func() { done.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("items were not processed")
+	}
+}
+
 func TestServiceWakesOnNotifyAndBoundsConcurrency(t *testing.T) {
 	t.Parallel()
 	q := &queueSource{notify: make(chan struct{}, 1)}
@@ -73,13 +85,7 @@ func TestServiceWakesOnNotifyAndBoundsConcurrency(t *testing.T) {
 	done.Add(25)
 	items := make([]int, 25)
 	q.add(items...)
-	waited := make(chan struct{})
-	go func() { done.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("items were not processed")
-	}
+	waitProcessed(t, &done)
 	require.LessOrEqual(t, peak.Load(), int32(3))
 	require.NoError(t, svc.Stop(context.Background()))
 }
@@ -222,12 +228,6 @@ func TestServiceReleaseLendsTheSlot(t *testing.T) {
 	require.Eventually(t, func() bool { return running.Load() == 4 }, 5*time.Second, time.Millisecond)
 	require.Never(t, func() bool { return running.Load() > 4 }, 100*time.Millisecond, time.Millisecond)
 	close(hold)
-	waited := make(chan struct{})
-	go func() { done.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("items were not processed")
-	}
+	waitProcessed(t, &done)
 	require.NoError(t, svc.Stop(context.Background()))
 }

@@ -22,9 +22,7 @@ import (
 func TestBatchTxFailuresLeaveConnectionsClean(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, d, err := open(ctx, pgtest.MigratedDatabaseURL(t, Migrate)+"&pool_max_conns=2")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	s, d := openPool(t, 2)
 
 	create := func(ctx context.Context, id string, decideErr error, onDecide func()) error {
 		_, err := s.Execute(ctx, store.ExecuteParams{
@@ -36,13 +34,7 @@ func TestBatchTxFailuresLeaveConnectionsClean(t *testing.T) {
 				if decideErr != nil {
 					return nil, decideErr
 				}
-				return &store.Write{
-					Instance: &store.Instance{DefinitionVersion: 1, StateName: "s", UniqueKey: "k",
-						StateData: json.RawMessage(`{}`)},
-					Events:  []store.Event{{Type: "E", To: "s"}},
-					Effects: []store.Effect{{Name: "e", Payload: json.RawMessage(`{}`)}},
-					Input:   store.InputRecord{Type: "go", Outcome: store.OutcomeAccepted},
-				}, nil
+				return oneEffect("k"), nil
 			},
 		})
 		return err
@@ -82,5 +74,27 @@ func TestBatchTxFailuresLeaveConnectionsClean(t *testing.T) {
 		require.NoError(t, c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&inTx))
 		require.Zero(t, inTx)
+	}
+}
+
+// openPool opens a store on a migrated database of its own with a pool of n connections,
+// closed at the test's end.
+func openPool(t *testing.T, n int) (*Store, *driver) {
+	t.Helper()
+	s, d, err := open(context.Background(), fmt.Sprintf("%s&pool_max_conns=%d", pgtest.MigratedDatabaseURL(t, Migrate), n))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s, d
+}
+
+// oneEffect is the write of a new instance of type "t" with uniqueKey that emits one
+// effect.
+func oneEffect(uniqueKey string) *store.Write {
+	return &store.Write{
+		Instance: &store.Instance{DefinitionVersion: 1, StateName: "s", UniqueKey: uniqueKey,
+			StateData: json.RawMessage(`{}`)},
+		Events:  []store.Event{{Type: "E", To: "s"}},
+		Effects: []store.Effect{{Name: "e", Payload: json.RawMessage(`{}`)}},
+		Input:   store.InputRecord{Type: "go", Outcome: store.OutcomeAccepted},
 	}
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ironflow/ironflow/internal/store"
-	"github.com/ironflow/ironflow/internal/store/postgres/pgtest"
 	"github.com/ironflow/ironflow/internal/store/sqlstore"
 )
 
@@ -23,11 +21,9 @@ import (
 func TestCompletionsPlanForTheirRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, d, err := open(ctx, pgtest.MigratedDatabaseURL(t, Migrate)+"&pool_max_conns=1")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	s, d := openPool(t, 1)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	_, err = s.PutWebhook(ctx, store.Webhook{WorkflowType: "t", URL: "https://example.com/hooks/t",
+	_, err := s.PutWebhook(ctx, store.Webhook{WorkflowType: "t", URL: "https://example.com/hooks/t",
 		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: now, UpdatedAt: now})
 	require.NoError(t, err)
 
@@ -39,13 +35,7 @@ func TestCompletionsPlanForTheirRows(t *testing.T) {
 			_, err := s.Execute(ctx, store.ExecuteParams{
 				WorkflowType: "t", WorkflowID: id,
 				Decide: func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
-					return &store.Write{
-						Instance: &store.Instance{DefinitionVersion: 1, StateName: "s", UniqueKey: id,
-							StateData: json.RawMessage(`{}`)},
-						Events:  []store.Event{{Type: "E", To: "s"}},
-						Effects: []store.Effect{{Name: "e", Payload: json.RawMessage(`{}`)}},
-						Input:   store.InputRecord{Type: "go", Outcome: store.OutcomeAccepted},
-					}, nil
+					return oneEffect(id), nil
 				},
 			})
 			require.NoError(t, err)
@@ -88,9 +78,7 @@ WHERE (statement LIKE 'SELECT id, status, locked_by FROM effects%' OR statement 
 func TestClaimsCommitWithoutFlush(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, d, err := open(ctx, pgtest.MigratedDatabaseURL(t, Migrate)+"&pool_max_conns=1")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	_, d := openPool(t, 1)
 	setting := func(row sqlstore.Row) (string, error) {
 		var v string
 		return v, row.Scan(&v)
