@@ -27,7 +27,8 @@ func TestCompletionsPlanForTheirRows(t *testing.T) {
 		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: now, UpdatedAt: now})
 	require.NoError(t, err)
 
-	// Batches of two, as the workers' batches are: the update's statement for many rows.
+	// Batches of two deliveries with a routed answer, recorded together as the workers'
+	// are: the update's statement for many rows.
 	const completions = 8 // past the five custom plans after which a generic one may be kept
 	for i := range completions {
 		for j := range 2 {
@@ -47,8 +48,15 @@ func TestCompletionsPlanForTheirRows(t *testing.T) {
 		require.Len(t, effects, 2)
 		var ps []store.CompleteEffectParams
 		for _, e := range effects {
+			route := &store.ExecuteParams{WorkflowType: "t", WorkflowID: e.WorkflowID, IdempotencyKey: e.ID,
+				Decide: func(_ context.Context, cur *store.Instance, _ *store.Definition) (*store.Write, error) {
+					next := *cur
+					next.Version++
+					return &store.Write{Instance: &next, Events: []store.Event{{Type: "Done", To: "s"}},
+						Input: store.InputRecord{Type: "done", Outcome: store.OutcomeAccepted}}, nil
+				}}
 			ps = append(ps, store.CompleteEffectParams{EffectID: e.ID, Worker: "w", Status: store.EffectDelivered,
-				Now: at, Attempt: store.Attempt{StartedAt: at, StatusCode: 200}})
+				Now: at, Attempt: store.Attempt{StartedAt: at, StatusCode: 200}, Route: route})
 		}
 		require.Equal(t, []error{nil, nil}, s.CompleteEffects(ctx, ps))
 	}
