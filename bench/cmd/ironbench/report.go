@@ -198,8 +198,9 @@ func (b *bench) writeE2ESummary(w *strings.Builder) {
 			ratio = fmt.Sprintf("**%.2f×**", iron.rate/top.rate)
 			// Compare tails at the same arrival rate: the peer's best rate, or else (the
 			// searches took different steps) the highest rate both sustained.
-			peer, same, ok := top, e2eRow{}, false
-			if same, ok = b.rowAt("ironflow", r.backend, "defaults", top.rate); !ok {
+			peer := top
+			same, ok := b.rowAt("ironflow", r.backend, "defaults", top.rate)
+			if !ok {
 				peer, same, ok = b.bothSustained(r.system, r.backend, r.config)
 			}
 			if ok {
