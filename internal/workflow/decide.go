@@ -57,7 +57,11 @@ type Event struct {
 // expression, or the element's index ("0", "1", …); it is unique per name within a
 // decision, and "" for an effect without for_each. Send, for an effect declared with
 // send, is the instance its input goes to; its Payload is then that input {"type",
-// "data"}.
+// "data"}. Item and Index, for an effect of a for_each whose on_dead has a data
+// expression, are the element it was emitted for, as compact JSON (at most the data
+// limit), and its position: what that expression sees as item and index when the
+// effect dies (DeadEffect). Item is nil for every other effect, which keeps nothing
+// no expression will read.
 type Effect struct {
 	Name    string
 	Key     string
@@ -65,6 +69,8 @@ type Effect struct {
 	Policy  EffectPolicy
 	OnDead  string
 	Send    *Send
+	Item    json.RawMessage
+	Index   int
 }
 
 // Timer is an input to execute at FireAt. Input.Data is empty when the

@@ -1,6 +1,8 @@
 package workflow
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -105,10 +107,47 @@ func (f *fanOut) effects(out []Effect, e *effectDef, eventData []byte, policy Ef
 		if err := f.spend(e.forEach.path, len(ef.Payload), act.maxBytes); err != nil {
 			return nil, err
 		}
+		if e.onDead != nil && e.onDead.data != nil {
+			// on_dead sees the element when the effect dies, on a state that has moved
+			// on from the one the list came from: the effect keeps it, and it counts
+			// against the decision's bytes as a payload does.
+			if ef.Item, err = elementJSON(e.forEach, item, i, act.maxBytes); err != nil {
+				return nil, err
+			}
+			if err := f.spend(e.forEach.path, len(ef.Item), act.maxBytes); err != nil {
+				return nil, err
+			}
+			ef.Index = i
+		}
 		ef.Key = key
 		out = append(out, ef)
 	}
 	return out, nil
+}
+
+// elementJSON is element i of the for_each at e as compact JSON of at most max bytes,
+// the data limit. Errors, at e's path: ErrTooLarge beyond max; ErrEvaluation for an
+// element JSON cannot hold (NaN, a type) or nested too deeply.
+func elementJSON(e *expr, item ref.Val, i, max int) (json.RawMessage, error) {
+	tooLarge := func() error {
+		return &ValidationError{Err: ErrTooLarge, Errors: []FieldError{{Path: e.path,
+			Message: fmt.Sprintf("element %d is larger than %d bytes of JSON, the limit of the element an on_dead sees", i, max)}}}
+	}
+	v, err := celToJSON(item, 0, &byteBudget{left: max})
+	if errors.Is(err, errOverBudget) {
+		return nil, tooLarge()
+	}
+	if err != nil {
+		return nil, e.fail("element %d cannot be kept as JSON for on_dead: %v", i, err)
+	}
+	b, err := marshalJSON(v)
+	if err != nil {
+		return nil, e.fail("element %d cannot be kept as JSON for on_dead: %v", i, err)
+	}
+	if len(b) > max {
+		return nil, tooLarge()
+	}
+	return b, nil
 }
 
 // timers appends one timer per element of t's for_each to out, which holds the

@@ -145,6 +145,7 @@ type parser struct {
 	overAt     FieldError
 	sizeOnly   bool     // measure the CEL source, compile nothing
 	deadEnv    *cel.Env // env with effect, for on_dead data (onDeadEnv)
+	deadEach   *cel.Env // deadEnv with item and index, for an effect with for_each
 	deadEnvErr error
 	childSends []childSend // sends of children that end with their parent (checkChildSends)
 }
@@ -583,7 +584,8 @@ func (ps *parser) parseEffects(path, to string, raw json.RawMessage) []*effectDe
 		}
 		ps.parseEffectPolicy(eff, ePath, f)
 		if raw, ok := f["on_dead"]; ok {
-			ps.parseOnDead(eff, pointer(ePath, "on_dead"), raw)
+			_, each := f["for_each"]
+			ps.parseOnDead(eff, pointer(ePath, "on_dead"), raw, each)
 		}
 		out = append(out, eff)
 	}
