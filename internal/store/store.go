@@ -222,6 +222,11 @@ type Effect struct {
 	SendType  string
 	SendID    string
 	SendChild ChildLink
+	// Item, for an effect a for_each emitted, is the element it was emitted for, as
+	// JSON (compacted when written), and ItemIndex its position in the list: what its
+	// on_dead input sees as item and index. Item is nil when nothing was kept.
+	Item      json.RawMessage
+	ItemIndex int
 }
 
 // Attempt is one delivery attempt of an effect.

@@ -83,9 +83,10 @@ ON CONFLICT (type, id) DO UPDATE SET definition_version = excluded.definition_ve
 	effectInsert = newRowWrite(`INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
     next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts, initial_interval_ms,
     max_interval_ms, timeout_ms, state_scoped, on_dead, send_workflow_type, send_workflow_id, send_on_completed,
-    send_on_failed, send_on_parent_end)`,
+    send_on_failed, send_on_parent_end, item, item_index)`,
 		[]string{"text", "text", "text", "bigint", "text", "json", "text", "integer", "timestamptz", "timestamptz", "timestamptz",
-			"integer", "text", "integer", "bigint", "bigint", "bigint", "boolean", "text", "text", "text", "text", "text", "text"}, "")
+			"integer", "text", "integer", "bigint", "bigint", "bigint", "boolean", "text", "text", "text", "text", "text", "text",
+			"json", "integer"}, "")
 	// An attempt is numbered after the effect's earlier ones.
 	attemptInsert = newRowWrite(`WITH v (effect_id, started_at, duration_ns, status_code, error, response, routed_outcome) AS (`,
 		[]string{"text", "timestamptz", "bigint", "integer", "text", "bytea", "text"}, `)
@@ -123,7 +124,7 @@ func effectRow(e store.Effect) []any {
 	return []any{e.ID, e.WorkflowType, e.WorkflowID, e.Seq, e.Name, jsonParam(e.Payload), store.EffectPending, 0,
 		e.NextAttemptAt, e.CreatedAt, e.UpdatedAt, e.ChainDepth, e.Key, e.MaxAttempts, e.InitialInterval.Milliseconds(),
 		e.MaxInterval.Milliseconds(), e.Timeout.Milliseconds(), e.StateScoped, e.OnDead, e.SendType, e.SendID,
-		e.SendChild.OnCompleted, e.SendChild.OnFailed, e.SendChild.OnParentEnd}
+		e.SendChild.OnCompleted, e.SendChild.OnFailed, e.SendChild.OnParentEnd, jsonParam(e.Item), e.ItemIndex}
 }
 
 func attemptRow(c sqlstore.EffectCompletion) []any {

@@ -283,7 +283,7 @@ func writeRows(ctx context.Context, tx *wtx, r *sqlstore.Rows) error {
 			jsonText(e.Payload), toMicros(e.NextAttemptAt), toMicros(e.CreatedAt), toMicros(e.UpdatedAt), e.ChainDepth,
 			e.Key, e.MaxAttempts, e.InitialInterval.Milliseconds(), e.MaxInterval.Milliseconds(), e.Timeout.Milliseconds(),
 			e.StateScoped, e.OnDead, e.SendType, e.SendID, e.SendChild.OnCompleted, e.SendChild.OnFailed,
-			e.SendChild.OnParentEnd); err != nil {
+			e.SendChild.OnParentEnd, jsonText(e.Item), e.ItemIndex); err != nil {
 			return fmt.Errorf("insert effect %s: %w", e.Name, err)
 		}
 	}
@@ -402,8 +402,9 @@ const (
 	sqlInsertEffect      = `INSERT INTO effects (id, workflow_type, workflow_id, seq, name, payload, status, attempts,
 		                      next_attempt_at, created_at, updated_at, chain_depth, effect_key, max_attempts,
 		                      initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead,
-		                      send_workflow_type, send_workflow_id, send_on_completed, send_on_failed, send_on_parent_end)
-		 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		                      send_workflow_type, send_workflow_id, send_on_completed, send_on_failed, send_on_parent_end,
+		                      item, item_index)
+		 VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlInsertTimer = `INSERT INTO timers (id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status,
 		                     attempts, next_attempt_at, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`

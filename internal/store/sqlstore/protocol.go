@@ -533,6 +533,9 @@ func prepareWrite(p store.ExecuteParams, current *store.Instance, w store.Write)
 		if e.Payload, err = compact(e.Payload); err != nil {
 			return store.Write{}, fmt.Errorf("write: effect %s payload: %w", e.Name, err)
 		}
+		if e.Item, err = compact(e.Item); err != nil {
+			return store.Write{}, fmt.Errorf("write: effect %s item: %w", e.Name, err)
+		}
 		effects[i] = e
 	}
 

@@ -22,7 +22,7 @@ const (
 	EffectColumns = `id, workflow_type, workflow_id, seq, name, payload, status, attempts, next_attempt_at,
     locked_by, locked_until, last_error, created_at, updated_at, delivered_at, chain_depth, effect_key,
     max_attempts, initial_interval_ms, max_interval_ms, timeout_ms, state_scoped, on_dead, on_dead_outcome,
-    send_workflow_type, send_workflow_id, send_on_completed, send_on_failed, send_on_parent_end`
+    send_workflow_type, send_workflow_id, send_on_completed, send_on_failed, send_on_parent_end, item, item_index`
 	TimerColumns = `id, workflow_type, workflow_id, key, fire_at, input_type, input_data, status, attempts,
     next_attempt_at, locked_by, locked_until, last_error, outcome, created_at, updated_at, fired_at`
 	WebhookColumns = `workflow_type, url, secrets, status, created_at, updated_at`
@@ -125,7 +125,8 @@ func (c Scanners) Effect(row Row, rid *int64) (store.Effect, error) {
 		&e.Status, &e.Attempts, c.Time(&e.NextAttemptAt), &e.LockedBy, c.NullTime(&e.LockedUntil), &e.LastError,
 		c.Time(&e.CreatedAt), c.Time(&e.UpdatedAt), c.NullTime(&e.DeliveredAt), &e.ChainDepth, &e.Key,
 		&e.MaxAttempts, &initial, &maxInterval, &timeout, &e.StateScoped, &e.OnDead, &e.OnDeadOutcome, &e.SendType,
-		&e.SendID, &e.SendChild.OnCompleted, &e.SendChild.OnFailed, &e.SendChild.OnParentEnd)...); err != nil {
+		&e.SendID, &e.SendChild.OnCompleted, &e.SendChild.OnFailed, &e.SendChild.OnParentEnd, c.JSON(&e.Item),
+		&e.ItemIndex)...); err != nil {
 		return store.Effect{}, err
 	}
 	e.InitialInterval, e.MaxInterval, e.Timeout = millis(initial), millis(maxInterval), millis(timeout)

@@ -344,7 +344,7 @@ func (s *Store) GetEffect(ctx context.Context, id string) (store.Effect, []store
 // ListEffects pages effects matching the filters, oldest first;
 // store.ErrInvalidCursor when p.Cursor cannot be decoded.
 func (s *Store) ListEffects(ctx context.Context, p store.ListEffectsParams) (store.Page[store.Effect], error) {
-	return listPage(s, "list effects", p.Cursor, p.Limit, func(e store.Effect) int { return len(e.Payload) + len(e.LastError) }, func(after int64, limit int) ([]Listed[store.Effect], error) {
+	return listPage(s, "list effects", p.Cursor, p.Limit, func(e store.Effect) int { return len(e.Payload) + len(e.LastError) + len(e.Item) }, func(after int64, limit int) ([]Listed[store.Effect], error) {
 		return s.d.ListEffects(ctx, p, after, limit)
 	})
 }

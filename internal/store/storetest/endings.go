@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,6 +172,68 @@ func testEffectPolicyKept(t *testing.T, e *env) {
 	again = e.claimEffects("w2", e.at(60*time.Second), 10)
 	require.Len(t, again, 1)
 	require.Equal(t, slowID, again[0].ID)
+}
+
+// testEffectItemKept: the for_each element an effect was emitted for is stored
+// compacted, with its position, and every read of the effect (get, list, claim, the
+// operator's retry) gives it back; an element that is JSON null is kept as null, not
+// as nothing; an effect without one reads nil and 0; an element that is not JSON fails
+// the write.
+func testEffectItemKept(t *testing.T, e *env) {
+	e.putWebhook("order")
+	const at = "/states/new/on/go/effects/0"
+	policies := map[string]store.Effect{
+		"ship": {Key: "b-2", OnDead: at, ItemIndex: 1,
+			Item: json.RawMessage(`{ "sku": "b-2", "qty": 2.5,
+  "tags": ["x", "\u00e9", "é"], "note": null }`)},
+		"blank": {Key: "2", OnDead: at, ItemIndex: 2, Item: json.RawMessage(` null `)},
+	}
+	res := e.mustExec("order", "o-1", step{Effects: []string{"ship", "blank", "plain"}, Policies: policies})
+	want := map[string]struct {
+		item  string // "" for nil
+		index int
+	}{
+		"ship":  {`{"sku":"b-2","qty":2.5,"tags":["x","\u00e9","é"],"note":null}`, 1},
+		"blank": {`null`, 2},
+		"plain": {"", 0},
+	}
+	check := func(how string, got store.Effect) {
+		t.Helper()
+		w, ok := want[got.Name]
+		require.True(t, ok, "%s: %s", how, got.Name)
+		if w.item == "" {
+			require.Nil(t, got.Item, "%s: %s", how, got.Name)
+		} else {
+			require.Equal(t, w.item, string(got.Item), "%s: %s, compacted byte for byte", how, got.Name)
+		}
+		require.Equal(t, w.index, got.ItemIndex, "%s: %s", how, got.Name)
+	}
+	for _, ef := range res.Write.Effects {
+		got, _, err := e.s.GetEffect(e.ctx, ef.ID)
+		require.NoError(t, err)
+		check("get", got)
+	}
+	listed := e.effects("order", "o-1")
+	require.Len(t, listed, 3)
+	for _, ef := range listed {
+		check("list", ef)
+	}
+	claimed := e.claimEffects("w1", e.now, 10)
+	require.Len(t, claimed, 3)
+	for _, ef := range claimed {
+		check("claim", ef)
+	}
+	ship := res.Write.Effects[0].ID
+	require.NoError(t, e.s.CompleteEffect(e.ctx, store.CompleteEffectParams{EffectID: ship, Worker: "w1",
+		Status: store.EffectDead, Now: e.now, Attempt: store.Attempt{StartedAt: e.now, StatusCode: 503}}))
+	retried, err := e.s.RetryEffect(e.ctx, ship, e.at(time.Second))
+	require.NoError(t, err)
+	check("retry", retried)
+
+	_, err = e.exec("order", "o-1", step{Effects: []string{"ship"},
+		Policies: map[string]store.Effect{"ship": {Item: json.RawMessage(`{"sku":`)}}})
+	require.Error(t, err, "an element that is not JSON")
+	require.Len(t, e.effects("order", "o-1"), 3)
 }
 
 // testCancelStateOnExit: a write that leaves a state (CancelState) cancels the pending

@@ -53,8 +53,8 @@ type step struct {
 	Reject          string // reject with this reason
 	Effects         []string
 	// Policies give effects by name their policy: Key, MaxAttempts, the intervals,
-	// Timeout, StateScoped, OnDead and the send target (SendType, SendID, SendChild)
-	// are copied.
+	// Timeout, StateScoped, OnDead, the send target (SendType, SendID, SendChild) and
+	// the for_each element (Item, ItemIndex) are copied.
 	Policies  map[string]store.Effect
 	Timers    []store.Timer // Key, FireAt, InputType are used
 	Cancel    []string      // timer keys to cancel
@@ -213,6 +213,7 @@ func decideStep(typ, id string, s step) store.DecideFunc {
 				Key: pol.Key, MaxAttempts: pol.MaxAttempts, InitialInterval: pol.InitialInterval,
 				MaxInterval: pol.MaxInterval, Timeout: pol.Timeout, StateScoped: pol.StateScoped, OnDead: pol.OnDead,
 				SendType: pol.SendType, SendID: pol.SendID, SendChild: pol.SendChild,
+				Item: pol.Item, ItemIndex: pol.ItemIndex,
 			})
 		}
 		for _, tm := range s.Timers {

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"Terminate", testTerminate},
 		{"CancelKeepsOwnEffects", testCancelKeepsOwnEffects},
 		{"EffectPolicyKept", testEffectPolicyKept},
+		{"EffectItemKept", testEffectItemKept},
 		{"CancelStateOnExit", testCancelStateOnExit},
 		{"OnDead", testOnDead},
 		{"SendKeptAndClaimed", testSendKeptAndClaimed},

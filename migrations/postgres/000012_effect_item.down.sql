@@ -1,0 +1,3 @@
+ALTER TABLE effects
+    DROP COLUMN item,
+    DROP COLUMN item_index;

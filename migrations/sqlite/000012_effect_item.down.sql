@@ -1,0 +1,2 @@
+ALTER TABLE effects DROP COLUMN item;
+ALTER TABLE effects DROP COLUMN item_index;
