@@ -480,3 +480,96 @@ func TestSagaEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// shipmentDefinition ships each item of the start input with its own effect; a ship
+// that dies reports its item through on_dead. The state never holds the items: only
+// the element each effect kept can tell on_dead which one it was.
+const shipmentDefinition = `{
+  "initial_state": "new",
+  "inputs": {
+    "start": {"schema": {"type": "object", "required": ["items"]}},
+    "ship_failed": {"schema": {"type": "object", "required": ["sku", "qty", "index", "key"]}}
+  },
+  "states": {
+    "new": {"on": {"start": {"to": "shipping", "data": "{'count': size(input.data.items)}", "effects": [
+      {"name": "ship", "for_each": "input.data.items", "key": "'ship-' + item.sku",
+       "payload": "{'sku': item.sku, 'qty': item.qty}",
+       "retry": {"max_attempts": 2, "initial_interval": "10ms", "max_interval": "20ms"},
+       "on_dead": {"type": "ship_failed",
+                   "data": "{'sku': item.sku, 'qty': item.qty, 'index': index, 'key': effect.key}"}}]}}},
+    "shipping": {"on": {"ship_failed": {}}}
+  }
+}`
+
+// TestOnDeadSeesForEachItem: each effect of a for_each whose receiver always fails
+// dies, and its on_dead input carries fields of the element it was emitted for (item)
+// and its position (index), though the list is in no state. An on_dead that names item
+// on an effect without for_each is refused at PUT, as its payload would be.
+func TestOnDeadSeesForEachItem(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, backend, map[string]string{"IRONFLOW_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"})
+			var deliveries atomic.Int64
+			rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body)
+				deliveries.Add(1)
+				w.WriteHeader(http.StatusInternalServerError)
+			}))
+			t.Cleanup(rcv.Close)
+
+			noForEach := strings.Replace(shipmentDefinition, `"for_each": "input.data.items", "key": "'ship-' + item.sku",
+       "payload": "{'sku': item.sku, 'qty': item.qty}",`, "", 1)
+			require.NotEqual(t, shipmentDefinition, noForEach)
+			p := requireProblem(t, s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shipment", Body: json.RawMessage(noForEach)}),
+				http.StatusUnprocessableEntity, "invalid_definition")
+			require.Equal(t, "/states/new/on/start/effects/0/on_dead/data", path(t, p, "errors", 0, "path"), "%v", p)
+			require.Contains(t, path(t, p, "errors", 0, "message"), "undeclared reference to 'item'")
+
+			r := s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shipment", Body: json.RawMessage(shipmentDefinition)})
+			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+			r = s.do(t, req{Method: http.MethodPut, Path: "/v1/workflow-types/shipment/webhook", Body: map[string]string{"url": rcv.URL}})
+			require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+			r = s.input(t, "shipment", "s-1", map[string]any{"type": "start", "data": map[string]any{"items": []any{
+				map[string]any{"sku": "a-1", "qty": 3},
+				map[string]any{"sku": "b-2", "qty": 1.5, "note": "fragile"},
+			}}}, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+
+			var inputs []any
+			require.Eventually(t, func() bool {
+				inputs = path(t, s.get(t, "/v1/workflows/shipment/s-1/inputs").JSON(t), "items").([]any)
+				return len(inputs) == 3
+			}, 30*time.Second, 20*time.Millisecond, "both ships never died")
+			effects := map[string]string{} // key → id
+			for _, ef := range path(t, s.get(t, "/v1/workflows/shipment/s-1/effects").JSON(t), "items").([]any) {
+				id := path(t, ef, "id").(string)
+				effects[path(t, ef, "key").(string)] = id
+				got := s.get(t, "/v1/effects/"+id).JSON(t)
+				require.Equal(t, "dead", got["status"])
+				require.Equal(t, "accepted", got["on_dead_outcome"])
+			}
+			require.Len(t, effects, 2)
+			want := map[string]string{
+				effects["ship-a-1"] + "/on_dead": `{"sku": "a-1", "qty": 3, "index": 0, "key": "ship-a-1"}`,
+				effects["ship-b-2"] + "/on_dead": `{"sku": "b-2", "qty": 1.5, "index": 1, "key": "ship-b-2"}`,
+			}
+			for _, in := range inputs[1:] {
+				require.Equal(t, "ship_failed", path(t, in, "type"))
+				require.Equal(t, "accepted", path(t, in, "outcome"))
+				key := path(t, in, "idempotency_key").(string)
+				require.Contains(t, want, key)
+				data, err := json.Marshal(path(t, in, "data"))
+				require.NoError(t, err)
+				require.JSONEq(t, want[key], string(data), key)
+				delete(want, key)
+			}
+			require.Empty(t, want, "one on_dead input per effect")
+			wf := s.get(t, "/v1/workflows/shipment/s-1").JSON(t)
+			require.EqualValues(t, 2, path(t, wf, "state", "data", "count"))
+			require.NotContains(t, path(t, wf, "state", "data"), "items", "the items are in no state")
+			require.EqualValues(t, 4, deliveries.Load(), "two attempts of each ship")
+		})
+	}
+}

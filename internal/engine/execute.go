@@ -309,6 +309,8 @@ func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, 
 			Timeout:         ef.Policy.Timeout,
 			StateScoped:     ef.Policy.StateScoped,
 			OnDead:          ef.OnDead,
+			Item:            ef.Item,
+			ItemIndex:       ef.Index,
 		}
 		if s := ef.Send; s != nil {
 			se.SendType, se.SendID = s.WorkflowType, s.ID

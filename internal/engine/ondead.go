@@ -16,11 +16,12 @@ func OnDeadKey(effectID string) string { return effectID + "/on_dead" }
 // died with last as its last attempt. The outbox passes them as the Route of the
 // completion that marks the effect dead, so the input is decided in that transaction:
 // its data is evaluated there, on the locked instance, with effect {id, name, key,
-// attempts, last_status, last_error} in scope, and the input is then decided as any
-// other (an ended instance answers already_completed). The input is keyed by
-// OnDeadKey with one request hash per effect, so a second death replays the first
-// outcome. Errors: ErrInvalidID; from the decision, ErrTypeNotFound,
-// ErrInstanceNotFound and the errors of Execute.
+// attempts, last_status, last_error} in scope (and, for an effect of a for_each, item
+// and index: the element ef kept), and the input is then decided as any other (an
+// ended instance answers already_completed). The input is keyed by OnDeadKey with one
+// request hash per effect, so a second death replays the first outcome. Errors:
+// ErrInvalidID; from the decision, ErrTypeNotFound, ErrInstanceNotFound and the errors
+// of Execute.
 func (e *Engine) OnDeadParams(ef store.Effect, last store.Attempt) (store.ExecuteParams, error) {
 	if err := ValidateID(ef.WorkflowID); err != nil {
 		return store.ExecuteParams{}, err
@@ -28,7 +29,7 @@ func (e *Engine) OnDeadParams(ef store.Effect, last store.Attempt) (store.Execut
 	typ, id := ef.WorkflowType, ef.WorkflowID
 	opts := ExecuteOptions{IdempotencyKey: OnDeadKey(ef.ID), Source: store.SourceEffect, ChainDepth: ef.ChainDepth + 1}
 	dead := workflow.DeadEffect{ID: ef.ID, Name: ef.Name, Key: ef.Key, Attempts: ef.Attempts + 1,
-		LastStatus: last.StatusCode, LastError: last.Error}
+		LastStatus: last.StatusCode, LastError: last.Error, Item: ef.Item, Index: ef.ItemIndex}
 	return store.ExecuteParams{
 		WorkflowType:   typ,
 		WorkflowID:     id,
