@@ -15,6 +15,12 @@ import (
 // for every input to the instance) and the events' data. A small input to an instance
 // with a large state so stores a small record, and a replay puts the two back from the
 // history: the state data at the answer's version, the data of the answer's events.
+//
+// Only an input with an idempotency key can be replayed (a retry without one is a new
+// input), so only such an input's record keeps its answer: every routed, on_dead, sent
+// and timer input has one, and so has an API input sent with Idempotency-Key. The
+// others keep none, which spares a decision an encoding and its rows the bytes
+// (docs/decisions/0030-answers-kept-for-replay.md).
 
 // storedAnswer is what an input record keeps of its answer: the Result with
 // Workflow.State.Data and every Events[i].Data left out (null), and Elided set. A
@@ -25,10 +31,14 @@ type storedAnswer struct {
 	Elided bool `json:"elided,omitempty"`
 }
 
-// encodeAnswer returns res as the client gets it and as its input record keeps it.
-func encodeAnswer(res Result) (body, stored json.RawMessage, err error) {
+// encodeAnswer returns res as the client gets it and, when keyed (the input has an
+// idempotency key, so it can be replayed), as its input record keeps it; nil otherwise.
+func encodeAnswer(res Result, keyed bool) (body, stored json.RawMessage, err error) {
 	if body, err = json.Marshal(res); err != nil {
 		return nil, nil, fmt.Errorf("encode result: %w", err)
+	}
+	if !keyed {
+		return body, nil, nil
 	}
 	s := storedAnswer{Result: res, Elided: true}
 	if res.Workflow != nil {

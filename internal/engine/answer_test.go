@@ -104,6 +104,41 @@ func TestInputRecordsStayCompact(t *testing.T) {
 	})
 }
 
+// TestOnlyKeyedInputsKeepTheirAnswer: an input sent without an idempotency key can
+// never be replayed, so its record keeps no answer and no request hash; the same input
+// with a key keeps both, and its retry gets the first body back from it.
+func TestOnlyKeyedInputsKeepTheirAnswer(t *testing.T) {
+	t.Parallel()
+	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
+		ctx := context.Background()
+		s := b.NewDatabase(t).Open(t)
+		e := New(Config{Store: s})
+		_, _, err := e.PutDefinition(ctx, "big", []byte(bigStateDefinition))
+		require.NoError(t, err)
+		tick := workflow.Input{Type: "tick", Data: json.RawMessage(`{"n":1}`)}
+		for _, id := range []string{"bare", "keyed"} {
+			key := map[string]string{"keyed": "k-1"}[id]
+			o, err := e.Execute(ctx, "big", id, tick, ExecuteOptions{IdempotencyKey: key})
+			require.NoError(t, err)
+			require.Equal(t, store.OutcomeAccepted, o.Outcome)
+			inputs, err := s.ListInputs(ctx, "big", id, "", 10)
+			require.NoError(t, err)
+			require.Len(t, inputs.Items, 1)
+			if key == "" {
+				require.Empty(t, inputs.Items[0].Response, "a keyless input keeps no answer")
+				require.Empty(t, inputs.Items[0].RequestHash, "nor a request hash")
+				continue
+			}
+			require.NotEmpty(t, inputs.Items[0].Response)
+			require.NotEmpty(t, inputs.Items[0].RequestHash)
+			again, err := e.Execute(ctx, "big", id, tick, ExecuteOptions{IdempotencyKey: key})
+			require.NoError(t, err)
+			require.True(t, again.Replayed)
+			require.Equal(t, string(o.Body), string(again.Body))
+		}
+	})
+}
+
 // requireBodyVersion checks that o.Version, the ETag the API sends without decoding the
 // body, is the body's workflow.version, and 0 when the body has no workflow.
 func requireBodyVersion(t *testing.T, o Outcome) {
@@ -133,7 +168,7 @@ func TestReplayOfAWholeStoredAnswer(t *testing.T) {
 		require.NoError(t, err)
 		in := workflow.Input{Type: "fill", Data: json.RawMessage(`{"a":1}`)}
 		whole := json.RawMessage(`{"outcome":"accepted","workflow":{"state":{"name":"s","data":{"a":1}},"version":1}}`)
-		_, err = s.Execute(ctx, store.ExecuteParams{WorkflowType: "big", WorkflowID: "old", IdempotencyKey: "k", RequestHash: requestHash(in),
+		_, err = s.Execute(ctx, store.ExecuteParams{WorkflowType: "big", WorkflowID: "old", IdempotencyKey: "k", RequestHash: requestHash(in, "k"),
 			Decide: func(ctx context.Context, _ *store.Instance, def *store.Definition) (*store.Write, error) {
 				w, _, err := e.decide(ctx, "big", "old", in, ExecuteOptions{IdempotencyKey: "k", Source: store.SourceAPI}, nil, def)
 				if err == nil {

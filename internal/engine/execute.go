@@ -123,7 +123,7 @@ func (e *Engine) params(reqCtx context.Context, typ, id string, in workflow.Inpu
 		WorkflowType:    typ,
 		WorkflowID:      id,
 		IdempotencyKey:  opts.IdempotencyKey,
-		RequestHash:     requestHash(in),
+		RequestHash:     requestHash(in, opts.IdempotencyKey),
 		ExpectedVersion: opts.ExpectedVersion,
 		DryRun:          opts.DryRun,
 		CommittedFunc:   e.committed,
@@ -153,7 +153,13 @@ func (e *Engine) committed(w *store.Write) {
 	}
 }
 
-func requestHash(in workflow.Input) string {
+// requestHash is what tells a retry with idempotency key key from another request
+// with the same key: a hash of in. An input without a key is never compared with
+// another, and gets none.
+func requestHash(in workflow.Input, key string) string {
+	if key == "" {
+		return ""
+	}
 	h := sha256.New()
 	h.Write([]byte(in.Type))
 	h.Write([]byte{0})
@@ -168,7 +174,7 @@ func (e *Engine) inputRecord(typ, id string, in workflow.Input, opts ExecuteOpti
 		WorkflowType:   typ,
 		WorkflowID:     id,
 		IdempotencyKey: opts.IdempotencyKey,
-		RequestHash:    requestHash(in),
+		RequestHash:    requestHash(in, opts.IdempotencyKey),
 		Type:           in.Type,
 		Data:           in.Data,
 		Source:         opts.Source,
@@ -370,9 +376,9 @@ func (e *Engine) timerRecord(typ, id, key string, fireAt time.Time, in workflow.
 }
 
 // finish completes w with its input record rec, which keeps the answer res as
-// storedAnswer, and returns it with the answer's body.
+// storedAnswer when rec has an idempotency key, and returns it with the answer's body.
 func (e *Engine) finish(w *store.Write, rec store.InputRecord, res Result) (*store.Write, json.RawMessage, error) {
-	body, stored, err := encodeAnswer(res)
+	body, stored, err := encodeAnswer(res, rec.IdempotencyKey != "")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -36,7 +36,7 @@ func (e *Engine) OnDeadParams(ef store.Effect, last store.Attempt) (store.Execut
 		IdempotencyKey: opts.IdempotencyKey,
 		// One hash per effect: the data of a later death differs (its attempts), and
 		// it must replay the first, not be refused as another request.
-		RequestHash:   requestHash(workflow.Input{Type: "$on_dead", Data: []byte(`"` + ef.ID + `"`)}),
+		RequestHash:   requestHash(workflow.Input{Type: "$on_dead", Data: []byte(`"` + ef.ID + `"`)}, opts.IdempotencyKey),
 		CommittedFunc: e.committed,
 		Decide: func(ctx context.Context, cur *store.Instance, stored *store.Definition) (*store.Write, error) {
 			if stored == nil {

@@ -53,7 +53,7 @@ func (e *Engine) Terminate(ctx context.Context, typ, id, reason string, opts Exe
 		WorkflowType:    typ,
 		WorkflowID:      id,
 		IdempotencyKey:  opts.IdempotencyKey,
-		RequestHash:     requestHash(in),
+		RequestHash:     requestHash(in, opts.IdempotencyKey),
 		ExpectedVersion: opts.ExpectedVersion,
 		CommittedFunc:   e.committed,
 		Decide: func(_ context.Context, cur *store.Instance, stored *store.Definition) (*store.Write, error) {
