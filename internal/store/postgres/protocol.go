@@ -140,7 +140,13 @@ func (p protocolTx) Write(_ context.Context, r *sqlstore.Rows) error {
 WHERE type = $1 AND id = $2`, params.Instance(in)[:11]...)
 		}
 	} else {
-		instanceUpsert.queue(b, sqlstore.MapRows(r.Instances(), params.Instance))
+		// New instances are inserted plainly: the advisory lock held since Load keeps any
+		// other writer from creating one, and an upsert's speculative insertion costs
+		// each row more. Those that existed are updated by an upsert, which finds each row
+		// by the primary key whatever the table's statistics (an UPDATE … FROM unnest is
+		// planned, and may be planned for a young table).
+		instanceInsert.queue(b, sqlstore.MapRows(r.Created, params.Instance))
+		instanceUpsert.queue(b, sqlstore.MapRows(r.Updated, params.Instance))
 	}
 	eventInsert.queue(b, sqlstore.MapRows(r.Events, params.Event))
 	inputInsert.queue(b, sqlstore.MapRows(r.Inputs, params.Input))

@@ -68,8 +68,8 @@ var instanceTypes = []string{"text", "text", "integer", "text", "json", "text", 
 // The writes of the protocol's rows, with the values of the row functions below.
 var (
 	instanceInsert = newRowWrite(`INSERT INTO instances (`+sqlstore.InstanceColumns+`)`, instanceTypes, "")
-	// instanceUpsert writes the instances of a batch, new or not; an instance's parent
-	// and link are set when it is created and never change.
+	// instanceUpsert writes the instances of a batch that existed (Write); an
+	// instance's parent and link are set when it is created and never change.
 	instanceUpsert = newRowWrite(`INSERT INTO instances (`+sqlstore.InstanceColumns+`)`, instanceTypes, `
 ON CONFLICT (type, id) DO UPDATE SET definition_version = excluded.definition_version,
     state_name = excluded.state_name, state_data = excluded.state_data, status = excluded.status,

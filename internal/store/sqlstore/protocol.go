@@ -59,7 +59,10 @@ func (s *Store) record(ctx context.Context, items []item, lookupKeys, dryRun boo
 	slices.SortFunc(req.Instances, func(a, b Key) int { return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.ID, b.ID)) })
 	for attempt := 0; ; attempt++ {
 		results := make([]result, len(items))
-		var rows Rows
+		// Most items write one input, an event or two and an effect: room for them
+		// spares a batch the growing copies.
+		rows := Rows{Inputs: make([]store.InputRecord, 0, len(items)), Events: make([]store.Event, 0, len(items)),
+			Effects: make([]store.Effect, 0, len(items))}
 		err := s.d.Begin(ctx, attempt >= maxOptimistic, func(tx Tx) error {
 			snap, err := tx.Load(ctx, req)
 			if err != nil {
