@@ -43,6 +43,7 @@ type driver struct {
 	pool     *pgxpool.Pool
 	listener *listener
 	notifier *notifier
+	defs     definitionCache // the definitions read (Load)
 	// byteOrder: the database compares text byte by byte (byteOrderQuery), so a prefix
 	// of instance ids is a range of the primary key.
 	byteOrder bool

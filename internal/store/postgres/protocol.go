@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,19 +15,23 @@ import (
 // its statements for the second, which carries the COMMIT. serial changes nothing: the
 // instances are locked from Load to the commit anyway.
 func (d *driver) Begin(ctx context.Context, _ bool, fn func(sqlstore.Tx) error) error {
-	return d.withTx(ctx, func(tx *batchTx) error { return fn(protocolTx{tx}) })
+	return d.withTx(ctx, func(tx *batchTx) error { return fn(protocolTx{tx, &d.defs}) })
 }
 
-type protocolTx struct{ tx *batchTx }
+type protocolTx struct {
+	tx   *batchTx
+	defs *definitionCache
+}
 
 // Load locks the instances with a transaction-scoped advisory lock on a hash of each
 // key, which every writer of an instance takes first, whether or not the instance exists
 // yet (so a new instance needs no placeholder row: decision 0008), in r's order; then,
 // after the locks (a new statement, so a new snapshot in READ COMMITTED, which sees what
-// a transaction we waited for committed), reads the instances, their definitions, the
-// earlier inputs and the claimed rows' holders, locking the claimed rows. The instance
-// rows are not locked: only a holder of the advisory lock writes one (decision 0023).
-// One round trip.
+// a transaction we waited for committed), reads the instances, the latest definition
+// version of their types, the earlier inputs and the claimed rows' holders, locking the
+// claimed rows. The instance rows are not locked: only a holder of the advisory lock
+// writes one (decision 0023). One round trip, and a second only for a definition
+// version this process has not read before (definitions).
 func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore.Snapshot, error) {
 	snap := &sqlstore.Snapshot{Instances: map[sqlstore.Key]*store.Instance{}, Earlier: map[sqlstore.Key]*store.InputRecord{},
 		Holders: map[string]sqlstore.Holder{}}
@@ -51,16 +56,6 @@ func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore
 		}
 		return rows.Err()
 	}
-	collectDefinitions := func(rows pgx.Rows) error {
-		for rows.Next() {
-			d, err := scanner.Definition(rows)
-			if err != nil {
-				return err
-			}
-			snap.AddDefinition(d)
-		}
-		return rows.Err()
-	}
 	switch len(r.Instances) {
 	case 0:
 	case 1: // the statements of one input, whose plans are the simplest
@@ -68,10 +63,6 @@ func (p protocolTx) Load(ctx context.Context, r sqlstore.LoadRequest) (*sqlstore
 		b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))`, types[0], ids[0])
 		b.Queue(`SELECT `+sqlstore.InstanceColumns+` FROM instances WHERE type = $1 AND id = $2`, types[0], ids[0]).
 			Query(collectInstances)
-		b.Queue(`SELECT `+sqlstore.DefinitionColumns+` FROM definitions
-WHERE type = $1 AND version = coalesce(
-    (SELECT definition_version FROM instances WHERE type = $1 AND id = $2),
-    (SELECT max(version) FROM definitions WHERE type = $1))`, types[0], ids[0]).Query(collectDefinitions)
 	default:
 		// unnest yields the pairs in array order, so the locks are taken in that order.
 		b.Queue(`SELECT count(pg_advisory_xact_lock(hashtextextended(t || '/' || i, 0)))
@@ -83,11 +74,21 @@ FROM unnest($1::text[], $2::text[]) AS u(t, i)`, types, ids)
 		const keyed = `unnest($1::text[], $2::text[]) AS u(t, id) CROSS JOIN LATERAL (
     SELECT * FROM instances WHERE type = u.t AND id = u.id LIMIT 1) i`
 		b.Queue(`SELECT `+prefixed("i.", sqlstore.InstanceColumns)+` FROM `+keyed, types, ids).Query(collectInstances)
-		b.Queue(`SELECT `+sqlstore.DefinitionColumns+` FROM definitions WHERE (type, version) IN (
-    SELECT i.type, i.definition_version FROM `+keyed+`
-    UNION
-    SELECT type, max(version) FROM definitions WHERE type = ANY($1) GROUP BY type)`, types, ids).
-			Query(collectDefinitions)
+	}
+	latest := map[string]int{}
+	if len(r.Instances) > 0 {
+		b.Queue(`SELECT type, max(version) FROM definitions WHERE type = ANY($1) GROUP BY type`, distinct(types)).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var typ string
+					var version int
+					if err := rows.Scan(&typ, &version); err != nil {
+						return err
+					}
+					latest[typ] = version
+				}
+				return rows.Err()
+			})
 	}
 	for k, key := range r.IdempotencyKeys {
 		b.Queue(`SELECT `+sqlstore.InputColumns+` FROM inputs
@@ -122,7 +123,65 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, k.Type,
 				return rows.Err()
 			})
 	}
-	return snap, p.tx.Send(ctx, b)
+	if err := p.tx.Send(ctx, b); err != nil {
+		return nil, err
+	}
+	return snap, p.definitions(ctx, snap, r.Instances, latest)
+}
+
+// definitions adds to snap the definition each instance of keys is decided with: the
+// version it is pinned to, or the latest of its type (latest) for a new one; none when
+// its type has none. They come from the cache, and those it lacks from one more round
+// trip, which caches them.
+func (p protocolTx) definitions(ctx context.Context, snap *sqlstore.Snapshot, keys []sqlstore.Key, latest map[string]int) error {
+	var types []string
+	var versions []int
+	seen := map[defKey]bool{}
+	for _, k := range keys {
+		version, ok := latest[k.Type]
+		if in := snap.Instances[k]; in != nil {
+			version, ok = in.DefinitionVersion, true
+		}
+		dk := defKey{k.Type, version}
+		if !ok || seen[dk] {
+			continue
+		}
+		seen[dk] = true
+		if d, ok := p.defs.get(dk); ok {
+			snap.AddDefinition(d)
+			continue
+		}
+		types, versions = append(types, dk.typ), append(versions, dk.version)
+	}
+	if len(types) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+sqlstore.DefinitionColumns+` FROM definitions
+WHERE (type, version) IN (SELECT * FROM unnest($1::text[], $2::integer[]))`, types, versions).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				d, err := scanner.Definition(rows)
+				if err != nil {
+					return err
+				}
+				p.defs.put(d)
+				snap.AddDefinition(d)
+			}
+			return rows.Err()
+		})
+	return p.tx.Send(ctx, b)
+}
+
+// distinct returns ss without repeats, in order.
+func distinct(ss []string) []string {
+	out := make([]string, 0, 1)
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Write holds the statements that write rows, one per table (unnest) where a batch has
