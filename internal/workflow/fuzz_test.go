@@ -108,3 +108,14 @@ func checkDecision(t *testing.T, d *Definition, state State, dec Decision, err e
 		require.True(t, json.Valid(e.Payload))
 	}
 }
+
+// FuzzDecodeValue: decodeValue decodes every document as encoding/json's Decoder with
+// UseNumber does, and fails where it fails.
+func FuzzDecodeValue(f *testing.F) {
+	for _, doc := range decodeValueCorpus {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		requireDecodesAsDecoder(t, doc)
+	})
+}

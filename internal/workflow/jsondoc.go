@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // member is one key of a JSON object, in document order.
@@ -116,8 +117,120 @@ func decodeBool(raw json.RawMessage) (bool, error) {
 }
 
 // decodeValue decodes any JSON value with numbers as json.Number, the shape the
-// JSON Schema validator and merge patch want. Trailing data is an error.
+// JSON Schema validator and merge patch want. Trailing data is an error. It decodes
+// as encoding/json's Decoder with UseNumber would (decodeWithDecoder, which gives
+// the error for a document that is not JSON), without the Decoder's buffer and
+// reflection: a decision decodes its input, its state and each event's data.
 func decodeValue(raw []byte) (any, error) {
+	if !json.Valid(raw) {
+		return decodeWithDecoder(raw)
+	}
+	b := valueBuilder{doc: raw}
+	return b.value(), nil
+}
+
+// valueBuilder builds the value of a document json.Valid accepted: objects as
+// map[string]any (a repeated key keeps its last value), arrays as []any, numbers as
+// json.Number, strings unescaped as encoding/json does.
+type valueBuilder struct {
+	doc []byte
+	i   int
+}
+
+func (b *valueBuilder) space() {
+	for b.i < len(b.doc) {
+		switch b.doc[b.i] {
+		case ' ', '\t', '\n', '\r':
+			b.i++
+		default:
+			return
+		}
+	}
+}
+
+func (b *valueBuilder) value() any {
+	b.space()
+	switch b.doc[b.i] {
+	case '{':
+		b.i++
+		m := map[string]any{}
+		b.space()
+		if b.doc[b.i] == '}' {
+			b.i++
+			return m
+		}
+		for {
+			b.space()
+			k := b.str()
+			b.space()
+			b.i++ // :
+			m[k] = b.value()
+			b.space()
+			b.i++ // , or }
+			if b.doc[b.i-1] == '}' {
+				return m
+			}
+		}
+	case '[':
+		b.i++
+		a := []any{}
+		b.space()
+		if b.doc[b.i] == ']' {
+			b.i++
+			return a
+		}
+		for {
+			a = append(a, b.value())
+			b.space()
+			b.i++ // , or ]
+			if b.doc[b.i-1] == ']' {
+				return a
+			}
+		}
+	case '"':
+		return b.str()
+	case 't':
+		b.i += 4
+		return true
+	case 'f':
+		b.i += 5
+		return false
+	case 'n':
+		b.i += 4
+		return nil
+	}
+	start := b.i
+	for b.i < len(b.doc) && strings.IndexByte("0123456789+-.eE", b.doc[b.i]) >= 0 {
+		b.i++
+	}
+	return json.Number(b.doc[start:b.i])
+}
+
+// str reads a string: its bytes as they are when it has no escape and is valid UTF-8,
+// else as encoding/json decodes it.
+func (b *valueBuilder) str() string {
+	start, plain := b.i, true
+	for b.i++; b.doc[b.i] != '"'; b.i++ {
+		switch c := b.doc[b.i]; {
+		case c == '\\':
+			plain = false
+			b.i++
+		case c >= utf8.RuneSelf:
+			plain = false
+		}
+	}
+	b.i++
+	raw := b.doc[start:b.i]
+	if plain || (utf8.Valid(raw) && bytes.IndexByte(raw, '\\') < 0) {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s) // a valid document's string: no error
+	return s
+}
+
+// decodeWithDecoder is decodeValue by encoding/json's Decoder.
+func decodeWithDecoder(raw []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
