@@ -31,15 +31,8 @@ type storedAnswer struct {
 	Elided bool `json:"elided,omitempty"`
 }
 
-// encodeAnswer returns res as the client gets it and, when keyed (the input has an
-// idempotency key, so it can be replayed), as its input record keeps it; nil otherwise.
-func encodeAnswer(res Result, keyed bool) (body, stored json.RawMessage, err error) {
-	if body, err = json.Marshal(res); err != nil {
-		return nil, nil, fmt.Errorf("encode result: %w", err)
-	}
-	if !keyed {
-		return body, nil, nil
-	}
+// encodeStored returns res as the input record of a keyed input keeps it.
+func encodeStored(res Result) (json.RawMessage, error) {
 	s := storedAnswer{Result: res, Elided: true}
 	if res.Workflow != nil {
 		wf := *res.Workflow
@@ -53,25 +46,28 @@ func encodeAnswer(res Result, keyed bool) (body, stored json.RawMessage, err err
 			s.Events[i] = ev
 		}
 	}
-	if stored, err = json.Marshal(s); err != nil {
-		return nil, nil, fmt.Errorf("encode stored result: %w", err)
+	stored, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode stored result: %w", err)
 	}
-	return body, stored, nil
+	return stored, nil
 }
 
 // lastAnswer remembers the answer of the latest decision of one request, keyed by its
 // input record's id: a store may decide more than once (SQLite decides outside its
-// write lock and decides again after a lost race) and commits the last one.
+// write lock and decides again after a lost race) and commits the last one. The answer
+// is encoded once it is known to be the one committed (answer); a decision nobody
+// waits for (a routed, timer or on_dead input) is never encoded for a client.
 type lastAnswer struct {
-	mu   sync.Mutex
-	id   string
-	body json.RawMessage
+	mu  sync.Mutex
+	id  string
+	res *Result
 }
 
-func (a *lastAnswer) set(id string, body json.RawMessage) {
+func (a *lastAnswer) set(id string, res *Result) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.id, a.body = id, body
+	a.id, a.res = id, res
 }
 
 // answer returns the body of the outcome res: the answer the request's own decision
@@ -80,9 +76,13 @@ func (a *lastAnswer) set(id string, body json.RawMessage) {
 func (e *Engine) answer(ctx context.Context, res store.ExecuteResult, own *lastAnswer) (json.RawMessage, error) {
 	if !res.Replayed {
 		own.mu.Lock()
-		id, body := own.id, own.body
+		id, answer := own.id, own.res
 		own.mu.Unlock()
-		if id == res.Input.ID && body != nil {
+		if id == res.Input.ID && answer != nil {
+			body, err := json.Marshal(answer)
+			if err != nil {
+				return nil, fmt.Errorf("encode result: %w", err)
+			}
 			return body, nil
 		}
 	}

@@ -135,9 +135,9 @@ func (e *Engine) params(reqCtx context.Context, typ, id string, in workflow.Inpu
 				stop := context.AfterFunc(reqCtx, func() { cancel(context.Cause(reqCtx)) })
 				defer stop()
 			}
-			w, body, err := e.decide(ctx, typ, id, in, opts, cur, def)
+			w, res, err := e.decide(ctx, typ, id, in, opts, cur, def)
 			if err == nil && own != nil {
-				own.set(w.Input.ID, body)
+				own.set(w.Input.ID, res)
 			}
 			return w, err
 		},
@@ -188,7 +188,7 @@ func (e *Engine) inputRecord(typ, id string, in workflow.Input, opts ExecuteOpti
 // transaction holds one. Its expressions stop when ctx ends (an error wrapping
 // ctx.Err()) or when they overrun the decision's time budget (ErrEvaluation). It
 // returns the write and the answer (finish).
-func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, json.RawMessage, error) {
+func (e *Engine) decide(ctx context.Context, typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, *Result, error) {
 	if stored == nil {
 		return nil, nil, fmt.Errorf("%w: %q", ErrTypeNotFound, typ)
 	}
@@ -376,15 +376,17 @@ func (e *Engine) timerRecord(typ, id, key string, fireAt time.Time, in workflow.
 }
 
 // finish completes w with its input record rec, which keeps the answer res as
-// storedAnswer when rec has an idempotency key, and returns it with the answer's body.
-func (e *Engine) finish(w *store.Write, rec store.InputRecord, res Result) (*store.Write, json.RawMessage, error) {
-	body, stored, err := encodeAnswer(res, rec.IdempotencyKey != "")
-	if err != nil {
-		return nil, nil, err
+// storedAnswer when rec has an idempotency key, and returns it with the answer.
+func (e *Engine) finish(w *store.Write, rec store.InputRecord, res Result) (*store.Write, *Result, error) {
+	if rec.IdempotencyKey != "" {
+		stored, err := encodeStored(res)
+		if err != nil {
+			return nil, nil, err
+		}
+		rec.Response = stored
 	}
-	rec.Response = stored
 	w.Input = rec
-	return w, body, nil
+	return w, &res, nil
 }
 
 // IsInputError reports whether err means the input itself is bad (unknown type,

@@ -57,9 +57,9 @@ func (e *Engine) Terminate(ctx context.Context, typ, id, reason string, opts Exe
 		ExpectedVersion: opts.ExpectedVersion,
 		CommittedFunc:   e.committed,
 		Decide: func(_ context.Context, cur *store.Instance, stored *store.Definition) (*store.Write, error) {
-			w, body, err := e.terminate(typ, id, in, opts, cur, stored)
+			w, res, err := e.terminate(typ, id, in, opts, cur, stored)
 			if err == nil {
-				own.set(w.Input.ID, body)
+				own.set(w.Input.ID, res)
 			}
 			return w, err
 		},
@@ -69,7 +69,7 @@ func (e *Engine) Terminate(ctx context.Context, typ, id, reason string, opts Exe
 
 // terminate decides a termination against the locked instance cur, pinned to the
 // definition stored; it returns the write and the answer.
-func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, json.RawMessage, error) {
+func (e *Engine) terminate(typ, id string, in workflow.Input, opts ExecuteOptions, cur *store.Instance, stored *store.Definition) (*store.Write, *Result, error) {
 	if cur == nil {
 		return nil, nil, fmt.Errorf("%w: %s/%s", ErrInstanceNotFound, typ, id)
 	}
