@@ -20,7 +20,7 @@ import (
 // input), so only such an input's record keeps its answer: every routed, on_dead, sent
 // and timer input has one, and so has an API input sent with Idempotency-Key. The
 // others keep none, which spares a decision an encoding and its rows the bytes
-// (docs/decisions/0030-answers-kept-for-replay.md).
+// (docs/decisions/0030-less-per-decision.md).
 
 // storedAnswer is what an input record keeps of its answer: the Result with
 // Workflow.State.Data and every Events[i].Data left out (null), and Elided set. A
