@@ -147,3 +147,45 @@ func (u cpuUse) add(v cpuUse) cpuUse {
 
 // us formats d in microseconds.
 func us(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + " µs" }
+
+// cpuTimes are the machine's CPU times from /proc/stat: all of them, and steal, the
+// time the hypervisor ran something else while this machine's cores wanted to run.
+type cpuTimes struct{ total, steal int64 }
+
+// machineTimes reads the first line of /proc/stat; ok is false without it.
+func machineTimes() (t cpuTimes, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}, false
+	}
+	return parseCPULine(b)
+}
+
+// parseCPULine reads the times of /proc/stat's first line, "cpu user nice system idle
+// iowait irq softirq steal …", in clock ticks.
+func parseCPULine(stat []byte) (t cpuTimes, ok bool) {
+	line, _, _ := bytes.Cut(stat, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return cpuTimes{}, false
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(string(v), 10, 64)
+		if i < 8 { // user … steal; guest time is counted in user already
+			t.total += n
+		}
+		if i == 7 {
+			t.steal = n
+		}
+	}
+	return t, true
+}
+
+// stealShare is the share of the machine's CPU time between t0 and t1 that went to
+// steal.
+func stealShare(t0, t1 cpuTimes) float64 {
+	if t1.total <= t0.total {
+		return 0
+	}
+	return float64(t1.steal-t0.steal) / float64(t1.total-t0.total)
+}

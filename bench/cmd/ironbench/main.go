@@ -116,6 +116,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}()
 	}
 	b := &bench{o: o, log: stdout, dbs: &databases{admin: o.pgURL}, started: time.Now()}
+	b.startTimes, _ = machineTimes()
 	if err := b.plan(); err != nil {
 		return err
 	}
@@ -175,11 +176,12 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 
 // bench holds the plan of a run and what it measured.
 type bench struct {
-	o       options
-	log     io.Writer
-	dbs     *databases
-	tmp     string
-	started time.Time
+	o          options
+	log        io.Writer
+	dbs        *databases
+	tmp        string
+	started    time.Time
+	startTimes cpuTimes // the machine's CPU times when the run started (steal)
 
 	// plan
 	concurrencies []int

@@ -78,7 +78,7 @@ func (b *bench) report(ctx context.Context) string {
 	fmt.Fprintf(&w, "### Results (%s run, %s)\n\n", mode, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&w, "- Machine: %s, %d cores (GOMAXPROCS %d), shared with other workloads; "+
 		"load generator, servers, webhook sink and PostgreSQL all on this machine; one process, GOGC %d "+
-		"(the server's setting) for everything in it.\n", cpuModel(), runtime.NumCPU(), runtimeProcs(), gcPercent())
+		"(the server's setting) for everything in it.%s\n", cpuModel(), runtime.NumCPU(), runtimeProcs(), gcPercent(), b.steal())
 	fmt.Fprintf(&w, "- Versions: %s, PostgreSQL %s, SQLite %s (modernc.org/sqlite %s), pgx %s, DBOS Transact %s, River %s.\n",
 		runtime.Version(), b.dbs.serverVersion(ctx), sqliteVersion(ctx), moduleVersion("modernc.org/sqlite"),
 		moduleVersion("github.com/jackc/pgx/v5"), moduleVersion("github.com/dbos-inc/dbos-transact-golang"),
@@ -262,4 +262,15 @@ func writeBlock(path, blockBegin, blockEnd, body string) error {
 		s = strings.TrimRight(s, "\n") + "\n\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// steal says how much of the machine's CPU time the hypervisor gave to others during
+// the run (empty without /proc/stat): the same code runs slower when it is high.
+func (b *bench) steal() string {
+	now, ok := machineTimes()
+	if !ok || b.startTimes.total == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Steal during the run (CPU time the hypervisor gave to other machines): %.1f%%.",
+		100*stealShare(b.startTimes, now))
 }
