@@ -111,10 +111,7 @@ func TestOnlyKeyedInputsKeepTheirAnswer(t *testing.T) {
 	t.Parallel()
 	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		ctx := context.Background()
-		s := b.NewDatabase(t).Open(t)
-		e := New(Config{Store: s})
-		_, _, err := e.PutDefinition(ctx, "big", []byte(bigStateDefinition))
-		require.NoError(t, err)
+		s, e := bigEngine(t, b)
 		tick := workflow.Input{Type: "tick", Data: json.RawMessage(`{"n":1}`)}
 		for _, id := range []string{"bare", "keyed"} {
 			key := map[string]string{"keyed": "k-1"}[id]
@@ -137,6 +134,17 @@ func TestOnlyKeyedInputsKeepTheirAnswer(t *testing.T) {
 			require.Equal(t, string(o.Body), string(again.Body))
 		}
 	})
+}
+
+// bigEngine returns a store of b's and an engine on it with bigStateDefinition as
+// type "big".
+func bigEngine(t *testing.T, b enginetest.Backend) (store.Store, *Engine) {
+	t.Helper()
+	s := b.NewDatabase(t).Open(t)
+	e := New(Config{Store: s})
+	_, _, err := e.PutDefinition(context.Background(), "big", []byte(bigStateDefinition))
+	require.NoError(t, err)
+	return s, e
 }
 
 // requireBodyVersion checks that o.Version, the ETag the API sends without decoding the
@@ -162,13 +170,10 @@ func TestReplayOfAWholeStoredAnswer(t *testing.T) {
 	t.Parallel()
 	enginetest.ForEachBackend(t, func(t *testing.T, b enginetest.Backend) {
 		ctx := context.Background()
-		s := b.NewDatabase(t).Open(t)
-		e := New(Config{Store: s})
-		_, _, err := e.PutDefinition(ctx, "big", []byte(bigStateDefinition))
-		require.NoError(t, err)
+		s, e := bigEngine(t, b)
 		in := workflow.Input{Type: "fill", Data: json.RawMessage(`{"a":1}`)}
 		whole := json.RawMessage(`{"outcome":"accepted","workflow":{"state":{"name":"s","data":{"a":1}},"version":1}}`)
-		_, err = s.Execute(ctx, store.ExecuteParams{WorkflowType: "big", WorkflowID: "old", IdempotencyKey: "k", RequestHash: requestHash(in, "k"),
+		_, err := s.Execute(ctx, store.ExecuteParams{WorkflowType: "big", WorkflowID: "old", IdempotencyKey: "k", RequestHash: requestHash(in, "k"),
 			Decide: func(ctx context.Context, _ *store.Instance, def *store.Definition) (*store.Write, error) {
 				w, _, err := e.decide(ctx, "big", "old", in, ExecuteOptions{IdempotencyKey: "k", Source: store.SourceAPI}, nil, def)
 				if err == nil {

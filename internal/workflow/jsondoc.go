@@ -137,15 +137,20 @@ type valueBuilder struct {
 	i   int
 }
 
-func (b *valueBuilder) space() {
-	for b.i < len(b.doc) {
-		switch b.doc[b.i] {
+func (b *valueBuilder) space() { b.i = skipSpace(b.doc, b.i) }
+
+// skipSpace returns the index of the first byte of doc at or after i that is not
+// JSON white space.
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) {
+		switch doc[i] {
 		case ' ', '\t', '\n', '\r':
-			b.i++
+			i++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
 func (b *valueBuilder) value() any {
@@ -332,16 +337,7 @@ func (s *jsonScanner) fail(format string, args ...any) error {
 	return &JSONError{Path: pointer("", tokens...), Message: fmt.Sprintf(format, args...)}
 }
 
-func (s *jsonScanner) space() {
-	for s.i < len(s.doc) {
-		switch s.doc[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
+func (s *jsonScanner) space() { s.i = skipSpace(s.doc, s.i) }
 
 func (s *jsonScanner) value() error {
 	s.values++
