@@ -85,6 +85,11 @@ func (e *Engine) answer(ctx context.Context, res store.ExecuteResult, own *lastA
 			}
 			return body, nil
 		}
+		if len(res.Input.Response) == 0 {
+			// Not expected: the store commits the last decision it asked for. A keyless
+			// record keeps no answer to fall back on, and an empty body is no answer.
+			return nil, fmt.Errorf("input %s: the committed decision is not this request's last, and its record keeps no answer", res.Input.ID)
+		}
 	}
 	return e.replayAnswer(ctx, res.Input)
 }
