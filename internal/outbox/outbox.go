@@ -236,6 +236,11 @@ type outcome struct {
 // claimed is a claimed effect with its type's webhook endpoint, read with the claim.
 type claimed struct {
 	store.Effect
+	endpoint
+}
+
+// endpoint is a workflow type's webhook endpoint as its read found it.
+type endpoint struct {
 	hook    store.Webhook
 	hookErr error
 }
@@ -248,10 +253,6 @@ func (w *Worker) claim(ctx context.Context, p store.ClaimParams) ([]claimed, err
 	if err != nil {
 		return nil, err
 	}
-	type endpoint struct {
-		hook store.Webhook
-		err  error
-	}
 	hooks := map[string]endpoint{}
 	out := make([]claimed, len(effects))
 	for i, e := range effects {
@@ -261,10 +262,10 @@ func (w *Worker) claim(ctx context.Context, p store.ClaimParams) ([]claimed, err
 		}
 		h, ok := hooks[e.WorkflowType]
 		if !ok {
-			h.hook, h.err = w.cfg.Store.GetWebhook(ctx, e.WorkflowType)
+			h.hook, h.hookErr = w.cfg.Store.GetWebhook(ctx, e.WorkflowType)
 			hooks[e.WorkflowType] = h
 		}
-		out[i].hook, out[i].hookErr = h.hook, h.err
+		out[i].endpoint = h
 	}
 	return out, nil
 }

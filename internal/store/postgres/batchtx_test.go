@@ -81,7 +81,13 @@ WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(
 // closed at the test's end.
 func openPool(t *testing.T, n int) (*Store, *driver) {
 	t.Helper()
-	s, d, err := open(context.Background(), fmt.Sprintf("%s&pool_max_conns=%d", pgtest.MigratedDatabaseURL(t, Migrate), n))
+	return openURL(t, fmt.Sprintf("%s&pool_max_conns=%d", pgtest.MigratedDatabaseURL(t, Migrate), n))
+}
+
+// openURL opens a store on the database at url, closed at the test's end.
+func openURL(t *testing.T, url string) (*Store, *driver) {
+	t.Helper()
+	s, d, err := open(context.Background(), url)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s, d

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -22,31 +21,31 @@ func TestDefinitionsReadOncePerVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.MigratedDatabaseURL(t, Migrate)
-	s1, d, err := open(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s1.Close()) })
-	s := s1
+	s, d := openURL(t, url)
 	put := func(body string) {
 		t.Helper()
 		_, created, err := s.PutDefinition(ctx, "t", json.RawMessage(body), body, time.Now())
 		require.NoError(t, err)
 		require.True(t, created)
 	}
-	// send decides an input to id and returns the body of the definition it was given.
+	// decide writes an input with the definition it is given, whose body it keeps in seen.
+	decide := func(seen *string) func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
+		return func(_ context.Context, cur *store.Instance, def *store.Definition) (*store.Write, error) {
+			require.NotNil(t, def)
+			*seen = string(def.Body)
+			w := oneEffect("")
+			w.Instance.DefinitionVersion = def.Version
+			if cur != nil {
+				w.Instance.DefinitionVersion = cur.DefinitionVersion
+			}
+			return w, nil
+		}
+	}
+	// send decides an input to id on its own and returns the body of its definition.
 	send := func(id string) string {
 		t.Helper()
 		var seen string
-		_, err := s.Execute(ctx, store.ExecuteParams{WorkflowType: "t", WorkflowID: id,
-			Decide: func(_ context.Context, cur *store.Instance, def *store.Definition) (*store.Write, error) {
-				require.NotNil(t, def)
-				seen = string(def.Body)
-				w := oneEffect("")
-				w.Instance.DefinitionVersion = def.Version
-				if cur != nil {
-					w.Instance.DefinitionVersion = cur.DefinitionVersion
-				}
-				return w, nil
-			}})
+		_, err := s.Execute(ctx, store.ExecuteParams{WorkflowType: "t", WorkflowID: id, Decide: decide(&seen)})
 		require.NoError(t, err)
 		return seen
 	}
@@ -56,16 +55,7 @@ func TestDefinitionsReadOncePerVersion(t *testing.T) {
 		seen := make([]string, len(ids))
 		ps := make([]store.ExecuteParams, len(ids))
 		for i, id := range ids {
-			ps[i] = store.ExecuteParams{WorkflowType: "t", WorkflowID: id,
-				Decide: func(_ context.Context, cur *store.Instance, def *store.Definition) (*store.Write, error) {
-					seen[i] = string(def.Body)
-					w := oneEffect("")
-					w.Instance.DefinitionVersion = def.Version
-					if cur != nil {
-						w.Instance.DefinitionVersion = cur.DefinitionVersion
-					}
-					return w, nil
-				}}
+			ps[i] = store.ExecuteParams{WorkflowType: "t", WorkflowID: id, Decide: decide(&seen[i])}
 		}
 		_, errs, err := s.ExecuteBatch(ctx, ps)
 		require.NoError(t, err)
@@ -92,12 +82,8 @@ func TestDefinitionsReadOncePerVersion(t *testing.T) {
 	require.Equal(t, `{"v":2}`, send("d"))
 
 	// A store that has read nothing reads the (rewritten) bodies.
-	s2, _, err := open(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s2.Close()) })
-	s = s2
+	s, _ = openURL(t, url)
 	require.Equal(t, `{"v":"1 rewritten"}`, send("a"))
 	require.Equal(t, `{"v":"2 rewritten"}`, send("e"))
-	require.Equal(t, fmt.Sprint([]string{`{"v":"1 rewritten"}`, `{"v":"2 rewritten"}`}),
-		fmt.Sprint(sendBatch("b", "f")))
+	require.Equal(t, []string{`{"v":"1 rewritten"}`, `{"v":"2 rewritten"}`}, sendBatch("b", "f"))
 }
