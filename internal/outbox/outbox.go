@@ -245,27 +245,25 @@ type endpoint struct {
 	hookErr error
 }
 
-// claim claims due effects and reads the endpoint of each of their workflow types once,
-// for the whole claim, rather than once per delivery: the same endpoint as fresh as the
-// claim, without a round trip to the database per effect.
+// claim claims due effects with the endpoint of each of their workflow types, which the
+// store reads with the claim: the endpoint the claim found active, without a round trip
+// of its own.
 func (w *Worker) claim(ctx context.Context, p store.ClaimParams) ([]claimed, error) {
-	effects, err := w.cfg.Store.ClaimEffects(ctx, p)
+	c, err := w.cfg.Store.ClaimEffects(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	hooks := map[string]endpoint{}
-	out := make([]claimed, len(effects))
-	for i, e := range effects {
+	out := make([]claimed, len(c.Effects))
+	for i, e := range c.Effects {
 		out[i].Effect = e
 		if e.Name == engine.EndChildrenEffect || e.SendType != "" {
 			continue // delivered without a webhook
 		}
-		h, ok := hooks[e.WorkflowType]
-		if !ok {
-			h.hook, h.hookErr = w.cfg.Store.GetWebhook(ctx, e.WorkflowType)
-			hooks[e.WorkflowType] = h
+		if hook, ok := c.Endpoints[e.WorkflowType]; ok {
+			out[i].hook = hook
+		} else {
+			out[i].hookErr = fmt.Errorf("webhook of %s: %w", e.WorkflowType, store.ErrNotFound)
 		}
-		out[i].endpoint = h
 	}
 	return out, nil
 }

@@ -180,7 +180,7 @@ func TestSendAppliedOnce(t *testing.T) {
 		claim := func(worker string, at time.Time) []store.Effect {
 			got, err := e.store.ClaimEffects(ctx, store.ClaimParams{Worker: worker, Limit: 10, Now: at, LeaseExpiry: at.Add(time.Minute)})
 			require.NoError(t, err)
-			return got
+			return got.Effects
 		}
 		stale := claim("a", now)
 		require.Len(t, stale, 2, "send effects are claimed without a webhook")

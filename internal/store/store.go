@@ -383,6 +383,17 @@ type ClaimParams struct {
 	ExcludeTypes []string
 }
 
+// EffectClaim is what ClaimEffects leased: the effects, earliest due first, and the
+// endpoint of each webhook effect's type as the claim found it, read in the claim's own
+// statement (or transaction), so an effect goes to the endpoint its claim checked was
+// active, with no read of its own.
+type EffectClaim struct {
+	Effects []Effect
+	// Endpoints holds the endpoints by workflow type: one per type of a claimed effect
+	// that is delivered by webhook (not a send, not a child's end).
+	Endpoints map[string]Webhook
+}
+
 // LeaseTimeouts is how many of its own timeouts an effect's claim lasts at least.
 const LeaseTimeouts = 3
 
@@ -622,8 +633,8 @@ type Store interface {
 
 	// ClaimEffects leases up to p.Limit due pending effects whose lease is free or
 	// expired and that can be delivered: a send effect always, a webhook effect when its
-	// type has an active endpoint.
-	ClaimEffects(ctx context.Context, p ClaimParams) ([]Effect, error)
+	// type has an active endpoint, which the claim returns with them.
+	ClaimEffects(ctx context.Context, p ClaimParams) (EffectClaim, error)
 	// CompleteEffect records an attempt of a claimed effect; ErrLeaseLost when p.Worker
 	// no longer holds it.
 	CompleteEffect(ctx context.Context, p CompleteEffectParams) error

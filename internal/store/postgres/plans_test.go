@@ -42,9 +42,10 @@ func TestCompletionsPlanForTheirRows(t *testing.T) {
 			require.NoError(t, err)
 		}
 		at := time.Now().UTC()
-		effects, err := s.ClaimEffects(ctx, store.ClaimParams{Worker: "w", Limit: 2, Now: at,
+		c, err := s.ClaimEffects(ctx, store.ClaimParams{Worker: "w", Limit: 2, Now: at,
 			LeaseExpiry: at.Add(time.Minute)})
 		require.NoError(t, err)
+		effects := c.Effects
 		require.Len(t, effects, 2)
 		var ps []store.CompleteEffectParams
 		for _, e := range effects {

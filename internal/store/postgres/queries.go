@@ -227,8 +227,17 @@ func claim[T any](ctx context.Context, d *driver, scan func(sqlstore.Row) (T, er
 	return out, d.pool.SendBatch(ctx, b).Close()
 }
 
-func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error) {
-	return claim(ctx, d, sqlstore.NoRID(scanner.Effect), `
+// ClaimEffects claims and reads the endpoints in one statement: the endpoint of each
+// webhook effect is joined to it in the snapshot in which the claim found it active.
+func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) (store.EffectClaim, error) {
+	type row struct {
+		e store.Effect
+		w store.Webhook
+	}
+	rows, err := claim(ctx, d, func(r sqlstore.Row) (row, error) {
+		e, w, err := scanner.EffectEndpoint(r)
+		return row{e, w}, err
+	}, `
 WITH due AS (
     SELECT f.id FROM effects f
     WHERE f.status = 'pending' AND f.next_attempt_at <= $3
@@ -239,12 +248,27 @@ WITH due AS (
     ORDER BY f.next_attempt_at
     LIMIT $4
     FOR UPDATE OF f SKIP LOCKED
+), claimed AS (
+    UPDATE effects e SET locked_by = $1,
+        locked_until = greatest($2, $3 + e.timeout_ms * $6 * interval '1 millisecond')
+    FROM due WHERE e.id = due.id
+    RETURNING `+prefixed("e.", sqlstore.EffectColumns)+`
 )
-UPDATE effects e SET locked_by = $1,
-    locked_until = greatest($2, $3 + e.timeout_ms * $6 * interval '1 millisecond')
-FROM due WHERE e.id = due.id
-RETURNING `+prefixed("e.", sqlstore.EffectColumns), p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...),
-		store.LeaseTimeouts)
+SELECT c.*, coalesce(w.workflow_type, ''), coalesce(w.url, ''), w.secrets, coalesce(w.status, ''),
+    coalesce(w.created_at, c.created_at), coalesce(w.updated_at, c.updated_at)
+FROM claimed c LEFT JOIN webhooks w ON c.send_workflow_type = '' AND w.workflow_type = c.workflow_type`,
+		p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...), store.LeaseTimeouts)
+	if err != nil {
+		return store.EffectClaim{}, err
+	}
+	c := store.EffectClaim{Effects: make([]store.Effect, len(rows)), Endpoints: map[string]store.Webhook{}}
+	for i, r := range rows {
+		c.Effects[i] = r.e
+		if r.w.WorkflowType != "" {
+			c.Endpoints[r.w.WorkflowType] = r.w
+		}
+	}
+	return c, nil
 }
 
 func (d *driver) GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error) {

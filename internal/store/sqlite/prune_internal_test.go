@@ -34,8 +34,9 @@ func TestPruneTakesAttemptsWithTheirEffect(t *testing.T) {
 	_, err = s.PutWebhook(ctx, store.Webhook{WorkflowType: "t", URL: "https://example.com/hooks/t",
 		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: old, UpdatedAt: old})
 	require.NoError(t, err)
-	claimed, err := s.ClaimEffects(ctx, store.ClaimParams{Worker: "w", Limit: 1, Now: old, LeaseExpiry: old.Add(time.Minute)})
+	c, err := s.ClaimEffects(ctx, store.ClaimParams{Worker: "w", Limit: 1, Now: old, LeaseExpiry: old.Add(time.Minute)})
 	require.NoError(t, err)
+	claimed := c.Effects
 	require.Len(t, claimed, 1)
 	require.NoError(t, s.CompleteEffect(ctx, store.CompleteEffectParams{EffectID: res.Write.Effects[0].ID, Worker: "w",
 		Status: store.EffectDelivered, Now: old, Attempt: store.Attempt{StartedAt: old, StatusCode: 200}}))

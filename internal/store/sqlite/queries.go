@@ -165,13 +165,33 @@ const (
 			 RETURNING ` + sqlstore.TimerColumns
 )
 
-func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error) {
+// ClaimEffects reads the endpoints of the claimed webhook effects' types in the claim's
+// transaction, which saw them active.
+func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) (store.EffectClaim, error) {
 	exclude, err := json.Marshal(append([]string{}, p.ExcludeTypes...))
 	if err != nil {
-		return nil, fmt.Errorf("encode excluded types: %w", err)
+		return store.EffectClaim{}, fmt.Errorf("encode excluded types: %w", err)
 	}
-	return claim(ctx, d, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now), store.LeaseTimeouts,
-		toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, sqlstore.NoRID(scanner.Effect))
+	c := store.EffectClaim{Endpoints: map[string]store.Webhook{}}
+	err = d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		c.Effects, err = collect(ctx, tx, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now),
+			store.LeaseTimeouts, toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, sqlstore.NoRID(scanner.Effect))
+		if err != nil {
+			return err
+		}
+		for _, e := range c.Effects {
+			if _, ok := c.Endpoints[e.WorkflowType]; ok || e.SendType != "" {
+				continue
+			}
+			w, err := scanner.Webhook(tx.QueryRowContext(ctx, `SELECT `+sqlstore.WebhookColumns+` FROM webhooks WHERE workflow_type = ?`, e.WorkflowType))
+			if err != nil {
+				return err
+			}
+			c.Endpoints[e.WorkflowType] = w
+		}
+		return nil
+	})
+	return c, err
 }
 
 func (d *driver) ClaimTimers(ctx context.Context, p store.ClaimParams, limit int) ([]store.Timer, error) {

@@ -151,10 +151,33 @@ func (c Scanners) Timer(row Row, rid *int64) (store.Timer, error) {
 func (c Scanners) Webhook(row Row) (store.Webhook, error) {
 	var w store.Webhook
 	var secrets json.RawMessage
-	if err := row.Scan(&w.WorkflowType, &w.URL, c.JSON(&secrets), &w.Status, c.Time(&w.CreatedAt),
-		c.Time(&w.UpdatedAt)); err != nil {
+	if err := row.Scan(c.webhookDest(&w, &secrets)...); err != nil {
 		return store.Webhook{}, err
 	}
+	return decodeWebhook(w, secrets)
+}
+
+// EffectEndpoint scans an effect row followed by the WebhookColumns of its type's
+// endpoint, each coalesced to an empty value (the secrets NULL) when there is none:
+// the endpoint's WorkflowType is then empty.
+func (c Scanners) EffectEndpoint(row Row) (store.Effect, store.Webhook, error) {
+	var w store.Webhook
+	var secrets json.RawMessage
+	e, err := c.Effect(joined{row, c.webhookDest(&w, &secrets)}, nil)
+	if err != nil || w.WorkflowType == "" {
+		return e, store.Webhook{}, err
+	}
+	w, err = decodeWebhook(w, secrets)
+	return e, w, err
+}
+
+// webhookDest are the scan destinations of the WebhookColumns.
+func (c Scanners) webhookDest(w *store.Webhook, secrets *json.RawMessage) []any {
+	return []any{&w.WorkflowType, &w.URL, c.JSON(secrets), &w.Status, c.Time(&w.CreatedAt), c.Time(&w.UpdatedAt)}
+}
+
+// decodeWebhook finishes a scanned webhook: its secrets decoded, its times in UTC.
+func decodeWebhook(w store.Webhook, secrets json.RawMessage) (store.Webhook, error) {
 	var err error
 	if w.Secrets, err = DecodeSecrets(secrets); err != nil {
 		return store.Webhook{}, fmt.Errorf("webhook %s secrets: %w", w.WorkflowType, err)
@@ -162,6 +185,15 @@ func (c Scanners) Webhook(row Row) (store.Webhook, error) {
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
 	return w, nil
 }
+
+// joined is a row of two tables' columns, read by the first one's scanner: the second
+// one's destinations follow the first one's.
+type joined struct {
+	Row
+	more []any
+}
+
+func (j joined) Scan(dest ...any) error { return j.Row.Scan(append(dest, j.more...)...) }
 
 // millis is a duration kept in whole milliseconds.
 func millis(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

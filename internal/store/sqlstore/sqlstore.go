@@ -263,8 +263,9 @@ type Driver interface {
 	RotateWebhookSecret(ctx context.Context, typ string, now time.Time, rotate func(store.Webhook) (string, error)) (store.Webhook, error)
 
 	// ClaimEffects and ClaimTimers lease due rows whose lease is free or ended at p.Now
-	// (locked_until <= now), in any order.
-	ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) ([]store.Effect, error)
+	// (locked_until <= now), in any order; ClaimEffects reads the endpoints of the
+	// webhook effects' types with the claim (store.EffectClaim).
+	ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) (store.EffectClaim, error)
 	GetEffect(ctx context.Context, id string) (store.Effect, []store.Attempt, error)
 	ListEffects(ctx context.Context, p store.ListEffectsParams, after int64, limit int) ([]Listed[store.Effect], error)
 	// RetryEffect, CancelEffect, CancelTimer and RetryTimer return ErrNoMatch when the

@@ -316,19 +316,24 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, typ, secret string, old
 
 // ClaimEffects leases up to p.Limit (50 when <= 0) due pending effects whose type has an
 // active endpoint and whose lease is free or ended (at exactly its end, too), earliest
-// due first. A backend with row locks skips rows another worker is claiming.
-func (s *Store) ClaimEffects(ctx context.Context, p store.ClaimParams) ([]store.Effect, error) {
+// due first, with the endpoints of their types. A backend with row locks skips rows
+// another worker is claiming.
+func (s *Store) ClaimEffects(ctx context.Context, p store.ClaimParams) (store.EffectClaim, error) {
 	if p.Worker == "" {
-		return nil, s.mapErr("claim effects", errors.New("empty worker"))
+		return store.EffectClaim{}, s.mapErr("claim effects", errors.New("empty worker"))
 	}
-	effects, err := s.d.ClaimEffects(ctx, p, PageLimit(p.Limit))
+	c, err := s.d.ClaimEffects(ctx, p, PageLimit(p.Limit))
 	if err != nil {
-		return nil, s.mapErr("claim effects", err)
+		return store.EffectClaim{}, s.mapErr("claim effects", err)
 	}
-	slices.SortFunc(effects, func(a, b store.Effect) int {
+	slices.SortFunc(c.Effects, func(a, b store.Effect) int {
 		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
 	})
-	return nonNil(effects), nil
+	c.Effects = nonNil(c.Effects)
+	if c.Endpoints == nil {
+		c.Endpoints = map[string]store.Webhook{}
+	}
+	return c, nil
 }
 
 // GetEffect returns an effect with its attempts, oldest first; store.ErrNotFound when

@@ -68,8 +68,9 @@ func routedBatches(t *testing.T, s store.Store, n int,
 		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: now, UpdatedAt: now})
 	require.NoError(t, err)
 	claim := store.ClaimParams{Worker: "w", Limit: 2 * n, Now: now, LeaseExpiry: now.Add(time.Minute)}
-	effects, err := s.ClaimEffects(ctx, claim)
+	c, err := s.ClaimEffects(ctx, claim)
 	require.NoError(t, err)
+	effects := c.Effects
 	require.Len(t, effects, n)
 	timers, err := s.ClaimTimers(ctx, claim)
 	require.NoError(t, err)

@@ -21,9 +21,9 @@ func testClaimAtLeaseEnd(t *testing.T, e *env) {
 	e.mustExec("order", "a", step{Effects: []string{"reserve"}})
 	tm := e.schedule("order", "b", "k", e.now)
 	lease := store.ClaimParams{Worker: "w1", Limit: 10, Now: e.now, LeaseExpiry: e.at(time.Minute)}
-	effects, err := e.s.ClaimEffects(e.ctx, lease)
+	c, err := e.s.ClaimEffects(e.ctx, lease)
 	require.NoError(t, err)
-	require.Len(t, effects, 1)
+	require.Len(t, c.Effects, 1)
 	timers, err := e.s.ClaimTimers(e.ctx, lease)
 	require.NoError(t, err)
 	require.Len(t, timers, 1)
@@ -33,10 +33,10 @@ func testClaimAtLeaseEnd(t *testing.T, e *env) {
 	requireTime(t, e.at(time.Minute), next, "claimable when the lease ends")
 
 	takeover := store.ClaimParams{Worker: "w2", Limit: 10, Now: e.at(time.Minute), LeaseExpiry: e.at(2 * time.Minute)}
-	effects, err = e.s.ClaimEffects(e.ctx, takeover)
+	c, err = e.s.ClaimEffects(e.ctx, takeover)
 	require.NoError(t, err)
-	require.Len(t, effects, 1, "an effect whose lease ends now is claimed again")
-	require.Equal(t, "w2", effects[0].LockedBy)
+	require.Len(t, c.Effects, 1, "an effect whose lease ends now is claimed again")
+	require.Equal(t, "w2", c.Effects[0].LockedBy)
 	timers, err = e.s.ClaimTimers(e.ctx, takeover)
 	require.NoError(t, err)
 	require.Len(t, timers, 1, "a timer whose lease ends now is claimed again")

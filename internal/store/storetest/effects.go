@@ -108,9 +108,10 @@ func testClaimExcludeTypes(t *testing.T, e *env) {
 	e.mustExec("order", "o-1", step{Effects: []string{"reserve", "ship"}, Depth: 7})
 	e.mustExec("invoice", "i-1", step{Effects: []string{"send"}, At: e.at(time.Second)})
 	now := e.at(time.Minute)
-	got, err := e.s.ClaimEffects(e.ctx, store.ClaimParams{Worker: "w1", Limit: 10, Now: now,
+	c, err := e.s.ClaimEffects(e.ctx, store.ClaimParams{Worker: "w1", Limit: 10, Now: now,
 		LeaseExpiry: now.Add(30 * time.Second), ExcludeTypes: []string{"order"}})
 	require.NoError(t, err)
+	got := c.Effects
 	require.Len(t, got, 1)
 	require.Equal(t, "invoice", got[0].WorkflowType)
 	require.Zero(t, got[0].ChainDepth)
@@ -120,6 +121,38 @@ func testClaimExcludeTypes(t *testing.T, e *env) {
 		require.Equal(t, "order", eff.WorkflowType)
 		require.Equal(t, 7, eff.ChainDepth)
 	}
+}
+
+// testClaimReadsEndpoints: a claim returns the endpoint of each webhook effect's type as
+// it is when claimed (secrets rotated since registration included), once per type, and
+// none for a send, which needs none.
+func testClaimReadsEndpoints(t *testing.T, e *env) {
+	e.putWebhook("order")
+	e.putWebhook("invoice")
+	e.putWebhook("idle")
+	e.putWebhook("batch") // its effect is a send, delivered without it
+	rotated, err := e.s.RotateWebhookSecret(e.ctx, "order", "whsec_new", e.at(time.Hour), e.now)
+	require.NoError(t, err)
+	e.mustExec("order", "o-1", step{Effects: []string{"reserve", "ship"}})
+	e.mustExec("invoice", "i-1", step{Effects: []string{"send"}})
+	e.mustExec("batch", "b-1", step{Effects: []string{"start"},
+		Policies: map[string]store.Effect{"start": sendTo("chunk", "b-1/0", chunkLink)}})
+
+	c, err := e.s.ClaimEffects(e.ctx, store.ClaimParams{Worker: "w1", Limit: 10, Now: e.now, LeaseExpiry: e.at(time.Minute)})
+	require.NoError(t, err)
+	require.Len(t, c.Effects, 4)
+	require.Len(t, c.Endpoints, 2, "the claimed webhook effects' types only: not the send's, not an idle type's")
+	require.Equal(t, rotated, c.Endpoints["order"])
+	require.Len(t, c.Endpoints["order"].Secrets, 2)
+	invoice, err := e.s.GetWebhook(e.ctx, "invoice")
+	require.NoError(t, err)
+	require.Equal(t, invoice, c.Endpoints["invoice"])
+
+	c, err = e.s.ClaimEffects(e.ctx, store.ClaimParams{Worker: "w1", Limit: 10, Now: e.now, LeaseExpiry: e.at(time.Minute)})
+	require.NoError(t, err)
+	require.Empty(t, c.Effects)
+	require.NotNil(t, c.Endpoints, "an empty claim has an empty map")
+	require.Empty(t, c.Endpoints)
 }
 
 func testClaimLease(t *testing.T, e *env) {

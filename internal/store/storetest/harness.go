@@ -302,7 +302,7 @@ func (e *env) claimEffects(worker string, now time.Time, limit int) []store.Effe
 		Worker: worker, Limit: limit, Now: now, LeaseExpiry: now.Add(30 * time.Second),
 	})
 	require.NoError(e.t, err)
-	return got
+	return got.Effects
 }
 
 // claimTimers claims timers for worker at now with a 30 s lease.

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"ClaimNeedsActiveWebhook", testClaimNeedsActiveWebhook},
 		{"ClaimLimit", testClaimLimit},
 		{"ClaimExcludeTypes", testClaimExcludeTypes},
+		{"ClaimReadsEndpoints", testClaimReadsEndpoints},
 		{"ClaimLease", testClaimLease},
 		{"EffectAttemptsAndRetry", testEffectAttemptsAndRetry},
 		{"EffectRoute", testEffectRoute},
