@@ -158,20 +158,28 @@ func (d *driver) Stats(ctx context.Context) (store.Stats, error) {
 	return scanner.Stats(d.pool.QueryRow(ctx, sqlstore.StatsQuery))
 }
 
-// pruneQueries delete one batch each ($1 before, $2 batch). Rows are picked oldest
-// first through an index on the time they are pruned by (migration 000008_data_growth), and with
-// SKIP LOCKED, so pruning never waits on a worker or a decision and a batch reads about
-// as many rows as it deletes (docs/decisions/0024-data-growth.md).
-var pruneQueries = []string{
-	// Delivered effects; their attempts go with them (ON DELETE CASCADE).
-	`DELETE FROM effects WHERE id IN (
-    SELECT id FROM effects WHERE status = 'delivered' AND delivered_at < $1
-    ORDER BY delivered_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+// pruneEffects and pruneTimers delete one batch each ($1 before, $2 batch). Rows are
+// picked oldest first through an index on the time they are pruned by (migration
+// 000008_data_growth), and with SKIP LOCKED, so pruning never waits on a worker or a
+// decision and a batch reads about as many rows as it deletes
+// (docs/decisions/0024-data-growth.md).
+const (
+	// Delivered effects, with their attempts (which have no foreign key: migration
+	// 000013); it returns how many effects it deleted.
+	pruneEffects = `WITH gone AS (
+    DELETE FROM effects WHERE id IN (
+        SELECT id FROM effects WHERE status = 'delivered' AND delivered_at < $1
+        ORDER BY delivered_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+    RETURNING id
+), attempts AS (
+    DELETE FROM effect_attempts a USING gone WHERE a.effect_id = gone.id
+)
+SELECT count(*) FROM gone`
 	// Fired and cancelled timers.
-	`DELETE FROM timers WHERE id IN (
+	pruneTimers = `DELETE FROM timers WHERE id IN (
     SELECT id FROM timers WHERE status IN ('fired', 'cancelled') AND updated_at < $1
-    ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-}
+    ORDER BY updated_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)`
+)
 
 // pruneInputs deletes a batch of the inputs older than $1 whose instance completed
 // before $1 or never came to exist (a rejected first input), after the position ($3
@@ -192,12 +200,16 @@ func (d *driver) Prune(ctx context.Context, p sqlstore.PruneParams) (int64, sqls
 	to := p.From
 	err := d.withTx(ctx, func(tx *batchTx) error {
 		b := &pgx.Batch{}
-		for _, q := range pruneQueries {
-			b.Queue(q, p.Before, p.Batch).Exec(func(tag pgconn.CommandTag) error {
-				n += tag.RowsAffected()
-				return nil
-			})
-		}
+		b.Queue(pruneEffects, p.Before, p.Batch).QueryRow(func(row pgx.Row) error {
+			var effects int64
+			err := row.Scan(&effects)
+			n += effects
+			return err
+		})
+		b.Queue(pruneTimers, p.Before, p.Batch).Exec(func(tag pgconn.CommandTag) error {
+			n += tag.RowsAffected()
+			return nil
+		})
 		b.Queue(pruneInputs, p.Before, p.Batch, p.From.Created, p.From.ID).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var at sqlstore.PrunePosition

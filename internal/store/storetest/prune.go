@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -153,4 +155,36 @@ func testPrunePassResumes(t *testing.T, e *env) {
 
 	require.EqualValues(t, 1, prunePass(), "the next pass starts from the oldest input")
 	require.Empty(t, e.inputs("order", "running"))
+}
+
+// PruneTakesAttempts: Prune deletes a delivered effect's attempts with it, which the
+// conformance suite cannot see (a pruned effect's attempts are unreachable through the
+// Store); attempts counts the backend's attempt rows.
+func PruneTakesAttempts(t *testing.T, s store.Store, attempts func() int) {
+	ctx := context.Background()
+	old := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Microsecond)
+	res, err := s.Execute(ctx, store.ExecuteParams{WorkflowType: "t", WorkflowID: "i",
+		Decide: func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
+			return &store.Write{
+				Instance: &store.Instance{DefinitionVersion: 1, StateName: "s", StateData: json.RawMessage(`{}`)},
+				Events:   []store.Event{{Type: "E", To: "s"}},
+				Effects:  []store.Effect{{Name: "e", CreatedAt: old}},
+				Input:    store.InputRecord{Type: "go", Outcome: store.OutcomeAccepted, CreatedAt: old},
+			}, nil
+		}})
+	require.NoError(t, err)
+	_, err = s.PutWebhook(ctx, store.Webhook{WorkflowType: "t", URL: "https://example.com/hooks/t",
+		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: old, UpdatedAt: old})
+	require.NoError(t, err)
+	c, err := s.ClaimEffects(ctx, store.ClaimParams{Worker: "w", Limit: 1, Now: old, LeaseExpiry: old.Add(time.Minute)})
+	require.NoError(t, err)
+	require.Len(t, c.Effects, 1)
+	require.NoError(t, s.CompleteEffect(ctx, store.CompleteEffectParams{EffectID: res.Write.Effects[0].ID, Worker: "w",
+		Status: store.EffectDelivered, Now: old, Attempt: store.Attempt{StartedAt: old, StatusCode: 200}}))
+	require.Equal(t, 1, attempts())
+
+	n, err := s.Prune(ctx, time.Now(), 100)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the delivered effect")
+	require.Zero(t, attempts(), "its attempt went with it")
 }
