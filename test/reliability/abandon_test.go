@@ -81,31 +81,43 @@ func TestAbandonedDecisions(t *testing.T) {
 		b := newBystander(t, srv)
 		c.putDefinition(t, "slow", slowDefinition)
 
-		// What the decision costs when its client waits, as the server logs it.
+		// A loaded machine (the race detector, other tests' load) can delay the server's
+		// notice that a client left by tens of milliseconds, so the comparison is made
+		// afresh up to three times; a server that finishes abandoned decisions fails all
+		// three.
 		const samples = 9
-		for i := range samples {
-			r := c.Do(t, request{Method: http.MethodPost, Path: fmt.Sprintf("/v1/workflows/slow/full-%d/inputs", i), Body: body})
-			require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-		}
-		full := loggedDurations(t, srv, "/v1/workflows/slow/full-", samples, samples)
-
-		// The same requests, each abandoned by its client a tenth of that into it.
-		wait := max(full[samples/2]/10, time.Millisecond)
-		abandon := func(ctx context.Context, id string) error {
+		var full, gone []time.Duration
+		var wait time.Duration
+		abandon := func(ctx context.Context, id string, wait time.Duration) error {
 			rctx, cancel := context.WithTimeout(ctx, wait)
 			defer cancel()
 			_, err := c.Send(rctx, request{Method: http.MethodPost, Path: "/v1/workflows/slow/" + id + "/inputs", Body: body})
 			return err
 		}
-		for i := range samples {
-			require.Error(t, abandon(context.Background(), fmt.Sprintf("gone-%d", i)), "the client gave up before the answer")
+		for attempt := range 3 {
+			// What the decision costs when its client waits, as the server logs it.
+			for i := range samples {
+				r := c.Do(t, request{Method: http.MethodPost, Path: fmt.Sprintf("/v1/workflows/slow/full-%d-%d/inputs", attempt, i), Body: body})
+				require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+			}
+			full = loggedDurations(t, srv, fmt.Sprintf("/v1/workflows/slow/full-%d-", attempt), samples, samples)
+
+			// The same requests, each abandoned by its client a tenth of that into it.
+			wait = max(full[samples/2]/10, time.Millisecond)
+			for i := range samples {
+				require.Error(t, abandon(context.Background(), fmt.Sprintf("gone-%d-%d", attempt, i), wait),
+					"the client gave up before the answer")
+			}
+			// A request its client gave up on before the server read it is not logged.
+			gone = loggedDurations(t, srv, fmt.Sprintf("/v1/workflows/slow/gone-%d-", attempt), samples, samples/2+1)
+			t.Logf("the decision: %s (median of %d) when its client waits; %s (median of %d) when its client leaves after %s",
+				full[samples/2].Round(time.Microsecond), samples, gone[len(gone)/2].Round(time.Microsecond), len(gone), wait.Round(time.Microsecond))
+			if gone[len(gone)/2] < full[samples/2]*3/4 {
+				break
+			}
 		}
-		// A request its client gave up on before the server read it is not logged.
-		gone := loggedDurations(t, srv, "/v1/workflows/slow/gone-", samples, samples/2+1)
-		t.Logf("the decision: %s (median of %d) when its client waits; %s (median of %d) when its client leaves after %s",
-			full[samples/2].Round(time.Microsecond), samples, gone[len(gone)/2].Round(time.Microsecond), len(gone), wait.Round(time.Microsecond))
 		require.Less(t, gone[len(gone)/2], full[samples/2]*3/4, "an abandoned decision stops when its client leaves, not when it would have ended")
-		require.Equal(t, http.StatusNotFound, c.Get(t, "/v1/workflows/slow/gone-0").Status, "nothing recorded")
+		require.Equal(t, http.StatusNotFound, c.Get(t, "/v1/workflows/slow/gone-0-0").Status, "nothing recorded")
 
 		// A client that keeps starting expensive decisions and leaving slows no one.
 		requireBystanderFast(t, b, func() func() {
@@ -114,7 +126,7 @@ func TestAbandonedDecisions(t *testing.T) {
 			go func() {
 				defer close(done)
 				for i := 0; ctx.Err() == nil; i++ {
-					_ = abandon(ctx, fmt.Sprintf("flood-%d", i)) // it gives up, or is stopped
+					_ = abandon(ctx, fmt.Sprintf("flood-%d", i), wait) // it gives up, or is stopped
 					select {
 					case <-ctx.Done():
 					case <-time.After(floodPause):
