@@ -233,14 +233,10 @@ type outcome struct {
 	send       *store.ExecuteParams // a send effect's input, decided on its target
 }
 
-// claimed is a claimed effect with its type's webhook endpoint, read with the claim.
+// claimed is a claimed effect with its type's webhook endpoint, read with the claim
+// (hookErr when the claim returned none for a webhook effect).
 type claimed struct {
 	store.Effect
-	endpoint
-}
-
-// endpoint is a workflow type's webhook endpoint as its read found it.
-type endpoint struct {
 	hook    store.Webhook
 	hookErr error
 }

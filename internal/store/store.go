@@ -389,8 +389,8 @@ type ClaimParams struct {
 // active, with no read of its own.
 type EffectClaim struct {
 	Effects []Effect
-	// Endpoints holds the endpoints by workflow type: one per type of a claimed effect
-	// that is delivered by webhook (not a send, not a child's end).
+	// Endpoints holds the endpoints by workflow type (never nil): one per type of a
+	// claimed effect that is delivered by webhook (not a send, not a child's end).
 	Endpoints map[string]Webhook
 }
 

@@ -190,6 +190,7 @@ type bench struct {
 	historyN      int
 	e2eWindow     time.Duration
 	e2eRates      []float64
+	pgMeter       cpuMeter // the end-to-end section's reader of the PostgreSQL cluster's CPU
 
 	// results
 	inputs  []inputRow

@@ -291,6 +291,9 @@ func (b *bench) e2eSection(ctx context.Context) error {
 		return err
 	}
 	defer sk.close()
+	if slices.Contains(b.backends(), "postgres") {
+		b.pgMeter = newCPUMeter(ctx, b.o.pgURL)
+	}
 	specs := b.e2eSystems(sk.url)
 	for _, spec := range specs {
 		sys, err := spec.start(ctx)
@@ -375,9 +378,9 @@ func (b *bench) e2eAtPeerRates(ctx context.Context, specs []e2eSystemSpec) {
 
 func (b *bench) e2eRun(ctx context.Context, spec e2eSystemSpec, sys e2eSystem, rate float64) e2eRow {
 	prefix := fmt.Sprintf("%s-%s-%.0f-", strings.ToLower(spec.system), spec.backend, rate)
-	meter := cpuMeter{}
+	meter := cpuMeter{} // SQLite runs in this process
 	if spec.backend == "postgres" {
-		meter = newCPUMeter(ctx, b.o.pgURL)
+		meter = b.pgMeter
 	}
 	self0, db0 := meter.read()
 	sent, lat, late := openLoop(ctx, rate, b.e2eWindow, func(ctx context.Context, seq int) error {

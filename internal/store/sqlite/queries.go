@@ -174,6 +174,7 @@ func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit in
 	}
 	c := store.EffectClaim{Endpoints: map[string]store.Webhook{}}
 	err = d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
+		var err error
 		c.Effects, err = collect(ctx, tx, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now),
 			store.LeaseTimeouts, toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, sqlstore.NoRID(scanner.Effect))
 		if err != nil {

@@ -330,9 +330,6 @@ func (s *Store) ClaimEffects(ctx context.Context, p store.ClaimParams) (store.Ef
 		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
 	})
 	c.Effects = nonNil(c.Effects)
-	if c.Endpoints == nil {
-		c.Endpoints = map[string]store.Webhook{}
-	}
 	return c, nil
 }
 
