@@ -227,6 +227,52 @@ func claim[T any](ctx context.Context, d *driver, scan func(sqlstore.Row) (T, er
 	return out, d.pool.SendBatch(ctx, b).Close()
 }
 
+// sqlClaimEffects claims the earliest due effects the worker may deliver: sends, and
+// the webhook effects of each type with an active endpoint that is not excluded
+// (decision 0032). It reads the due rows of one such endpoint's type at a time through
+// effects_due_by_type, in due order, and the due sends through effects_due_sends, so
+// rows it may not deliver, however many, cost it nothing: a disabled endpoint's
+// backlog, or that of a type whose share of the slots is in use. What it costs grows
+// with the active endpoints instead, one index probe each. Each branch locks what it
+// reads, skipping rows another claim holds; rows a branch locked beyond the limit are
+// freed at the claim's commit. Parameters: $1 worker, $2 lease expiry, $3 now, $4
+// limit, $5 excluded types, $6 the lease's timeouts.
+var sqlClaimEffects = `
+WITH hooks AS (
+    SELECT f.id, f.next_attempt_at
+    FROM webhooks w
+    CROSS JOIN LATERAL (
+        SELECT f.id, f.next_attempt_at FROM effects f
+        WHERE f.workflow_type = w.workflow_type AND f.send_workflow_type = ''
+          AND f.status = 'pending' AND f.next_attempt_at <= $3
+          AND (f.locked_until IS NULL OR f.locked_until <= $3)
+        ORDER BY f.next_attempt_at
+        LIMIT $4
+        FOR UPDATE OF f SKIP LOCKED
+    ) f
+    WHERE w.status = 'active' AND NOT (w.workflow_type = ANY($5::text[]))
+), sends AS (
+    SELECT f.id, f.next_attempt_at FROM effects f
+    WHERE f.send_workflow_type <> '' AND f.status = 'pending' AND f.next_attempt_at <= $3
+      AND (f.locked_until IS NULL OR f.locked_until <= $3)
+      AND NOT (f.workflow_type = ANY($5::text[]))
+    ORDER BY f.next_attempt_at
+    LIMIT $4
+    FOR UPDATE OF f SKIP LOCKED
+), due AS (
+    SELECT id FROM (SELECT * FROM hooks UNION ALL SELECT * FROM sends) d
+    ORDER BY next_attempt_at
+    LIMIT $4
+), claimed AS (
+    UPDATE effects e SET locked_by = $1,
+        locked_until = greatest($2, $3 + e.timeout_ms * $6 * interval '1 millisecond')
+    FROM due WHERE e.id = due.id
+    RETURNING ` + prefixed("e.", sqlstore.EffectColumns) + `
+)
+SELECT c.*, coalesce(w.workflow_type, ''), coalesce(w.url, ''), w.secrets, coalesce(w.status, ''),
+    coalesce(w.created_at, c.created_at), coalesce(w.updated_at, c.updated_at)
+FROM claimed c LEFT JOIN webhooks w ON c.send_workflow_type = '' AND w.workflow_type = c.workflow_type`
+
 // ClaimEffects claims and reads the endpoints in one statement: the endpoint of each
 // webhook effect is joined to it in the snapshot in which the claim found it active.
 func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit int) (store.EffectClaim, error) {
@@ -237,27 +283,7 @@ func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit in
 	rows, err := claim(ctx, d, func(r sqlstore.Row) (row, error) {
 		e, w, err := scanner.EffectEndpoint(r)
 		return row{e, w}, err
-	}, `
-WITH due AS (
-    SELECT f.id FROM effects f
-    WHERE f.status = 'pending' AND f.next_attempt_at <= $3
-      AND (f.locked_until IS NULL OR f.locked_until <= $3)
-      AND (f.send_workflow_type <> ''
-           OR EXISTS (SELECT 1 FROM webhooks w WHERE w.workflow_type = f.workflow_type AND w.status = 'active'))
-      AND NOT (f.workflow_type = ANY($5::text[]))
-    ORDER BY f.next_attempt_at
-    LIMIT $4
-    FOR UPDATE OF f SKIP LOCKED
-), claimed AS (
-    UPDATE effects e SET locked_by = $1,
-        locked_until = greatest($2, $3 + e.timeout_ms * $6 * interval '1 millisecond')
-    FROM due WHERE e.id = due.id
-    RETURNING `+prefixed("e.", sqlstore.EffectColumns)+`
-)
-SELECT c.*, coalesce(w.workflow_type, ''), coalesce(w.url, ''), w.secrets, coalesce(w.status, ''),
-    coalesce(w.created_at, c.created_at), coalesce(w.updated_at, c.updated_at)
-FROM claimed c LEFT JOIN webhooks w ON c.send_workflow_type = '' AND w.workflow_type = c.workflow_type`,
-		p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...), store.LeaseTimeouts)
+	}, sqlClaimEffects, p.Worker, p.LeaseExpiry, p.Now, limit, append([]string{}, p.ExcludeTypes...), store.LeaseTimeouts)
 	if err != nil {
 		return store.EffectClaim{}, err
 	}

@@ -144,16 +144,33 @@ func (d *driver) RotateWebhookSecret(ctx context.Context, typ string, now time.T
 
 // Statements of claims, prepared on the writer (statements.go).
 const (
-	sqlClaimEffects = `UPDATE effects SET locked_by = ?, locked_until = max(?, ? + timeout_ms * 1000 * ?)
+	// sqlClaimEffects claims the earliest due effects the worker may deliver: sends, and
+	// the webhook effects of each type with an active endpoint that is not excluded
+	// (decision 0032). It reads the due rows of one such endpoint's type at a time
+	// through effects_due_by_type, in due order, and the due sends through
+	// effects_due_sends, so rows it may not deliver, however many, cost it nothing: a
+	// disabled endpoint's backlog, or that of a type whose share of the slots is in use.
+	// What it costs grows with the active endpoints instead, one index probe each.
+	// Parameters: ?1 worker, ?2 lease expiry, ?3 now, ?4 the lease's timeouts, ?5
+	// excluded types (a JSON array), ?6 limit.
+	sqlClaimEffects = `UPDATE effects SET locked_by = ?1, locked_until = max(?2, ?3 + timeout_ms * 1000 * ?4)
 			 WHERE rid IN (
-			   SELECT e.rid FROM effects e
-			   LEFT JOIN webhooks w ON w.workflow_type = e.workflow_type AND w.status = 'active'
-			   WHERE (e.send_workflow_type <> '' OR w.workflow_type IS NOT NULL)
-			     AND e.status = 'pending' AND e.next_attempt_at <= ?
-			     AND (e.locked_until IS NULL OR e.locked_until <= ?)
-			     AND e.workflow_type NOT IN (SELECT value FROM json_each(?))
-			   ORDER BY e.next_attempt_at, e.rid
-			   LIMIT ?)
+			   SELECT rid FROM (
+			     SELECT e.rid, e.next_attempt_at FROM webhooks w JOIN effects e ON e.rid IN (
+			       SELECT f.rid FROM effects f INDEXED BY effects_due_by_type
+			       WHERE f.workflow_type = w.workflow_type AND f.send_workflow_type = ''
+			         AND f.status = 'pending' AND f.next_attempt_at <= ?3
+			         AND (f.locked_until IS NULL OR f.locked_until <= ?3)
+			       ORDER BY f.next_attempt_at, f.rid LIMIT ?6)
+			     WHERE w.status = 'active' AND w.workflow_type NOT IN (SELECT value FROM json_each(?5))
+			     UNION ALL
+			     SELECT rid, next_attempt_at FROM (
+			       SELECT rid, next_attempt_at FROM effects INDEXED BY effects_due_sends
+			       WHERE send_workflow_type <> '' AND status = 'pending' AND next_attempt_at <= ?3
+			         AND (locked_until IS NULL OR locked_until <= ?3)
+			         AND workflow_type NOT IN (SELECT value FROM json_each(?5))
+			       ORDER BY next_attempt_at, rid LIMIT ?6))
+			   ORDER BY next_attempt_at, rid LIMIT ?6)
 			 RETURNING ` + sqlstore.EffectColumns
 	sqlClaimTimers = `UPDATE timers SET locked_by = ?, locked_until = ?
 			 WHERE rid IN (
@@ -176,7 +193,7 @@ func (d *driver) ClaimEffects(ctx context.Context, p store.ClaimParams, limit in
 	err = d.inTx(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		c.Effects, err = collect(ctx, tx, sqlClaimEffects, []any{p.Worker, toMicros(p.LeaseExpiry), toMicros(p.Now),
-			store.LeaseTimeouts, toMicros(p.Now), toMicros(p.Now), string(exclude), limit}, sqlstore.NoRID(scanner.Effect))
+			store.LeaseTimeouts, string(exclude), limit}, sqlstore.NoRID(scanner.Effect))
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) {
 }
 
 // openDriver opens a store on a fresh file in a temporary directory, closed at cleanup.
-func openDriver(t *testing.T) (*Store, *driver) {
+func openDriver(t testing.TB) (*Store, *driver) {
 	t.Helper()
 	s, d, err := open(context.Background(), filepath.Join(t.TempDir(), "data", "ironflow.db"))
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,11 +102,12 @@ func testClaimLimit(t *testing.T, e *env) {
 }
 
 // testClaimExcludeTypes: a claim skips the types it is asked to (a worker's share for
-// them is in use) and keeps each effect's chain depth.
+// them is in use), their sends included, and keeps each effect's chain depth.
 func testClaimExcludeTypes(t *testing.T, e *env) {
 	e.putWebhook("order")
 	e.putWebhook("invoice")
-	e.mustExec("order", "o-1", step{Effects: []string{"reserve", "ship"}, Depth: 7})
+	e.mustExec("order", "o-1", step{Effects: []string{"reserve", "ship"}, Depth: 7,
+		Policies: map[string]store.Effect{"ship": sendTo("shipment", "o-1", store.ChildLink{})}})
 	e.mustExec("invoice", "i-1", step{Effects: []string{"send"}, At: e.at(time.Second)})
 	now := e.at(time.Minute)
 	c, err := e.s.ClaimEffects(e.ctx, store.ClaimParams{Worker: "w1", Limit: 10, Now: now,
@@ -121,6 +123,36 @@ func testClaimExcludeTypes(t *testing.T, e *env) {
 		require.Equal(t, "order", eff.WorkflowType)
 		require.Equal(t, 7, eff.ChainDepth)
 	}
+}
+
+// testClaimAcrossTypesInDueOrder: a claim takes the earliest due effects it may deliver
+// whatever their type, sends among them, up to its limit, earliest first; the rows of a
+// type without an active endpoint, due earlier still, neither count nor come.
+func testClaimAcrossTypesInDueOrder(t *testing.T, e *env) {
+	e.putWebhook("order")
+	e.putWebhook("invoice")
+	e.mustExec("idle", "x-1", step{Effects: []string{"a", "b", "c"}}) // no endpoint
+	due := map[string]time.Duration{"order/o-1": 4, "invoice/i-1": 1, "batch/b-1": 2, "order/o-2": 3, "invoice/i-2": 5}
+	ids := map[time.Duration]string{}
+	for key, at := range due {
+		typ, id, _ := strings.Cut(key, "/")
+		st := step{Effects: []string{"e"}, At: e.at(at * time.Second)}
+		if typ == "batch" {
+			st.Policies = map[string]store.Effect{"e": sendTo("chunk", "b-1/0", store.ChildLink{})}
+		}
+		ids[at] = e.mustExec(typ, id, st).Write.Effects[0].ID
+	}
+	now := e.at(time.Minute)
+	var got []string
+	for _, eff := range e.claimEffects("w1", now, 3) {
+		got = append(got, eff.ID)
+	}
+	require.Equal(t, []string{ids[1], ids[2], ids[3]}, got)
+	got = nil
+	for _, eff := range e.claimEffects("w1", now, 3) {
+		got = append(got, eff.ID)
+	}
+	require.Equal(t, []string{ids[4], ids[5]}, got)
 }
 
 // testClaimReadsEndpoints: a claim returns the endpoint of each webhook effect's type as

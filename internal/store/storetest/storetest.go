@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore NewStoreFunc) {
 		{"ClaimLimit", testClaimLimit},
 		{"ClaimExcludeTypes", testClaimExcludeTypes},
 		{"ClaimReadsEndpoints", testClaimReadsEndpoints},
+		{"ClaimAcrossTypesInDueOrder", testClaimAcrossTypesInDueOrder},
 		{"ClaimLease", testClaimLease},
 		{"EffectAttemptsAndRetry", testEffectAttemptsAndRetry},
 		{"EffectRoute", testEffectRoute},
