@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,9 +26,7 @@ func TestClaimReadsOnlyDeliverableRows(t *testing.T) {
 	s, d := openPool(t, 2)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, typ := range []string{"live", "off", "busy"} {
-		_, err := s.PutWebhook(ctx, store.Webhook{WorkflowType: typ, URL: "https://example.com/hooks/" + typ,
-			Secrets: []store.WebhookSecret{{Secret: "whsec_" + typ}}, CreatedAt: now, UpdatedAt: now})
-		require.NoError(t, err)
+		storetest.PutWebhook(t, s, typ, now)
 	}
 	require.NoError(t, s.SetWebhookStatus(ctx, "off", store.WebhookDisabled, now))
 	const hidden = 2000 // per undeliverable type
@@ -53,7 +53,7 @@ SELECT 'live-' || g, 'live', 'w-' || g, 1, 'e', 'pending', $1::timestamptz, $1, 
 	for _, e := range c.Effects {
 		require.Equal(t, "live", e.WorkflowType)
 	}
-	require.Equal(t, []string{"live"}, keys(c.Endpoints))
+	require.Equal(t, []string{"live"}, slices.Collect(maps.Keys(c.Endpoints)))
 }
 
 // claimRowsRead runs the effect claim under EXPLAIN ANALYZE, rolled back, and returns
@@ -95,14 +95,6 @@ func (n planNode) rowsRead(table string) int {
 		read += c.rowsRead(table)
 	}
 	return read
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // BenchmarkClaimEffects: a claim beside rows it may not deliver (storetest).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ironflow/ironflow/internal/store"
 	"github.com/ironflow/ironflow/internal/store/sqlstore"
+	"github.com/ironflow/ironflow/internal/store/storetest"
 )
 
 // TestCompletionsPlanForTheirRows: the statements that lock and update completed effects
@@ -23,9 +24,7 @@ func TestCompletionsPlanForTheirRows(t *testing.T) {
 	ctx := context.Background()
 	s, d := openPool(t, 1)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	_, err := s.PutWebhook(ctx, store.Webhook{WorkflowType: "t", URL: "https://example.com/hooks/t",
-		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: now, UpdatedAt: now})
-	require.NoError(t, err)
+	storetest.PutWebhook(t, s, "t", now)
 
 	// Batches of two deliveries with a routed answer, recorded together as the workers'
 	// are: the update's statement for many rows.

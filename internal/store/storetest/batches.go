@@ -64,9 +64,7 @@ func routedBatches(t *testing.T, s store.Store, n int,
 			FireAt: now, InputType: "go"})
 		require.NoError(t, err)
 	}
-	_, err := s.PutWebhook(ctx, store.Webhook{WorkflowType: "t", URL: "https://example.com/hooks/t",
-		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: now, UpdatedAt: now})
-	require.NoError(t, err)
+	PutWebhook(t, s, "t", now)
 	claim := store.ClaimParams{Worker: "w", Limit: 2 * n, Now: now, LeaseExpiry: now.Add(time.Minute)}
 	c, err := s.ClaimEffects(ctx, claim)
 	require.NoError(t, err)

@@ -40,21 +40,16 @@ func BenchmarkClaimEffects(b *testing.B, open func(b *testing.B) store.Store) {
 			ctx := context.Background()
 			s := open(b)
 			now := time.Now().UTC().Truncate(time.Microsecond)
-			hook := func(typ string) {
-				_, err := s.PutWebhook(ctx, store.Webhook{WorkflowType: typ, URL: "https://example.com/hooks/" + typ,
-					Secrets: []store.WebhookSecret{{Secret: "whsec_" + typ}}, CreatedAt: now, UpdatedAt: now})
-				require.NoError(b, err)
-			}
 			for _, typ := range []string{"live", "off", "busy"} {
-				hook(typ)
+				PutWebhook(b, s, typ, now)
 			}
 			require.NoError(b, s.SetWebhookStatus(ctx, "off", store.WebhookDisabled, now))
 			for i := range c.idle {
-				hook(fmt.Sprintf("idle-%d", i))
+				PutWebhook(b, s, fmt.Sprintf("idle-%d", i), now)
 			}
 			for i := range c.waiting {
 				typ := fmt.Sprintf("waiting-%d", i)
-				hook(typ)
+				PutWebhook(b, s, typ, now)
 				seedEffects(b, s, typ, typ, 1, now.Add(time.Hour))
 			}
 			const perInstance = 1000

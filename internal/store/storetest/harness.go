@@ -318,12 +318,19 @@ func (e *env) claimTimers(worker string, now time.Time, limit int) []store.Timer
 // putWebhook registers an active endpoint for typ.
 func (e *env) putWebhook(typ string) store.Webhook {
 	e.t.Helper()
-	w, err := e.s.PutWebhook(e.ctx, store.Webhook{
+	return PutWebhook(e.t, e.s, typ, e.now)
+}
+
+// PutWebhook registers an active endpoint for typ on s, made at at, and fails t if it
+// cannot.
+func PutWebhook(t testing.TB, s store.Store, typ string, at time.Time) store.Webhook {
+	t.Helper()
+	w, err := s.PutWebhook(context.Background(), store.Webhook{
 		WorkflowType: typ, URL: "https://example.com/hooks/" + typ,
 		Secrets:   []store.WebhookSecret{{Secret: "whsec_" + typ}},
-		CreatedAt: e.now, UpdatedAt: e.now,
+		CreatedAt: at, UpdatedAt: at,
 	})
-	require.NoError(e.t, err)
+	require.NoError(t, err)
 	return w
 }
 

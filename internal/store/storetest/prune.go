@@ -173,9 +173,7 @@ func PruneTakesAttempts(t *testing.T, s store.Store, attempts func() int) {
 			}, nil
 		}})
 	require.NoError(t, err)
-	_, err = s.PutWebhook(ctx, store.Webhook{WorkflowType: "t", URL: "https://example.com/hooks/t",
-		Secrets: []store.WebhookSecret{{Secret: "whsec_t"}}, CreatedAt: old, UpdatedAt: old})
-	require.NoError(t, err)
+	PutWebhook(t, s, "t", old)
 	c, err := s.ClaimEffects(ctx, store.ClaimParams{Worker: "w", Limit: 1, Now: old, LeaseExpiry: old.Add(time.Minute)})
 	require.NoError(t, err)
 	require.Len(t, c.Effects, 1)
