@@ -197,6 +197,7 @@ type bench struct {
 	halfMax []halfMaxRow
 	history []historyRow
 	e2e     []e2eRow
+	tails   []tailRow
 	growth  growthResult
 }
 

@@ -206,6 +206,9 @@ func (b *bench) writeE2ESummary(w *strings.Builder) {
 			if !ok {
 				peer, same, ok = b.bothSustained(r.system, r.backend, r.config)
 			}
+			if t, found := b.tail(r.system, r.backend, r.config); found {
+				peer, same, ok = t.other, t.iron, true // the pooled rounds, where they ran
+			}
 			if ok {
 				lower = fmt.Sprintf("%s (%s vs %s at %.0f/s)", verdict(same.lat.pct(0.99) < peer.lat.pct(0.99)),
 					ms(same.lat.pct(0.99)), ms(peer.lat.pct(0.99)), peer.rate)
@@ -214,6 +217,44 @@ func (b *bench) writeE2ESummary(w *strings.Builder) {
 		fmt.Fprintf(w, "| %s | %s | %s | %.0f/s | %s | %s | %s |\n", r.backend, r.system, r.config, top.rate, ms(top.lat.pct(0.99)), ratio, lower)
 	}
 	w.WriteString("\nThe search moves by ×1.5 (up) or ÷1.4 (down) from 1,000/s and stops when the verdict flips, so \"highest sustained\" is a lower bound within that step.\n\n")
+	b.writeTails(w)
+}
+
+// writeTails reports the tail comparisons (e2eTails), which the summary's last column
+// uses for the tuned peers.
+func (b *bench) writeTails(w *strings.Builder) {
+	if len(b.tails) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Tails at each tuned peer's highest sustained rate: ironflow and the peer take turns for %d rounds, "+
+		"each on a fresh start, ironflow first in odd rounds and the peer in even ones. A round runs %.0f s of the load, not "+
+		"counted (first requests: new connections, cold caches), then as long as a run above, or longer until each system "+
+		"has run %d workflows in all; each system's workflows are pooled, so a slow spell of the shared machine falls on both "+
+		"systems' turns alike. The summary's last column for a tuned peer comes from here. Per round, p99 of ironflow / the peer:\n\n",
+		b.tails[0].rounds, tailWarm.Seconds(), tailSamples)
+	w.WriteString("| backend | peer | configuration | rate | workflows (ironflow / peer) | ironflow p50 | peer p50 | ironflow p99 | peer p99 | p99 per round (ironflow / peer) | late arrivals (ironflow / peer) | ironflow p99 lower |\n")
+	w.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
+	for _, t := range b.tails {
+		var rounds []string
+		for i := range t.ironP99 {
+			rounds = append(rounds, ms(t.ironP99[i])+" / "+ms(t.otherP99[i]))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.0f/s | %d/%d / %d/%d | %s | %s | %s | %s | %s | %d / %d | %s |\n", t.backend, t.peer, t.config, t.rate,
+			t.iron.completed, t.iron.n, t.other.completed, t.other.n, ms(t.iron.lat.pct(0.5)), ms(t.other.lat.pct(0.5)),
+			ms(t.iron.lat.pct(0.99)), ms(t.other.lat.pct(0.99)), strings.Join(rounds, "; "), t.iron.late, t.other.late,
+			verdict(t.iron.lat.pct(0.99) < t.other.lat.pct(0.99)))
+	}
+	w.WriteString("\nA late arrival is one the load generator, in the same process as ironflow and the peers, sent more than 50 ms after its time.\n\n")
+}
+
+// tail returns the tail comparison with the peer system's configuration on backend.
+func (b *bench) tail(system, backend, config string) (tailRow, bool) {
+	for _, t := range b.tails {
+		if t.peer == system && t.backend == backend && t.config == config {
+			return t, true
+		}
+	}
+	return tailRow{}, false
 }
 
 // bothSustained returns a peer's row and ironflow's at the highest arrival rate both
