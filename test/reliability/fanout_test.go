@@ -455,8 +455,15 @@ func TestFanOutParentEnds(t *testing.T) {
 			}
 			// Every work effect reached the receiver: f-0, f-1 and f-2, and the n
 			// children of each batch, the odd ones held.
+			var seen map[string]int
+			defer func() { // a failure names what the receiver had, against the server's log
+				if t.Failed() && len(seen) != 2*n+3 {
+					t.Logf("the receiver had seen %d work effects (webhook-id → deliveries): %v", len(seen), seen)
+				}
+			}()
 			waitFor(t, 30*time.Second, "every work effect delivered or held", func() bool {
-				return len(rcv.seen()) == 2*n+3
+				seen = rcv.seen()
+				return len(seen) == 2*n+3
 			})
 			for _, p := range []string{"batch/t", "batch_abandon/a"} {
 				typ, id, _ := strings.Cut(p, "/")
