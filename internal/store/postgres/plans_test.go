@@ -81,6 +81,33 @@ WHERE (statement LIKE 'SELECT id, status, locked_by FROM effects%' OR statement 
 	require.Equal(t, 2, seen, "the lock and the update of the completed effects")
 }
 
+// TestInputsKeepTheLatestDefinitionPlan: an input reads the latest definition of its
+// one type with a statement whose cached (generic) plan PostgreSQL keeps, the last
+// entry of the primary key for the type, instead of planning the lookup at every
+// input. One pooled connection, so every input runs on the backend whose prepared
+// statements are read at the end.
+func TestInputsKeepTheLatestDefinitionPlan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, d := openPool(t, 1)
+	const inputs = 12 // past the five custom plans after which a generic one may be kept
+	for i := range inputs {
+		id := fmt.Sprintf("i-%d", i)
+		_, err := s.Execute(ctx, store.ExecuteParams{
+			WorkflowType: "t", WorkflowID: id,
+			Decide: func(context.Context, *store.Instance, *store.Definition) (*store.Write, error) {
+				return oneEffect(id), nil
+			},
+		})
+		require.NoError(t, err)
+	}
+	var generic, custom int64
+	require.NoError(t, d.pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements
+WHERE statement LIKE 'SELECT type, version FROM definitions WHERE type = $1%'`).Scan(&generic, &custom))
+	require.GreaterOrEqual(t, generic, int64(inputs-5), "the lookup runs on its cached plan")
+	require.LessOrEqual(t, custom, int64(5))
+}
+
 // TestClaimsCommitWithoutFlush: a claim's statement runs with synchronous_commit off,
 // and the setting ends with its transaction (decision 0029).
 func TestClaimsCommitWithoutFlush(t *testing.T) {

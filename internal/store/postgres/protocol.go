@@ -76,19 +76,29 @@ FROM unnest($1::text[], $2::text[]) AS u(t, i)`, types, ids)
 		b.Queue(`SELECT `+prefixed("i.", sqlstore.InstanceColumns)+` FROM `+keyed, types, ids).Query(collectInstances)
 	}
 	latest := map[string]int{}
-	if len(r.Instances) > 0 {
-		b.Queue(`SELECT type, max(version) FROM definitions WHERE type = ANY($1) GROUP BY type`, distinct(types)).
-			Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					var typ string
-					var version int
-					if err := rows.Scan(&typ, &version); err != nil {
-						return err
-					}
-					latest[typ] = version
-				}
-				return rows.Err()
-			})
+	collectLatest := func(rows pgx.Rows) error {
+		for rows.Next() {
+			var typ string
+			var version int
+			if err := rows.Scan(&typ, &version); err != nil {
+				return err
+			}
+			latest[typ] = version
+		}
+		return rows.Err()
+	}
+	switch ts := distinct(types); len(ts) {
+	case 0:
+	case 1:
+		// One type, as every input and most batches have: the last entry of the
+		// primary key for it, a plan PostgreSQL keeps cached and that costs little to
+		// make. The array form below was planned afresh at every call, inputs'
+		// and completions' alike: about 45 µs each, against 10 µs to run it.
+		b.Queue(`SELECT type, version FROM definitions WHERE type = $1 ORDER BY version DESC LIMIT 1`, ts[0]).
+			Query(collectLatest)
+	default:
+		b.Queue(`SELECT type, max(version) FROM definitions WHERE type = ANY($1) GROUP BY type`, ts).
+			Query(collectLatest)
 	}
 	for k, key := range r.IdempotencyKeys {
 		b.Queue(`SELECT `+sqlstore.InputColumns+` FROM inputs
