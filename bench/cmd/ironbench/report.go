@@ -207,7 +207,7 @@ func (b *bench) writeE2ESummary(w *strings.Builder) {
 				peer, same, ok = b.bothSustained(r.system, r.backend, r.config)
 			}
 			if t, found := b.tail(r.system, r.backend, r.config); found {
-				peer, same, ok = t.other, t.iron, true // the pooled rounds, where they ran
+				peer, same, ok = pooled(t.other), pooled(t.iron), true // the rounds, where they ran
 			}
 			if ok {
 				lower = fmt.Sprintf("%s (%s vs %s at %.0f/s)", verdict(same.lat.pct(0.99) < peer.lat.pct(0.99)),
@@ -231,18 +231,19 @@ func (b *bench) writeTails(w *strings.Builder) {
 		"counted (first requests: new connections, cold caches), then as long as a run above, or longer until each system "+
 		"has run %d workflows in all; each system's workflows are pooled, so a slow spell of the shared machine falls on both "+
 		"systems' turns alike. The summary's last column for a tuned peer comes from here. Per round, p99 of ironflow / the peer:\n\n",
-		b.tails[0].rounds, tailWarm.Seconds(), tailSamples)
+		len(b.tails[0].iron), tailWarm.Seconds(), tailSamples)
 	w.WriteString("| backend | peer | configuration | rate | workflows (ironflow / peer) | ironflow p50 | peer p50 | ironflow p99 | peer p99 | p99 per round (ironflow / peer) | late arrivals (ironflow / peer) | ironflow p99 lower |\n")
 	w.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
 	for _, t := range b.tails {
 		var rounds []string
-		for i := range t.ironP99 {
-			rounds = append(rounds, ms(t.ironP99[i])+" / "+ms(t.otherP99[i]))
+		for i := range min(len(t.iron), len(t.other)) {
+			rounds = append(rounds, ms(t.iron[i].lat.pct(0.99))+" / "+ms(t.other[i].lat.pct(0.99)))
 		}
+		iron, other := pooled(t.iron), pooled(t.other)
 		fmt.Fprintf(w, "| %s | %s | %s | %.0f/s | %d/%d / %d/%d | %s | %s | %s | %s | %s | %d / %d | %s |\n", t.backend, t.peer, t.config, t.rate,
-			t.iron.completed, t.iron.n, t.other.completed, t.other.n, ms(t.iron.lat.pct(0.5)), ms(t.other.lat.pct(0.5)),
-			ms(t.iron.lat.pct(0.99)), ms(t.other.lat.pct(0.99)), strings.Join(rounds, "; "), t.iron.late, t.other.late,
-			verdict(t.iron.lat.pct(0.99) < t.other.lat.pct(0.99)))
+			iron.completed, iron.n, other.completed, other.n, ms(iron.lat.pct(0.5)), ms(other.lat.pct(0.5)),
+			ms(iron.lat.pct(0.99)), ms(other.lat.pct(0.99)), strings.Join(rounds, "; "), iron.late, other.late,
+			verdict(iron.lat.pct(0.99) < other.lat.pct(0.99)))
 	}
 	w.WriteString("\nA late arrival is one the load generator, in the same process as ironflow and the peers, sent more than 50 ms after its time.\n\n")
 }

@@ -46,10 +46,10 @@ func TestSummaryTakesTheTailComparison(t *testing.T) {
 	b.writeE2ESummary(&w)
 	require.Contains(t, w.String(), "yes (4.0 ms vs 30.0 ms at 510/s)", "without tails: the search's rows")
 
-	b.tails = []tailRow{{backend: "postgres", peer: "River", config: cfg, rate: 510, rounds: 2,
-		iron:    e2eRowOf("ironflow", "defaults", 510, 5100, 2*time.Millisecond, 12*time.Millisecond),
-		other:   e2eRowOf("River", cfg, 510, 5100, 3*time.Millisecond, 6*time.Millisecond),
-		ironP99: []time.Duration{12 * time.Millisecond, 12 * time.Millisecond}, otherP99: []time.Duration{6 * time.Millisecond, 6 * time.Millisecond}}}
+	ironRound := e2eRowOf("ironflow", "defaults", 510, 2550, 2*time.Millisecond, 12*time.Millisecond)
+	riverRound := e2eRowOf("River", cfg, 510, 2550, 3*time.Millisecond, 6*time.Millisecond)
+	b.tails = []tailRow{{backend: "postgres", peer: "River", config: cfg, rate: 510,
+		iron: []e2eRow{ironRound, ironRound}, other: []e2eRow{riverRound, riverRound}}}
 	w.Reset()
 	b.writeE2ESummary(&w)
 	out := w.String()

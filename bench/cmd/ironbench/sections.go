@@ -352,14 +352,21 @@ const (
 	tailWarm    = time.Second
 )
 
-// tailRow is a tail comparison: ironflow's and a peer's workflows pooled over
-// tailRounds alternating rounds at the peer's highest sustained rate.
+// tailRow is a tail comparison: ironflow's and a peer's runs, one per round, at the
+// peer's highest sustained rate.
 type tailRow struct {
 	backend, peer, config string
 	rate                  float64
-	rounds                int
-	iron, other           e2eRow
-	ironP99, otherP99     []time.Duration // each round's
+	iron, other           []e2eRow
+}
+
+// pooled returns the workflows of every round of rows as one row.
+func pooled(rows []e2eRow) e2eRow {
+	var acc e2eRow
+	for _, r := range rows {
+		acc = pool(acc, r)
+	}
+	return acc
 }
 
 // e2eTails compares tails with each tuned peer, on each backend, at the highest rate
@@ -370,6 +377,7 @@ func (b *bench) e2eTails(ctx context.Context, specs []e2eSystemSpec) {
 	if b.o.quick {
 		rounds, samples = 2, 500
 	}
+peers:
 	for _, peer := range specs {
 		if peer.system == "ironflow" || !strings.HasPrefix(peer.config, "tuned") {
 			continue
@@ -383,7 +391,7 @@ func (b *bench) e2eTails(ctx context.Context, specs []e2eSystemSpec) {
 		// Each round is as long as a run of the search, so a system whose backlog grows
 		// over a run shows it here too; more rounds' worth only when the rate is low.
 		window := max(b.e2eWindow, time.Duration(float64(samples)/top.rate/float64(rounds)*float64(time.Second)))
-		row := tailRow{backend: peer.backend, peer: peer.system, config: peer.config, rate: top.rate, rounds: rounds}
+		row := tailRow{backend: peer.backend, peer: peer.system, config: peer.config, rate: top.rate}
 		for r := range rounds {
 			turns := []e2eSystemSpec{iron, peer}
 			if r%2 == 1 {
@@ -393,7 +401,7 @@ func (b *bench) e2eTails(ctx context.Context, specs []e2eSystemSpec) {
 				sys, err := spec.start(ctx)
 				if err != nil {
 					b.logf("tails %s %s %s: cannot start: %v", spec.system, spec.backend, spec.config, err)
-					return
+					continue peers
 				}
 				// A second of the same load first, not counted: the tails compared are
 				// those of running systems, not of their first requests (new
@@ -402,22 +410,21 @@ func (b *bench) e2eTails(ctx context.Context, specs []e2eSystemSpec) {
 				got := b.e2eRun(ctx, spec, sys, top.rate, window, fmt.Sprintf("tail%d-", r))
 				sys.close()
 				if spec.system == "ironflow" {
-					row.iron = pool(row.iron, got)
-					row.ironP99 = append(row.ironP99, got.lat.pct(0.99))
+					row.iron = append(row.iron, got)
 				} else {
-					row.other = pool(row.other, got)
-					row.otherP99 = append(row.otherP99, got.lat.pct(0.99))
+					row.other = append(row.other, got)
 				}
 			}
 		}
 		b.tails = append(b.tails, row)
+		ip, op := pooled(row.iron), pooled(row.other)
 		b.logf("tails %-8s ironflow against %s %s at %.0f/s over %d rounds: p99 %s vs %s (p50 %s vs %s; %d and %d workflows)",
-			row.backend, row.peer, row.config, row.rate, rounds, ms(row.iron.lat.pct(0.99)), ms(row.other.lat.pct(0.99)),
-			ms(row.iron.lat.pct(0.5)), ms(row.other.lat.pct(0.5)), row.iron.completed, row.other.completed)
+			row.backend, row.peer, row.config, row.rate, rounds, ms(ip.lat.pct(0.99)), ms(op.lat.pct(0.99)),
+			ms(ip.lat.pct(0.5)), ms(op.lat.pct(0.5)), ip.completed, op.completed)
 	}
 }
 
-// pool adds run's workflows to acc, one system's rounds of a tail comparison.
+// pool adds run's workflows to acc.
 func pool(acc, run e2eRow) e2eRow {
 	if acc.n == 0 {
 		acc = e2eRow{system: run.system, backend: run.backend, config: run.config, rate: run.rate, sustained: true}
