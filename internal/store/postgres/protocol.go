@@ -112,26 +112,37 @@ WHERE workflow_type = $1 AND workflow_id = $2 AND idempotency_key = $3`, k.Type,
 				return err
 			})
 	}
-	if len(r.Claimed) > 0 {
-		// A batch of completions plans its statements for the rows at hand. Cached
-		// (generic) plans were made when the table was young: on a new database, every
+	collectHolders := func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var h sqlstore.Holder
+			if err := rows.Scan(&id, &h.Status, &h.LockedBy); err != nil {
+				return err
+			}
+			snap.Holders[id] = h
+		}
+		return rows.Err()
+	}
+	switch len(r.Claimed) {
+	case 0:
+	case 1:
+		// One completion, as at any moderate load: statements of one row each, whose
+		// cached (generic) plans are primary-key lookups even on a new table, so
+		// nothing is planned per completion (decision 0033).
+		b.Queue(`SELECT id, status, locked_by FROM `+r.Table+` WHERE id = $1 FOR UPDATE`, r.Claimed[0]).
+			Query(collectHolders)
+	default:
+		// A batch of completions plans its statements for the rows at hand. The cached
+		// (generic) plans of the statements for many rows (id = ANY, UPDATE … FROM
+		// unnest) were made when the table was young: on a new database, every
 		// completion scanned the whole effects table to lock and update a few rows, by
 		// id, until autovacuum's first ANALYZE (a minute or more), and at 1,500
 		// workflows a second that cost more than everything else the database did
-		// (decision 0029). The setting ends with the transaction.
+		// (decision 0029). The setting ends with the transaction; its planning is
+		// shared by the batch's rows.
 		b.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
 		b.Queue(`SELECT id, status, locked_by FROM `+r.Table+` WHERE id = ANY($1) ORDER BY id FOR UPDATE`, r.Claimed).
-			Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					var id string
-					var h sqlstore.Holder
-					if err := rows.Scan(&id, &h.Status, &h.LockedBy); err != nil {
-						return err
-					}
-					snap.Holders[id] = h
-				}
-				return rows.Err()
-			})
+			Query(collectHolders)
 	}
 	if err := p.tx.Send(ctx, b); err != nil {
 		return nil, err
