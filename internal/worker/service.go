@@ -381,7 +381,12 @@ func (s *Service[T]) loop(ctx, workCtx, listenCtx context.Context, notify <-chan
 				if len(items) == limit {
 					continue // there may be more due right now
 				}
-				if len(items) > 0 {
+				// Fewer than asked: nothing more was due that this claim may take. A slot
+				// freed by the rows just claimed is watched only for the rows queued for
+				// one; another claim then would find nothing (it was one more claim per
+				// delivery, an empty one). Work that falls due later wakes the loop: a
+				// commit's notification, a retry time, NextDueFunc.
+				if len(queue) > 0 {
 					watchFreed = true
 				}
 				if s.cfg.NextDueFunc != nil {

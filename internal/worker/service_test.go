@@ -231,3 +231,37 @@ func TestServiceReleaseLendsTheSlot(t *testing.T) {
 	waitProcessed(t, &done)
 	require.NoError(t, svc.Stop(context.Background()))
 }
+
+// A claim that got fewer rows than it asked for found everything due: the slots those
+// rows give back, when released or done, do not make the loop claim again. Only new
+// work (here a notification) does. Before, every delivery cost one more claim, empty.
+func TestServiceClaimsAgainOnlyForNewWork(t *testing.T) {
+	t.Parallel()
+	q := &queueSource{notify: make(chan struct{}, 1)}
+	var claims atomic.Int32
+	var done sync.WaitGroup
+	svc := New(Config[int]{
+		Name: "test", Listener: q, Concurrency: 4,
+		ClaimFunc: func(ctx context.Context, p store.ClaimParams) ([]int, error) {
+			claims.Add(1)
+			return q.claim(ctx, p)
+		},
+		PollInterval: time.Hour, // only notifications and freed slots may wake it
+		ProcessFunc: func(_ context.Context, _ int, release func()) time.Time {
+			release()
+			done.Done()
+			return time.Time{}
+		},
+	})
+	require.NoError(t, svc.Start(context.Background()))
+	defer func() { require.NoError(t, svc.Stop(context.Background())) }()
+	// The first claim, at the start, finds nothing.
+	require.Eventually(t, func() bool { return claims.Load() == 1 }, 5*time.Second, time.Millisecond)
+	for round := int32(1); round <= 3; round++ {
+		done.Add(2)
+		q.add(1, 2)
+		waitProcessed(t, &done)
+		require.Never(t, func() bool { return claims.Load() > 1+round }, 50*time.Millisecond, time.Millisecond,
+			"one claim per notification")
+	}
+}
