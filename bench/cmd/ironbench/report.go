@@ -227,7 +227,8 @@ func (b *bench) writeTails(w *strings.Builder) {
 		return
 	}
 	fmt.Fprintf(w, "Tails at each tuned peer's highest sustained rate: ironflow and the peer take turns for %d rounds, "+
-		"each on a fresh start, ironflow first in odd rounds and the peer in even ones. A round runs %.0f s of the load, not "+
+		"each on a fresh start, ironflow first in odd rounds and the peer in even ones. On PostgreSQL each turn starts on a "+
+		"quiet cluster: the databases of the runs before dropped, then a checkpoint. A round runs %.0f s of the load, not "+
 		"counted (first requests: new connections, cold caches), then as long as a run above, or longer until each system "+
 		"has run %d workflows in all; each system's workflows are pooled, so a slow spell of the shared machine falls on both "+
 		"systems' turns alike. The summary's last column for a tuned peer comes from here. Per round, p99 of ironflow / the peer:\n\n",

@@ -398,6 +398,7 @@ peers:
 				turns[0], turns[1] = peer, iron
 			}
 			for _, spec := range turns {
+				b.quiet(ctx, spec.backend)
 				sys, err := spec.start(ctx)
 				if err != nil {
 					b.logf("tails %s %s %s: cannot start: %v", spec.system, spec.backend, spec.config, err)
