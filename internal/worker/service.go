@@ -6,10 +6,11 @@
 // with at most Concurrency in flight (a row whose work is done may give its slot back
 // while the store records it), and sleeps until something may be due: a commit
 // signalled by store.Listen, the earliest due time a NextDueFunc reports, a retry time a
-// ProcessFunc returned, a freed slot, or — as the fallback when notifications are lost —
-// the poll interval. It holds claimed rows it has no slot for only when BatchSize
-// exceeds Concurrency (prefetching, for short work such as timers); with the default
-// BatchSize a lease only covers work that is actually running.
+// ProcessFunc returned, a freed slot when rows were left unclaimed for want of one, or
+// — as the fallback when notifications are lost — the poll interval. It holds claimed
+// rows it has no slot for only when BatchSize exceeds Concurrency (prefetching, for
+// short work such as timers); with the default BatchSize a lease only covers work that
+// is actually running.
 package worker
 
 import (
