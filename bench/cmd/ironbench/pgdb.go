@@ -94,10 +94,12 @@ func (b *bench) settle(ctx context.Context, backend string, urls ...string) {
 
 // quiet drops the PostgreSQL databases of the runs before and checkpoints the cluster,
 // before each turn of a tail comparison. Without it the first turn after a heavy
-// comparison paid for it: autovacuum's passes over the databases that comparison
-// filled, and the checkpoint of the WAL it wrote. That turn's p99 was 24.8 ms against
-// 4.6-5.3 ms in the three rounds after it, and it always falls on the system that goes
-// first in the first round. A failure is logged and the turn runs anyway.
+// comparison paid for it: the checkpoint of the WAL that comparison wrote, with the
+// writing back of its dirty pages, fell into that turn, and on a cluster that runs
+// autovacuum so would its passes over the databases the comparison filled. That
+// turn's p99 was 24.8 ms against 4.6-5.3 ms in the three rounds after it (on a cluster
+// with autovacuum off), and it always falls on the system that goes first in the first
+// round. A failure is logged and the turn runs anyway.
 func (b *bench) quiet(ctx context.Context, backend string) {
 	if backend != "postgres" {
 		return
