@@ -77,15 +77,11 @@ func (b *bench) settle(ctx context.Context, backend string, urls ...string) {
 		return
 	}
 	for i, u := range urls {
-		conn, err := pgx.Connect(ctx, u)
-		if err == nil {
-			_, err = conn.Exec(ctx, `VACUUM (ANALYZE)`)
-			if err == nil && i == len(urls)-1 {
-				_, err = conn.Exec(ctx, `CHECKPOINT`) // the whole cluster's, once
-			}
-			_ = conn.Close(ctx)
+		stmts := []string{`VACUUM (ANALYZE)`}
+		if i == len(urls)-1 {
+			stmts = append(stmts, `CHECKPOINT`) // the whole cluster's, once
 		}
-		if err != nil {
+		if err := execOn(ctx, u, stmts...); err != nil {
 			b.logf("input %s: settle: %v (measuring all the same)", backend, err)
 			return
 		}
@@ -105,12 +101,23 @@ func (b *bench) quiet(ctx context.Context, backend string) {
 		return
 	}
 	b.dbs.dropAll(ctx)
-	conn, err := pgx.Connect(ctx, b.dbs.admin)
-	if err == nil {
-		_, err = conn.Exec(ctx, `CHECKPOINT`)
-		_ = conn.Close(ctx)
-	}
-	if err != nil {
+	if err := execOn(ctx, b.dbs.admin, `CHECKPOINT`); err != nil {
 		b.logf("tails %s: quiet: %v (running the turn all the same)", backend, err)
 	}
+}
+
+// execOn runs stmts in order on a connection of its own to the database at url,
+// stopping at the first error.
+func execOn(ctx context.Context, url string, stmts ...string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -199,17 +199,7 @@ func (b *bench) writeE2ESummary(w *strings.Builder) {
 		ratio, lower := "–", "–"
 		if iok && r.system != "ironflow" {
 			ratio = fmt.Sprintf("**%.2f×**", iron.rate/top.rate)
-			// Compare tails at the same arrival rate: the peer's best rate, or else (the
-			// searches took different steps) the highest rate both sustained.
-			peer := top
-			same, ok := b.rowAt("ironflow", r.backend, "defaults", top.rate)
-			if !ok {
-				peer, same, ok = b.bothSustained(r.system, r.backend, r.config)
-			}
-			if t, found := b.tail(r.system, r.backend, r.config); found {
-				peer, same, ok = pooled(t.other), pooled(t.iron), true // the rounds, where they ran
-			}
-			if ok {
+			if peer, same, ok := b.tailsCompared(r, top); ok {
 				lower = fmt.Sprintf("%s (%s vs %s at %.0f/s)", verdict(same.lat.pct(0.99) < peer.lat.pct(0.99)),
 					ms(same.lat.pct(0.99)), ms(peer.lat.pct(0.99)), peer.rate)
 			}
@@ -218,6 +208,20 @@ func (b *bench) writeE2ESummary(w *strings.Builder) {
 	}
 	w.WriteString("\nThe search moves by ×1.5 (up) or ÷1.4 (down) from 1,000/s and stops when the verdict flips, so \"highest sustained\" is a lower bound within that step.\n\n")
 	b.writeTails(w)
+}
+
+// tailsCompared returns the peer's run and ironflow's whose p99s the summary compares
+// for peer row r, at the same arrival rate: the tail comparison's rounds where they ran
+// (tuned peers), else the search's runs at the peer's best rate (top), or else (the
+// searches took different steps) at the highest rate both sustained.
+func (b *bench) tailsCompared(r, top e2eRow) (peer, same e2eRow, ok bool) {
+	if t, ok := b.tail(r.system, r.backend, r.config); ok {
+		return pooled(t.other), pooled(t.iron), true
+	}
+	if same, ok := b.rowAt("ironflow", r.backend, "defaults", top.rate); ok {
+		return top, same, true
+	}
+	return b.bothSustained(r.system, r.backend, r.config)
 }
 
 // writeTails reports the tail comparisons (e2eTails), which the summary's last column
